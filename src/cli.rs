@@ -1,0 +1,257 @@
+//! The command line: `userlake sql`, `userlake run` and `userlake gen`. Parsing is clap's;
+//! each subcommand is a thin call into the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::byte_size::parse_byte_size;
+use crate::error::{Error, Result};
+use crate::generator::{GeneratorConfig, generate};
+use crate::job::{JobOptions, parse_variable, run_job};
+use crate::lake::LakeLocation;
+use crate::output::{OutputFormat, write_batches, write_batches_to_file};
+use crate::query::execute;
+use crate::script::split_statements;
+use crate::session::{SessionOptions, build_session};
+use crate::shell::run_shell;
+
+pub const DEFAULT_LAKE: &str = "data/sample";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "userlake",
+    version,
+    about = "User-growth analytics on Parquet event lakes: funnels, retention, OneID, RFM, LTV, attribution in SQL"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SQL: an interactive shell, or the statements given with -c / -f.
+    Sql(SqlArgs),
+    /// Run a batch job: a SQL script with ${NAME} variables, writing outputs under --out.
+    Run(RunArgs),
+    /// Generate a realistic lake of the canonical tables.
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// The lake: a directory or s3://bucket/prefix whose sub-directories are tables.
+    #[arg(long, env = "USERLAKE_LAKE", default_value = DEFAULT_LAKE)]
+    pub lake: String,
+    /// Memory the queries may use before spilling to disk, e.g. 512M or 4G.
+    #[arg(long, value_parser = parse_size_arg)]
+    pub memory_limit: Option<usize>,
+    /// Directory for spill files (default: the OS temporary directory).
+    #[arg(long)]
+    pub spill_dir: Option<PathBuf>,
+    /// Parallelism of query plans (default: the number of cores).
+    #[arg(long)]
+    pub target_partitions: Option<usize>,
+}
+
+fn parse_size_arg(text: &str) -> std::result::Result<usize, String> {
+    parse_byte_size(text).map_err(|e| e.to_string())
+}
+
+impl SessionArgs {
+    pub fn options(&self) -> Result<SessionOptions> {
+        Ok(SessionOptions {
+            lake: Some(LakeLocation::parse(&self.lake)?),
+            memory_limit: self.memory_limit,
+            spill_dir: self.spill_dir.clone(),
+            target_partitions: self.target_partitions,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// A statement to run (repeatable); without -c or -f the shell starts.
+    #[arg(short = 'c', long = "command")]
+    pub commands: Vec<String>,
+    /// A file of statements to run.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Write the last statement's result to this file instead of standard output.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The SQL script.
+    pub script: PathBuf,
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// A variable for ${NAME} in the script (repeatable): NAME=VALUE.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Where outputs go; the script writes under it as ${out}.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// The lake directory to write (tables of the same names are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// People to simulate.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: u64,
+    /// Days to simulate.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// First day, YYYY-MM-DD.
+    #[arg(long, default_value = "2026-01-01", value_parser = parse_date)]
+    pub start: chrono::NaiveDate,
+    /// Random seed: the same seed gives the same rows.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_date(text: &str) -> std::result::Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("'{text}' is not a date in YYYY-MM-DD form: {e}"))
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Sql(args) => run_sql(args).await,
+        Command::Run(args) => run_batch(args).await,
+        Command::Gen(args) => run_gen(args),
+    }
+}
+
+async fn run_sql(args: SqlArgs) -> Result<()> {
+    if args.format.is_binary() && args.output.is_none() {
+        return Err(Error::usage(
+            format!(
+                "--format {:?} writes a binary file: give it a path with -o",
+                args.format
+            )
+            .to_lowercase(),
+        ));
+    }
+    let mut sql = String::new();
+    for command in &args.commands {
+        sql.push_str(command);
+        sql.push_str(";\n");
+    }
+    if let Some(file) = &args.file {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        sql.push_str(&text);
+    }
+    let session = build_session(&args.session.options()?).await?;
+    if args.commands.is_empty() && args.file.is_none() {
+        return run_shell(&session.ctx).await;
+    }
+    let statements = split_statements(&sql);
+    if statements.is_empty() {
+        return Err(Error::usage("no SQL statements to run"));
+    }
+    let last = statements.len() - 1;
+    for (index, statement) in statements.iter().enumerate() {
+        let result = execute(&session.ctx, statement).await?;
+        match (&args.output, index == last) {
+            (Some(path), true) => {
+                write_batches_to_file(path, args.format, &result.schema, &result.batches)?
+            }
+            (Some(_), false) => {}
+            (None, _) => {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                write_batches(&mut lock, args.format, &result.schema, &result.batches)?;
+                lock.flush().map_err(|e| Error::io("<stdout>", e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_batch(args: RunArgs) -> Result<()> {
+    let variables = args
+        .vars
+        .iter()
+        .map(|v| parse_variable(v))
+        .collect::<Result<Vec<_>>>()?;
+    if !args.script.is_file() {
+        return Err(Error::io(
+            &args.script,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such script"),
+        ));
+    }
+    let session = build_session(&args.session.options()?).await?;
+    let summary = run_job(
+        &session.ctx,
+        &JobOptions {
+            script: args.script.clone(),
+            variables,
+            out_dir: args.out.clone(),
+            progress: true,
+        },
+    )
+    .await?;
+    eprintln!(
+        "done: {} statements, {} rows, {:.2}s; outputs: {}",
+        summary.statements,
+        summary.rows,
+        summary.seconds,
+        if summary.outputs.is_empty() {
+            "none".to_string()
+        } else {
+            summary
+                .outputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    Ok(())
+}
+
+fn run_gen(args: GenArgs) -> Result<()> {
+    let report = generate(&GeneratorConfig {
+        out: args.out.clone(),
+        users: args.users,
+        days: args.days,
+        start: args.start,
+        seed: args.seed,
+        progress: !args.quiet,
+    })?;
+    eprintln!(
+        "wrote {}: {} users, {} events ({} late), {} orders, {} identity edges, {} referrals, \
+         {} truth rows in {:.1}s ({:.0} events/s){}",
+        args.out.display(),
+        report.users,
+        report.events,
+        report.late_events,
+        report.orders,
+        report.identity_edges,
+        report.referrals,
+        report.truth_rows,
+        report.seconds,
+        report.events as f64 / report.seconds.max(1e-9),
+        report
+            .peak_memory_bytes
+            .map(|b| format!(", peak memory {:.0} MiB", b as f64 / (1024.0 * 1024.0)))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The one error type of the engine: every variant carries what a user needs to act on it
+//! (a path, a statement number and line, a variable name), and `main` prints it as one line.
+
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("lake {location}: {reason}")]
+    Lake { location: String, reason: String },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("statement {number} (line {line}): {source}")]
+    Statement {
+        number: usize,
+        line: usize,
+        #[source]
+        source: Box<Error>,
+    },
+
+    #[error("{source} (at line {line}, column {column})")]
+    Located {
+        line: u64,
+        column: u64,
+        #[source]
+        source: DataFusionError,
+    },
+
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("{0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage(message.into())
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,170 @@
+//! `userlake gen`: writes a lake of the canonical tables that looks like a real private-domain
+//! operation, and what real data gets wrong (placeholder ids, shared store devices, a shared
+//! test phone, late events, refunds), with a `_truth` table of who is who.
+//!
+//! Tables are written into a staging directory and moved into place at the end, so a failed
+//! or interrupted run leaves no half-written lake.
+
+mod ids;
+mod model;
+mod simulate;
+mod tables;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::{Error, Result};
+use simulate::{Writers, simulate};
+use writer::TableWriter;
+
+pub use model::CHANNELS;
+
+#[derive(Debug, Clone)]
+pub struct GeneratorConfig {
+    pub out: PathBuf,
+    pub users: u64,
+    pub days: u32,
+    pub start: chrono::NaiveDate,
+    pub seed: u64,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct GeneratorReport {
+    pub users: u64,
+    pub events: u64,
+    pub late_events: u64,
+    pub orders: u64,
+    pub identity_edges: u64,
+    pub referrals: u64,
+    pub truth_rows: u64,
+    pub seconds: f64,
+    /// The process's peak resident memory, where the OS tells it (Linux).
+    pub peak_memory_bytes: Option<u64>,
+}
+
+pub const TABLES: [&str; 6] = [
+    "events",
+    "orders",
+    "identity_edges",
+    "referrals",
+    "costs",
+    "_truth",
+];
+
+pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
+    if config.users == 0 || config.users > u32::MAX as u64 {
+        return Err(Error::usage(format!(
+            "--users {}: must be between 1 and {}",
+            config.users,
+            u32::MAX
+        )));
+    }
+    if config.days == 0 || config.days > 3660 {
+        return Err(Error::usage(format!(
+            "--days {}: must be between 1 and 3660",
+            config.days
+        )));
+    }
+    let started = Instant::now();
+    std::fs::create_dir_all(&config.out).map_err(|e| Error::io(&config.out, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".gen-")
+        .tempdir_in(&config.out)
+        .map_err(|e| Error::io(&config.out, e))?;
+    let dir = |table: &str| staging.path().join(table);
+    let writers = Writers {
+        events: TableWriter::spawn(dir("events"), tables::events_schema()),
+        orders: TableWriter::spawn(dir("orders"), tables::orders_schema()),
+        edges: TableWriter::spawn(dir("identity_edges"), tables::identity_edges_schema()),
+        referrals: TableWriter::spawn(dir("referrals"), tables::referrals_schema()),
+        truth: TableWriter::spawn(dir("_truth"), tables::truth_schema()),
+        costs: TableWriter::spawn(dir("costs"), tables::costs_schema()),
+    };
+
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let start_micros = (config.start - epoch).num_days() * model::MICROS_PER_DAY;
+    let mut population =
+        model::build_population(config.seed, config.users, config.days, start_micros);
+
+    let bar = if config.progress {
+        let bar = ProgressBar::new(config.days as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} generating day {pos}/{len} {wide_bar} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let simulated = simulate(
+        config.seed,
+        config.days,
+        config.start,
+        &mut population,
+        &writers,
+        |_| bar.inc(1),
+    );
+    bar.finish_and_clear();
+    // Writers are always joined, so their own errors (a full disk) are the ones reported.
+    let finished = [
+        writers.events.finish(),
+        writers.orders.finish(),
+        writers.edges.finish(),
+        writers.referrals.finish(),
+        writers.truth.finish(),
+        writers.costs.finish(),
+    ];
+    let mut written = Vec::with_capacity(finished.len());
+    for result in finished {
+        written.push(result?);
+    }
+    let counts = simulated?;
+    debug_assert_eq!(written[0], counts.events);
+
+    publish(staging.path(), &config.out)?;
+    Ok(GeneratorReport {
+        users: config.users,
+        events: written[0],
+        late_events: counts.late_events,
+        orders: written[1],
+        identity_edges: written[2],
+        referrals: written[3],
+        truth_rows: written[4],
+        seconds: started.elapsed().as_secs_f64(),
+        peak_memory_bytes: peak_memory_bytes(),
+    })
+}
+
+/// Replaces each generated table in `out`; tables of other names are left alone.
+fn publish(staging: &Path, out: &Path) -> Result<()> {
+    for table in TABLES {
+        let source = staging.join(table);
+        if !source.exists() {
+            continue;
+        }
+        let target = out.join(table);
+        if target.exists() {
+            let aside = out.join(format!(".replaced-{}-{table}", std::process::id()));
+            std::fs::rename(&target, &aside).map_err(|e| Error::io(&target, e))?;
+            std::fs::rename(&source, &target).map_err(|e| Error::io(&target, e))?;
+            std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+        } else {
+            std::fs::rename(&source, &target).map_err(|e| Error::io(&target, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// VmHWM from /proc: the peak resident set of this process.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
+}

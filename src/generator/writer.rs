@@ -1,0 +1,106 @@
+//! One thread per table turns batches into Parquet files, so encoding runs beside the
+//! simulation. A table's batches arrive in partition order; each partition is one file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// Where a batch goes: a `dt=` partition, or a numbered part of an unpartitioned table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Partition(String),
+    Part(usize),
+}
+
+pub struct TableWriter {
+    sender: Option<SyncSender<(Destination, RecordBatch)>>,
+    handle: Option<JoinHandle<Result<u64>>>,
+}
+
+impl TableWriter {
+    pub fn spawn(table_dir: PathBuf, schema: SchemaRef) -> Self {
+        // Two batches in flight bound the memory between simulation and encoding.
+        let (sender, receiver) = sync_channel(2);
+        let handle = std::thread::spawn(move || write_table(&table_dir, schema, receiver));
+        Self {
+            sender: Some(sender),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn send(&self, destination: Destination, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        match &self.sender {
+            Some(sender) if sender.send((destination, batch)).is_ok() => Ok(()),
+            // the writer stopped early: its own error is reported by `finish`
+            _ => Err(Error::usage(
+                "a table writer stopped; see the error that follows",
+            )),
+        }
+    }
+
+    /// Closes the last file and returns the rows written.
+    pub fn finish(mut self) -> Result<u64> {
+        drop(self.sender.take());
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::usage("a table writer thread panicked")),
+            None => Ok(0),
+        }
+    }
+}
+
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build()
+}
+
+fn write_table(
+    table_dir: &Path,
+    schema: SchemaRef,
+    receiver: Receiver<(Destination, RecordBatch)>,
+) -> Result<u64> {
+    let mut current: Option<(Destination, ArrowWriter<File>)> = None;
+    let mut rows = 0u64;
+    for (destination, batch) in receiver {
+        let switch = current.as_ref().is_none_or(|(d, _)| *d != destination);
+        if switch {
+            if let Some((_, writer)) = current.take() {
+                writer.close()?;
+            }
+            let path = match &destination {
+                Destination::Partition(dt) => {
+                    table_dir.join(format!("dt={dt}")).join("part-0.parquet")
+                }
+                Destination::Part(n) => table_dir.join(format!("part-{n:05}.parquet")),
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+            let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties()))?;
+            current = Some((destination, writer));
+        }
+        if let Some((_, writer)) = current.as_mut() {
+            rows += batch.num_rows() as u64;
+            writer.write(&batch)?;
+        }
+    }
+    if let Some((_, writer)) = current.take() {
+        writer.close()?;
+    }
+    Ok(rows)
+}

@@ -1,0 +1,162 @@
+//! `userlake run FILE.sql`: a batch job. Statements run in order with `${NAME}` substituted;
+//! `${out}` is a staging directory inside `--out`, and what the job wrote there is moved into
+//! `--out` only when every statement succeeded, so a failed job leaves the previous outputs
+//! untouched and no half-written ones.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::output::{OutputFormat, write_batches};
+use crate::query::execute;
+use crate::script::{is_valid_variable_name, prepare_script};
+
+pub struct JobOptions {
+    pub script: PathBuf,
+    pub variables: Vec<(String, String)>,
+    pub out_dir: PathBuf,
+    /// Show each statement's progress line on stderr.
+    pub progress: bool,
+}
+
+#[derive(Debug)]
+pub struct JobSummary {
+    pub statements: usize,
+    pub rows: u64,
+    pub seconds: f64,
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Parses `NAME=VALUE`.
+pub fn parse_variable(text: &str) -> Result<(String, String)> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| Error::usage(format!("--var '{text}': expected NAME=VALUE")))?;
+    if !is_valid_variable_name(name) {
+        return Err(Error::usage(format!(
+            "--var '{text}': '{name}' is not a valid variable name (letters, digits, _)"
+        )));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSummary> {
+    let sql =
+        std::fs::read_to_string(&options.script).map_err(|e| Error::io(&options.script, e))?;
+    let started = Instant::now();
+
+    std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
+    let out_dir =
+        std::fs::canonicalize(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&out_dir)
+        .map_err(|e| Error::io(&out_dir, e))?;
+
+    let mut variables = BTreeMap::new();
+    variables.insert("out".to_string(), staging.path().display().to_string());
+    for (name, value) in &options.variables {
+        variables.insert(name.clone(), value.clone());
+    }
+    // Every variable is checked before the first statement runs.
+    let statements = prepare_script(&sql, &variables).map_err(|e| in_script(&options.script, e))?;
+    if statements.is_empty() {
+        return Err(Error::usage(format!(
+            "{}: no SQL statements",
+            options.script.display()
+        )));
+    }
+
+    let total = statements.len();
+    let mut rows = 0u64;
+    let stderr = std::io::stderr();
+    for statement in &statements {
+        let result = execute(ctx, statement)
+            .await
+            .map_err(|e| in_script(&options.script, e))?;
+        let written = result.written_rows();
+        rows += written.unwrap_or(result.row_count() as u64);
+        if options.progress {
+            let first_line = statement.text.lines().next().unwrap_or_default();
+            let summary: String = first_line.chars().take(60).collect();
+            let _ = writeln!(
+                stderr.lock(),
+                "[{}/{}] line {}: {}{} -> {} rows in {:.2}s",
+                statement.number,
+                total,
+                statement.line,
+                summary,
+                if summary.len() < first_line.len() {
+                    "..."
+                } else {
+                    ""
+                },
+                written.unwrap_or(result.row_count() as u64),
+                result.elapsed.as_secs_f64()
+            );
+        }
+        // A query's rows (not a COPY's count) are part of the job's report.
+        if written.is_none() && !result.batches.is_empty() && result.schema.fields().len() > 0 {
+            write_batches(
+                std::io::stdout().lock(),
+                OutputFormat::Table,
+                &result.schema,
+                &result.batches,
+            )?;
+        }
+    }
+
+    let outputs = publish(staging.path(), &out_dir)?;
+    Ok(JobSummary {
+        statements: total,
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+        outputs,
+    })
+}
+
+fn in_script(script: &Path, error: Error) -> Error {
+    match error {
+        Error::Statement { .. } => Error::Usage(format!("{}: {error}", script.display())),
+        other => other,
+    }
+}
+
+/// Moves every entry of `staging` into `out_dir`, replacing older outputs of the same name.
+fn publish(staging: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut published = Vec::new();
+    let entries = std::fs::read_dir(staging).map_err(|e| Error::io(staging, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(staging, e))?;
+        let target = out_dir.join(entry.file_name());
+        if target.exists() {
+            // Renamed aside first, so the target is never missing for long nor half-replaced.
+            let aside = out_dir.join(format!(
+                ".replaced-{}-{}",
+                std::process::id(),
+                entry.file_name().to_string_lossy()
+            ));
+            std::fs::rename(&target, &aside).map_err(|e| Error::io(&target, e))?;
+            std::fs::rename(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
+            remove_path(&aside)?;
+        } else {
+            std::fs::rename(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
+        }
+        published.push(target);
+    }
+    published.sort();
+    Ok(published)
+}
+
+fn remove_path(path: &Path) -> Result<()> {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    result.map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,349 @@
+//! The lake catalog: a directory (or `s3://bucket/prefix`) whose sub-directories are tables of
+//! Parquet files, optionally Hive-partitioned (`dt=2026-01-01/part-0.parquet`). Opening a lake
+//! registers each table under its directory name, with its partition columns.
+//!
+//! Files are found by their `.parquet` ending; markers and notes (`_SUCCESS`, a README) and
+//! anything under a hidden or `_`-prefixed sub-directory (`_temporary`, `.staging`) are ignored.
+//! A file that is not valid Parquet does not stop the rest of the lake from opening: its table
+//! is registered with the schema of its readable files, and a query that scans it fails with the
+//! file's path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Where a lake lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeLocation {
+    Local(PathBuf),
+    Remote(Url),
+}
+
+impl LakeLocation {
+    /// `s3://bucket/prefix` is remote; anything else is a local directory, which must exist.
+    pub fn parse(text: &str) -> Result<Self> {
+        if text.contains("://") {
+            let url = Url::parse(text).map_err(|e| Error::Lake {
+                location: text.to_string(),
+                reason: format!("not a valid URL: {e}"),
+            })?;
+            match url.scheme() {
+                "s3" => Ok(LakeLocation::Remote(url)),
+                "file" => Ok(LakeLocation::Local(PathBuf::from(url.path()))),
+                other => Err(Error::Lake {
+                    location: text.to_string(),
+                    reason: format!("unsupported scheme '{other}://' (use a directory or s3://)"),
+                }),
+            }
+        } else {
+            Ok(LakeLocation::Local(PathBuf::from(text)))
+        }
+    }
+
+    /// The lake root as a URL ending in `/`, as listing tables want it.
+    fn root_url(&self) -> Result<Url> {
+        match self {
+            LakeLocation::Local(path) => {
+                let meta = std::fs::metadata(path).map_err(|e| Error::Lake {
+                    location: path.display().to_string(),
+                    reason: match e.kind() {
+                        std::io::ErrorKind::NotFound => "no such directory".to_string(),
+                        _ => e.to_string(),
+                    },
+                })?;
+                if !meta.is_dir() {
+                    return Err(Error::Lake {
+                        location: path.display().to_string(),
+                        reason: "not a directory".to_string(),
+                    });
+                }
+                let absolute = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+                Url::from_directory_path(&absolute).map_err(|_| Error::Lake {
+                    location: path.display().to_string(),
+                    reason: "cannot be expressed as a file URL".to_string(),
+                })
+            }
+            LakeLocation::Remote(url) => {
+                let mut url = url.clone();
+                if !url.path().ends_with('/') {
+                    url.set_path(&format!("{}/", url.path()));
+                }
+                Ok(url)
+            }
+        }
+    }
+}
+
+impl fmt::Display for LakeLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LakeLocation::Local(path) => write!(f, "{}", path.display()),
+            LakeLocation::Remote(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// What opening a lake found, for `\d` and logs.
+#[derive(Debug, Clone)]
+pub struct LakeTable {
+    pub name: String,
+    pub files: usize,
+    pub partition_columns: Vec<String>,
+    /// Files that could not be read as Parquet, with the reason.
+    pub unreadable_files: Vec<(String, String)>,
+}
+
+/// Registers every table of the lake in the session's default schema.
+pub async fn register_lake(
+    ctx: &SessionContext,
+    location: &LakeLocation,
+) -> Result<Vec<LakeTable>> {
+    let root = location.root_url()?;
+    let lake_error = |reason: String| Error::Lake {
+        location: location.to_string(),
+        reason,
+    };
+    let store = ctx
+        .runtime_env()
+        .object_store(ListingTableUrl::parse(root.as_str())?)
+        .map_err(|e| lake_error(e.to_string()))?;
+    let root_prefix =
+        ObjectPath::from_url_path(root.path()).map_err(|e| lake_error(e.to_string()))?;
+
+    let listing = store
+        .list_with_delimiter(Some(&root_prefix))
+        .await
+        .map_err(|e| lake_error(format!("cannot list: {e}")))?;
+    let mut table_names: Vec<String> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    table_names.sort();
+
+    let mut tables = Vec::new();
+    for name in table_names {
+        let table_prefix = root_prefix.clone().join(name.as_str());
+        let files = list_parquet_files(store.as_ref(), &table_prefix)
+            .await
+            .map_err(|e| lake_error(format!("table {name}: cannot list files: {e}")))?;
+        if files.is_empty() {
+            continue;
+        }
+        let partitions = partition_columns(&name, &table_prefix, &files)?;
+        let table_url = ListingTableUrl::parse(format!("{root}{name}/"))?;
+        let (provider, unreadable) =
+            table_provider(ctx, &store, &name, table_url, &files, &partitions).await?;
+        ctx.register_table(name.as_str(), provider)?;
+        tables.push(LakeTable {
+            name,
+            files: files.len(),
+            partition_columns: partitions.iter().map(|(n, _)| n.clone()).collect(),
+            unreadable_files: unreadable,
+        });
+    }
+    Ok(tables)
+}
+
+async fn list_parquet_files(
+    store: &dyn ObjectStore,
+    table_prefix: &ObjectPath,
+) -> object_store::Result<Vec<ObjectMeta>> {
+    let mut files: Vec<ObjectMeta> = store
+        .list(Some(table_prefix))
+        .try_filter(|meta| {
+            let relative: Vec<_> = meta
+                .location
+                .prefix_match(table_prefix)
+                .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+                .unwrap_or_default();
+            let hidden = relative
+                .iter()
+                .any(|part| part.starts_with('.') || part.starts_with('_'));
+            let is_parquet = meta.location.as_ref().ends_with(".parquet");
+            futures::future::ready(is_parquet && !hidden && meta.size > 0)
+        })
+        .try_collect()
+        .await?;
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+/// The `key=value` directories between the table root and each file. Every file must sit under
+/// the same keys in the same order; a value type is `DATE` when every value is an ISO date.
+fn partition_columns(
+    table: &str,
+    table_prefix: &ObjectPath,
+    files: &[ObjectMeta],
+) -> Result<Vec<(String, DataType)>> {
+    let mut keys: Option<Vec<String>> = None;
+    let mut all_dates: BTreeMap<String, bool> = BTreeMap::new();
+    for file in files {
+        let parts: Vec<String> = file
+            .location
+            .prefix_match(table_prefix)
+            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+            .unwrap_or_default();
+        let directories = &parts[..parts.len().saturating_sub(1)];
+        let mut file_keys = Vec::new();
+        for directory in directories {
+            if let Some((key, value)) = directory.split_once('=') {
+                file_keys.push(key.to_string());
+                let is_date = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok();
+                let entry = all_dates.entry(key.to_string()).or_insert(true);
+                *entry &= is_date;
+            }
+        }
+        match &keys {
+            None => keys = Some(file_keys),
+            Some(expected) if *expected != file_keys => {
+                return Err(Error::Lake {
+                    location: file.location.to_string(),
+                    reason: format!(
+                        "table {table}: partition directories ({}) differ from the table's ({})",
+                        file_keys.join("/"),
+                        expected.join("/")
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(keys
+        .unwrap_or_default()
+        .into_iter()
+        .map(|key| {
+            let data_type = if all_dates.get(&key).copied().unwrap_or(false) {
+                DataType::Date32
+            } else {
+                DataType::Utf8
+            };
+            (key, data_type)
+        })
+        .collect())
+}
+
+async fn table_provider(
+    ctx: &SessionContext,
+    store: &Arc<dyn ObjectStore>,
+    name: &str,
+    table_url: ListingTableUrl,
+    files: &[ObjectMeta],
+    partitions: &[(String, DataType)],
+) -> Result<(Arc<dyn TableProvider>, Vec<(String, String)>)> {
+    let state = ctx.state();
+    let format = Arc::new(ParquetFormat::default());
+    let options = ListingOptions::new(format.clone())
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partitions.to_vec());
+
+    let (schema, unreadable) = match format.infer_schema(&state, store, files).await {
+        Ok(schema) => (schema, Vec::new()),
+        Err(_) => readable_schema(&state, format.as_ref(), store, files).await?,
+    };
+    if !unreadable.is_empty() {
+        let mut full_schema: Vec<_> = schema.fields().iter().cloned().collect();
+        for (column, data_type) in partitions {
+            full_schema.push(Arc::new(arrow::datatypes::Field::new(
+                column,
+                data_type.clone(),
+                false,
+            )));
+        }
+        let message = unreadable
+            .iter()
+            .map(|(path, reason)| format!("{path}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let provider = UnreadableTable {
+            schema: Arc::new(Schema::new(full_schema)),
+            message: format!("table {name} has files that are not valid Parquet: {message}"),
+        };
+        return Ok((Arc::new(provider), unreadable));
+    }
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok((Arc::new(ListingTable::try_new(config)?), unreadable))
+}
+
+/// Reads footers one file at a time to find the bad ones; the schema is merged from the rest.
+async fn readable_schema(
+    state: &dyn Session,
+    format: &ParquetFormat,
+    store: &Arc<dyn ObjectStore>,
+    files: &[ObjectMeta],
+) -> Result<(SchemaRef, Vec<(String, String)>)> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for file in files {
+        match format
+            .infer_schema(state, store, std::slice::from_ref(file))
+            .await
+        {
+            Ok(_) => good.push(file.clone()),
+            Err(e) => bad.push((file.location.to_string(), root_cause(&e))),
+        }
+    }
+    let schema = if good.is_empty() {
+        Arc::new(Schema::empty())
+    } else {
+        format.infer_schema(state, store, &good).await?
+    };
+    Ok((schema, bad))
+}
+
+fn root_cause(error: &DataFusionError) -> String {
+    error.find_root().to_string()
+}
+
+/// A table with unreadable files: it plans (so the error names the files, not a missing
+/// table) and fails when scanned.
+#[derive(Debug)]
+struct UnreadableTable {
+    schema: SchemaRef,
+    message: String,
+}
+
+#[async_trait]
+impl TableProvider for UnreadableTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::Execution(self.message.clone()))
+    }
+}

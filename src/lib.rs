@@ -1,0 +1,19 @@
+//! userlake: user-growth analytics on Parquet event lakes, as an embedded extension of
+//! Apache DataFusion. This library is the engine every front-end shares: the session
+//! bootstrap, the lake catalog, batch jobs, the shell and the data generator.
+
+pub mod byte_size;
+pub mod cli;
+pub mod error;
+pub mod generator;
+pub mod job;
+pub mod lake;
+pub mod object_stores;
+pub mod output;
+pub mod query;
+pub mod script;
+pub mod session;
+pub mod shell;
+
+pub use error::{Error, Result};
+pub use session::{Session, SessionOptions, build_session};

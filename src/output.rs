@@ -1,0 +1,159 @@
+//! Writes query results in the formats the CLI offers. A file output is written to a temporary
+//! file beside its target and renamed into place, so a failed query never leaves half a file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::util::display::FormatOptions;
+use clap::ValueEnum;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    #[default]
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// A Parquet file (needs -o).
+    Parquet,
+    /// An Arrow IPC file, for `pyarrow.ipc.open_file` (needs -o).
+    Arrow,
+}
+
+impl OutputFormat {
+    pub fn is_binary(self) -> bool {
+        matches!(self, OutputFormat::Parquet | OutputFormat::Arrow)
+    }
+}
+
+/// Writes `batches` in a text `format` to `out` (a terminal or pipe).
+pub fn write_batches<W: Write>(
+    out: W,
+    format: OutputFormat,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<()> {
+    let mut out = out;
+    match format {
+        OutputFormat::Table => {
+            let options = FormatOptions::default().with_null("NULL");
+            let empty;
+            let shown: &[RecordBatch] = if batches.is_empty() {
+                empty = [RecordBatch::new_empty(schema.clone())];
+                &empty
+            } else {
+                batches
+            };
+            let table = arrow::util::pretty::pretty_format_batches_with_options(shown, &options)?;
+            writeln!(out, "{table}").map_err(|e| Error::io("<output>", e))?;
+        }
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            if batches.is_empty() {
+                // A header even for no rows, so readers still see the columns.
+                writer.write(&RecordBatch::new_empty(schema.clone()))?;
+            }
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(&mut out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                // the array writer writes nothing at all for no rows
+                write!(out, "[]").map_err(|e| Error::io("<output>", e))?;
+            }
+            writeln!(out).map_err(|e| Error::io("<output>", e))?;
+        }
+        OutputFormat::Ndjson => {
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(&mut out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+        }
+        OutputFormat::Parquet | OutputFormat::Arrow => {
+            return Err(Error::usage(
+                "parquet and arrow output are binary: give a file path with -o",
+            ));
+        }
+    }
+    out.flush().map_err(|e| Error::io("<output>", e))
+}
+
+/// Writes `batches` in any `format` to a file through `write_file_atomically`.
+pub fn write_batches_to_file(
+    path: &Path,
+    format: OutputFormat,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<()> {
+    write_file_atomically(path, |out| match format {
+        OutputFormat::Parquet => {
+            let properties = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
+            let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(properties))?;
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.close()?;
+            Ok(())
+        }
+        OutputFormat::Arrow => {
+            let mut writer = arrow::ipc::writer::FileWriter::try_new(out, schema)?;
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            Ok(())
+        }
+        text => write_batches(out, text, schema, batches),
+    })
+}
+
+/// Writes to `path` through a temporary file in the same directory, renamed on success.
+pub fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(directory).map_err(|e| Error::io(directory, e))?;
+    let temporary = tempfile::Builder::new()
+        .prefix(".userlake-")
+        .tempfile_in(directory)
+        .map_err(|e| Error::io(directory, e))?;
+    let (file, temporary_path) = temporary.into_parts();
+    let mut writer = BufWriter::new(file);
+    write(&mut writer)?;
+    writer.flush().map_err(|e| Error::io(path, e))?;
+    temporary_path
+        .persist(path)
+        .map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}

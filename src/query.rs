@@ -1,0 +1,75 @@
+//! Runs one statement and collects its result; errors carry the statement's number, its line,
+//! and, where DataFusion knows it, the line and column of the offending SQL in the script.
+
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::script::Statement;
+
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub elapsed: Duration,
+}
+
+impl QueryResult {
+    pub fn row_count(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// For `COPY` and `INSERT`, the rows written, which DataFusion reports as a one-row `count`.
+    pub fn written_rows(&self) -> Option<u64> {
+        let is_count = self.schema.fields().len() == 1 && self.schema.field(0).name() == "count";
+        if !is_count || self.row_count() != 1 {
+            return None;
+        }
+        let batch = self.batches.iter().find(|b| b.num_rows() == 1)?;
+        batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::UInt64Array>()
+            .map(|a| a.value(0))
+    }
+}
+
+pub async fn execute(ctx: &SessionContext, statement: &Statement) -> Result<QueryResult> {
+    let started = Instant::now();
+    let run = async {
+        let frame = ctx.sql(&statement.text).await?;
+        let schema = frame.schema().inner().clone();
+        let batches = frame.collect().await?;
+        Ok::<_, DataFusionError>((schema, batches))
+    };
+    match run.await {
+        Ok((schema, batches)) => Ok(QueryResult {
+            schema,
+            batches,
+            elapsed: started.elapsed(),
+        }),
+        Err(error) => Err(Error::Statement {
+            number: statement.number,
+            line: statement.line,
+            source: Box::new(locate(error, statement.line)),
+        }),
+    }
+}
+
+/// Attaches the script line and column of the SQL that DataFusion blames, when it says.
+fn locate(error: DataFusionError, statement_line: usize) -> Error {
+    let span = error
+        .iter()
+        .find_map(|e| e.diagnostic().and_then(|d| d.span));
+    match span {
+        Some(span) if span.start.line > 0 => Error::Located {
+            line: span.start.line + statement_line as u64 - 1,
+            column: span.start.column,
+            source: error,
+        },
+        _ => Error::DataFusion(error),
+    }
+}

@@ -1,0 +1,75 @@
+//! The one place that builds a configured `SessionContext`. The shell, batch jobs, the
+//! generator's checks, the tests and the servers all come through `build_session`, so a query
+//! sees the same functions, tables and limits whichever front-end runs it.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::Result;
+use crate::lake::{LakeLocation, LakeTable, register_lake};
+use crate::object_stores::LakeObjectStoreRegistry;
+
+/// Everything a front-end may configure about a session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// The lake whose tables are registered; `None` gives a session with functions only.
+    pub lake: Option<LakeLocation>,
+    /// Bytes the session's queries may hold in memory before spilling (or failing, for
+    /// operators that cannot spill). `None`: no limit.
+    pub memory_limit: Option<usize>,
+    /// Where spill files go; the OS temporary directory when `None`.
+    pub spill_dir: Option<PathBuf>,
+    /// Parallelism of plans; the number of cores when `None`.
+    pub target_partitions: Option<usize>,
+}
+
+/// A ready session and what its lake held.
+pub struct Session {
+    pub ctx: SessionContext,
+    pub tables: Vec<LakeTable>,
+}
+
+pub async fn build_session(options: &SessionOptions) -> Result<Session> {
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(true)
+        // spans let errors name the line and column of the offending SQL
+        .set_bool("datafusion.sql_parser.collect_spans", true);
+    if let Some(partitions) = options.target_partitions {
+        config = config.with_target_partitions(partitions.max(1));
+    }
+
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LakeObjectStoreRegistry::new()));
+    if let Some(limit) = options.memory_limit {
+        // The tracking wrapper names the biggest consumers when a query runs out of memory.
+        let top_consumers = NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN);
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(limit),
+            top_consumers,
+        )));
+    }
+    if let Some(dir) = &options.spill_dir {
+        std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
+        runtime = runtime.with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+        );
+    }
+    let runtime = runtime.build_arc()?;
+
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+    userlake_udfs::register_all(&mut ctx)?;
+
+    let tables = match &options.lake {
+        Some(location) => register_lake(&ctx, location).await?,
+        None => Vec::new(),
+    };
+    Ok(Session { ctx, tables })
+}
