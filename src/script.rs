@@ -48,8 +48,9 @@ fn split_raw(sql: &str) -> Splitter {
     let mut line = 1usize;
     let mut i = 0;
     let push = |stmt: &mut RawStatement, kind: Segment, text: String, line: usize| {
-        if kind == Segment::Code && text.trim().is_empty() && !stmt.has_code {
-            // leading whitespace is dropped so the statement's line is its first token's
+        if !stmt.has_code && (kind == Segment::Comment || text.trim().is_empty()) {
+            // what precedes the first token (blank lines, a header comment) is not part of
+            // the statement, so its line is its first token's and its summary is its SQL
             return;
         }
         if kind != Segment::Comment && !stmt.has_code {

@@ -145,9 +145,9 @@ async fn run_command(ctx: &SessionContext, line: &str) -> bool {
                 return true;
             }
             format!(
-                "SELECT DISTINCT function_name, function_type, description, syntax_example \
-                 FROM information_schema.routines WHERE function_name IN ({}) \
-                 ORDER BY function_name",
+                "SELECT DISTINCT routine_name AS function, function_type, description, syntax_example \
+                 FROM information_schema.routines WHERE routine_name IN ({}) \
+                 ORDER BY routine_name",
                 list.join(", ")
             )
         }

@@ -176,6 +176,12 @@ impl Sim<'_> {
         self.start_micros + day as i64 * MICROS_PER_DAY - LOCAL_OFFSET_MICROS
     }
 
+    /// `t` moved on by `step`, but kept inside the local day so each day's activity lands in
+    /// that day's partitions.
+    fn later(&self, t: i64, step: i64, day: u32) -> i64 {
+        (t + step).min(self.day_micros(day + 1) - 1)
+    }
+
     fn person(&self, person: u32) -> &Person {
         &self.population.people[person as usize]
     }
@@ -362,13 +368,21 @@ impl Sim<'_> {
         let campaign = p.campaign();
         self.event_counter += 1;
         let event_id = format!("{:016x}", key(self.seed, 0xE7, self.event_counter, 0));
-        // A few events reach the lake a day or more late and land in a later partition.
+        // An event lands in the partition of the day it arrives: its own (Asia/Shanghai) day,
+        // which a session running past midnight moves on, or a few days later for the few
+        // that reach the lake late.
+        let own_day = (micros + LOCAL_OFFSET_MICROS - self.start_micros).div_euclid(MICROS_PER_DAY);
+        let mut arrival = own_day.max(day as i64);
         if rng.random_bool(0.015) {
-            let arrival = day + rng.random_range(1..=3);
-            if arrival < self.days {
-                self.counts.late_events += 1;
+            arrival += rng.random_range(1..=3);
+        }
+        if arrival > day as i64 {
+            if arrival < self.days as i64 {
+                if arrival > own_day {
+                    self.counts.late_events += 1;
+                }
                 self.late
-                    .entry(arrival)
+                    .entry(arrival as u32)
                     .or_insert_with(EventRows::new)
                     .push(&event_id, micros, name, ids, channel, campaign, platform);
             }
@@ -496,21 +510,21 @@ impl Sim<'_> {
         self.event(person, day, t, entry, &ids, entry_platform, &mut rng)?;
 
         if p.channel == OFFLINE_STORE {
-            self.store_checkin(person, day, t + step(&mut rng), &mut rng)?;
+            self.store_checkin(person, day, self.later(t, step(&mut rng), day), &mut rng)?;
         }
         if p.has(flags::WECHAT) && (p.channel == REFERRAL || rng.random_bool(0.35)) {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             let ids = self.event_ids(person, day, "wecom", false, &mut rng)?;
             self.event(person, day, t, "add_wecom_contact", &ids, "wecom", &mut rng)?;
             self.edges_of(&ids, t, "wecom_contact")?;
         }
         let platform = self.preferred_platform(person, &mut rng);
         if rng.random_bool(0.85) {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             let ids = self.event_ids(person, day, platform, false, &mut rng)?;
             self.event(person, day, t, "view_content", &ids, platform, &mut rng)?;
             if rng.random_bool(0.7) {
-                t += step(&mut rng);
+                t = self.later(t, step(&mut rng), day);
                 self.event(
                     person,
                     day,
@@ -522,13 +536,13 @@ impl Sim<'_> {
                 )?;
             }
             if rng.random_bool(0.5) {
-                t += step(&mut rng);
+                t = self.later(t, step(&mut rng), day);
                 let ids = self.event_ids(person, day, platform, true, &mut rng)?;
                 self.event(person, day, t, "register", &ids, platform, &mut rng)?;
                 self.edges_of(&ids, t, "register")?;
             }
             if rng.random_bool(p.buy_prob as f64 * 0.8) {
-                self.purchase(person, day, t + step(&mut rng), platform, &mut rng)?;
+                self.purchase(person, day, self.later(t, step(&mut rng), day), platform, &mut rng)?;
             }
         }
         Ok(self.next_visit(person, day, &mut rng))
@@ -544,7 +558,7 @@ impl Sim<'_> {
         if p.has(flags::WECHAT) && rng.random_bool(0.35) {
             let ids = self.event_ids(person, day, "wechat_oa", false, &mut rng)?;
             self.event(person, day, t, "push_open", &ids, "wechat_oa", &mut rng)?;
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
         }
         let platform = self.preferred_platform(person, &mut rng);
         let logged_in = p.has(flags::MEMBER) && rng.random_bool(0.6);
@@ -556,7 +570,7 @@ impl Sim<'_> {
         };
         self.event(person, day, t, opening, &ids, platform, &mut rng)?;
         if logged_in && platform != "mini_program" {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "login", &ids, platform, &mut rng)?;
             self.edges_of(&ids, t, "login")?;
         }
@@ -564,33 +578,33 @@ impl Sim<'_> {
             .map(|d| d.sample(&mut rng) as u32)
             .unwrap_or(1);
         for _ in 0..views {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "view_content", &ids, platform, &mut rng)?;
         }
         if rng.random_bool(0.2) {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "checkin", &ids, platform, &mut rng)?;
         }
         if rng.random_bool(p.buy_prob as f64) {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "add_to_cart", &ids, platform, &mut rng)?;
             if rng.random_bool(0.8) {
-                t = self.purchase(person, day, t + step(&mut rng), platform, &mut rng)?;
+                t = self.purchase(person, day, self.later(t, step(&mut rng), day), platform, &mut rng)?;
             }
         }
         if rng.random_bool(0.08) {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "share", &ids, platform, &mut rng)?;
         }
         if rng.random_bool(0.05) {
-            t += step(&mut rng);
+            t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "view_poster", &ids, platform, &mut rng)?;
             if rng.random_bool(0.5) {
-                self.send_invites(person, day, t + step(&mut rng), &mut rng)?;
+                self.send_invites(person, day, self.later(t, step(&mut rng), day), &mut rng)?;
             }
         }
         if p.channel == OFFLINE_STORE && rng.random_bool(0.1) {
-            self.store_checkin(person, day, t + step(&mut rng), &mut rng)?;
+            self.store_checkin(person, day, self.later(t, step(&mut rng), day), &mut rng)?;
         }
         if rng.random_bool(p.drop_prob as f64) {
             return Ok(None);
@@ -645,7 +659,7 @@ impl Sim<'_> {
             if rng.random_bool(0.08) {
                 return Ok(t); // abandoned at the payment step
             }
-            t += rng.random_range(10_000_000..180_000_000i64);
+            t = self.later(t, rng.random_range(10_000_000..180_000_000i64), day);
             self.event(person, day, t, "pay_order", &ids, platform, rng)?;
             (shop, ids, None, "order".to_string())
         };
