@@ -78,11 +78,8 @@ pub fn write_batches<W: Write>(
             for batch in batches {
                 writer.write(batch)?;
             }
+            // (for no rows at all, the array writer's finish writes `[]`)
             writer.finish()?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                // the array writer writes nothing at all for no rows
-                write!(out, "[]").map_err(|e| Error::io("<output>", e))?;
-            }
             writeln!(out).map_err(|e| Error::io("<output>", e))?;
         }
         OutputFormat::Ndjson => {

@@ -90,7 +90,11 @@ fn cell(array: &ArrayRef, row: usize) -> Result<String, SltError> {
     let formatter =
         ArrayFormatter::try_new(array.as_ref(), &options).map_err(|e| SltError(e.to_string()))?;
     let text = formatter.value(row).to_string();
-    Ok(if text.is_empty() { "(empty)".to_string() } else { text })
+    Ok(if text.is_empty() {
+        "(empty)".to_string()
+    } else {
+        text
+    })
 }
 
 #[async_trait]
@@ -105,7 +109,9 @@ impl AsyncDB for UserlakeDb {
         let is_statement = schema.fields().is_empty()
             || (schema.fields().len() == 1 && schema.field(0).name() == "count" && {
                 let upper = sql.trim_start().to_ascii_uppercase();
-                upper.starts_with("COPY") || upper.starts_with("INSERT") || upper.starts_with("CREATE")
+                upper.starts_with("COPY")
+                    || upper.starts_with("INSERT")
+                    || upper.starts_with("CREATE")
             });
         if is_statement {
             return Ok(DBOutput::StatementComplete(0));
@@ -177,7 +183,11 @@ async fn main() -> std::process::ExitCode {
                     Ok::<_, SltError>(UserlakeDb { ctx: session.ctx })
                 }
             });
-            let name = file.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             match runner.run_file_async(file).await {
                 Ok(()) => {
                     passed += 1;

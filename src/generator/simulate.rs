@@ -542,7 +542,13 @@ impl Sim<'_> {
                 self.edges_of(&ids, t, "register")?;
             }
             if rng.random_bool(p.buy_prob as f64 * 0.8) {
-                self.purchase(person, day, self.later(t, step(&mut rng), day), platform, &mut rng)?;
+                self.purchase(
+                    person,
+                    day,
+                    self.later(t, step(&mut rng), day),
+                    platform,
+                    &mut rng,
+                )?;
             }
         }
         Ok(self.next_visit(person, day, &mut rng))
@@ -589,7 +595,13 @@ impl Sim<'_> {
             t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "add_to_cart", &ids, platform, &mut rng)?;
             if rng.random_bool(0.8) {
-                t = self.purchase(person, day, self.later(t, step(&mut rng), day), platform, &mut rng)?;
+                t = self.purchase(
+                    person,
+                    day,
+                    self.later(t, step(&mut rng), day),
+                    platform,
+                    &mut rng,
+                )?;
             }
         }
         if rng.random_bool(0.08) {

@@ -11,9 +11,21 @@ pub fn for_each_str(
     mut f: impl FnMut(usize, Option<&str>),
 ) -> Result<()> {
     match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().iter().enumerate().for_each(|(i, v)| f(i, v)),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().enumerate().for_each(|(i, v)| f(i, v)),
-        DataType::Utf8View => array.as_string_view().iter().enumerate().for_each(|(i, v)| f(i, v)),
+        DataType::Utf8 => array
+            .as_string::<i32>()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| f(i, v)),
+        DataType::LargeUtf8 => array
+            .as_string::<i64>()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| f(i, v)),
+        DataType::Utf8View => array
+            .as_string_view()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| f(i, v)),
         DataType::Null => (0..array.len()).for_each(|i| f(i, None)),
         other => return exec_err!("{argument} must be a string, got {other}"),
     }

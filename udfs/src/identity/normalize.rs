@@ -111,9 +111,25 @@ mod tests {
     #[test]
     fn placeholders() {
         for value in [
-            "", "  ", "0", "-1", "NULL", "null", "None", "nan", "undefined", "Unknown",
-            "anonymous", "guest", "00000000", "-----", "\"\"", "'null'", "\"unknown\"",
-            "00000000-0000-0000-0000-000000000000", "aaaa",
+            "",
+            "  ",
+            "0",
+            "-1",
+            "NULL",
+            "null",
+            "None",
+            "nan",
+            "undefined",
+            "Unknown",
+            "anonymous",
+            "guest",
+            "00000000",
+            "-----",
+            "\"\"",
+            "'null'",
+            "\"unknown\"",
+            "00000000-0000-0000-0000-000000000000",
+            "aaaa",
         ] {
             assert!(is_placeholder(value), "{value:?}");
         }
@@ -132,9 +148,16 @@ mod tests {
             "008613812345678",
             " 138-1234-5678 ",
         ] {
-            assert_eq!(normalize("phone", raw).as_deref(), Some("8613812345678"), "{raw}");
+            assert_eq!(
+                normalize("phone", raw).as_deref(),
+                Some("8613812345678"),
+                "{raw}"
+            );
         }
-        assert_eq!(normalize("phone", "+1 415 555 0100").as_deref(), Some("14155550100"));
+        assert_eq!(
+            normalize("phone", "+1 415 555 0100").as_deref(),
+            Some("14155550100")
+        );
         assert_eq!(normalize("phone", "00000000000"), None);
         assert_eq!(normalize("phone", "+86 000 0000 0000"), None);
         assert_eq!(normalize("phone", "12345"), None);
@@ -142,13 +165,19 @@ mod tests {
 
     #[test]
     fn emails_devices_and_others() {
-        assert_eq!(normalize("email", " Li.Wei@QQ.com ").as_deref(), Some("li.wei@qq.com"));
+        assert_eq!(
+            normalize("email", " Li.Wei@QQ.com ").as_deref(),
+            Some("li.wei@qq.com")
+        );
         assert_eq!(normalize("EMAIL", "not-an-email"), None);
         assert_eq!(
             normalize("device_id", "8F14E45F-CEEA-4A1B-8C2D-0123456789AB").as_deref(),
             Some("8f14e45f-ceea-4a1b-8c2d-0123456789ab")
         );
-        assert_eq!(normalize("device_id", "00000000-0000-0000-0000-000000000000"), None);
+        assert_eq!(
+            normalize("device_id", "00000000-0000-0000-0000-000000000000"),
+            None
+        );
         assert_eq!(normalize("openid", " oAbCd ").as_deref(), Some("oAbCd"));
         assert_eq!(normalize("member_id", "unknown"), None);
     }

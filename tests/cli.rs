@@ -1,0 +1,416 @@
+//! The `userlake` binary: output formats, exit codes and error messages, batch jobs, the shell.
+
+mod common;
+
+use common::{copy_dir, error_of, repo, sample_lake, stdout_of, userlake};
+use predicates::prelude::*;
+
+const COSTS_BY_CHANNEL: &str =
+    "SELECT channel, count(*) AS days FROM costs GROUP BY channel ORDER BY channel LIMIT 3";
+
+#[test]
+fn csv_has_a_header_row() {
+    let out = stdout_of(userlake().args([
+        "sql",
+        "--lake",
+        "data/sample",
+        "-c",
+        COSTS_BY_CHANNEL,
+        "--format",
+        "csv",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "channel,days");
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[1].starts_with("bilibili,"), "{out}");
+}
+
+#[test]
+fn the_default_lake_is_the_sample() {
+    let out = stdout_of(userlake().args([
+        "sql",
+        "-c",
+        "SELECT count(*) AS n FROM events",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(out, "n\n37907\n");
+}
+
+#[test]
+fn the_lake_can_come_from_the_environment() {
+    let out = stdout_of(
+        userlake()
+            .env("USERLAKE_LAKE", sample_lake())
+            .current_dir(std::env::temp_dir())
+            .args([
+                "sql",
+                "-c",
+                "SELECT count(*) AS n FROM orders",
+                "--format",
+                "csv",
+            ]),
+    );
+    assert_eq!(out, "n\n845\n");
+}
+
+#[test]
+fn json_and_ndjson() {
+    let json = stdout_of(userlake().args(["sql", "-c", COSTS_BY_CHANNEL, "--format", "json"]));
+    assert!(
+        json.trim()
+            .starts_with("[{\"channel\":\"bilibili\",\"days\":60}"),
+        "{json}"
+    );
+    assert!(json.trim().ends_with("]"));
+    let ndjson = stdout_of(userlake().args(["sql", "-c", COSTS_BY_CHANNEL, "--format", "ndjson"]));
+    assert_eq!(ndjson.lines().count(), 3);
+    assert!(
+        ndjson
+            .lines()
+            .all(|l| l.starts_with('{') && l.ends_with('}'))
+    );
+    let empty =
+        stdout_of(userlake().args(["sql", "-c", "SELECT 1 AS x WHERE false", "--format", "json"]));
+    assert_eq!(empty.trim(), "[]");
+}
+
+#[test]
+fn nulls_are_explicit() {
+    let out = stdout_of(userlake().args([
+        "sql",
+        "-c",
+        "SELECT CAST(NULL AS INT) AS x",
+        "--format",
+        "ndjson",
+    ]));
+    assert_eq!(out.trim(), "{\"x\":null}");
+    let table = stdout_of(userlake().args(["sql", "-c", "SELECT CAST(NULL AS INT) AS x"]));
+    assert!(table.contains("NULL"), "{table}");
+}
+
+#[test]
+fn parquet_and_arrow_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("r.parquet");
+    let arrow_file = dir.path().join("r.arrow");
+    for (format, path) in [("parquet", &parquet), ("arrow", &arrow_file)] {
+        userlake()
+            .args(["sql", "-c", COSTS_BY_CHANNEL, "--format", format, "-o"])
+            .arg(path)
+            .assert()
+            .success();
+    }
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&parquet).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 3);
+    let reader =
+        arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&arrow_file).unwrap(), None)
+            .unwrap();
+    assert_eq!(reader.schema().field(0).name(), "channel");
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 3);
+}
+
+#[test]
+fn binary_formats_need_a_file() {
+    let err = error_of(userlake().args(["sql", "-c", "SELECT 1", "--format", "parquet"]));
+    assert!(err.contains("give it a path with -o"), "{err}");
+}
+
+#[test]
+fn a_failed_query_leaves_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.csv");
+    error_of(
+        userlake()
+            .args([
+                "sql",
+                "-c",
+                "SELECT nope FROM events",
+                "--format",
+                "csv",
+                "-o",
+            ])
+            .arg(&path),
+    );
+    assert!(!path.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn a_missing_lake_is_named() {
+    let err = error_of(userlake().args(["sql", "--lake", "/no/such/lake", "-c", "SELECT 1"]));
+    assert!(
+        err.contains("lake /no/such/lake: no such directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_tables_and_columns_are_named_with_their_position() {
+    let err = error_of(userlake().args(["sql", "-c", "SELECT * FROM evnts"]));
+    assert!(err.contains("evnts") && err.contains("not found"), "{err}");
+    let err = error_of(userlake().args(["sql", "-c", "SELECT event_id,\n  evnt_name FROM events"]));
+    assert!(err.contains("evnt_name"), "{err}");
+    assert!(err.contains("(at line 2, column 3)"), "{err}");
+}
+
+#[test]
+fn bad_memory_limits_are_usage_errors() {
+    userlake()
+        .args(["sql", "--memory-limit", "lots", "-c", "SELECT 1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid size 'lots'"));
+}
+
+#[test]
+fn a_small_memory_limit_spills_instead_of_failing() {
+    let spill = tempfile::tempdir().unwrap();
+    let out = stdout_of(
+        userlake()
+            .args(["sql", "--memory-limit", "4M", "--spill-dir"])
+            .arg(spill.path())
+            .args([
+                "-c",
+                "SELECT count(*) AS n FROM (SELECT * FROM events ORDER BY event_id DESC, event_time LIMIT 1000000)",
+                "--format",
+                "csv",
+            ]),
+    );
+    assert_eq!(out, "n\n37907\n");
+}
+
+/// A lake with a good table, a table with one corrupt file, and the clutter real lakes have.
+fn messy_lake() -> tempfile::TempDir {
+    let lake = tempfile::tempdir().unwrap();
+    let good = lake.path().join("good");
+    copy_dir(&sample_lake().join("costs"), &good);
+    std::fs::write(good.join("_SUCCESS"), "").unwrap();
+    std::fs::write(good.join("README.md"), "notes").unwrap();
+    std::fs::create_dir_all(good.join("_temporary")).unwrap();
+    std::fs::write(good.join("_temporary/part-9.parquet"), "half written").unwrap();
+    std::fs::create_dir_all(good.join(".staging")).unwrap();
+    std::fs::write(good.join(".staging/part-9.parquet"), "half written").unwrap();
+    let broken = lake.path().join("broken");
+    copy_dir(&sample_lake().join("costs"), &broken);
+    std::fs::write(broken.join("part-1.parquet"), "this is not parquet").unwrap();
+    std::fs::write(lake.path().join("notes.txt"), "not a table").unwrap();
+    lake
+}
+
+#[test]
+fn clutter_is_ignored() {
+    let lake = messy_lake();
+    let out = stdout_of(userlake().arg("sql").arg("--lake").arg(lake.path()).args([
+        "-c",
+        "SELECT count(*) AS n FROM good",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(out, "n\n900\n");
+}
+
+#[test]
+fn a_corrupt_file_is_reported_by_path_when_queried() {
+    let lake = messy_lake();
+    let err = error_of(
+        userlake()
+            .arg("sql")
+            .arg("--lake")
+            .arg(lake.path())
+            .args(["-c", "SELECT count(*) FROM broken"]),
+    );
+    assert!(err.contains("broken/part-1.parquet"), "{err}");
+    assert!(err.contains("not valid Parquet"), "{err}");
+}
+
+#[test]
+fn mismatched_partition_layouts_are_reported() {
+    let lake = tempfile::tempdir().unwrap();
+    let table = lake.path().join("t");
+    copy_dir(&sample_lake().join("costs"), &table.join("dt=2026-01-01"));
+    copy_dir(&sample_lake().join("costs"), &table.join("region=north"));
+    let err = error_of(
+        userlake()
+            .arg("sql")
+            .arg("--lake")
+            .arg(lake.path())
+            .args(["-c", "SELECT 1"]),
+    );
+    assert!(err.contains("partition directories"), "{err}");
+}
+
+#[test]
+fn the_shell_runs_statements_and_commands() {
+    let out = stdout_of(
+        userlake()
+            .args(["sql"])
+            .write_stdin("SELECT 40 +\n  2 AS answer;\n\\d\n\\d costs\n\\f normalize\n\\q\n"),
+    );
+    assert!(out.contains("| 42     |"), "{out}");
+    assert!(out.contains("identity_edges"), "{out}");
+    assert!(out.contains("spend"), "{out}");
+    assert!(out.contains("normalize_id"), "{out}");
+}
+
+#[test]
+fn the_shell_keeps_going_after_an_error() {
+    let output = userlake()
+        .args(["sql"])
+        .write_stdin("SELECT nope;\nSELECT 7 AS seven;\n")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nope"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("seven"));
+}
+
+// ---- batch jobs -----------------------------------------------------------------------
+
+fn script(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("job.sql");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_job_substitutes_variables_and_publishes_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = script(
+        dir.path(),
+        "-- spend of one channel\nCOPY (SELECT sum(spend) AS spend FROM costs WHERE channel = '${channel}')\nTO '${out}/spend.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');\n",
+    );
+    let out = dir.path().join("out");
+    userlake()
+        .arg("run")
+        .arg(&job)
+        .args(["--var", "channel=douyin", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("[1/1] line 2: COPY"))
+        .stderr(predicate::str::contains("done: 1 statements, 1 rows"));
+    let csv = std::fs::read_to_string(out.join("spend.csv")).unwrap();
+    assert!(csv.starts_with("spend\n"), "{csv}");
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no staging left behind: {names:?}");
+}
+
+#[test]
+fn an_unknown_variable_fails_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = script(
+        dir.path(),
+        "COPY (SELECT 1 AS x) TO '${out}/first.csv' STORED AS CSV;\n\nSELECT * FROM costs WHERE channel = '${chanel}';\n",
+    );
+    let out = dir.path().join("out");
+    let err = error_of(
+        userlake()
+            .arg("run")
+            .arg(&job)
+            .arg("--out")
+            .arg(&out)
+            .args(["--var", "channel=kol"]),
+    );
+    assert!(err.contains("statement 2 (line 3)"), "{err}");
+    assert!(err.contains("unknown variable ${chanel}"), "{err}");
+    assert!(err.contains("channel, out"), "{err}");
+    assert!(!err.contains("[1/"), "nothing ran: {err}");
+    assert!(!out.join("first.csv").exists());
+}
+
+#[test]
+fn a_failing_statement_stops_the_job_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("first.csv"), "previous run").unwrap();
+    let job = script(
+        dir.path(),
+        "COPY (SELECT 1 AS x) TO '${out}/first.csv' STORED AS CSV;\nSELECT 1;\n\nSELECT no_such_column\nFROM costs;\nCOPY (SELECT 2 AS x) TO '${out}/never.csv' STORED AS CSV;\n",
+    );
+    let err = error_of(userlake().arg("run").arg(&job).arg("--out").arg(&out));
+    assert!(err.contains("job.sql: statement 3 (line 4)"), "{err}");
+    assert!(err.contains("no_such_column"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("first.csv")).unwrap(),
+        "previous run"
+    );
+    assert!(!out.join("never.csv").exists());
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no staging left behind: {names:?}");
+}
+
+#[test]
+fn bad_job_arguments() {
+    let err = error_of(userlake().args(["run", "no/such/job.sql"]));
+    assert!(err.contains("no/such/job.sql"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let job = script(dir.path(), "SELECT 1;");
+    let err = error_of(userlake().arg("run").arg(&job).args(["--var", "novalue"]));
+    assert!(err.contains("expected NAME=VALUE"), "{err}");
+    let err = error_of(userlake().arg("run").arg(&job).args(["--var", "1x=2"]));
+    assert!(err.contains("not a valid variable name"), "{err}");
+}
+
+#[test]
+fn the_nightly_job_runs_on_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let report = stdout_of(
+        userlake()
+            .args(["run", "sql/nightly.sql", "--lake", "data/sample", "--out"])
+            .arg(&out),
+    );
+    assert!(report.contains("stickiness"), "{report}");
+    let csv = std::fs::read_to_string(out.join("kpi_daily.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "day,channel,dau,mau,stickiness,orders,buyers,gmv,aov,refund_rate,net_revenue,gross_margin"
+    );
+    // one row per day for all channels, and the all-channel GMV is the lake's GMV
+    assert!(out.join("kpi_daily.parquet").exists());
+    let all_days = csv.lines().filter(|l| l.contains(",all,")).count();
+    assert_eq!(all_days, 60);
+    let check = stdout_of(userlake().args([
+        "sql",
+        "-c",
+        "SELECT round(sum(amount), 2) AS gmv FROM orders",
+        "--format",
+        "csv",
+    ]));
+    let lake_gmv: f64 = check.lines().nth(1).unwrap().parse().unwrap();
+    let report_gmv: f64 = csv
+        .lines()
+        .filter(|l| l.contains(",all,"))
+        .map(|l| l.split(',').nth(7).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (lake_gmv - report_gmv).abs() < 0.05,
+        "{lake_gmv} vs {report_gmv}"
+    );
+}
+
+#[test]
+fn the_sample_data_readme_names_the_generator_command() {
+    let readme = std::fs::read_to_string(repo().join("data/README.md")).unwrap();
+    assert!(readme.contains("--users 1000 --days 60 --start 2026-01-01 --seed 42"));
+}

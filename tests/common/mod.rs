@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample_lake() -> PathBuf {
+    repo().join("data/sample")
+}
+
+/// The `userlake` binary, run from the repository root with no lake from the environment.
+pub fn userlake() -> Command {
+    let mut command = Command::cargo_bin("userlake").expect("the userlake binary is built");
+    command.current_dir(repo()).env_remove("USERLAKE_LAKE");
+    command
+}
+
+pub fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().expect("userlake runs");
+    assert!(
+        output.status.success(),
+        "userlake failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// Runs userlake expecting failure; returns stderr, checked to be a clean one-line error.
+pub fn error_of(command: &mut Command) -> String {
+    let output = command.output().expect("userlake runs");
+    assert!(!output.status.success(), "userlake unexpectedly succeeded");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "a panic: {stderr}");
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "a backtrace hint: {stderr}"
+    );
+    stderr
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
