@@ -100,7 +100,7 @@ pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSu
             );
         }
         // A query's rows (not a COPY's count) are part of the job's report.
-        if written.is_none() && !result.batches.is_empty() && result.schema.fields().len() > 0 {
+        if written.is_none() && !result.batches.is_empty() && !result.schema.fields().is_empty() {
             write_batches(
                 std::io::stdout().lock(),
                 OutputFormat::Table,

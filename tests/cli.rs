@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{copy_dir, error_of, repo, sample_lake, stdout_of, userlake};
+use common::{copy_dir, entry_names, error_of, repo, sample_lake, stdout_of, userlake};
 use predicates::prelude::*;
 
 const COSTS_BY_CHANNEL: &str =
@@ -303,10 +303,7 @@ fn a_job_substitutes_variables_and_publishes_outputs() {
         .stderr(predicate::str::contains("done: 1 statements, 1 rows"));
     let csv = std::fs::read_to_string(out.join("spend.csv")).unwrap();
     assert!(csv.starts_with("spend\n"), "{csv}");
-    let names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = entry_names(&out);
     assert_eq!(names.len(), 1, "no staging left behind: {names:?}");
 }
 
@@ -351,10 +348,7 @@ fn a_failing_statement_stops_the_job_and_publishes_nothing() {
         "previous run"
     );
     assert!(!out.join("never.csv").exists());
-    let names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = entry_names(&out);
     assert_eq!(names.len(), 1, "no staging left behind: {names:?}");
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use common::{error_of, sample_lake, userlake};
+use common::{entry_names, error_of, sample_lake, userlake};
 use userlake::generator::TABLES;
 use userlake::lake::LakeLocation;
 use userlake::{SessionOptions, build_session};
@@ -118,9 +118,8 @@ fn regenerating_replaces_tables_whole_and_leaves_others() {
         .unwrap()
         .count();
     assert_eq!(partitions, 3, "the older run's partitions are gone");
-    let hidden: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+    let hidden: Vec<String> = entry_names(dir.path())
+        .into_iter()
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(hidden.is_empty(), "staging left behind: {hidden:?}");

@@ -32,7 +32,11 @@ impl Drop for S3Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_server() -> Option<S3Server> {
@@ -46,14 +50,19 @@ fn start_server() -> Option<S3Server> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("moto_server must be on PATH (pip install 'moto[server]'), or set USERLAKE_SKIP_S3=1");
+        .expect(
+            "moto_server must be on PATH (pip install 'moto[server]'), or set USERLAKE_SKIP_S3=1",
+        );
     let server = S3Server {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
     };
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "moto_server did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Some(server)
@@ -122,10 +131,26 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
     upload_dir(&store, &sample_lake(), "prod/sample").await;
 
     for query in QUERIES {
-        let local = stdout_of(userlake().args(["sql", "--lake", "data/sample", "-c", query, "--format", "csv"]));
+        let local = stdout_of(userlake().args([
+            "sql",
+            "--lake",
+            "data/sample",
+            "-c",
+            query,
+            "--format",
+            "csv",
+        ]));
         let mut remote = userlake();
         with_aws(&mut remote, &server.endpoint);
-        let remote = stdout_of(remote.args(["sql", "--lake", "s3://lake/prod/sample", "-c", query, "--format", "csv"]));
+        let remote = stdout_of(remote.args([
+            "sql",
+            "--lake",
+            "s3://lake/prod/sample",
+            "-c",
+            query,
+            "--format",
+            "csv",
+        ]));
         assert_eq!(local, remote, "{query}");
     }
 
@@ -133,10 +158,16 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let mut job = userlake();
     with_aws(&mut job, &server.endpoint);
-    job.args(["run", "sql/nightly.sql", "--lake", "s3://lake/prod/sample", "--out"])
-        .arg(dir.path().join("remote"))
-        .assert()
-        .success();
+    job.args([
+        "run",
+        "sql/nightly.sql",
+        "--lake",
+        "s3://lake/prod/sample",
+        "--out",
+    ])
+    .arg(dir.path().join("remote"))
+    .assert()
+    .success();
     userlake()
         .args(["run", "sql/nightly.sql", "--lake", "data/sample", "--out"])
         .arg(dir.path().join("local"))

@@ -167,7 +167,7 @@ fn uuid_like(a: u64, b: u64, upper: bool) -> String {
 /// How phones arrive from different systems; stitching must normalise them to one key.
 pub fn phone_variant(digits: &str, variant: u64) -> String {
     match variant % 6 {
-        0 | 1 | 2 => digits.to_string(),
+        0..=2 => digits.to_string(),
         3 => format!("+86{digits}"),
         4 => format!("+86 {} {} {}", &digits[..3], &digits[3..7], &digits[7..]),
         _ => format!("86-{digits}"),

@@ -657,8 +657,10 @@ impl Sim<'_> {
             let buyer = self.ids.shop_buyer_id(person as u64, shop);
             let buyer_type = format!("{shop}_buyer_id");
             self.witness(person, slot::SHOP, &buyer_type, &buyer)?;
-            let mut ids = Ids::default();
-            ids.phone = self.phone(person, rng)?;
+            let ids = Ids {
+                phone: self.phone(person, rng)?,
+                ..Ids::default()
+            };
             (shop, ids, Some(buyer), format!("order_{shop}"))
         } else {
             let shop = if platform.starts_with("app") {

@@ -1,0 +1,175 @@
+//! Running the same query in userlake and in a peer engine on the same Parquet files, and
+//! comparing answers and timings. Shared by the `peer_comparison` bench and the `peers` test.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch};
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionContext;
+
+pub struct Run {
+    pub engine: String,
+    pub seconds: Vec<f64>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Run {
+    pub fn median(&self) -> f64 {
+        let mut sorted = self.seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        }
+    }
+}
+
+/// Cells as Python prints them (`repr` for floats), so both engines' rows compare as text.
+fn cell(array: &ArrayRef, row: usize) -> String {
+    if array.is_null(row) {
+        return "NULL".to_string();
+    }
+    if let DataType::Float64 = array.data_type()
+        && let Some(values) = array.as_any().downcast_ref::<Float64Array>()
+    {
+        let text = values.value(row).to_string();
+        return if text.contains(['.', 'e', 'N', 'i']) {
+            text
+        } else {
+            format!("{text}.0")
+        };
+    }
+    let options = FormatOptions::default();
+    ArrayFormatter::try_new(array.as_ref(), &options)
+        .map(|f| f.value(row).to_string())
+        .unwrap_or_else(|e| format!("<{e}>"))
+}
+
+pub fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            rows.push(batch.columns().iter().map(|c| cell(c, row)).collect());
+        }
+    }
+    rows
+}
+
+pub async fn run_userlake(ctx: &SessionContext, query: &str, runs: usize) -> Run {
+    let mut seconds = Vec::with_capacity(runs);
+    let mut rows = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let batches = ctx
+            .sql(query)
+            .await
+            .and_then(|frame| futures::executor::block_on(frame.collect()));
+        let batches = match batches {
+            Ok(batches) => batches,
+            Err(e) => panic!("userlake failed on {query}: {e}"),
+        };
+        seconds.push(started.elapsed().as_secs_f64());
+        rows = rows_of(&batches);
+    }
+    Run {
+        engine: "userlake".to_string(),
+        seconds,
+        rows,
+    }
+}
+
+/// Runs `benches/duckdb_runner.py` (DuckDB from PyPI) on the same lake and query file.
+pub fn run_duckdb(
+    lake: &Path,
+    query_file: &Path,
+    runs: usize,
+    threads: usize,
+) -> Result<Run, String> {
+    let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_runner.py");
+    let output = Command::new("python3")
+        .arg(runner)
+        .arg("--lake")
+        .arg(lake)
+        .arg("--query-file")
+        .arg(query_file)
+        .args([
+            "--runs",
+            &runs.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).to_string());
+    }
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("duckdb runner printed no JSON: {e}"))?;
+    let seconds = report["times"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default();
+    let rows = report["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    row.as_array()
+                        .map(|cells| {
+                            cells
+                                .iter()
+                                .map(|c| c.as_str().unwrap_or("").to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Run {
+        engine: report["engine"].as_str().unwrap_or("duckdb").to_string(),
+        seconds,
+        rows,
+    })
+}
+
+/// Equal rows, with floats equal to a relative 1e-9 (sums in another order differ in the
+/// last bits). Returns the first difference.
+pub fn compare_rows(ours: &[Vec<String>], theirs: &[Vec<String>]) -> Result<(), String> {
+    if ours.len() != theirs.len() {
+        return Err(format!("{} rows vs {} rows", ours.len(), theirs.len()));
+    }
+    for (index, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        let same = a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x == y
+                    || match (x.parse::<f64>(), y.parse::<f64>()) {
+                        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+                        _ => false,
+                    }
+            });
+        if !same {
+            return Err(format!("row {index}: {a:?} vs {b:?}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn query_files() -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/queries");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "sql"));
+    files.sort();
+    files
+}

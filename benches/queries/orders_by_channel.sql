@@ -1,0 +1,9 @@
+-- Orders, GMV, AOV and refunds per channel.
+SELECT channel,
+       count(*) AS orders,
+       sum(amount) AS gmv,
+       avg(amount) AS aov,
+       sum(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS refunds
+FROM orders
+GROUP BY channel
+ORDER BY channel
