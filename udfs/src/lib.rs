@@ -3,14 +3,17 @@
 //! `register_all` adds every function to any `FunctionRegistry` (a `SessionContext`, a
 //! `SessionState`), as `datafusion-functions-json` does.
 
+mod event_list;
+pub mod funnel;
 pub mod identity;
 mod strings;
+pub mod time;
 
 use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
@@ -20,18 +23,29 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// Every aggregate function of this crate.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![Arc::new(
+        AggregateUDF::from(funnel::WindowFunnel::default()),
+    )]
+}
+
 /// Registers every userlake function.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for function in scalar_functions() {
         registry.register_udf(function)?;
+    }
+    for function in aggregate_functions() {
+        registry.register_udaf(function)?;
     }
     Ok(())
 }
 
 /// The names of the functions `register_all` adds, for listings.
 pub fn function_names() -> Vec<String> {
-    scalar_functions()
-        .iter()
-        .map(|f| f.name().to_string())
-        .collect()
+    let scalars = scalar_functions().into_iter().map(|f| f.name().to_string());
+    let aggregates = aggregate_functions()
+        .into_iter()
+        .map(|f| f.name().to_string());
+    scalars.chain(aggregates).collect()
 }

@@ -1,0 +1,338 @@
+//! The state shared by the behavioural aggregates (funnels, sequences): per group, the list of
+//! (time, condition mask) events of the rows that matched some condition.
+//!
+//! `EventListGroups` is the `GroupsAccumulator`: three flat vectors (group, time, mask) for all
+//! groups, with no per-group allocation; evaluation buckets them by group with one counting
+//! sort. `EventListAccumulator` is the per-group `Accumulator` used without GROUP BY and in
+//! windows. Both use the same state (two list columns) so partial states merge either way,
+//! and one `EventsEvaluator` turns a group's events into the result.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, UInt64Array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::function::StateFieldsArgs;
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
+
+use crate::time::{condition_masks, time_ticks};
+
+/// One group's events, in no particular order.
+pub type Events = Vec<(i64, u64)>;
+
+/// Turns each group's events into the function's result.
+pub trait EventsEvaluator: Debug + Send + Sync + 'static {
+    /// The function's name, for messages.
+    fn name(&self) -> &str;
+    /// Whether rows that match no condition must be kept (they matter to `strict_order`).
+    fn keeps_unmatched_rows(&self) -> bool {
+        false
+    }
+    /// One result per group, in group order; each group's slice may be reordered.
+    fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef>;
+}
+
+/// Where the time and the conditions are among the function's arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct EventArguments {
+    pub time: usize,
+    pub first_condition: usize,
+}
+
+impl EventArguments {
+    /// The events of a batch: time and mask per row, `None` for rows that are skipped (NULL
+    /// time, or no condition matched when unmatched rows are not kept).
+    fn read(
+        &self,
+        values: &[ArrayRef],
+        keep_unmatched: bool,
+        name: &str,
+    ) -> Result<Vec<Option<(i64, u64)>>> {
+        let rows = values.get(self.time).map_or(0, |a| a.len());
+        let times = time_ticks(&values[self.time], name)?;
+        let masks = condition_masks(&values[self.first_condition..], rows, name)?;
+        Ok(times
+            .into_iter()
+            .zip(masks)
+            .map(|(time, mask)| match time {
+                Some(t) if mask != 0 || keep_unmatched => Some((t, mask)),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+pub fn event_state_fields(args: &StateFieldsArgs) -> Vec<FieldRef> {
+    let item = |data_type| Arc::new(Field::new_list_field(data_type, false));
+    vec![
+        Arc::new(Field::new(
+            format_state_name(args.name, "times"),
+            DataType::List(item(DataType::Int64)),
+            true,
+        )),
+        Arc::new(Field::new(
+            format_state_name(args.name, "masks"),
+            DataType::List(item(DataType::UInt64)),
+            true,
+        )),
+    ]
+}
+
+/// The two state columns for groups whose events are `events[offsets[g]..offsets[g + 1]]`.
+fn state_columns(offsets: Vec<usize>, events: &[(i64, u64)]) -> Result<Vec<ArrayRef>> {
+    let offsets = OffsetBuffer::from_lengths(offsets.windows(2).map(|w| w[1] - w[0]));
+    let times = Int64Array::from_iter_values(events.iter().map(|e| e.0));
+    let masks = UInt64Array::from_iter_values(events.iter().map(|e| e.1));
+    let times = ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::Int64, false)),
+        offsets.clone(),
+        Arc::new(times),
+        None,
+    )?;
+    let masks = ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::UInt64, false)),
+        offsets,
+        Arc::new(masks),
+        None,
+    )?;
+    Ok(vec![Arc::new(times), Arc::new(masks)])
+}
+
+fn state_lists<'a>(values: &'a [ArrayRef], name: &str) -> Result<(&'a ListArray, &'a ListArray)> {
+    match (
+        values.first().and_then(|a| a.as_list_opt::<i32>()),
+        values.get(1).and_then(|a| a.as_list_opt::<i32>()),
+    ) {
+        (Some(times), Some(masks)) => Ok((times, masks)),
+        _ => exec_err!("{name}: unexpected partial state"),
+    }
+}
+
+// ---- GroupsAccumulator ------------------------------------------------------------------
+
+#[derive(Debug)]
+pub struct EventListGroups<E: EventsEvaluator> {
+    evaluator: Arc<E>,
+    arguments: EventArguments,
+    groups: Vec<u32>,
+    times: Vec<i64>,
+    masks: Vec<u64>,
+    num_groups: usize,
+}
+
+impl<E: EventsEvaluator> EventListGroups<E> {
+    pub fn new(evaluator: Arc<E>, arguments: EventArguments) -> Self {
+        Self {
+            evaluator,
+            arguments,
+            groups: Vec::new(),
+            times: Vec::new(),
+            masks: Vec::new(),
+            num_groups: 0,
+        }
+    }
+
+    fn push(&mut self, group: usize, time: i64, mask: u64) {
+        self.groups.push(group as u32);
+        self.times.push(time);
+        self.masks.push(mask);
+    }
+
+    /// Removes the groups `emit_to` asks for and returns their events bucketed by group
+    /// (`offsets` has one more entry than there are groups).
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<usize>, Vec<(i64, u64)>) {
+        let emitted = match emit_to {
+            EmitTo::All => self.num_groups,
+            EmitTo::First(n) => n.min(self.num_groups),
+        };
+        let mut offsets = vec![0usize; emitted + 1];
+        for &group in &self.groups {
+            if (group as usize) < emitted {
+                offsets[group as usize + 1] += 1;
+            }
+        }
+        for g in 0..emitted {
+            offsets[g + 1] += offsets[g];
+        }
+        let mut cursor = offsets.clone();
+        let mut events = vec![(0i64, 0u64); offsets[emitted]];
+        let (mut kept_groups, mut kept_times, mut kept_masks) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..self.groups.len() {
+            let group = self.groups[i] as usize;
+            if group < emitted {
+                events[cursor[group]] = (self.times[i], self.masks[i]);
+                cursor[group] += 1;
+            } else {
+                kept_groups.push((group - emitted) as u32);
+                kept_times.push(self.times[i]);
+                kept_masks.push(self.masks[i]);
+            }
+        }
+        self.groups = kept_groups;
+        self.times = kept_times;
+        self.masks = kept_masks;
+        self.num_groups -= emitted;
+        (offsets, events)
+    }
+}
+
+fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
+impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let keep = self.evaluator.keeps_unmatched_rows();
+        let events = self.arguments.read(values, keep, self.evaluator.name())?;
+        for (row, (event, &group)) in events.into_iter().zip(group_indices).enumerate() {
+            if let Some((time, mask)) = event
+                && passes(opt_filter, row)
+            {
+                self.push(group, time, mask);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let (offsets, mut events) = self.take(emit_to);
+        let mut slices = Vec::with_capacity(offsets.len().saturating_sub(1));
+        let mut rest: &mut [(i64, u64)] = &mut events;
+        for window in offsets.windows(2) {
+            let (head, tail) = rest.split_at_mut(window[1] - window[0]);
+            slices.push(head);
+            rest = tail;
+        }
+        self.evaluator.evaluate(&mut slices)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let (offsets, events) = self.take(emit_to);
+        state_columns(offsets, &events)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let (times, masks) = state_lists(values, self.evaluator.name())?;
+        let time_values = times.values().as_primitive::<Int64Type>();
+        let mask_values = masks.values().as_primitive::<UInt64Type>();
+        let offsets = times.value_offsets();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if times.is_null(row) {
+                continue;
+            }
+            for i in offsets[row] as usize..offsets[row + 1] as usize {
+                self.push(group, time_values.value(i), mask_values.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each input row as a state of its own: a list of its one event, or an empty list.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let keep = self.evaluator.keeps_unmatched_rows();
+        let events = self.arguments.read(values, keep, self.evaluator.name())?;
+        let mut offsets = Vec::with_capacity(events.len() + 1);
+        offsets.push(0);
+        let mut kept = Vec::with_capacity(events.len());
+        for (row, event) in events.into_iter().enumerate() {
+            if let Some(event) = event
+                && passes(opt_filter, row)
+            {
+                kept.push(event);
+            }
+            offsets.push(kept.len());
+        }
+        state_columns(offsets, &kept)
+    }
+
+    fn size(&self) -> usize {
+        self.groups.capacity() * 4 + self.times.capacity() * 8 + self.masks.capacity() * 8
+    }
+}
+
+// ---- Accumulator ------------------------------------------------------------------------
+
+#[derive(Debug)]
+pub struct EventListAccumulator<E: EventsEvaluator> {
+    evaluator: Arc<E>,
+    arguments: EventArguments,
+    events: Events,
+}
+
+impl<E: EventsEvaluator> EventListAccumulator<E> {
+    pub fn new(evaluator: Arc<E>, arguments: EventArguments) -> Self {
+        Self {
+            evaluator,
+            arguments,
+            events: Vec::new(),
+        }
+    }
+}
+
+impl<E: EventsEvaluator> Accumulator for EventListAccumulator<E> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let keep = self.evaluator.keeps_unmatched_rows();
+        let events = self.arguments.read(values, keep, self.evaluator.name())?;
+        self.events.extend(events.into_iter().flatten());
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        // Evaluate a copy: in a window frame, evaluate is called again as rows are added.
+        let mut events = self.events.clone();
+        let result = self.evaluator.evaluate(&mut [&mut events[..]])?;
+        ScalarValue::try_from_array(&result, 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.events.capacity() * size_of::<(i64, u64)>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let columns = state_columns(vec![0, self.events.len()], &self.events)?;
+        columns
+            .iter()
+            .map(|column| ScalarValue::try_from_array(column, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (times, masks) = state_lists(states, self.evaluator.name())?;
+        let time_values = times.values().as_primitive::<Int64Type>();
+        let mask_values = masks.values().as_primitive::<UInt64Type>();
+        let offsets = times.value_offsets();
+        for row in 0..times.len() {
+            if times.is_null(row) {
+                continue;
+            }
+            for i in offsets[row] as usize..offsets[row + 1] as usize {
+                self.events
+                    .push((time_values.value(i), mask_values.value(i)));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! `window_funnel(window, mode, timestamp, cond1, ..., condN)` as a DataFusion aggregate.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
+};
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, DocSection, Documentation, Expr, GroupsAccumulator, Signature,
+    Volatility,
+};
+use datafusion::physical_expr::expressions::Literal;
+
+use super::level::funnel_level;
+use super::mode::FunnelMode;
+use crate::event_list::{
+    EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
+};
+use crate::time::{is_interval, is_time_type, window_ticks};
+
+pub const MAX_CONDITIONS: usize = 64;
+const NAME: &str = "window_funnel";
+
+pub(crate) const BEHAVIOUR_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Behavioural aggregates",
+    description: Some("Funnels, retention, sequences and sessions over a group's events"),
+};
+
+/// The argument types a funnel accepts: a window, a mode string, a time, and 1..=64 booleans.
+pub(crate) fn check_funnel_arguments(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    if arg_types.len() < 4 {
+        return plan_err!(
+            "{name} takes (window, mode, timestamp, cond1, ..., condN) with at least one condition, got {} arguments",
+            arg_types.len()
+        );
+    }
+    let conditions = arg_types.len() - 3;
+    if conditions > MAX_CONDITIONS {
+        return plan_err!("{name} accepts at most {MAX_CONDITIONS} conditions, got {conditions}");
+    }
+    if !(arg_types[0].is_integer() || is_interval(&arg_types[0])) {
+        return plan_err!(
+            "{name}: the window must be an integer or an INTERVAL, got {}",
+            arg_types[0]
+        );
+    }
+    if !matches!(
+        arg_types[1],
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return plan_err!(
+            "{name}: the mode must be a string literal such as '' or 'strict_order', got {}",
+            arg_types[1]
+        );
+    }
+    if !is_time_type(&arg_types[2]) {
+        return plan_err!(
+            "{name}: the timestamp must be a timestamp, a date or an integer, got {}",
+            arg_types[2]
+        );
+    }
+    let mut coerced = arg_types[..3].to_vec();
+    for (index, data_type) in arg_types[3..].iter().enumerate() {
+        match data_type {
+            DataType::Boolean | DataType::Null => coerced.push(DataType::Boolean),
+            other => {
+                return plan_err!(
+                    "{name}: condition {} must be a boolean, got {other}",
+                    index + 1
+                );
+            }
+        }
+    }
+    Ok(coerced)
+}
+
+/// The literal window and mode, read at planning from logical and at execution from physical
+/// arguments.
+pub(crate) fn funnel_literals(
+    name: &str,
+    window: Option<&ScalarValue>,
+    mode: Option<&ScalarValue>,
+    time_type: &DataType,
+) -> Result<(i64, FunnelMode)> {
+    let Some(window) = window else {
+        return plan_err!("{name}: the window must be a literal");
+    };
+    let window = window_ticks(name, window, time_type)?;
+    let mode = match mode {
+        Some(
+            ScalarValue::Utf8(Some(m))
+            | ScalarValue::LargeUtf8(Some(m))
+            | ScalarValue::Utf8View(Some(m)),
+        ) => FunnelMode::parse(name, m)?,
+        _ => {
+            return plan_err!(
+                "{name}: the mode must be a string literal such as '' or 'strict_order'"
+            );
+        }
+    };
+    Ok((window, mode))
+}
+
+fn physical_literal(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
+    args.exprs
+        .get(index)
+        .and_then(|e| e.downcast_ref::<Literal>())
+        .map(|l| l.value().clone())
+}
+
+/// Checks the literal arguments when the query is planned, so that a bad mode or window is
+/// an error before anything runs.
+pub(crate) fn planning_check(name: &'static str) -> AggregateFunctionSimplification {
+    Box::new(move |function: AggregateFunction, info: &SimplifyContext| {
+        let args = &function.params.args;
+        let literal = |i: usize| match args.get(i) {
+            Some(Expr::Literal(value, _)) => Some(value.clone()),
+            _ => None,
+        };
+        let time_type = match args.get(2) {
+            Some(expr) => info.get_data_type(expr)?,
+            None => return plan_err!("{name}: missing arguments"),
+        };
+        funnel_literals(name, literal(0).as_ref(), literal(1).as_ref(), &time_type)?;
+        Ok(Expr::AggregateFunction(function))
+    })
+}
+
+#[derive(Debug)]
+struct FunnelEvaluator {
+    steps: usize,
+    window: i64,
+    mode: FunnelMode,
+}
+
+impl EventsEvaluator for FunnelEvaluator {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn keeps_unmatched_rows(&self) -> bool {
+        self.mode.strict_order
+    }
+
+    fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
+        let levels: Int64Array = groups
+            .iter_mut()
+            .map(|events| funnel_level(events, self.steps, self.window, self.mode) as i64)
+            .collect();
+        Ok(Arc::new(levels))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WindowFunnel {
+    signature: Signature,
+}
+
+impl Default for WindowFunnel {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl WindowFunnel {
+    fn evaluator(args: &AccumulatorArgs) -> Result<Arc<FunnelEvaluator>> {
+        let time_type = args
+            .expr_fields
+            .get(2)
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        let (window, mode) = funnel_literals(
+            NAME,
+            physical_literal(args, 0).as_ref(),
+            physical_literal(args, 1).as_ref(),
+            &time_type,
+        )?;
+        Ok(Arc::new(FunnelEvaluator {
+            steps: args.exprs.len().saturating_sub(3),
+            window,
+            mode,
+        }))
+    }
+}
+
+const ARGUMENTS: EventArguments = EventArguments {
+    time: 2,
+    first_condition: 3,
+};
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        BEHAVIOUR_SECTION,
+        "The length of the longest prefix of steps 1..N that the group completes in order, \
+         within `window` of its step 1 (inclusive: t <= t1 + window). ClickHouse's windowFunnel \
+         semantics, with results that never depend on row order. Events are ordered by \
+         (timestamp, condition index); rows matching no condition are ignored; one row may fill \
+         several steps; a NULL condition is false; rows with a NULL timestamp are skipped; a \
+         later repeat of step 1 starts a new chain without destroying an older chain's \
+         progress. Modes (comma-separated): strict_deduplication (a repeat of a step already \
+         reached, step 2 or later, stops the search), strict_order (once a chain has started, \
+         any other event or a step out of order stops the search), allow_reentry (with \
+         strict_order: a step arriving before its predecessor is skipped instead), \
+         strict_increase (each step strictly later than the previous; unlike ClickHouse, no \
+         valid chain is lost to a same-time step of a later chain), strict_once (each row fills \
+         at most one step). Ties are broken by a total order on (timestamp, condition, row \
+         content), so results are the same whatever the row order or partitioning. Up to 64 \
+         conditions. An empty group gives 0.",
+        "window_funnel(window, mode, timestamp, cond1, ..., condN)",
+    )
+    .with_argument("window", "Integer seconds (raw units for integer timestamps) or an INTERVAL of days/hours/minutes/seconds; a literal.")
+    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry.")
+    .with_argument("timestamp", "Any timestamp unit (with or without time zone), DATE, or an integer.")
+    .with_argument("cond1, ..., condN", "Boolean conditions, one per funnel step (1 to 64).")
+    .with_sql_example(
+        "```sql\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', '', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay') AS level\nFROM events GROUP BY user_id;\n```",
+    )
+    .with_related_udf("window_funnel_detail")
+    .build()
+});
+
+impl AggregateUDFImpl for WindowFunnel {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        check_funnel_arguments(NAME, arg_types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(event_state_fields(&args))
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(EventListAccumulator::new(
+            Self::evaluator(&args)?,
+            ARGUMENTS,
+        )))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(EventListGroups::new(
+            Self::evaluator(&args)?,
+            ARGUMENTS,
+        )))
+    }
+
+    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
+        Some(planning_check(NAME))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}

@@ -1,0 +1,190 @@
+//! Event times for the behavioural functions: any Arrow timestamp unit (with or without time
+//! zone), `Date32`/`Date64`, or integers, read as `i64` ticks of the input's own unit, and
+//! windows (integer seconds, raw units for integers, or an `INTERVAL`) converted to ticks.
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Int8Type, Int16Type, Int32Type, Int64Type, IntervalUnit,
+    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// True for the types a time argument may have.
+pub fn is_time_type(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
+    ) || data_type.is_integer()
+}
+
+/// Ticks of `data_type` in one second; integers count in raw units (one tick is one unit).
+pub fn ticks_per_second(data_type: &DataType) -> i64 {
+    match data_type {
+        DataType::Timestamp(TimeUnit::Second, _) => 1,
+        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Date64 => 1_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1_000_000_000,
+        // dates are read as seconds since the epoch
+        _ => 1,
+    }
+}
+
+/// Reads a time column as ticks; NULL rows are `None`.
+pub fn time_ticks(array: &ArrayRef, function: &str) -> Result<Vec<Option<i64>>> {
+    macro_rules! primitive {
+        ($t:ty) => {
+            array
+                .as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|v| v as i64))
+                .collect()
+        };
+    }
+    Ok(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => primitive!(TimestampSecondType),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => primitive!(TimestampMillisecondType),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => primitive!(TimestampMicrosecondType),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => primitive!(TimestampNanosecondType),
+        DataType::Date32 => array
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|v| v.map(|d| d as i64 * SECONDS_PER_DAY))
+            .collect(),
+        DataType::Date64 => primitive!(Date64Type),
+        DataType::Int8 => primitive!(Int8Type),
+        DataType::Int16 => primitive!(Int16Type),
+        DataType::Int32 => primitive!(Int32Type),
+        DataType::Int64 => primitive!(Int64Type),
+        DataType::UInt8 => primitive!(UInt8Type),
+        DataType::UInt16 => primitive!(UInt16Type),
+        DataType::UInt32 => primitive!(UInt32Type),
+        DataType::UInt64 => {
+            let values = array.as_primitive::<UInt64Type>();
+            let mut out = Vec::with_capacity(values.len());
+            for value in values.iter() {
+                match value {
+                    Some(v) if v > i64::MAX as u64 => {
+                        return exec_err!("{function}: timestamp {v} is larger than {}", i64::MAX);
+                    }
+                    other => out.push(other.map(|v| v as i64)),
+                }
+            }
+            out
+        }
+        DataType::Null => vec![None; array.len()],
+        other => {
+            return exec_err!(
+                "{function}: the timestamp must be a timestamp, a date or an integer, got {other}"
+            );
+        }
+    })
+}
+
+/// A window literal in ticks of `time_type`: an integer (seconds for timestamps and dates,
+/// raw units for integer times) or an INTERVAL of days, hours, minutes and seconds.
+pub fn window_ticks(function: &str, window: &ScalarValue, time_type: &DataType) -> Result<i64> {
+    let per_second = ticks_per_second(time_type) as i128;
+    let ticks: i128 = match window {
+        value if value.data_type().is_integer() => {
+            let text = value.to_string();
+            let seconds: i128 = text.parse().map_err(|_| {
+                datafusion::error::DataFusionError::Plan(format!(
+                    "{function}: the window must be a non-NULL integer or INTERVAL, got {value}"
+                ))
+            })?;
+            seconds * per_second
+        }
+        ScalarValue::IntervalMonthDayNano(Some(v)) => interval_ticks(
+            function,
+            v.months as i64,
+            v.days as i64,
+            v.nanoseconds as i128,
+            time_type,
+        )?,
+        ScalarValue::IntervalDayTime(Some(v)) => interval_ticks(
+            function,
+            0,
+            v.days as i64,
+            v.milliseconds as i128 * 1_000_000,
+            time_type,
+        )?,
+        ScalarValue::IntervalYearMonth(Some(v)) => {
+            interval_ticks(function, *v as i64, 0, 0, time_type)?
+        }
+        other => {
+            return plan_err!(
+                "{function}: the window must be a non-NULL integer or INTERVAL literal, got {other}"
+            );
+        }
+    };
+    if ticks < 0 {
+        return plan_err!("{function}: the window must not be negative, got {window}");
+    }
+    Ok(ticks.min(i64::MAX as i128) as i64)
+}
+
+fn interval_ticks(
+    function: &str,
+    months: i64,
+    days: i64,
+    nanoseconds: i128,
+    time_type: &DataType,
+) -> Result<i128> {
+    if time_type.is_integer() {
+        return plan_err!(
+            "{function}: an INTERVAL window needs a timestamp or date, not integer times \
+             (give the window in the integers' own units)"
+        );
+    }
+    if months != 0 {
+        return plan_err!("{function}: a window in months or years has no fixed length; use days");
+    }
+    let per_second = ticks_per_second(time_type) as i128;
+    Ok(days as i128 * SECONDS_PER_DAY as i128 * per_second
+        + nanoseconds * per_second / 1_000_000_000)
+}
+
+/// Seconds between two tick values of `time_type`, as a float (sub-second kept).
+pub fn ticks_to_seconds(ticks: i64, time_type: &DataType) -> f64 {
+    ticks as f64 / ticks_per_second(time_type) as f64
+}
+
+/// Whether `data_type` is an interval (for signatures).
+pub fn is_interval(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Interval(IntervalUnit::MonthDayNano)
+            | DataType::Interval(IntervalUnit::DayTime)
+            | DataType::Interval(IntervalUnit::YearMonth)
+    )
+}
+
+/// Reads the boolean condition columns into one bit mask per row (bit i = condition i+1);
+/// NULL counts as false.
+pub fn condition_masks(conditions: &[ArrayRef], rows: usize, function: &str) -> Result<Vec<u64>> {
+    let mut masks = vec![0u64; rows];
+    for (index, condition) in conditions.iter().enumerate() {
+        let bit = 1u64 << index;
+        match condition.data_type() {
+            DataType::Boolean => {
+                let values = condition.as_boolean();
+                for (row, value) in values.iter().enumerate() {
+                    if value == Some(true) {
+                        masks[row] |= bit;
+                    }
+                }
+            }
+            DataType::Null => {}
+            other => {
+                return exec_err!(
+                    "{function}: condition {} must be a boolean, got {other}",
+                    index + 1
+                );
+            }
+        }
+    }
+    Ok(masks)
+}
