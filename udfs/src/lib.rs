@@ -6,6 +6,7 @@
 mod event_list;
 pub mod funnel;
 pub mod identity;
+pub mod retention;
 mod strings;
 pub mod time;
 
@@ -25,9 +26,10 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 
 /// Every aggregate function of this crate.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![Arc::new(
-        AggregateUDF::from(funnel::WindowFunnel::default()),
-    )]
+    vec![
+        Arc::new(AggregateUDF::from(funnel::WindowFunnel::default())),
+        Arc::new(AggregateUDF::from(retention::Retention::default())),
+    ]
 }
 
 /// Registers every userlake function.

@@ -6,4 +6,5 @@ mod udaf;
 
 pub use level::funnel_level;
 pub use mode::FunnelMode;
+pub(crate) use udaf::BEHAVIOUR_SECTION;
 pub use udaf::WindowFunnel;
