@@ -7,6 +7,7 @@ mod event_list;
 pub mod funnel;
 pub mod identity;
 pub mod retention;
+pub mod sessionize;
 mod strings;
 pub mod time;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
@@ -32,6 +33,11 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     ]
 }
 
+/// Every window function of this crate.
+pub fn window_functions() -> Vec<Arc<WindowUDF>> {
+    vec![Arc::new(WindowUDF::from(sessionize::Sessionize::default()))]
+}
+
 /// Registers every userlake function.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for function in scalar_functions() {
@@ -39,6 +45,9 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     }
     for function in aggregate_functions() {
         registry.register_udaf(function)?;
+    }
+    for function in window_functions() {
+        registry.register_udwf(function)?;
     }
     Ok(())
 }
@@ -49,5 +58,6 @@ pub fn function_names() -> Vec<String> {
     let aggregates = aggregate_functions()
         .into_iter()
         .map(|f| f.name().to_string());
-    scalars.chain(aggregates).collect()
+    let windows = window_functions().into_iter().map(|f| f.name().to_string());
+    scalars.chain(aggregates).chain(windows).collect()
 }
