@@ -69,10 +69,10 @@ pub async fn run_userlake(ctx: &SessionContext, query: &str, runs: usize) -> Run
     let mut rows = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let batches = ctx
-            .sql(query)
-            .await
-            .and_then(|frame| futures::executor::block_on(frame.collect()));
+        let batches = match ctx.sql(query).await {
+            Ok(frame) => frame.collect().await,
+            Err(e) => Err(e),
+        };
         let batches = match batches {
             Ok(batches) => batches,
             Err(e) => panic!("userlake failed on {query}: {e}"),
@@ -94,26 +94,51 @@ pub fn run_duckdb(
     runs: usize,
     threads: usize,
 ) -> Result<Run, String> {
-    let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_runner.py");
+    let mut args = vec![
+        "--lake".to_string(),
+        lake.display().to_string(),
+        "--query-file".to_string(),
+        query_file.display().to_string(),
+    ];
+    args.extend([
+        "--runs".to_string(),
+        runs.to_string(),
+        "--threads".to_string(),
+        threads.to_string(),
+    ]);
+    run_python_peer("duckdb_runner.py", &args)
+}
+
+/// Runs ClickHouse SQL in `benches/chdb_runner.py` (ClickHouse in-process, PyPI `chdb`).
+pub fn run_clickhouse(query: &str, runs: usize, threads: usize) -> Result<Run, String> {
+    let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::fs::write(file.path(), query).map_err(|e| e.to_string())?;
+    let args = vec![
+        "--query-file".to_string(),
+        file.path().display().to_string(),
+        "--runs".to_string(),
+        runs.to_string(),
+        "--threads".to_string(),
+        threads.to_string(),
+    ];
+    run_python_peer("chdb_runner.py", &args)
+}
+
+/// Runs a peer's runner script and reads its JSON report (engine, times, rows).
+fn run_python_peer(script: &str, args: &[String]) -> Result<Run, String> {
+    let runner = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(script);
     let output = Command::new("python3")
         .arg(runner)
-        .arg("--lake")
-        .arg(lake)
-        .arg("--query-file")
-        .arg(query_file)
-        .args([
-            "--runs",
-            &runs.to_string(),
-            "--threads",
-            &threads.to_string(),
-        ])
+        .args(args)
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).to_string());
     }
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("duckdb runner printed no JSON: {e}"))?;
+        .map_err(|e| format!("{script} printed no JSON: {e}"))?;
     let seconds = report["times"]
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
@@ -136,7 +161,7 @@ pub fn run_duckdb(
         })
         .unwrap_or_default();
     Ok(Run {
-        engine: report["engine"].as_str().unwrap_or("duckdb").to_string(),
+        engine: report["engine"].as_str().unwrap_or(script).to_string(),
         seconds,
         rows,
     })

@@ -1,0 +1,156 @@
+//! Differential tests against ClickHouse (PyPI `chdb`, in-process) on random data: ties,
+//! repeated steps, rows matching several conditions, many users. Where ClickHouse's behaviour
+//! is the intended one (window_funnel's default, strict_deduplication, strict_order and
+//! allow_reentry modes; retention), userlake must give the same answer for every user.
+//! strict_increase and strict_once are not compared: there ClickHouse loses chains or depends
+//! on row order, which userlake fixes (see tests/slt/window_funnel.slt for those cases).
+//!
+//! Set USERLAKE_SKIP_PEERS=1 to skip on a machine without the Python peers.
+
+#[path = "../benches/peers/mod.rs"]
+mod peers;
+
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use userlake::{SessionOptions, build_session};
+
+fn skip() -> bool {
+    let skip = std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("USERLAKE_SKIP_PEERS=1: ClickHouse comparisons skipped");
+    }
+    skip
+}
+
+/// Random events: `users` users, times in a small range (many ties), event codes 1..=5 and a
+/// flag, so rows often match several conditions.
+fn random_events(path: &std::path::Path, seed: u64, users: u32, rows: usize) {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let mut u = Vec::with_capacity(rows);
+    let mut t = Vec::with_capacity(rows);
+    let mut e = Vec::with_capacity(rows);
+    let mut f = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        u.push(rng.random_range(0..users));
+        t.push(rng.random_range(0..40u32));
+        e.push(rng.random_range(1..=5i64));
+        f.push(rng.random_range(0..3i64));
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("u", DataType::UInt32, false),
+        Field::new("t", DataType::UInt32, false),
+        Field::new("e", DataType::Int64, false),
+        Field::new("f", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt32Array::from(u)),
+            Arc::new(UInt32Array::from(t)),
+            Arc::new(Int64Array::from(e)),
+            Arc::new(Int64Array::from(f)),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+async fn session_with(path: &std::path::Path, partitions: usize) -> SessionContext {
+    let session = build_session(&SessionOptions {
+        target_partitions: Some(partitions),
+        ..SessionOptions::default()
+    })
+    .await
+    .unwrap();
+    session
+        .ctx
+        .register_parquet("ev", path.to_str().unwrap(), ParquetReadOptions::default())
+        .await
+        .unwrap();
+    session.ctx
+}
+
+const CONDITIONS: &str = "e = 1, e = 2 OR f = 1, e = 3, e = 4 OR f = 2, e = 5";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn window_funnel_matches_clickhouse_where_clickhouse_is_right() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (seed, users, rows) in [(1u64, 50u32, 2_000usize), (2, 400, 6_000), (3, 5, 3_000)] {
+        let path = dir.path().join(format!("events-{seed}.parquet"));
+        random_events(&path, seed, users, rows);
+        let ctx = session_with(&path, 4).await;
+        for window in [0, 3, 10, 100] {
+            for (ours, theirs) in [
+                ("", ""),
+                ("strict_deduplication", ", 'strict_deduplication'"),
+                ("strict_order", ", 'strict_order'"),
+                (
+                    "strict_order,allow_reentry",
+                    ", 'strict_order', 'allow_reentry'",
+                ),
+            ] {
+                let query = format!(
+                    "SELECT u, window_funnel({window}, '{ours}', t, {CONDITIONS}) FROM ev GROUP BY u ORDER BY u"
+                );
+                let userlake = peers::run_userlake(&ctx, &query, 1).await;
+                let clickhouse_query = format!(
+                    "SELECT u, windowFunnel({window}{theirs})(t, {CONDITIONS}) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
+                    path.display()
+                );
+                let clickhouse =
+                    peers::run_clickhouse(&clickhouse_query, 1, 2).unwrap_or_else(|e| {
+                        panic!("chdb (pip install -r tests/requirements.txt): {e}")
+                    });
+                assert_eq!(
+                    userlake.rows.len(),
+                    users.min(userlake.rows.len() as u32) as usize
+                );
+                if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
+                    panic!("seed {seed}, window {window}, mode '{ours}': {difference}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_matches_clickhouse() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.parquet");
+    random_events(&path, 9, 300, 4_000);
+    let ctx = session_with(&path, 3).await;
+    let conditions = "e = 1, e = 2 AND f = 0, t > 30, f = 2";
+    let userlake = peers::run_userlake(
+        &ctx,
+        &format!("SELECT u, retention({conditions}) FROM ev GROUP BY u ORDER BY u"),
+        1,
+    )
+    .await;
+    let clickhouse = peers::run_clickhouse(
+        &format!(
+            "SELECT u, retention({conditions}) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
+            path.display()
+        ),
+        1,
+        2,
+    )
+    .unwrap_or_else(|e| panic!("chdb: {e}"));
+    assert_eq!(userlake.rows.len(), 300);
+    if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
+        panic!("retention: {difference}");
+    }
+}
