@@ -1,10 +1,12 @@
-//! userlake against DuckDB on the same Parquet files, in one run: each query of
-//! `benches/queries/` runs `--runs` times in each engine (after one warm-up run), the answers
-//! are checked to agree, and the medians and their ratio are printed as a Markdown table.
+//! userlake against its peers on the same Parquet files, in one run. Each query of
+//! `benches/queries/` runs in userlake and DuckDB (the same SQL); each pair of
+//! `benches/behaviour/` (funnels, retention, sequences) runs in userlake and ClickHouse (chdb).
+//! Every query runs `--runs` times per engine after one warm-up run, the answers are checked
+//! to agree, and the medians and their ratio are printed as Markdown tables.
 //!
-//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2]
+//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2] [--only duckdb|clickhouse]
 //!
-//! Make a lake with `userlake gen --out DIR --users 100000 --days 150` (about 10M events).
+//! Make a lake with `userlake gen --out DIR --users 125000 --days 200` (about 10M events).
 
 #[path = "peers/mod.rs"]
 mod peers;
@@ -57,6 +59,67 @@ async fn main() {
         threads
     );
 
+    let only = argument(&args, "--only");
+    if only.as_deref() != Some("clickhouse") {
+        compare_with_duckdb(&session.ctx, &lake, runs, threads).await;
+    }
+    if only.as_deref() != Some("duckdb") {
+        compare_with_clickhouse(&session.ctx, &lake, runs, threads).await;
+    }
+}
+
+async fn compare_with_clickhouse(
+    ctx: &datafusion::prelude::SessionContext,
+    lake: &std::path::Path,
+    runs: usize,
+    threads: usize,
+) {
+    let mut peer_name = String::from("clickhouse");
+    let mut lines = Vec::new();
+    let mut baseline = None;
+    for (name, ours_sql, theirs_sql) in peers::behaviour_pairs() {
+        let theirs_sql = theirs_sql.replace("{lake}", &lake.display().to_string());
+        let _warm = peers::run_userlake(ctx, &ours_sql, 1).await;
+        let ours = peers::run_userlake(ctx, &ours_sql, runs).await;
+        let theirs = match peers::run_clickhouse(&theirs_sql, runs + 1, threads) {
+            Ok(mut run) => {
+                run.seconds.remove(0); // the warm-up
+                run
+            }
+            Err(e) => panic!("clickhouse failed on {name}: {e}"),
+        };
+        peer_name = theirs.engine.clone();
+        if name == "count_per_person" {
+            baseline = Some(ours.median());
+        }
+        let agree = match peers::compare_rows(&ours.rows, &theirs.rows) {
+            Ok(()) => "yes".to_string(),
+            Err(difference) => format!("no: {difference}"),
+        };
+        lines.push((name, ours.median(), theirs.median(), agree));
+    }
+    println!();
+    println!(
+        "| query | userlake median (s) | {peer_name} median (s) | ratio (userlake / peer) | userlake / plain count per person | same answer |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, ours, theirs, agree) in lines {
+        let versus_count = baseline
+            .map(|b| format!("{:.2}", ours / b))
+            .unwrap_or_default();
+        println!(
+            "| {name} | {ours:.3} | {theirs:.3} | {:.2} | {versus_count} | {agree} |",
+            ours / theirs
+        );
+    }
+}
+
+async fn compare_with_duckdb(
+    ctx: &datafusion::prelude::SessionContext,
+    lake: &std::path::Path,
+    runs: usize,
+    threads: usize,
+) {
     let mut peer_name = String::from("duckdb");
     let mut lines = Vec::new();
     for file in peers::query_files() {
@@ -66,9 +129,9 @@ async fn main() {
             .to_string_lossy()
             .to_string();
         let query = std::fs::read_to_string(&file).unwrap_or_default();
-        let _warm = peers::run_userlake(&session.ctx, &query, 1).await;
-        let ours = peers::run_userlake(&session.ctx, &query, runs).await;
-        let theirs = match peers::run_duckdb(&lake, &file, runs + 1, threads) {
+        let _warm = peers::run_userlake(ctx, &query, 1).await;
+        let ours = peers::run_userlake(ctx, &query, runs).await;
+        let theirs = match peers::run_duckdb(lake, &file, runs + 1, threads) {
             Ok(mut run) => {
                 run.seconds.remove(0); // the warm-up
                 run

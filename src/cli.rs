@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Run SQL: an interactive shell, or the statements given with -c / -f.
     Sql(SqlArgs),
-    /// Run a batch job: a SQL script with ${NAME} variables, writing outputs under --out.
+    /// Run a batch job: SQL scripts with ${NAME} variables, writing outputs under --out.
     Run(RunArgs),
     /// Generate a realistic lake of the canonical tables.
     Gen(GenArgs),
@@ -91,11 +91,13 @@ pub struct SqlArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The SQL script.
-    pub script: PathBuf,
+    /// The SQL scripts, run in order in one session.
+    #[arg(required = true)]
+    pub scripts: Vec<PathBuf>,
     #[command(flatten)]
     pub session: SessionArgs,
-    /// A variable for ${NAME} in the script (repeatable): NAME=VALUE.
+    /// A variable for ${NAME} in the scripts (repeatable): NAME=VALUE. `${NAME:-default}` in a
+    /// script gives a default.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
     /// Where outputs go; the script writes under it as ${out}.
@@ -190,17 +192,19 @@ async fn run_batch(args: RunArgs) -> Result<()> {
         .iter()
         .map(|v| parse_variable(v))
         .collect::<Result<Vec<_>>>()?;
-    if !args.script.is_file() {
-        return Err(Error::io(
-            &args.script,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such script"),
-        ));
+    for script in &args.scripts {
+        if !script.is_file() {
+            return Err(Error::io(
+                script,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such script"),
+            ));
+        }
     }
     let session = build_session(&args.session.options()?).await?;
     let summary = run_job(
         &session.ctx,
         &JobOptions {
-            script: args.script.clone(),
+            scripts: args.scripts.clone(),
             variables,
             out_dir: args.out.clone(),
             progress: true,

@@ -1,4 +1,5 @@
-//! `userlake run FILE.sql`: a batch job. Statements run in order with `${NAME}` substituted;
+//! `userlake run FILE.sql...`: a batch job. The scripts' statements run in order, in one
+//! session (so a later script sees an earlier one's views), with `${NAME}` substituted;
 //! `${out}` is a staging directory inside `--out`, and what the job wrote there is moved into
 //! `--out` only when every statement succeeded, so a failed job leaves the previous outputs
 //! untouched and no half-written ones.
@@ -16,7 +17,7 @@ use crate::query::execute;
 use crate::script::{is_valid_variable_name, prepare_script};
 
 pub struct JobOptions {
-    pub script: PathBuf,
+    pub scripts: Vec<PathBuf>,
     pub variables: Vec<(String, String)>,
     pub out_dir: PathBuf,
     /// Show each statement's progress line on stderr.
@@ -45,9 +46,12 @@ pub fn parse_variable(text: &str) -> Result<(String, String)> {
 }
 
 pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSummary> {
-    let sql =
-        std::fs::read_to_string(&options.script).map_err(|e| Error::io(&options.script, e))?;
     let started = Instant::now();
+    let mut sources = Vec::with_capacity(options.scripts.len());
+    for script in &options.scripts {
+        let sql = std::fs::read_to_string(script).map_err(|e| Error::io(script, e))?;
+        sources.push((script.clone(), sql));
+    }
 
     std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
     let out_dir =
@@ -62,51 +66,68 @@ pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSu
     for (name, value) in &options.variables {
         variables.insert(name.clone(), value.clone());
     }
-    // Every variable is checked before the first statement runs.
-    let statements = prepare_script(&sql, &variables).map_err(|e| in_script(&options.script, e))?;
-    if statements.is_empty() {
-        return Err(Error::usage(format!(
-            "{}: no SQL statements",
-            options.script.display()
-        )));
+    // Every script's variables are checked before the first statement runs.
+    let mut jobs = Vec::with_capacity(sources.len());
+    for (script, sql) in &sources {
+        let statements = prepare_script(sql, &variables).map_err(|e| in_script(script, e))?;
+        if statements.is_empty() {
+            return Err(Error::usage(format!(
+                "{}: no SQL statements",
+                script.display()
+            )));
+        }
+        jobs.push((script, statements));
     }
 
-    let total = statements.len();
+    let total: usize = jobs.iter().map(|(_, statements)| statements.len()).sum();
+    let several = jobs.len() > 1;
+    let mut done = 0;
     let mut rows = 0u64;
     let stderr = std::io::stderr();
-    for statement in &statements {
-        let result = execute(ctx, statement)
-            .await
-            .map_err(|e| in_script(&options.script, e))?;
-        let written = result.written_rows();
-        rows += written.unwrap_or(result.row_count() as u64);
-        if options.progress {
-            let first_line = statement.text.lines().next().unwrap_or_default();
-            let summary: String = first_line.chars().take(60).collect();
-            let _ = writeln!(
-                stderr.lock(),
-                "[{}/{}] line {}: {}{} -> {} rows in {:.2}s",
-                statement.number,
-                total,
-                statement.line,
-                summary,
-                if summary.len() < first_line.len() {
-                    "..."
-                } else {
-                    ""
-                },
-                written.unwrap_or(result.row_count() as u64),
-                result.elapsed.as_secs_f64()
-            );
-        }
-        // A query's rows (not a COPY's count) are part of the job's report.
-        if written.is_none() && !result.batches.is_empty() && !result.schema.fields().is_empty() {
-            write_batches(
-                std::io::stdout().lock(),
-                OutputFormat::Table,
-                &result.schema,
-                &result.batches,
-            )?;
+    for (script, statements) in &jobs {
+        let file_name = script
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        for statement in statements {
+            let result = execute(ctx, statement)
+                .await
+                .map_err(|e| in_script(script, e))?;
+            done += 1;
+            let written = result.written_rows();
+            rows += written.unwrap_or(result.row_count() as u64);
+            if options.progress {
+                let first_line = statement.text.lines().next().unwrap_or_default();
+                let summary: String = first_line.chars().take(60).collect();
+                let _ = writeln!(
+                    stderr.lock(),
+                    "[{done}/{total}] {}line {}: {}{} -> {} rows in {:.2}s",
+                    if several {
+                        format!("{file_name} ")
+                    } else {
+                        String::new()
+                    },
+                    statement.line,
+                    summary,
+                    if summary.len() < first_line.len() {
+                        "..."
+                    } else {
+                        ""
+                    },
+                    written.unwrap_or(result.row_count() as u64),
+                    result.elapsed.as_secs_f64()
+                );
+            }
+            // A query's rows (not a COPY's count) are part of the job's report.
+            if written.is_none() && !result.batches.is_empty() && !result.schema.fields().is_empty()
+            {
+                write_batches(
+                    std::io::stdout().lock(),
+                    OutputFormat::Table,
+                    &result.schema,
+                    &result.batches,
+                )?;
+            }
         }
     }
 

@@ -201,18 +201,24 @@ pub fn prepare_script(sql: &str, variables: &BTreeMap<String, String>) -> Result
     let mut statements = Vec::with_capacity(raw.len());
     for (index, stmt) in raw.into_iter().enumerate() {
         let number = index + 1;
-        let mut text = String::new();
+        // Substitution runs over the whole statement (a default may hold quotes), skipping
+        // references that start inside a comment.
+        let mut raw_text = String::new();
+        let mut comments = Vec::new();
         for (kind, piece) in &stmt.pieces {
             if *kind == Segment::Comment {
-                text.push_str(piece);
-            } else {
-                substitute(piece, variables, &mut text).map_err(|message| Error::Statement {
-                    number,
-                    line: stmt.line,
-                    source: Box::new(Error::usage(message)),
-                })?;
+                comments.push(raw_text.len()..raw_text.len() + piece.len());
             }
+            raw_text.push_str(piece);
         }
+        let mut text = String::new();
+        substitute(&raw_text, &comments, variables, &mut text).map_err(|message| {
+            Error::Statement {
+                number,
+                line: stmt.line,
+                source: Box::new(Error::usage(message)),
+            }
+        })?;
         statements.push(Statement {
             number,
             line: stmt.line,
@@ -224,18 +230,35 @@ pub fn prepare_script(sql: &str, variables: &BTreeMap<String, String>) -> Result
 
 fn substitute(
     text: &str,
+    comments: &[std::ops::Range<usize>],
     variables: &BTreeMap<String, String>,
     out: &mut String,
 ) -> std::result::Result<(), String> {
     let mut rest = text;
     while let Some(start) = rest.find("${") {
+        let absolute = text.len() - rest.len() + start;
+        if comments.iter().any(|c| c.contains(&absolute)) {
+            out.push_str(&rest[..start + 2]);
+            rest = &rest[start + 2..];
+            continue;
+        }
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after
             .find('}')
             .ok_or_else(|| format!("unterminated variable reference '{}'", &rest[start..]))?;
-        let name = &after[..end];
-        match variables.get(name) {
+        let reference = &after[..end];
+        // `${NAME:-default}` falls back to its default when NAME is not given.
+        let (name, default) = match reference.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (reference, None),
+        };
+        if !is_valid_variable_name(name) {
+            return Err(format!(
+                "'${{{reference}}}' is not a valid variable reference"
+            ));
+        }
+        match variables.get(name).map(String::as_str).or(default) {
             Some(value) => out.push_str(value),
             None => {
                 let known: Vec<&str> = variables.keys().map(String::as_str).collect();
@@ -308,6 +331,18 @@ mod tests {
             .to_string();
         assert!(err.contains("statement 2 (line 3)"), "{err}");
         assert!(err.contains("${missing}"), "{err}");
+    }
+
+    #[test]
+    fn defaults_apply_when_a_variable_is_not_given() {
+        let vars = BTreeMap::from([("days".to_string(), "14".to_string())]);
+        let statements =
+            prepare_script("SELECT ${days:-7}, '${mode:-}', ${steps:-'a','b'};", &vars).unwrap();
+        assert_eq!(statements[0].text, "SELECT 14, '', 'a','b'");
+        let err = prepare_script("SELECT ${bad name};", &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid variable reference"), "{err}");
     }
 
     #[test]

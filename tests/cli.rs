@@ -353,6 +353,64 @@ fn a_failing_statement_stops_the_job_and_publishes_nothing() {
 }
 
 #[test]
+fn scripts_of_one_job_share_a_session_and_defaults_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.sql");
+    std::fs::write(&first, "CREATE VIEW spend_by_channel AS SELECT channel, sum(spend) AS spend FROM costs GROUP BY channel;\n").unwrap();
+    let second = dir.path().join("second.sql");
+    std::fs::write(
+        &second,
+        "COPY (SELECT * FROM spend_by_channel ORDER BY spend DESC LIMIT ${top:-3})\nTO '${out}/top.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    userlake()
+        .arg("run")
+        .arg(&first)
+        .arg(&second)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("[2/2] second.sql line 1: COPY"));
+    let csv = std::fs::read_to_string(out.join("top.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    // a variable given on the command line wins over the default
+    userlake()
+        .arg("run")
+        .arg(&first)
+        .arg(&second)
+        .args(["--var", "top=5", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(out.join("top.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+}
+
+#[test]
+fn an_unknown_variable_in_a_later_script_fails_before_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = script(
+        dir.path(),
+        "COPY (SELECT 1 AS x) TO '${out}/first.csv' STORED AS CSV;",
+    );
+    let second = dir.path().join("second.sql");
+    std::fs::write(&second, "SELECT ${missing};").unwrap();
+    let out = dir.path().join("out");
+    let err = error_of(
+        userlake()
+            .arg("run")
+            .arg(&first)
+            .arg(&second)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("second.sql: statement 1 (line 1)"), "{err}");
+    assert!(!out.join("first.csv").exists());
+}
+
+#[test]
 fn bad_job_arguments() {
     let err = error_of(userlake().args(["run", "no/such/job.sql"]));
     assert!(err.contains("no/such/job.sql"), "{err}");
@@ -370,8 +428,25 @@ fn the_nightly_job_runs_on_the_sample() {
     let out = dir.path().join("out");
     let report = stdout_of(
         userlake()
-            .args(["run", "sql/nightly.sql", "--lake", "data/sample", "--out"])
+            .args([
+                "run",
+                "sql/nightly.sql",
+                "sql/funnel_report.sql",
+                "sql/retention_cohort.sql",
+                "--lake",
+                "data/sample",
+                "--out",
+            ])
             .arg(&out),
+    );
+    let funnel = std::fs::read_to_string(out.join("funnel_report.csv")).unwrap();
+    assert!(funnel.starts_with(
+        "channel,step_number,step,users,step_conversion,overall_conversion,median_seconds_to_step,p90_seconds_to_step\n"
+    ), "{funnel}");
+    let cohorts = std::fs::read_to_string(out.join("retention_cohort.csv")).unwrap();
+    assert!(
+        cohorts.starts_with("cohort_week,cohort_size,day_1,day_3,day_7,day_14,day_30\n"),
+        "{cohorts}"
     );
     assert!(report.contains("stickiness"), "{report}");
     let csv = std::fs::read_to_string(out.join("kpi_daily.csv")).unwrap();

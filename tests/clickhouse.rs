@@ -27,20 +27,24 @@ fn skip() -> bool {
     skip
 }
 
-/// Random events: `users` users, times in a small range (many ties), event codes 1..=5 and a
-/// flag, so rows often match several conditions.
-fn random_events(path: &std::path::Path, seed: u64, users: u32, rows: usize) {
+/// Random events with distinct times within each user (ClickHouse orders ties by arrival).
+fn random_events_without_ties(path: &std::path::Path, seed: u64, users: u32, per_user: u32) {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    let mut u = Vec::with_capacity(rows);
-    let mut t = Vec::with_capacity(rows);
-    let mut e = Vec::with_capacity(rows);
-    let mut f = Vec::with_capacity(rows);
-    for _ in 0..rows {
-        u.push(rng.random_range(0..users));
-        t.push(rng.random_range(0..40u32));
-        e.push(rng.random_range(1..=5i64));
-        f.push(rng.random_range(0..3i64));
+    let (mut u, mut t, mut e, mut f) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for user in 0..users {
+        let mut time = 0u32;
+        for _ in 0..rng.random_range(0..per_user) {
+            time += rng.random_range(1..6u32);
+            u.push(user);
+            t.push(time);
+            e.push(rng.random_range(1..=5i64));
+            f.push(rng.random_range(0..3i64));
+        }
     }
+    write_events(path, u, t, e, f);
+}
+
+fn write_events(path: &std::path::Path, u: Vec<u32>, t: Vec<u32>, e: Vec<i64>, f: Vec<i64>) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("u", DataType::UInt32, false),
         Field::new("t", DataType::UInt32, false),
@@ -61,6 +65,23 @@ fn random_events(path: &std::path::Path, seed: u64, users: u32, rows: usize) {
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
+}
+
+/// Random events: `users` users, times in a small range (many ties), event codes 1..=5 and a
+/// flag, so rows often match several conditions.
+fn random_events(path: &std::path::Path, seed: u64, users: u32, rows: usize) {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let mut u = Vec::with_capacity(rows);
+    let mut t = Vec::with_capacity(rows);
+    let mut e = Vec::with_capacity(rows);
+    let mut f = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        u.push(rng.random_range(0..users));
+        t.push(rng.random_range(0..40u32));
+        e.push(rng.random_range(1..=5i64));
+        f.push(rng.random_range(0..3i64));
+    }
+    write_events(path, u, t, e, f);
 }
 
 async fn session_with(path: &std::path::Path, partitions: usize) -> SessionContext {
@@ -152,5 +173,54 @@ async fn retention_matches_clickhouse() {
     assert_eq!(userlake.rows.len(), 300);
     if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
         panic!("retention: {difference}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sequence_functions_match_clickhouse_without_ties() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.parquet");
+    random_events_without_ties(&path, 21, 300, 40);
+    let ctx = session_with(&path, 4).await;
+    let conditions = "e = 1, e = 2 OR f = 1, e = 3";
+    for pattern in [
+        "(?1)(?2)",
+        "(?1).*(?2)",
+        "(?1).(?2)",
+        "(?1).*(?2).*(?3)",
+        "(?2)(?1)(?3)",
+        "(?1)(?t<=4)(?2)",
+        "(?1)(?t<3)(?2)(?t<=5)(?3)",
+        "(?1)(?t>6)(?2)",
+        "(?2)(?t>=5)(?3)",
+        ".*(?3)",
+    ] {
+        for (ours, theirs) in [
+            ("sequence_match", "sequenceMatch"),
+            ("sequence_count", "sequenceCount"),
+        ] {
+            let userlake = peers::run_userlake(
+                &ctx,
+                &format!("SELECT u, CAST({ours}('{pattern}', t, {conditions}) AS BIGINT) FROM ev GROUP BY u ORDER BY u"),
+                1,
+            )
+            .await;
+            let clickhouse = peers::run_clickhouse(
+                &format!(
+                    "SELECT u, toInt64({theirs}('{pattern}')(t, {conditions})) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
+                    path.display()
+                ),
+                1,
+                2,
+            )
+            .unwrap_or_else(|e| panic!("chdb: {e}"));
+            assert!(userlake.rows.len() > 250);
+            if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
+                panic!("{ours}('{pattern}'): {difference}");
+            }
+        }
     }
 }

@@ -198,3 +198,31 @@ pub fn query_files() -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// The queries of `benches/behaviour/`: (name, userlake SQL, ClickHouse SQL with `{lake}`).
+pub fn behaviour_pairs() -> Vec<(String, String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/behaviour");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .strip_suffix(".userlake.sql")
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let ours = std::fs::read_to_string(dir.join(format!("{name}.userlake.sql"))).ok()?;
+            let theirs =
+                std::fs::read_to_string(dir.join(format!("{name}.clickhouse.sql"))).ok()?;
+            Some((name, ours, theirs))
+        })
+        .collect()
+}

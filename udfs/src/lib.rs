@@ -7,6 +7,7 @@ mod event_list;
 pub mod funnel;
 pub mod identity;
 pub mod retention;
+pub mod sequence;
 pub mod sessionize;
 mod strings;
 pub mod time;
@@ -29,7 +30,17 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
         Arc::new(AggregateUDF::from(funnel::WindowFunnel::default())),
+        Arc::new(AggregateUDF::from(funnel::WindowFunnelDetail::default())),
         Arc::new(AggregateUDF::from(retention::Retention::default())),
+        Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
+            sequence::SequenceKind::Match,
+        ))),
+        Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
+            sequence::SequenceKind::Count,
+        ))),
+        Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
+            sequence::SequenceKind::Events,
+        ))),
     ]
 }
 

@@ -54,9 +54,117 @@ impl Level {
     }
 }
 
-/// An entry of the processing order: the 0-based step a row matches, or `None` for a row
-/// matching no condition (kept only under `strict_order`).
-type Entry = (Option<u8>, u32);
+/// One step of the processing order: a row's time, the 0-based step it matches (`None` for a
+/// row matching no condition, kept only under `strict_order`), and the row's rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    pub time: i64,
+    pub step: Option<u8>,
+    pub row: u32,
+}
+
+/// Sorts `events` and lays them out as entries in the total processing order: by time, then
+/// (step, row), with unmatched rows first within a time.
+pub fn ordered_entries(events: &mut [(i64, u64)], steps: usize, out: &mut Vec<Entry>) {
+    events.sort_unstable();
+    out.clear();
+    let mut group_start = 0;
+    while group_start < events.len() {
+        let time = events[group_start].0;
+        let first_entry = out.len();
+        let mut group_end = group_start;
+        while group_end < events.len() && events[group_end].0 == time {
+            let mask = events[group_end].1;
+            let row = group_end as u32;
+            if mask == 0 {
+                out.push(Entry {
+                    time,
+                    step: None,
+                    row,
+                });
+            }
+            let mut bits = mask;
+            while bits != 0 {
+                let step = bits.trailing_zeros() as u8;
+                if (step as usize) < steps {
+                    out.push(Entry {
+                        time,
+                        step: Some(step),
+                        row,
+                    });
+                }
+                bits &= bits - 1;
+            }
+            group_end += 1;
+        }
+        out[first_entry..].sort_unstable();
+        group_start = group_end;
+    }
+}
+
+/// The level reached over `entries`, and how many entries were read before the search ended
+/// (a strict mode may stop it early).
+pub fn entries_level(
+    entries: &[Entry],
+    steps: usize,
+    window: i64,
+    mode: FunnelMode,
+) -> (usize, usize) {
+    let mut levels = vec![Level::default(); steps];
+    let mut snapshot = vec![Level::default(); steps];
+    let mut max_level = 0usize;
+    let mut started = false;
+    let mut current_time = None;
+
+    for (index, entry) in entries.iter().enumerate() {
+        if mode.strict_increase && current_time != Some(entry.time) {
+            // entries read the state as it was before their time
+            snapshot.copy_from_slice(&levels);
+            current_time = Some(entry.time);
+        }
+        let (time, row) = (entry.time, entry.row);
+        let Some(step) = entry.step else {
+            if mode.strict_order && started {
+                return (max_level, index);
+            }
+            continue;
+        };
+        let step = step as usize;
+        if step == 0 {
+            levels[0].offer(Chain { start: time, row });
+            started = true;
+            max_level = max_level.max(1);
+            continue;
+        }
+        if mode.strict_deduplication && levels[step].best.is_some() {
+            return (max_level, index);
+        }
+        let previous = if mode.strict_increase {
+            &snapshot[step - 1]
+        } else {
+            &levels[step - 1]
+        };
+        if mode.strict_order && started && previous.best.is_none() {
+            if mode.allow_reentry {
+                continue;
+            }
+            return (max_level, index);
+        }
+        if let Some(chain) = previous.extendable(row, mode.strict_once)
+            && time <= chain.start.saturating_add(window)
+        {
+            levels[step].offer(Chain {
+                start: chain.start,
+                row,
+            });
+            max_level = max_level.max(step + 1);
+            if max_level == steps {
+                return (steps, index + 1);
+            }
+        }
+    }
+    (max_level, entries.len())
+}
 
 /// Sorts `events` into the total order, then returns the level reached (0 ..= `steps`).
 pub fn funnel_level(
@@ -65,84 +173,107 @@ pub fn funnel_level(
     window: i64,
     mode: FunnelMode,
 ) -> usize {
-    events.sort_unstable();
-    let mut levels = vec![Level::default(); steps];
-    let mut snapshot = vec![Level::default(); steps];
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut max_level = 0usize;
-    let mut started = false;
+    let mut entries = Vec::with_capacity(events.len());
+    ordered_entries(events, steps, &mut entries);
+    entries_level(&entries, steps, window, mode).0
+}
 
-    let mut group_start = 0;
-    while group_start < events.len() {
-        let time = events[group_start].0;
-        let mut group_end = group_start;
-        entries.clear();
-        while group_end < events.len() && events[group_end].0 == time {
-            let mask = events[group_end].1;
-            let row = group_end as u32;
-            if mask == 0 {
-                entries.push((None, row));
-            }
-            let mut bits = mask;
-            while bits != 0 {
-                let step = bits.trailing_zeros() as u8;
-                if (step as usize) < steps {
-                    entries.push((Some(step), row));
-                }
-                bits &= bits - 1;
-            }
-            group_end += 1;
-        }
-        // `None` (an unmatched row) sorts first, as ClickHouse's condition 0 does.
-        entries.sort_unstable();
-        if mode.strict_increase {
-            snapshot.copy_from_slice(&levels);
-        }
-
-        for &(step, row) in &entries {
-            let Some(step) = step else {
-                if mode.strict_order && started {
-                    return max_level;
-                }
-                continue;
-            };
-            let step = step as usize;
-            if step == 0 {
-                levels[0].offer(Chain { start: time, row });
-                started = true;
-                max_level = max_level.max(1);
-                continue;
-            }
-            if mode.strict_deduplication && levels[step].best.is_some() {
-                return max_level;
-            }
-            let previous = if mode.strict_increase {
-                &snapshot[step - 1]
-            } else {
-                &levels[step - 1]
-            };
-            if mode.strict_order && started && previous.best.is_none() {
-                if mode.allow_reentry {
-                    continue;
-                }
-                return max_level;
-            }
-            if let Some(chain) = previous.extendable(row, mode.strict_once)
-                && time <= chain.start.saturating_add(window)
-            {
-                levels[step].offer(Chain {
-                    start: chain.start,
-                    row,
-                });
-                max_level = max_level.max(step + 1);
-                if max_level == steps {
-                    return steps;
-                }
-            }
-        }
-        group_start = group_end;
+/// The reported chain of a group: among the chains reaching the group's level, the one that
+/// starts earliest, with each step at its earliest possible time. Returns the level and the
+/// time of each step.
+pub fn funnel_chain(
+    entries: &[Entry],
+    steps: usize,
+    window: i64,
+    mode: FunnelMode,
+) -> (usize, Vec<i64>) {
+    let (level, end) = entries_level(entries, steps, window, mode);
+    if level == 0 {
+        return (0, Vec::new());
     }
-    max_level
+    let read = &entries[..end];
+    let mut times = Vec::with_capacity(level);
+    let mut rows = Vec::with_capacity(level);
+    for (index, entry) in read.iter().enumerate() {
+        if entry.step != Some(0) {
+            continue;
+        }
+        times.clear();
+        rows.clear();
+        times.push(entry.time);
+        rows.push(entry.row);
+        if level == 1
+            || extend_chain(
+                read,
+                index + 1,
+                1,
+                level,
+                entry.time,
+                window,
+                mode,
+                &mut times,
+                &mut rows,
+            )
+        {
+            return (level, times);
+        }
+    }
+    // The level was reached, so some chain exists; this is not reached.
+    (level, times)
+}
+
+/// Fills steps `step..level` with the earliest entries that keep the chain valid. Only ties
+/// at the earliest time are worth trying in turn (a row may be needed by a later step under
+/// `strict_once`); a later time never helps.
+#[allow(clippy::too_many_arguments)]
+fn extend_chain(
+    entries: &[Entry],
+    from: usize,
+    step: usize,
+    level: usize,
+    start: i64,
+    window: i64,
+    mode: FunnelMode,
+    times: &mut Vec<i64>,
+    rows: &mut Vec<u32>,
+) -> bool {
+    if step == level {
+        return true;
+    }
+    let previous_time = times[times.len() - 1];
+    let deadline = start.saturating_add(window);
+    let mut earliest = None;
+    for index in from..entries.len() {
+        let entry = entries[index];
+        if entry.time > deadline || earliest.is_some_and(|t| entry.time > t) {
+            break;
+        }
+        if entry.step != Some(step as u8)
+            || (mode.strict_increase && entry.time <= previous_time)
+            || (mode.strict_once && rows.contains(&entry.row))
+        {
+            continue;
+        }
+        earliest = Some(entry.time);
+        times.push(entry.time);
+        rows.push(entry.row);
+        if extend_chain(
+            entries,
+            index + 1,
+            step + 1,
+            level,
+            start,
+            window,
+            mode,
+            times,
+            rows,
+        ) {
+            return true;
+        }
+        times.pop();
+        rows.pop();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -232,5 +363,44 @@ mod tests {
         let events: Vec<(i64, u64)> = (0..64).map(|i| (i as i64, 1u64 << i)).collect();
         assert_eq!(level(&events, 64, 100, ""), 64);
         assert_eq!(level(&events, 64, 62, ""), 63);
+    }
+
+    fn chain(events: &[(i64, u64)], steps: usize, window: i64, mode: &str) -> (usize, Vec<i64>) {
+        let mode = FunnelMode::parse("test", mode).unwrap();
+        let mut events = events.to_vec();
+        let mut entries = Vec::new();
+        ordered_entries(&mut events, steps, &mut entries);
+        funnel_chain(&entries, steps, window, mode)
+    }
+
+    #[test]
+    fn the_reported_chain_starts_earliest_with_earliest_steps() {
+        // Two chains reach 3; the one starting at 0 is reported, each step at its earliest.
+        let events = [(0, A), (2, B), (3, B), (5, A), (7, C), (8, C)];
+        assert_eq!(chain(&events, 3, 10, ""), (3, vec![0, 2, 7]));
+        // The earliest start cannot reach the level within the window; the next one can.
+        let events = [(0, A), (5, A), (12, B), (14, C)];
+        assert_eq!(chain(&events, 3, 10, ""), (3, vec![5, 12, 14]));
+        assert_eq!(chain(&[(1, A | B)], 2, 10, ""), (2, vec![1, 1]));
+        assert_eq!(chain(&[], 2, 10, ""), (0, vec![]));
+        assert_eq!(chain(&[(4, B)], 2, 10, ""), (0, vec![]));
+        assert_eq!(chain(&[(4, A)], 2, 10, ""), (1, vec![4]));
+    }
+
+    #[test]
+    fn the_reported_chain_respects_the_mode() {
+        assert_eq!(
+            chain(&[(0, A), (1, A), (1, B)], 2, 10, "strict_increase"),
+            (2, vec![0, 1])
+        );
+        // strict_once: row {B,C} must not fill both; the tie on another row is tried
+        let events = [(0, A), (1, B | C), (1, B)];
+        assert_eq!(chain(&events, 3, 10, "strict_once"), (3, vec![0, 1, 1]));
+        // strict_deduplication stops at the repeat: the chain is the one before it
+        let events = [(0, A), (1, B), (2, B), (3, C)];
+        assert_eq!(
+            chain(&events, 3, 10, "strict_deduplication"),
+            (2, vec![0, 1])
+        );
     }
 }

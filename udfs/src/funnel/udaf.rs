@@ -107,7 +107,7 @@ pub(crate) fn funnel_literals(
     Ok((window, mode))
 }
 
-fn physical_literal(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
+pub(crate) fn physical_literal(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
     args.exprs
         .get(index)
         .and_then(|e| e.downcast_ref::<Literal>())

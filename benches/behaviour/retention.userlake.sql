@@ -1,0 +1,4 @@
+-- retention, 3 conditions, per person
+SELECT sum(r[1]) AS entered, sum(r[2]) AS viewed, sum(r[3]) AS paid FROM (
+  SELECT retention(event_name = 'follow_account', event_name = 'view_content', event_name = 'pay_order') AS r
+  FROM events GROUP BY coalesce(unionid, device_id, cookie_id))

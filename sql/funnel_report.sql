@@ -1,0 +1,92 @@
+-- Funnel report: users reaching each step, step-to-step and overall conversion, and the
+-- median and p90 time to convert per step, by the channel of each user's entry step.
+--
+--   userlake run sql/funnel_report.sql --lake data/sample --out out \
+--     --var steps="'follow_account','view_content','add_to_cart','pay_order'" \
+--     --var window="INTERVAL '7 days'" --var from=2026-01-01 --var to=2026-03-01
+--
+-- Variables (all optional):
+--   steps   the event names of the steps, in order, as SQL string literals (up to 8)
+--   window  the conversion window, measured from the entry step (an INTERVAL or seconds)
+--   mode    window_funnel's mode ('' by default; e.g. strict_order)
+--   from,to the dates (Asia/Shanghai) whose events are read; the entry step must fall in them
+--
+-- Writes ${out}/funnel_report.csv: one row per (entry channel, step), plus channel 'all'.
+-- The breakdown is attributed to the channel of the entry step of each user's reported chain,
+-- not to the events themselves (a GROUP BY channel over events would split chains).
+-- Until OneID stitching joins the nightly job, users are keyed as in sql/nightly.sql.
+
+CREATE VIEW funnel_steps AS
+SELECT k AS step_number, (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[k] AS step
+FROM unnest(range(1, CAST(array_length(make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'})) AS BIGINT) + 1)) AS t(k);
+
+CREATE VIEW funnel_events AS
+SELECT
+  coalesce(
+    'u:' || normalize_id('unionid', unionid),
+    'm:' || normalize_id('member_id', member_id),
+    'p:' || normalize_id('phone', phone),
+    'e:' || normalize_id('email', email),
+    CASE WHEN platform <> 'offline' THEN 'd:' || normalize_id('device_id', device_id) END,
+    'o:' || normalize_id('openid', app_id || ':' || openid),
+    'c:' || normalize_id('cookie_id', cookie_id)
+  ) AS person,
+  event_time, event_name, coalesce(channel, 'unknown') AS channel
+FROM events
+WHERE dt BETWEEN DATE '${from:-2000-01-01}' AND DATE '${to:-2999-12-31}' + INTERVAL '3 days'
+  AND to_date(event_time AT TIME ZONE 'Asia/Shanghai') BETWEEN DATE '${from:-2000-01-01}' AND DATE '${to:-2999-12-31}';
+
+CREATE VIEW funnel_people AS
+SELECT person, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_seconds'] AS seconds
+FROM (
+  SELECT person,
+    window_funnel_detail(${window:-INTERVAL '7 days'}, '${mode:-}', event_time,
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[1],
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[2],
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[3],
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[4],
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[5],
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[6],
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[7],
+      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[8]) AS f
+  FROM funnel_events
+  WHERE person IS NOT NULL
+  GROUP BY person
+);
+
+-- The channel of each entered user's entry step (the first step of the reported chain).
+CREATE VIEW funnel_entries AS
+SELECT p.person, min(e.channel) AS channel, p.level, p.seconds
+FROM funnel_people p
+JOIN funnel_events e
+  ON e.person = p.person
+ AND e.event_time = p.entry_time
+ AND e.event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[1]
+WHERE p.level >= 1
+GROUP BY p.person, p.level, p.seconds;
+
+CREATE TABLE funnel_report AS
+WITH by_step AS (
+  SELECT
+    coalesce(e.channel, 'all') AS channel,
+    s.step_number,
+    s.step,
+    count(*) FILTER (WHERE e.level >= s.step_number) AS users,
+    median(e.seconds[s.step_number - 1]) FILTER (WHERE e.level >= s.step_number) AS median_seconds,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY e.seconds[s.step_number - 1])
+      FILTER (WHERE e.level >= s.step_number) AS p90_seconds
+  FROM funnel_entries e CROSS JOIN funnel_steps s
+  GROUP BY GROUPING SETS ((e.channel, s.step_number, s.step), (s.step_number, s.step))
+)
+SELECT
+  channel, step_number, step, users,
+  round(CAST(users AS DOUBLE) / lag(users) OVER (PARTITION BY channel ORDER BY step_number), 4) AS step_conversion,
+  round(CAST(users AS DOUBLE) / first_value(users) OVER (PARTITION BY channel ORDER BY step_number), 4) AS overall_conversion,
+  round(median_seconds, 1) AS median_seconds_to_step,
+  round(p90_seconds, 1) AS p90_seconds_to_step
+FROM by_step;
+
+COPY (SELECT * FROM funnel_report ORDER BY channel = 'all' DESC, channel, step_number)
+TO '${out}/funnel_report.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
+
+SELECT * FROM funnel_report WHERE channel = 'all' ORDER BY step_number;

@@ -1,0 +1,54 @@
+-- Retention by join-week cohort: the share of each cohort active on day N after joining
+-- (N = 1, 3, 7, 14, 30). A cell that the lake cannot observe yet (some of the cohort joined
+-- less than N days before the lake's last day) is NULL, not 0.
+--
+--   userlake run sql/retention_cohort.sql --lake data/sample --out out
+--
+-- Writes ${out}/retention_cohort.csv. Days are Asia/Shanghai days; a user joins on their first
+-- active day. Until OneID stitching joins the nightly job, users are keyed as in sql/nightly.sql.
+
+CREATE VIEW cohort_activity AS
+SELECT DISTINCT
+  coalesce(
+    'u:' || normalize_id('unionid', unionid),
+    'm:' || normalize_id('member_id', member_id),
+    'p:' || normalize_id('phone', phone),
+    'e:' || normalize_id('email', email),
+    CASE WHEN platform <> 'offline' THEN 'd:' || normalize_id('device_id', device_id) END,
+    'o:' || normalize_id('openid', app_id || ':' || openid),
+    'c:' || normalize_id('cookie_id', cookie_id)
+  ) AS person,
+  to_date(event_time AT TIME ZONE 'Asia/Shanghai') AS day
+FROM events;
+
+CREATE VIEW cohort_members AS
+SELECT person, min(day) AS join_day FROM cohort_activity WHERE person IS NOT NULL GROUP BY person;
+
+CREATE VIEW cohort_flags AS
+SELECT
+  m.person,
+  CAST(date_trunc('week', m.join_day) AS DATE) AS cohort_week,
+  m.join_day,
+  retention(a.day = m.join_day, a.day = m.join_day + 1, a.day = m.join_day + 3,
+            a.day = m.join_day + 7, a.day = m.join_day + 14, a.day = m.join_day + 30) AS r
+FROM cohort_members m
+JOIN cohort_activity a ON a.person = m.person
+GROUP BY m.person, m.join_day;
+
+CREATE TABLE retention_cohort AS
+WITH last_day AS (SELECT max(day) AS day FROM cohort_activity)
+SELECT
+  f.cohort_week,
+  count(*) AS cohort_size,
+  CASE WHEN max(f.join_day) + 1 <= (SELECT day FROM last_day) THEN round(sum(f.r[2]) * 1.0 / count(*), 4) END AS day_1,
+  CASE WHEN max(f.join_day) + 3 <= (SELECT day FROM last_day) THEN round(sum(f.r[3]) * 1.0 / count(*), 4) END AS day_3,
+  CASE WHEN max(f.join_day) + 7 <= (SELECT day FROM last_day) THEN round(sum(f.r[4]) * 1.0 / count(*), 4) END AS day_7,
+  CASE WHEN max(f.join_day) + 14 <= (SELECT day FROM last_day) THEN round(sum(f.r[5]) * 1.0 / count(*), 4) END AS day_14,
+  CASE WHEN max(f.join_day) + 30 <= (SELECT day FROM last_day) THEN round(sum(f.r[6]) * 1.0 / count(*), 4) END AS day_30
+FROM cohort_flags f
+GROUP BY f.cohort_week;
+
+COPY (SELECT * FROM retention_cohort ORDER BY cohort_week)
+TO '${out}/retention_cohort.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
+
+SELECT * FROM retention_cohort ORDER BY cohort_week;
