@@ -38,7 +38,8 @@ def main():
     with open(args.query_file) as f:
         query = f.read()
     sess = session.Session()
-    settings = f" SETTINGS max_threads = {args.threads}"
+    # sequenceNextNode is behind this setting in ClickHouse
+    settings = f" SETTINGS max_threads = {args.threads}, allow_experimental_funnel_functions = 1"
     times = []
     rows = []
     for _ in range(args.runs):

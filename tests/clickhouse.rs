@@ -224,3 +224,46 @@ async fn sequence_functions_match_clickhouse_without_ties() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sequence_next_node_matches_clickhouse_without_ties() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.parquet");
+    random_events_without_ties(&path, 33, 300, 30);
+    let ctx = session_with(&path, 4).await;
+    for (direction, base) in [
+        ("forward", "head"),
+        ("forward", "first_match"),
+        ("forward", "last_match"),
+        ("backward", "tail"),
+        ("backward", "first_match"),
+        ("backward", "last_match"),
+    ] {
+        for events in ["e = 1", "e = 1, e = 2 OR f = 1"] {
+            let userlake = peers::run_userlake(
+                &ctx,
+                &format!(
+                    "SELECT u, sequence_next_node('{direction}', '{base}', t, CAST(e AS VARCHAR), f <> 2, {events}) FROM ev GROUP BY u ORDER BY u"
+                ),
+                1,
+            )
+            .await;
+            let clickhouse = peers::run_clickhouse(
+                &format!(
+                    "SELECT u, sequenceNextNode('{direction}', '{base}')(t, toString(e), f != 2, {events}) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
+                    path.display()
+                ),
+                1,
+                2,
+            )
+            .unwrap_or_else(|e| panic!("chdb: {e}"));
+            assert!(userlake.rows.len() > 250);
+            if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
+                panic!("sequence_next_node('{direction}', '{base}', ..., {events}): {difference}");
+            }
+        }
+    }
+}

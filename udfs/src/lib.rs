@@ -41,6 +41,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
             sequence::SequenceKind::Events,
         ))),
+        Arc::new(AggregateUDF::from(sequence::SequenceNextNode::default())),
     ]
 }
 

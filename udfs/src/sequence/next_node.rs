@@ -1,0 +1,738 @@
+//! `sequence_next_node(direction, base, timestamp, value, base_cond, event1, ..., eventN)`:
+//! the value of the event right after (forward) or before (backward) a chain of events, as
+//! ClickHouse's `sequenceNextNode`. Every row is kept (any row may be the next node); rows are
+//! ordered by (time, value, conditions), so ties never depend on the order rows arrive in.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StringArray, StringBuilder,
+    UInt64Array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
+};
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, Expr, GroupsAccumulator, Signature,
+    Volatility,
+};
+use datafusion::physical_expr::expressions::Literal;
+
+use crate::funnel::BEHAVIOUR_SECTION;
+use crate::strings::for_each_str;
+use crate::time::{condition_masks, is_time_type, time_ticks};
+
+const NAME: &str = "sequence_next_node";
+const MAX_EVENTS: usize = 63;
+/// The mask bit that records the base condition.
+const BASE_BIT: u64 = 1 << 63;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Direction {
+    Forward,
+    Backward,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Base {
+    Head,
+    Tail,
+    FirstMatch,
+    LastMatch,
+}
+
+fn parse_options(
+    direction: Option<&ScalarValue>,
+    base: Option<&ScalarValue>,
+    events: usize,
+) -> Result<(Direction, Base)> {
+    let text = |v: Option<&ScalarValue>| match v {
+        Some(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+        ) => Some(s.to_ascii_lowercase()),
+        _ => None,
+    };
+    let direction = match text(direction).as_deref() {
+        Some("forward") => Direction::Forward,
+        Some("backward") => Direction::Backward,
+        _ => return plan_err!("{NAME}: the direction must be the literal 'forward' or 'backward'"),
+    };
+    let base = match text(base).as_deref() {
+        Some("head") => Base::Head,
+        Some("tail") => Base::Tail,
+        Some("first_match") => Base::FirstMatch,
+        Some("last_match") => Base::LastMatch,
+        _ => {
+            return plan_err!(
+                "{NAME}: the base must be the literal 'head', 'tail', 'first_match' or 'last_match'"
+            );
+        }
+    };
+    match (direction, base) {
+        (Direction::Forward, Base::Tail) => {
+            return plan_err!("{NAME}: 'forward' with base 'tail' has no next node; use 'backward'");
+        }
+        (Direction::Backward, Base::Head) => {
+            return plan_err!("{NAME}: 'backward' with base 'head' has no next node; use 'forward'");
+        }
+        _ => {}
+    }
+    if matches!(base, Base::FirstMatch | Base::LastMatch) && events == 0 {
+        return plan_err!(
+            "{NAME}: base '{}' needs at least one event condition",
+            if base == Base::FirstMatch {
+                "first_match"
+            } else {
+                "last_match"
+            }
+        );
+    }
+    Ok((direction, base))
+}
+
+/// One row: its time, its conditions (bit 63: the base condition) and its value.
+type Node = (i64, u64, Option<String>);
+
+/// The next node's value for one group, given its rows sorted.
+fn next_node(nodes: &[Node], events: usize, direction: Direction, base: Base) -> Option<&str> {
+    if nodes.len() <= events {
+        return None;
+    }
+    let is_base = |n: &Node| n.1 & BASE_BIT != 0;
+    let base_index = match base {
+        Base::Head => is_base(&nodes[0]).then_some(0),
+        Base::Tail => is_base(&nodes[nodes.len() - 1]).then_some(nodes.len() - 1),
+        Base::FirstMatch => nodes.iter().position(|n| n.1 & 1 == 1 && is_base(n)),
+        Base::LastMatch => nodes.iter().rposition(|n| n.1 & 1 == 1 && is_base(n)),
+    }?;
+    let index = match direction {
+        Direction::Forward => {
+            let chained =
+                (0..events).all(|i| nodes.get(base_index + i).is_some_and(|n| n.1 >> i & 1 == 1));
+            chained.then_some(base_index + events)?
+        }
+        Direction::Backward => {
+            let chained =
+                (0..events).all(|i| i <= base_index && nodes[base_index - i].1 >> i & 1 == 1);
+            if !chained || base_index < events {
+                return None;
+            }
+            base_index - events
+        }
+    };
+    nodes.get(index).and_then(|n| n.2.as_deref())
+}
+
+fn sort_nodes(nodes: &mut [Node]) {
+    nodes.sort_unstable_by(|a, b| (a.0, &a.2, a.1).cmp(&(b.0, &b.2, b.1)));
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    direction: Direction,
+    base: Base,
+    events: usize,
+}
+
+/// The rows of a batch as nodes (`None` for rows whose time is NULL).
+fn read_nodes(values: &[ArrayRef]) -> Result<Vec<Option<Node>>> {
+    let rows = values.first().map_or(0, |a| a.len());
+    let times = time_ticks(&values[0], NAME)?;
+    let mut masks = condition_masks(&values[3..], rows, NAME)?;
+    let base = condition_masks(&values[2..3], rows, NAME)?;
+    for (mask, base) in masks.iter_mut().zip(base) {
+        if base & 1 == 1 {
+            *mask |= BASE_BIT;
+        }
+    }
+    let mut texts: Vec<Option<String>> = Vec::with_capacity(rows);
+    for_each_str(&values[1], "sequence_next_node's value", |_, v| {
+        texts.push(v.map(str::to_string))
+    })?;
+    Ok(times
+        .into_iter()
+        .zip(masks)
+        .zip(texts)
+        .map(|((time, mask), text)| time.map(|t| (t, mask, text)))
+        .collect())
+}
+
+fn state_columns(offsets: Vec<usize>, nodes: &[Node]) -> Result<Vec<ArrayRef>> {
+    let lengths = OffsetBuffer::from_lengths(offsets.windows(2).map(|w| w[1] - w[0]));
+    let list = |data_type: DataType, values: ArrayRef| -> Result<ArrayRef> {
+        Ok(Arc::new(ListArray::try_new(
+            Arc::new(Field::new_list_field(data_type, true)),
+            lengths.clone(),
+            values,
+            None,
+        )?))
+    };
+    Ok(vec![
+        list(
+            DataType::Int64,
+            Arc::new(Int64Array::from_iter_values(nodes.iter().map(|n| n.0))),
+        )?,
+        list(
+            DataType::UInt64,
+            Arc::new(UInt64Array::from_iter_values(nodes.iter().map(|n| n.1))),
+        )?,
+        list(
+            DataType::Utf8,
+            Arc::new(
+                nodes
+                    .iter()
+                    .map(|n| n.2.as_deref())
+                    .collect::<StringArray>(),
+            ),
+        )?,
+    ])
+}
+
+/// Calls `f(row, node)` for each node of each state row.
+fn read_state(values: &[ArrayRef], mut f: impl FnMut(usize, Node)) -> Result<()> {
+    let lists: Vec<&ListArray> = values
+        .iter()
+        .filter_map(|v| v.as_list_opt::<i32>())
+        .collect();
+    if lists.len() != 3 {
+        return exec_err!("{NAME}: unexpected partial state");
+    }
+    let times = lists[0].values().as_primitive::<Int64Type>();
+    let masks = lists[1].values().as_primitive::<UInt64Type>();
+    let texts = lists[2].values().as_string::<i32>();
+    let offsets = lists[0].value_offsets();
+    for row in 0..lists[0].len() {
+        if lists[0].is_null(row) {
+            continue;
+        }
+        for i in offsets[row] as usize..offsets[row + 1] as usize {
+            let text = texts.is_valid(i).then(|| texts.value(i).to_string());
+            f(row, (times.value(i), masks.value(i), text));
+        }
+    }
+    Ok(())
+}
+
+fn evaluate_groups(groups: &mut [Vec<Node>], options: Options) -> ArrayRef {
+    let mut out = StringBuilder::new();
+    for nodes in groups.iter_mut() {
+        sort_nodes(nodes);
+        out.append_option(next_node(
+            nodes,
+            options.events,
+            options.direction,
+            options.base,
+        ));
+    }
+    Arc::new(out.finish())
+}
+
+#[derive(Debug)]
+struct NextNodeAccumulator {
+    options: Options,
+    nodes: Vec<Node>,
+}
+
+impl Accumulator for NextNodeAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.nodes.extend(read_nodes(values)?.into_iter().flatten());
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let mut groups = [self.nodes.clone()];
+        ScalarValue::try_from_array(&evaluate_groups(&mut groups, self.options), 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+            + self.nodes.capacity() * size_of::<Node>()
+            + self
+                .nodes
+                .iter()
+                .map(|n| n.2.as_ref().map_or(0, String::capacity))
+                .sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        state_columns(vec![0, self.nodes.len()], &self.nodes)?
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        read_state(states, |_, node| self.nodes.push(node))
+    }
+}
+
+/// The groups accumulator: per-group node lists (the values make rows variable-sized).
+#[derive(Debug)]
+struct NextNodeGroups {
+    options: Options,
+    groups: Vec<Vec<Node>>,
+    bytes: usize,
+}
+
+impl NextNodeGroups {
+    fn push(&mut self, group: usize, node: Node) {
+        if self.groups.len() <= group {
+            self.groups.resize_with(group + 1, Vec::new);
+        }
+        self.bytes += size_of::<Node>() + node.2.as_ref().map_or(0, String::capacity);
+        self.groups[group].push(node);
+    }
+
+    fn take(&mut self, emit_to: EmitTo, total: usize) -> Vec<Vec<Node>> {
+        if self.groups.len() < total {
+            self.groups.resize_with(total, Vec::new);
+        }
+        let taken = emit_to.take_needed(&mut self.groups);
+        self.bytes = self
+            .groups
+            .iter()
+            .flatten()
+            .map(|n| size_of::<Node>() + n.2.as_ref().map_or(0, String::capacity))
+            .sum();
+        taken
+    }
+}
+
+fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
+impl GroupsAccumulator for NextNodeGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        if self.groups.len() < total_num_groups {
+            self.groups.resize_with(total_num_groups, Vec::new);
+        }
+        for (row, (node, &group)) in read_nodes(values)?
+            .into_iter()
+            .zip(group_indices)
+            .enumerate()
+        {
+            if let Some(node) = node
+                && passes(opt_filter, row)
+            {
+                self.push(group, node);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let total = self.groups.len();
+        let mut groups = self.take(emit_to, total);
+        Ok(evaluate_groups(&mut groups, self.options))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let total = self.groups.len();
+        let groups = self.take(emit_to, total);
+        let mut offsets = vec![0];
+        let mut nodes = Vec::new();
+        for group in groups {
+            nodes.extend(group);
+            offsets.push(nodes.len());
+        }
+        state_columns(offsets, &nodes)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        if self.groups.len() < total_num_groups {
+            self.groups.resize_with(total_num_groups, Vec::new);
+        }
+        let mut pending = Vec::new();
+        read_state(values, |row, node| pending.push((group_indices[row], node)))?;
+        for (group, node) in pending {
+            self.push(group, node);
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let mut offsets = vec![0];
+        let mut nodes = Vec::new();
+        for (row, node) in read_nodes(values)?.into_iter().enumerate() {
+            if let Some(node) = node
+                && passes(opt_filter, row)
+            {
+                nodes.push(node);
+            }
+            offsets.push(nodes.len());
+        }
+        state_columns(offsets, &nodes)
+    }
+
+    fn size(&self) -> usize {
+        self.bytes + self.groups.capacity() * size_of::<Vec<Node>>()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SequenceNextNode {
+    signature: Signature,
+}
+
+impl Default for SequenceNextNode {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+fn literal(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
+    args.exprs
+        .get(index)
+        .and_then(|e| e.downcast_ref::<Literal>())
+        .map(|l| l.value().clone())
+}
+
+impl SequenceNextNode {
+    fn options(args: &AccumulatorArgs) -> Result<Options> {
+        let events = args.exprs.len().saturating_sub(5);
+        let (direction, base) =
+            parse_options(literal(args, 0).as_ref(), literal(args, 1).as_ref(), events)?;
+        Ok(Options {
+            direction,
+            base,
+            events,
+        })
+    }
+}
+
+/// The accumulators see the arguments after (direction, base).
+fn data_arguments(values: &[ArrayRef]) -> &[ArrayRef] {
+    &values[2..]
+}
+
+#[derive(Debug)]
+struct Shifted<A>(A);
+
+impl Accumulator for Shifted<NextNodeAccumulator> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.0.update_batch(data_arguments(values))
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.0.evaluate()
+    }
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.0.state()
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.0.merge_batch(states)
+    }
+}
+
+impl GroupsAccumulator for Shifted<NextNodeGroups> {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.0.update_batch(
+            data_arguments(values),
+            group_indices,
+            opt_filter,
+            total_num_groups,
+        )
+    }
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        self.0.evaluate(emit_to)
+    }
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        self.0.state(emit_to)
+    }
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.0.merge_batch(values, group_indices, total_num_groups)
+    }
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        self.0.convert_to_state(data_arguments(values), opt_filter)
+    }
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        BEHAVIOUR_SECTION,
+        "The value of the event right after (forward) or right before (backward) a chain of \
+         events, as ClickHouse's sequenceNextNode. The base point is the group's first event \
+         (head), last event (tail), first event matching event1 (first_match) or last one \
+         (last_match), and it must satisfy base_cond. Going forward from the base, consecutive \
+         events must match event1, event2, ...; the result is the value of the event after the \
+         last of them (backward: the events before the base match event1, event2, ... going \
+         back, and the result is the value before them). NULL when there is no such chain or \
+         no such event. With no event conditions, the base's own value. Every row takes part; \
+         rows are ordered by (time, value, conditions), so ties never depend on row order. \
+         'forward' with 'tail' and 'backward' with 'head' are errors.",
+        "sequence_next_node(direction, base, timestamp, value, base_cond, event1, ..., eventN)",
+    )
+    .with_argument("direction", "'forward' or 'backward' (a literal).")
+    .with_argument("base", "'head', 'tail', 'first_match' or 'last_match' (a literal).")
+    .with_argument("timestamp", "Any timestamp unit, DATE, or an integer.")
+    .with_argument("value", "The string column whose value is returned (e.g. the page or event name).")
+    .with_argument("base_cond", "A boolean the base point must satisfy.")
+    .with_argument("event1, ..., eventN", "Boolean conditions of the chain (0 to 63).")
+    .with_sql_example(
+        "```sql\n-- what do people do right after adding to cart, then viewing?\nSELECT sequence_next_node('forward', 'first_match', event_time, event_name, true,\n         event_name = 'add_to_cart', event_name = 'view_content') AS next, count(*)\nFROM events GROUP BY user_id;\n```",
+    )
+    .build()
+});
+
+impl AggregateUDFImpl for SequenceNextNode {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() < 5 {
+            return plan_err!(
+                "{NAME} takes (direction, base, timestamp, value, base_cond, event1, ..., eventN), got {} arguments",
+                arg_types.len()
+            );
+        }
+        if arg_types.len() - 5 > MAX_EVENTS {
+            return plan_err!(
+                "{NAME} accepts at most {MAX_EVENTS} event conditions, got {}",
+                arg_types.len() - 5
+            );
+        }
+        for (index, what) in [(0, "direction"), (1, "base")] {
+            if !matches!(
+                arg_types[index],
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) {
+                return plan_err!(
+                    "{NAME}: the {what} must be a string literal, got {}",
+                    arg_types[index]
+                );
+            }
+        }
+        if !is_time_type(&arg_types[2]) {
+            return plan_err!(
+                "{NAME}: the timestamp must be a timestamp, a date or an integer, got {}",
+                arg_types[2]
+            );
+        }
+        let value = match &arg_types[3] {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+                arg_types[3].clone()
+            }
+            other => return plan_err!("{NAME}: the value must be a string, got {other}"),
+        };
+        let mut coerced = vec![
+            arg_types[0].clone(),
+            arg_types[1].clone(),
+            arg_types[2].clone(),
+            value,
+        ];
+        for (index, data_type) in arg_types[4..].iter().enumerate() {
+            match data_type {
+                DataType::Boolean | DataType::Null => coerced.push(DataType::Boolean),
+                other if index == 0 => {
+                    return plan_err!("{NAME}: base_cond must be a boolean, got {other}");
+                }
+                other => return plan_err!("{NAME}: event {index} must be a boolean, got {other}"),
+            }
+        }
+        Ok(coerced)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |name: &str, data_type: DataType| {
+            Arc::new(Field::new(
+                format_state_name(args.name, name),
+                DataType::List(Arc::new(Field::new_list_field(data_type, true))),
+                true,
+            ))
+        };
+        Ok(vec![
+            list("times", DataType::Int64),
+            list("masks", DataType::UInt64),
+            list("values", DataType::Utf8),
+        ])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(Shifted(NextNodeAccumulator {
+            options: Self::options(&args)?,
+            nodes: Vec::new(),
+        })))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(Shifted(NextNodeGroups {
+            options: Self::options(&args)?,
+            groups: Vec::new(),
+            bytes: 0,
+        })))
+    }
+
+    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
+        Some(Box::new(
+            |function: AggregateFunction, _info: &SimplifyContext| {
+                let args = &function.params.args;
+                let literal = |i: usize| match args.get(i) {
+                    Some(Expr::Literal(value, _)) => Some(value.clone()),
+                    _ => None,
+                };
+                parse_options(
+                    literal(0).as_ref(),
+                    literal(1).as_ref(),
+                    args.len().saturating_sub(5),
+                )?;
+                Ok(Expr::AggregateFunction(function))
+            },
+        ))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(rows: &[(i64, u64, &str)]) -> Vec<Node> {
+        let mut nodes: Vec<Node> = rows
+            .iter()
+            .map(|&(t, m, v)| (t, m | BASE_BIT, Some(v.to_string())))
+            .collect();
+        sort_nodes(&mut nodes);
+        nodes
+    }
+
+    #[test]
+    fn forward_and_backward() {
+        // Home(1) Gift(2) Exit(0) Home(1) Basket(0)
+        let n = nodes(&[
+            (1, 1, "Home"),
+            (2, 2, "Gift"),
+            (3, 0, "Exit"),
+            (4, 1, "Home"),
+            (5, 0, "Basket"),
+        ]);
+        assert_eq!(
+            next_node(&n, 2, Direction::Forward, Base::Head),
+            Some("Exit")
+        );
+        assert_eq!(
+            next_node(&n, 1, Direction::Forward, Base::FirstMatch),
+            Some("Gift")
+        );
+        assert_eq!(
+            next_node(&n, 1, Direction::Forward, Base::LastMatch),
+            Some("Basket")
+        );
+        assert_eq!(
+            next_node(&n, 1, Direction::Backward, Base::LastMatch),
+            Some("Exit")
+        );
+        assert_eq!(next_node(&n, 2, Direction::Forward, Base::LastMatch), None);
+        assert_eq!(
+            next_node(&n, 0, Direction::Backward, Base::Tail),
+            Some("Basket")
+        );
+        assert_eq!(
+            next_node(&n, 1, Direction::Backward, Base::FirstMatch),
+            None
+        );
+        assert_eq!(
+            next_node(&nodes(&[(1, 1, "Home")]), 1, Direction::Forward, Base::Head),
+            None
+        );
+    }
+
+    #[test]
+    fn the_base_must_meet_its_condition() {
+        let mut n = nodes(&[(1, 1, "Home"), (2, 0, "Exit")]);
+        n[0].1 &= !BASE_BIT;
+        assert_eq!(next_node(&n, 1, Direction::Forward, Base::Head), None);
+    }
+
+    #[test]
+    fn options() {
+        let s = |v: &str| ScalarValue::Utf8(Some(v.to_string()));
+        assert!(
+            parse_options(Some(&s("forward")), Some(&s("tail")), 1)
+                .unwrap_err()
+                .to_string()
+                .contains("no next node")
+        );
+        assert!(parse_options(Some(&s("backward")), Some(&s("head")), 1).is_err());
+        assert!(
+            parse_options(Some(&s("sideways")), Some(&s("head")), 1)
+                .unwrap_err()
+                .to_string()
+                .contains("direction")
+        );
+        assert!(
+            parse_options(Some(&s("forward")), Some(&s("first_match")), 0)
+                .unwrap_err()
+                .to_string()
+                .contains("at least one event")
+        );
+        assert_eq!(
+            parse_options(Some(&s("Forward")), Some(&s("head")), 0).unwrap(),
+            (Direction::Forward, Base::Head)
+        );
+    }
+}
