@@ -66,7 +66,8 @@ pub struct Entry {
 /// Sorts `events` and lays them out as entries in the total processing order: by time, then
 /// (step, row), with unmatched rows first within a time.
 pub fn ordered_entries(events: &mut [(i64, u64)], steps: usize, out: &mut Vec<Entry>) {
-    events.sort_unstable();
+    // A stable sort: it is adaptive to the time-ordered runs that events mostly arrive in.
+    events.sort();
     out.clear();
     let mut group_start = 0;
     while group_start < events.len() {

@@ -78,10 +78,14 @@ fn parse_options(
     };
     match (direction, base) {
         (Direction::Forward, Base::Tail) => {
-            return plan_err!("{NAME}: 'forward' with base 'tail' has no next node; use 'backward'");
+            return plan_err!(
+                "{NAME}: 'forward' with base 'tail' has no next node; use 'backward'"
+            );
         }
         (Direction::Backward, Base::Head) => {
-            return plan_err!("{NAME}: 'backward' with base 'head' has no next node; use 'forward'");
+            return plan_err!(
+                "{NAME}: 'backward' with base 'head' has no next node; use 'forward'"
+            );
         }
         _ => {}
     }
