@@ -20,7 +20,7 @@ use datafusion::logical_expr::function::StateFieldsArgs;
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
-use crate::time::{condition_masks, time_ticks};
+use crate::time::{condition_masks, for_each_tick};
 
 /// One group's events, in no particular order.
 pub type Events = Vec<(i64, u64)>;
@@ -45,25 +45,25 @@ pub struct EventArguments {
 }
 
 impl EventArguments {
-    /// The events of a batch: time and mask per row, `None` for rows that are skipped (NULL
-    /// time, or no condition matched when unmatched rows are not kept).
-    fn read(
+    /// Calls `f(row, time, mask)` for each event of a batch: rows with a time that matched a
+    /// condition (or any row, when unmatched rows are kept).
+    fn for_each_event(
         &self,
         values: &[ArrayRef],
         keep_unmatched: bool,
         name: &str,
-    ) -> Result<Vec<Option<(i64, u64)>>> {
+        mut f: impl FnMut(usize, i64, u64),
+    ) -> Result<()> {
         let rows = values.get(self.time).map_or(0, |a| a.len());
-        let times = time_ticks(&values[self.time], name)?;
         let masks = condition_masks(&values[self.first_condition..], rows, name)?;
-        Ok(times
-            .into_iter()
-            .zip(masks)
-            .map(|(time, mask)| match time {
-                Some(t) if mask != 0 || keep_unmatched => Some((t, mask)),
-                _ => None,
-            })
-            .collect())
+        for_each_tick(&values[self.time], name, |row, time| {
+            if let Some(time) = time {
+                let mask = masks[row];
+                if mask != 0 || keep_unmatched {
+                    f(row, time, mask);
+                }
+            }
+        })
     }
 }
 
@@ -196,15 +196,13 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
     ) -> Result<()> {
         self.num_groups = self.num_groups.max(total_num_groups);
         let keep = self.evaluator.keeps_unmatched_rows();
-        let events = self.arguments.read(values, keep, self.evaluator.name())?;
-        for (row, (event, &group)) in events.into_iter().zip(group_indices).enumerate() {
-            if let Some((time, mask)) = event
-                && passes(opt_filter, row)
-            {
-                self.push(group, time, mask);
+        let name = self.evaluator.name().to_string();
+        let arguments = self.arguments;
+        arguments.for_each_event(values, keep, &name, |row, time, mask| {
+            if passes(opt_filter, row) {
+                self.push(group_indices[row], time, mask);
             }
-        }
-        Ok(())
+        })
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
@@ -253,18 +251,24 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let keep = self.evaluator.keeps_unmatched_rows();
-        let events = self.arguments.read(values, keep, self.evaluator.name())?;
-        let mut offsets = Vec::with_capacity(events.len() + 1);
+        let rows = values.get(self.arguments.time).map_or(0, |a| a.len());
+        // each input row becomes one state row: its event, or nothing
+        let mut event_of_row: Vec<Option<(i64, u64)>> = vec![None; rows];
+        self.arguments
+            .for_each_event(values, keep, self.evaluator.name(), |row, time, mask| {
+                if passes(opt_filter, row) {
+                    event_of_row[row] = Some((time, mask));
+                }
+            })?;
+        let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
-        let mut kept = Vec::with_capacity(events.len());
-        for (row, event) in events.into_iter().enumerate() {
-            if let Some(event) = event
-                && passes(opt_filter, row)
-            {
-                kept.push(event);
-            }
-            offsets.push(kept.len());
-        }
+        let kept: Vec<(i64, u64)> = event_of_row
+            .into_iter()
+            .inspect(|event| {
+                offsets.push(offsets[offsets.len() - 1] + usize::from(event.is_some()))
+            })
+            .flatten()
+            .collect();
         state_columns(offsets, &kept)
     }
 
@@ -295,9 +299,11 @@ impl<E: EventsEvaluator> EventListAccumulator<E> {
 impl<E: EventsEvaluator> Accumulator for EventListAccumulator<E> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let keep = self.evaluator.keeps_unmatched_rows();
-        let events = self.arguments.read(values, keep, self.evaluator.name())?;
-        self.events.extend(events.into_iter().flatten());
-        Ok(())
+        let events = &mut self.events;
+        self.arguments
+            .for_each_event(values, keep, self.evaluator.name(), |_, time, mask| {
+                events.push((time, mask))
+            })
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {

@@ -32,6 +32,51 @@ pub fn ticks_per_second(data_type: &DataType) -> i64 {
     }
 }
 
+/// Calls `f(row, ticks)` for every row of a time column (ticks `None` for NULL), without
+/// materialising the column: the hot path of every behavioural aggregate.
+pub fn for_each_tick(
+    array: &ArrayRef,
+    function: &str,
+    mut f: impl FnMut(usize, Option<i64>),
+) -> Result<()> {
+    macro_rules! primitive {
+        ($t:ty, $scale:expr) => {{
+            let values = array.as_primitive::<$t>();
+            if values.null_count() == 0 {
+                for (row, v) in values.values().iter().enumerate() {
+                    f(row, Some(*v as i64 * $scale));
+                }
+            } else {
+                for (row, v) in values.iter().enumerate() {
+                    f(row, v.map(|v| v as i64 * $scale));
+                }
+            }
+        }};
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => primitive!(TimestampSecondType, 1),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => primitive!(TimestampMillisecondType, 1),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => primitive!(TimestampMicrosecondType, 1),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => primitive!(TimestampNanosecondType, 1),
+        DataType::Date32 => primitive!(Date32Type, SECONDS_PER_DAY),
+        DataType::Date64 => primitive!(Date64Type, 1),
+        DataType::Int8 => primitive!(Int8Type, 1),
+        DataType::Int16 => primitive!(Int16Type, 1),
+        DataType::Int32 => primitive!(Int32Type, 1),
+        DataType::Int64 => primitive!(Int64Type, 1),
+        DataType::UInt8 => primitive!(UInt8Type, 1),
+        DataType::UInt16 => primitive!(UInt16Type, 1),
+        DataType::UInt32 => primitive!(UInt32Type, 1),
+        _ => {
+            // UInt64 (range-checked) and NULL columns take the general path.
+            for (row, ticks) in time_ticks(array, function)?.into_iter().enumerate() {
+                f(row, ticks);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads a time column as ticks; NULL rows are `None`.
 pub fn time_ticks(array: &ArrayRef, function: &str) -> Result<Vec<Option<i64>>> {
     macro_rules! primitive {
