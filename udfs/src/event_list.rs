@@ -20,7 +20,7 @@ use datafusion::logical_expr::function::StateFieldsArgs;
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
-use crate::time::{condition_masks, for_each_tick};
+use crate::time::{condition_masks, for_each_tick, passes};
 
 /// One group's events, in no particular order.
 pub type Events = Vec<(i64, u64)>;
@@ -180,10 +180,6 @@ impl<E: EventsEvaluator> EventListGroups<E> {
         self.num_groups -= emitted;
         (offsets, events)
     }
-}
-
-fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
 impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {

@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::funnel::BEHAVIOUR_SECTION;
-use crate::time::condition_masks;
+use crate::time::{coerce_conditions, condition_masks, passes};
 
 const NAME: &str = "retention";
 const MAX_CONDITIONS: usize = 64;
@@ -89,14 +89,7 @@ impl AggregateUDFImpl for Retention {
                 arg_types.len()
             );
         }
-        arg_types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| match t {
-                DataType::Boolean | DataType::Null => Ok(DataType::Boolean),
-                other => plan_err!("{NAME}: condition {} must be a boolean, got {other}", i + 1),
-            })
-            .collect()
+        coerce_conditions(NAME, arg_types)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -201,10 +194,6 @@ impl RetentionGroups {
     fn take(&mut self, emit_to: EmitTo) -> Vec<u64> {
         emit_to.take_needed(&mut self.masks)
     }
-}
-
-fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
 impl GroupsAccumulator for RetentionGroups {

@@ -2,7 +2,7 @@
 //! zone), `Date32`/`Date64`, or integers, read as `i64` ticks of the input's own unit, and
 //! windows (integer seconds, raw units for integers, or an `INTERVAL`) converted to ticks.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Int8Type, Int16Type, Int32Type, Int64Type, IntervalUnit,
     TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
@@ -232,4 +232,25 @@ pub fn condition_masks(conditions: &[ArrayRef], rows: usize, function: &str) -> 
         }
     }
     Ok(masks)
+}
+
+/// Whether an aggregate's FILTER clause keeps `row` (no filter keeps every row).
+pub fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
+/// The coerced types of boolean condition arguments (`NULL` literals become booleans), or an
+/// error naming the first argument that is not a boolean.
+pub fn coerce_conditions(function: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    arg_types
+        .iter()
+        .enumerate()
+        .map(|(index, data_type)| match data_type {
+            DataType::Boolean | DataType::Null => Ok(DataType::Boolean),
+            other => plan_err!(
+                "{function}: condition {} must be a boolean, got {other}",
+                index + 1
+            ),
+        })
+        .collect()
 }

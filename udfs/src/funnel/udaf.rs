@@ -21,7 +21,7 @@ use super::mode::FunnelMode;
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
-use crate::time::{is_interval, is_time_type, window_ticks};
+use crate::time::{coerce_conditions, is_interval, is_time_type, window_ticks};
 
 pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";
@@ -66,17 +66,7 @@ pub(crate) fn check_funnel_arguments(name: &str, arg_types: &[DataType]) -> Resu
         );
     }
     let mut coerced = arg_types[..3].to_vec();
-    for (index, data_type) in arg_types[3..].iter().enumerate() {
-        match data_type {
-            DataType::Boolean | DataType::Null => coerced.push(DataType::Boolean),
-            other => {
-                return plan_err!(
-                    "{name}: condition {} must be a boolean, got {other}",
-                    index + 1
-                );
-            }
-        }
-    }
+    coerced.extend(coerce_conditions(name, &arg_types[3..])?);
     Ok(coerced)
 }
 

@@ -26,7 +26,7 @@ use datafusion::physical_expr::expressions::Literal;
 
 use crate::funnel::BEHAVIOUR_SECTION;
 use crate::strings::for_each_str;
-use crate::time::{condition_masks, is_time_type, time_ticks};
+use crate::time::{condition_masks, is_time_type, passes, time_ticks};
 
 const NAME: &str = "sequence_next_node";
 const MAX_EVENTS: usize = 63;
@@ -308,10 +308,6 @@ impl NextNodeGroups {
             .sum();
         taken
     }
-}
-
-fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
 impl GroupsAccumulator for NextNodeGroups {

@@ -23,7 +23,7 @@ use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
 use crate::funnel::BEHAVIOUR_SECTION;
-use crate::time::{is_time_type, ticks_per_second};
+use crate::time::{coerce_conditions, is_time_type, ticks_per_second};
 
 const MAX_CONDITIONS: usize = 64;
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -259,17 +259,7 @@ impl AggregateUDFImpl for SequenceFunction {
             );
         }
         let mut coerced = arg_types[..2].to_vec();
-        for (index, data_type) in arg_types[2..].iter().enumerate() {
-            match data_type {
-                DataType::Boolean | DataType::Null => coerced.push(DataType::Boolean),
-                other => {
-                    return plan_err!(
-                        "{name}: condition {} must be a boolean, got {other}",
-                        index + 1
-                    );
-                }
-            }
-        }
+        coerced.extend(coerce_conditions(name, &arg_types[2..])?);
         Ok(coerced)
     }
 
