@@ -113,6 +113,13 @@ impl EventsEvaluator for SequenceEvaluator {
                     } else {
                         Vec::new()
                     };
+                    // As ClickHouse does, only the events of (?N) steps, not those of '.'.
+                    let chain: Vec<usize> = chain
+                        .into_iter()
+                        .zip(&self.pattern.steps)
+                        .filter(|(_, step)| matches!(step.atom, super::pattern::Atom::Condition(_)))
+                        .map(|(index, _)| index)
+                        .collect();
                     lengths.push(chain.len());
                     values.extend(chain.into_iter().map(|i| match self.time_type {
                         DataType::Date32 => events[i].0 / SECONDS_PER_DAY,
@@ -214,7 +221,7 @@ static DOCS: LazyLock<[Documentation; 3]> = LazyLock::new(|| {
         ),
         build(
             SequenceKind::Events,
-            "The timestamps of the events of the first match to complete, one per (?N) or '.' of the pattern (each earlier step at the latest event that still completes the match); an empty list when nothing matches.",
+            "The timestamps of the events of the first match to complete, one per (?N) of the pattern (as in ClickHouse, '.' events are not listed), each earlier step at the latest event that still completes the match; an empty list when nothing matches. Unlike ClickHouse's sequenceMatchEvents, which reports the leftmost-starting match with its earliest events and a partial chain when nothing matches, userlake reports the first match to complete, and nothing for no match.",
             "```sql\nSELECT user_id, sequence_match_events('(?1).*(?2).*(?3)', event_time,\n       event_name = 'view', event_name = 'cart', event_name = 'pay') FROM events GROUP BY user_id;\n```",
         ),
     ]
