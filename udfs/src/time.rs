@@ -216,10 +216,14 @@ pub fn condition_masks(conditions: &[ArrayRef], rows: usize, function: &str) -> 
         match condition.data_type() {
             DataType::Boolean => {
                 let values = condition.as_boolean();
-                for (row, value) in values.iter().enumerate() {
-                    if value == Some(true) {
-                        masks[row] |= bit;
-                    }
+                // Only the rows that are true and not NULL: conditions are usually sparse, so
+                // walking the set bits beats reading every row.
+                let true_rows = match values.nulls() {
+                    Some(nulls) => values.values() & nulls.inner(),
+                    None => values.values().clone(),
+                };
+                for row in true_rows.set_indices() {
+                    masks[row] |= bit;
                 }
             }
             DataType::Null => {}
@@ -253,4 +257,27 @@ pub fn coerce_conditions(function: &str, arg_types: &[DataType]) -> Result<Vec<D
             ),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
+
+    use super::condition_masks;
+
+    #[test]
+    fn masks_from_sliced_and_nullable_conditions() {
+        let first: BooleanArray =
+            vec![Some(true), None, Some(true), Some(false), Some(true)].into();
+        let second: BooleanArray =
+            vec![Some(false), Some(true), None, Some(true), Some(true)].into();
+        // a slice, as DataFusion may pass after filtering: rows 1..5
+        let conditions: Vec<ArrayRef> =
+            vec![Arc::new(first.slice(1, 4)), Arc::new(second.slice(1, 4))];
+        assert_eq!(conditions[0].len(), 4);
+        let masks = condition_masks(&conditions, 4, "test").unwrap();
+        assert_eq!(masks, vec![0b10, 0b01, 0b10, 0b11]);
+    }
 }
