@@ -122,6 +122,9 @@ pub struct GenArgs {
     /// Random seed: the same seed gives the same rows.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Scales how often people come back (visit rates), e.g. 1.5 for more events per person.
+    #[arg(long, default_value_t = 1.0)]
+    pub activity: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -237,6 +240,7 @@ fn run_gen(args: GenArgs) -> Result<()> {
         days: args.days,
         start: args.start,
         seed: args.seed,
+        activity: args.activity,
         progress: !args.quiet,
     })?;
     eprintln!(

@@ -29,6 +29,8 @@ pub struct GeneratorConfig {
     pub days: u32,
     pub start: chrono::NaiveDate,
     pub seed: u64,
+    /// Scales how often people come back (1.0: the calibrated default).
+    pub activity: f64,
     pub progress: bool,
 }
 
@@ -69,6 +71,12 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
             config.days
         )));
     }
+    if !(config.activity.is_finite() && config.activity > 0.0 && config.activity <= 20.0) {
+        return Err(Error::usage(format!(
+            "--activity {}: must be a number above 0 and at most 20",
+            config.activity
+        )));
+    }
     let started = Instant::now();
     std::fs::create_dir_all(&config.out).map_err(|e| Error::io(&config.out, e))?;
     let staging = tempfile::Builder::new()
@@ -87,8 +95,13 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
 
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let start_micros = (config.start - epoch).num_days() * model::MICROS_PER_DAY;
-    let mut population =
-        model::build_population(config.seed, config.users, config.days, start_micros);
+    let mut population = model::build_population(
+        config.seed,
+        config.users,
+        config.days,
+        start_micros,
+        config.activity,
+    );
 
     let bar = if config.progress {
         let bar = ProgressBar::new(config.days as u64);

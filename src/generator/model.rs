@@ -181,8 +181,15 @@ pub struct Population {
 }
 
 /// Builds everyone's static traits. Acquisition grows over the period (a brand that is
-/// growing), so later days acquire more people.
-pub fn build_population(seed: u64, users: u64, days: u32, start_micros: i64) -> Population {
+/// growing), so later days acquire more people. `activity` scales everyone's visit rate (1.0
+/// is the calibrated default), to reach a number of events per person.
+pub fn build_population(
+    seed: u64,
+    users: u64,
+    days: u32,
+    start_micros: i64,
+    activity: f64,
+) -> Population {
     let stores = (users / 2_000).clamp(3, 400) as u16;
     let gamma_rate = Gamma::new(1.0, 0.5).ok();
     let beta_drop = Beta::new(1.0, 20.0).ok();
@@ -256,7 +263,7 @@ pub fn build_population(seed: u64, users: u64, days: u32, start_micros: i64) -> 
         if rng.random_bool(0.25) {
             person_flags |= flags::PLATFORM_BUYER;
         }
-        let visit_rate = sample(&gamma_rate, &mut rng, 0.5).clamp(0.01, 0.95) as f32;
+        let visit_rate = (sample(&gamma_rate, &mut rng, 0.5) * activity).clamp(0.01, 0.95) as f32;
         let drop_prob = sample(&beta_drop, &mut rng, 0.05).clamp(0.001, 0.9) as f32;
         let buy_prob = sample(&beta_buy, &mut rng, 0.13).clamp(0.0, 0.9) as f32;
         let spend_mean = sample(&gamma_spend, &mut rng, 120.0).max(9.9) as f32;
