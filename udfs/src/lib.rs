@@ -6,6 +6,7 @@
 mod event_list;
 pub mod funnel;
 pub mod identity;
+mod literals;
 pub mod retention;
 pub mod sequence;
 pub mod sessionize;

@@ -13,9 +13,9 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
     Documentation, Expr, PartitionEvaluator, Signature, Volatility, WindowUDFImpl,
 };
-use datafusion::physical_expr::expressions::Literal;
 
 use crate::funnel::BEHAVIOUR_SECTION;
+use crate::literals::literal_of;
 use crate::time::{is_interval, is_time_type, time_ticks, window_ticks};
 
 const NAME: &str = "sessionize";
@@ -97,11 +97,7 @@ impl WindowUDFImpl for Sessionize {
             .first()
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Null);
-        let gap = args
-            .input_exprs()
-            .get(1)
-            .and_then(|e| e.downcast_ref::<Literal>())
-            .map(|l| l.value().clone());
+        let gap = args.input_exprs().get(1).and_then(literal_of);
         Ok(Box::new(SessionEvaluator {
             gap: check_gap(gap.as_ref(), &time_type)?,
         }))

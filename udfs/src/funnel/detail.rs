@@ -17,9 +17,7 @@ use datafusion::logical_expr::{
 
 use super::level::{Entry, funnel_chain, ordered_entries};
 use super::mode::FunnelMode;
-use super::udaf::{
-    BEHAVIOUR_SECTION, check_funnel_arguments, funnel_literals, physical_literal, planning_check,
-};
+use super::udaf::{BEHAVIOUR_SECTION, FunnelParams, check_funnel_arguments, planning_check};
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
@@ -125,22 +123,12 @@ impl Default for WindowFunnelDetail {
 
 impl WindowFunnelDetail {
     fn evaluator(args: &AccumulatorArgs) -> Result<Arc<DetailEvaluator>> {
-        let time_type = args
-            .expr_fields
-            .get(2)
-            .map(|f| f.data_type().clone())
-            .unwrap_or(DataType::Null);
-        let (window, mode) = funnel_literals(
-            NAME,
-            physical_literal(args, 0).as_ref(),
-            physical_literal(args, 1).as_ref(),
-            &time_type,
-        )?;
+        let params = FunnelParams::from_args(NAME, args)?;
         Ok(Arc::new(DetailEvaluator {
-            steps: args.exprs.len().saturating_sub(3),
-            window,
-            mode,
-            time_type,
+            steps: params.steps,
+            window: params.window,
+            mode: params.mode,
+            time_type: params.time_type,
         }))
     }
 }

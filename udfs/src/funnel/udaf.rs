@@ -14,13 +14,13 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, DocSection, Documentation, Expr, GroupsAccumulator, Signature,
     Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 
-use super::level::funnel_level;
+use super::level::{entries_level, ordered_entries};
 use super::mode::FunnelMode;
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
+use crate::literals::literal_argument;
 use crate::time::{coerce_conditions, is_interval, is_time_type, window_ticks};
 
 pub const MAX_CONDITIONS: usize = 64;
@@ -97,11 +97,35 @@ pub(crate) fn funnel_literals(
     Ok((window, mode))
 }
 
-pub(crate) fn physical_literal(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
-    args.exprs
-        .get(index)
-        .and_then(|e| e.downcast_ref::<Literal>())
-        .map(|l| l.value().clone())
+/// What a funnel aggregate needs from its call: the step count, the window in ticks, the
+/// mode and the time type. Shared by `window_funnel` and `window_funnel_detail`.
+pub(crate) struct FunnelParams {
+    pub steps: usize,
+    pub window: i64,
+    pub mode: FunnelMode,
+    pub time_type: DataType,
+}
+
+impl FunnelParams {
+    pub(crate) fn from_args(name: &str, args: &AccumulatorArgs) -> Result<Self> {
+        let time_type = args
+            .expr_fields
+            .get(2)
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        let (window, mode) = funnel_literals(
+            name,
+            literal_argument(args, 0).as_ref(),
+            literal_argument(args, 1).as_ref(),
+            &time_type,
+        )?;
+        Ok(Self {
+            steps: args.exprs.len().saturating_sub(3),
+            window,
+            mode,
+            time_type,
+        })
+    }
 }
 
 /// Checks the literal arguments when the query is planned, so that a bad mode or window is
@@ -139,9 +163,14 @@ impl EventsEvaluator for FunnelEvaluator {
     }
 
     fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
+        // One entries buffer for all groups: no allocation per group.
+        let mut entries = Vec::new();
         let levels: Int64Array = groups
             .iter_mut()
-            .map(|events| funnel_level(events, self.steps, self.window, self.mode) as i64)
+            .map(|events| {
+                ordered_entries(events, self.steps, &mut entries);
+                entries_level(&entries, self.steps, self.window, self.mode).0 as i64
+            })
             .collect();
         Ok(Arc::new(levels))
     }
@@ -162,21 +191,11 @@ impl Default for WindowFunnel {
 
 impl WindowFunnel {
     fn evaluator(args: &AccumulatorArgs) -> Result<Arc<FunnelEvaluator>> {
-        let time_type = args
-            .expr_fields
-            .get(2)
-            .map(|f| f.data_type().clone())
-            .unwrap_or(DataType::Null);
-        let (window, mode) = funnel_literals(
-            NAME,
-            physical_literal(args, 0).as_ref(),
-            physical_literal(args, 1).as_ref(),
-            &time_type,
-        )?;
+        let params = FunnelParams::from_args(NAME, args)?;
         Ok(Arc::new(FunnelEvaluator {
-            steps: args.exprs.len().saturating_sub(3),
-            window,
-            mode,
+            steps: params.steps,
+            window: params.window,
+            mode: params.mode,
         }))
     }
 }

@@ -22,9 +22,9 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, Expr, GroupsAccumulator, Signature,
     Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 
 use crate::funnel::BEHAVIOUR_SECTION;
+use crate::literals::literal_argument;
 use crate::strings::for_each_str;
 use crate::time::{condition_masks, is_time_type, passes, time_ticks};
 
@@ -286,26 +286,30 @@ struct NextNodeGroups {
     bytes: usize,
 }
 
+/// Bytes one node holds (its string's heap included), for memory accounting.
+fn node_bytes(node: &Node) -> usize {
+    size_of::<Node>() + node.2.as_ref().map_or(0, String::capacity)
+}
+
 impl NextNodeGroups {
-    fn push(&mut self, group: usize, node: Node) {
-        if self.groups.len() <= group {
-            self.groups.resize_with(group + 1, Vec::new);
+    /// Makes room for `groups` groups.
+    fn grow_to(&mut self, groups: usize) {
+        if self.groups.len() < groups {
+            self.groups.resize_with(groups, Vec::new);
         }
-        self.bytes += size_of::<Node>() + node.2.as_ref().map_or(0, String::capacity);
+    }
+
+    fn push(&mut self, group: usize, node: Node) {
+        self.grow_to(group + 1);
+        self.bytes += node_bytes(&node);
         self.groups[group].push(node);
     }
 
-    fn take(&mut self, emit_to: EmitTo, total: usize) -> Vec<Vec<Node>> {
-        if self.groups.len() < total {
-            self.groups.resize_with(total, Vec::new);
-        }
+    /// Removes the groups `emit_to` asks for; only their bytes leave the account.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<Node>> {
         let taken = emit_to.take_needed(&mut self.groups);
-        self.bytes = self
-            .groups
-            .iter()
-            .flatten()
-            .map(|n| size_of::<Node>() + n.2.as_ref().map_or(0, String::capacity))
-            .sum();
+        let taken_bytes: usize = taken.iter().flatten().map(node_bytes).sum();
+        self.bytes = self.bytes.saturating_sub(taken_bytes);
         taken
     }
 }
@@ -318,9 +322,7 @@ impl GroupsAccumulator for NextNodeGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        if self.groups.len() < total_num_groups {
-            self.groups.resize_with(total_num_groups, Vec::new);
-        }
+        self.grow_to(total_num_groups);
         for (row, (node, &group)) in read_nodes(values)?
             .into_iter()
             .zip(group_indices)
@@ -336,14 +338,12 @@ impl GroupsAccumulator for NextNodeGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let total = self.groups.len();
-        let mut groups = self.take(emit_to, total);
+        let mut groups = self.take(emit_to);
         Ok(evaluate_groups(&mut groups, self.options))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let total = self.groups.len();
-        let groups = self.take(emit_to, total);
+        let groups = self.take(emit_to);
         let mut offsets = vec![0];
         let mut nodes = Vec::new();
         for group in groups {
@@ -359,9 +359,7 @@ impl GroupsAccumulator for NextNodeGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        if self.groups.len() < total_num_groups {
-            self.groups.resize_with(total_num_groups, Vec::new);
-        }
+        self.grow_to(total_num_groups);
         let mut pending = Vec::new();
         read_state(values, |row, node| pending.push((group_indices[row], node)))?;
         for (group, node) in pending {
@@ -406,18 +404,14 @@ impl Default for SequenceNextNode {
     }
 }
 
-fn literal(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
-    args.exprs
-        .get(index)
-        .and_then(|e| e.downcast_ref::<Literal>())
-        .map(|l| l.value().clone())
-}
-
 impl SequenceNextNode {
     fn options(args: &AccumulatorArgs) -> Result<Options> {
         let events = args.exprs.len().saturating_sub(5);
-        let (direction, base) =
-            parse_options(literal(args, 0).as_ref(), literal(args, 1).as_ref(), events)?;
+        let (direction, base) = parse_options(
+            literal_argument(args, 0).as_ref(),
+            literal_argument(args, 1).as_ref(),
+            events,
+        )?;
         Ok(Options {
             direction,
             base,

@@ -23,6 +23,7 @@ use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
 use crate::funnel::BEHAVIOUR_SECTION;
+use crate::literals::literal_argument;
 use crate::time::{coerce_conditions, is_time_type, ticks_per_second};
 
 const MAX_CONDITIONS: usize = 64;
@@ -158,11 +159,7 @@ impl SequenceFunction {
             .get(1)
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Null);
-        let pattern = args
-            .exprs
-            .first()
-            .and_then(|e| e.downcast_ref::<datafusion::physical_expr::expressions::Literal>())
-            .map(|l| l.value().clone());
+        let pattern = literal_argument(args, 0);
         Ok(Arc::new(SequenceEvaluator {
             kind: self.kind,
             pattern: pattern_of(
