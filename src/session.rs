@@ -66,6 +66,9 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
 
     let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     userlake_udfs::register_all(&mut ctx)?;
+    for (name, function) in userlake_udfs::table_functions() {
+        ctx.register_udtf(name, function);
+    }
 
     let tables = match &options.lake {
         Some(location) => register_lake(&ctx, location).await?,

@@ -10,11 +10,13 @@ mod literals;
 pub mod retention;
 pub mod sequence;
 pub mod sessionize;
+pub mod stitch;
 mod strings;
 pub mod time;
 
 use std::sync::Arc;
 
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
@@ -24,6 +26,8 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(identity::NormalizeId::default())),
         Arc::new(ScalarUDF::from(identity::IsPlaceholderId::default())),
+        Arc::new(ScalarUDF::from(identity::HashId::default())),
+        Arc::new(ScalarUDF::from(identity::MaskPhone::default())),
     ]
 }
 
@@ -51,7 +55,13 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     vec![Arc::new(WindowUDF::from(sessionize::Sessionize::default()))]
 }
 
-/// Registers every userlake function.
+/// Every table function of this crate, by name. A `FunctionRegistry` has no place for table
+/// functions: register these with `SessionContext::register_udtf`.
+pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+    vec![("stitch", Arc::new(stitch::StitchFunction))]
+}
+
+/// Registers every userlake function but the table functions (see [`table_functions`]).
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for function in scalar_functions() {
         registry.register_udf(function)?;
@@ -72,5 +82,12 @@ pub fn function_names() -> Vec<String> {
         .into_iter()
         .map(|f| f.name().to_string());
     let windows = window_functions().into_iter().map(|f| f.name().to_string());
-    scalars.chain(aggregates).chain(windows).collect()
+    let tables = table_functions()
+        .into_iter()
+        .map(|(name, _)| name.to_string());
+    scalars
+        .chain(aggregates)
+        .chain(windows)
+        .chain(tables)
+        .collect()
 }

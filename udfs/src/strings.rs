@@ -31,3 +31,33 @@ pub fn for_each_str(
     }
     Ok(())
 }
+
+/// Random access to one string column of any of Arrow's string layouts.
+pub enum StrColumn<'a> {
+    Utf8(&'a datafusion::arrow::array::StringArray),
+    LargeUtf8(&'a datafusion::arrow::array::LargeStringArray),
+    Utf8View(&'a datafusion::arrow::array::StringViewArray),
+    Null,
+}
+
+impl<'a> StrColumn<'a> {
+    /// The column `name` of a batch's `array`, or an error naming the column and its type.
+    pub fn new(array: &'a ArrayRef, name: &str) -> Result<Self> {
+        Ok(match array.data_type() {
+            DataType::Utf8 => Self::Utf8(array.as_string::<i32>()),
+            DataType::LargeUtf8 => Self::LargeUtf8(array.as_string::<i64>()),
+            DataType::Utf8View => Self::Utf8View(array.as_string_view()),
+            DataType::Null => Self::Null,
+            other => return exec_err!("column {name} must be a string, got {other}"),
+        })
+    }
+
+    pub fn get(&self, row: usize) -> Option<&'a str> {
+        match self {
+            Self::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
+            Self::LargeUtf8(a) => a.is_valid(row).then(|| a.value(row)),
+            Self::Utf8View(a) => a.is_valid(row).then(|| a.value(row)),
+            Self::Null => None,
+        }
+    }
+}

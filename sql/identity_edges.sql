@@ -1,0 +1,82 @@
+-- The identity graph's edges: the recorded links (identity_edges) plus the identifiers seen
+-- together on one event or one order. Creates the view `all_identity_edges`, the input of
+-- stitch('all_identity_edges').
+--
+-- Each distinct set of identifiers on events (and on orders) links its most trusted valid
+-- identifier (the anchor: member_id, unionid, phone, email, shop buyer id, openid, device_id,
+-- cookie_id) to each of the others, seen at the first time the set occurred. Raw values are
+-- kept, so placeholders reach stitch and are reported in its rejected edges. Openids are
+-- qualified by their app (app_id:openid), since an openid is unique only within one app.
+
+CREATE OR REPLACE VIEW identifier_sets AS
+SELECT min(seen_at) AS seen_at, source, member_id, unionid, phone, email, buyer_type, buyer_id,
+       openid, device_id, cookie_id
+FROM (
+  SELECT event_time AS seen_at, 'event' AS source, member_id, unionid, phone, email,
+         CAST(NULL AS VARCHAR) AS buyer_type, CAST(NULL AS VARCHAR) AS buyer_id,
+         CASE WHEN openid IS NOT NULL THEN coalesce(app_id, '') || ':' || openid END AS openid,
+         device_id, cookie_id
+  FROM events
+  UNION ALL
+  SELECT order_time, 'order_' || shop, member_id, unionid, phone, email,
+         CASE WHEN shop_buyer_id IS NOT NULL THEN shop || '_buyer_id' END, shop_buyer_id,
+         CASE WHEN openid IS NOT NULL THEN coalesce(app_id, '') || ':' || openid END,
+         device_id, cookie_id
+  FROM orders
+)
+GROUP BY source, member_id, unionid, phone, email, buyer_type, buyer_id, openid, device_id,
+         cookie_id;
+
+CREATE OR REPLACE VIEW anchored_identifier_sets AS
+SELECT *,
+  CASE anchor_type
+    WHEN 'member_id' THEN member_id WHEN 'unionid' THEN unionid WHEN 'phone' THEN phone
+    WHEN 'email' THEN email WHEN 'buyer' THEN buyer_id WHEN 'openid' THEN openid
+    WHEN 'device_id' THEN device_id WHEN 'cookie_id' THEN cookie_id
+  END AS anchor_value,
+  CASE WHEN anchor_type = 'buyer' THEN buyer_type ELSE anchor_type END AS anchor_id_type
+FROM (
+  SELECT *,
+    CASE
+      WHEN normalize_id('member_id', member_id) IS NOT NULL THEN 'member_id'
+      WHEN normalize_id('unionid', unionid) IS NOT NULL THEN 'unionid'
+      WHEN normalize_id('phone', phone) IS NOT NULL THEN 'phone'
+      WHEN normalize_id('email', email) IS NOT NULL THEN 'email'
+      WHEN normalize_id('buyer', buyer_id) IS NOT NULL THEN 'buyer'
+      WHEN normalize_id('openid', openid) IS NOT NULL THEN 'openid'
+      WHEN normalize_id('device_id', device_id) IS NOT NULL THEN 'device_id'
+      WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL THEN 'cookie_id'
+    END AS anchor_type
+  FROM identifier_sets
+);
+
+CREATE OR REPLACE VIEW all_identity_edges AS
+SELECT a_type, a_value, b_type, b_value, seen_at, source FROM identity_edges
+UNION ALL
+SELECT anchor_id_type AS a_type, anchor_value AS a_value, b_type, b_value, seen_at, source
+FROM (
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, 'member_id' AS b_type, member_id AS b_value
+  FROM anchored_identifier_sets WHERE member_id IS NOT NULL AND anchor_type <> 'member_id'
+  UNION ALL
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, 'unionid', unionid
+  FROM anchored_identifier_sets WHERE unionid IS NOT NULL AND anchor_type <> 'unionid'
+  UNION ALL
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, 'phone', phone
+  FROM anchored_identifier_sets WHERE phone IS NOT NULL AND anchor_type <> 'phone'
+  UNION ALL
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, 'email', email
+  FROM anchored_identifier_sets WHERE email IS NOT NULL AND anchor_type <> 'email'
+  UNION ALL
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, buyer_type, buyer_id
+  FROM anchored_identifier_sets WHERE buyer_id IS NOT NULL AND anchor_type <> 'buyer'
+  UNION ALL
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, 'openid', openid
+  FROM anchored_identifier_sets WHERE openid IS NOT NULL AND anchor_type <> 'openid'
+  UNION ALL
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, 'device_id', device_id
+  FROM anchored_identifier_sets WHERE device_id IS NOT NULL AND anchor_type <> 'device_id'
+  UNION ALL
+  SELECT anchor_type, anchor_id_type, anchor_value, seen_at, source, 'cookie_id', cookie_id
+  FROM anchored_identifier_sets WHERE cookie_id IS NOT NULL AND anchor_type <> 'cookie_id'
+)
+WHERE anchor_type IS NOT NULL;

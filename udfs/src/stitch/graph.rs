@@ -1,0 +1,665 @@
+//! The stitching itself: deduplicated edges, hubs, union-find under per-type limits, anchors
+//! and unified ids.
+//!
+//! Everything here is ordered by values (identifier keys, ranks, times), never by the order rows
+//! arrived in, so the same edges give the same graph however they are read.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use datafusion::common::Result;
+use twox_hash::XxHash3_128;
+
+use super::ingest::{Arena, GraphBuilder, IngestRejection, Names, Occurrences};
+use super::previous::PreviousGraph;
+use super::rules::StitchRules;
+
+/// No component: the identifier is a hub.
+pub const NO_COMPONENT: u32 = u32::MAX;
+const NONE: u32 = u32::MAX;
+
+/// Two identifiers seen together, however many times.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge {
+    pub u: u32,
+    pub v: u32,
+    pub first: i64,
+    pub last: i64,
+    pub count: u64,
+    /// The source of the first sighting.
+    pub source: u16,
+}
+
+/// What became of an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It joined two groups.
+    Linked,
+    /// Its ends were already joined by earlier edges.
+    AlreadyLinked,
+    /// One end is a hub.
+    Hub { hub: u32 },
+    /// Joining would give one person more identifiers of a type than its limit allows:
+    /// `held` and `other` are such identifiers on each side.
+    Limit { id_type: u16, held: u32, other: u32 },
+}
+
+impl Outcome {
+    pub fn accepted(self) -> bool {
+        matches!(self, Outcome::Linked | Outcome::AlreadyLinked)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub anchor: u32,
+    pub size: u32,
+    pub unified_id: String,
+}
+
+/// One line of the merge log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// `created`, `merged`, `absorbed`, `split` or `retired`.
+    pub event: &'static str,
+    pub unified_id: String,
+    /// The other unified id involved (the survivor of an absorption, the id split from, the
+    /// ids a merge absorbed).
+    pub other_ids: Option<String>,
+    pub component_size: u32,
+    /// The edges that caused it, as `type:value -[source seen_at]- type:value`, or why.
+    pub cause: String,
+}
+
+/// The result of one stitching run.
+#[derive(Debug)]
+pub struct Stitched {
+    pub types: Names,
+    pub sources: Names,
+    /// Identifiers in key order.
+    pub keys: Vec<u128>,
+    pub id_type: Vec<u16>,
+    pub first: Vec<i64>,
+    pub last: Vec<i64>,
+    pub value_index: Vec<u32>,
+    pub values: Arena,
+    pub degree: Vec<u32>,
+    pub hub: Vec<bool>,
+    /// Deduplicated edges in processing order, and what became of each.
+    pub edges: Vec<Edge>,
+    pub outcomes: Vec<Outcome>,
+    pub component: Vec<u32>,
+    pub components: Vec<Component>,
+    pub log: Vec<LogEntry>,
+    pub ingest_rejected: Vec<(IngestRejection, Occurrences)>,
+    pub input_rows: u64,
+    pub type_rank: Vec<u32>,
+    pub hub_threshold: Vec<u32>,
+}
+
+/// Union-find with union by size and path halving, on dense numbers.
+struct DisjointSets {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl DisjointSets {
+    fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
+        }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grandparent = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grandparent;
+            x = grandparent;
+        }
+        x
+    }
+
+    /// Joins two roots; returns (new root, absorbed root).
+    fn union_roots(&mut self, a: u32, b: u32) -> (u32, u32) {
+        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.parent[small as usize] = big;
+        self.size[big as usize] += self.size[small as usize];
+        (big, small)
+    }
+}
+
+/// A per-type limit being enforced: how many identifiers of the type each set holds, and one
+/// of them (for the refusal message).
+struct LimitTracker {
+    id_type: u16,
+    limit: u32,
+    count: Vec<u32>,
+    holder: Vec<u32>,
+}
+
+/// The id of a component derived from its anchor's key; `attempt` > 0 only to step around an
+/// id already in use.
+fn derived_id(anchor_key: u128, attempt: u64) -> String {
+    let hash = XxHash3_128::oneshot_with_seed(0x0e1d_5717 + attempt, &anchor_key.to_le_bytes());
+    format!("u{hash:032x}")
+}
+
+impl Stitched {
+    pub fn compute(
+        builder: GraphBuilder,
+        rules: &StitchRules,
+        previous: Option<&PreviousGraph>,
+    ) -> Result<Self> {
+        let GraphBuilder {
+            types,
+            sources,
+            identifiers,
+            edges: raw_edges,
+            rejected,
+            rows,
+        } = builder;
+        let n = identifiers.len();
+
+        // canonical numbering: by key
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&i| identifiers.keys[i as usize]);
+        let mut number_of = vec![0u32; n];
+        for (new, &old) in order.iter().enumerate() {
+            number_of[old as usize] = new as u32;
+        }
+        let pick = |v: &Vec<i64>| order.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+        let keys: Vec<u128> = order
+            .iter()
+            .map(|&i| identifiers.keys[i as usize])
+            .collect();
+        let id_type: Vec<u16> = order
+            .iter()
+            .map(|&i| identifiers.types[i as usize])
+            .collect();
+        let first = pick(&identifiers.first);
+        let last = pick(&identifiers.last);
+        // identifiers keep their values where they were first stored
+        let value_index = order.clone();
+
+        let type_rank: Vec<u32> = (0..types.len() as u16)
+            .map(|t| rules.rank(types.get(t)))
+            .collect();
+        let hub_threshold: Vec<u32> = (0..types.len() as u16)
+            .map(|t| rules.hub_threshold(types.get(t)))
+            .collect();
+
+        let mut edges = deduplicate(raw_edges, &number_of);
+        drop(number_of);
+
+        let mut degree = vec![0u32; n];
+        for e in &edges {
+            degree[e.u as usize] += 1;
+            degree[e.v as usize] += 1;
+        }
+        let hub: Vec<bool> = (0..n)
+            .map(|i| degree[i] > hub_threshold[id_type[i] as usize])
+            .collect();
+
+        // trusted pairs first, then the earliest, then by key
+        let rank_of = |i: u32| type_rank[id_type[i as usize] as usize];
+        edges.sort_unstable_by_key(|e| {
+            let (ru, rv) = (rank_of(e.u), rank_of(e.v));
+            (ru.min(rv), ru.max(rv), e.first, e.u, e.v)
+        });
+
+        let mut sets = DisjointSets::new(n);
+        let mut limits: Vec<LimitTracker> = rules
+            .limited_types()
+            .filter_map(|(name, limit)| {
+                let t = (0..types.len() as u16).find(|&t| types.get(t) == name)?;
+                let count = id_type.iter().map(|&x| u32::from(x == t)).collect();
+                let holder = (0..n as u32)
+                    .map(|i| if id_type[i as usize] == t { i } else { NONE })
+                    .collect();
+                Some(LimitTracker {
+                    id_type: t,
+                    limit,
+                    count,
+                    holder,
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(edges.len());
+        for e in &edges {
+            let outcome = if hub[e.u as usize] || hub[e.v as usize] {
+                Outcome::Hub {
+                    hub: if hub[e.u as usize] { e.u } else { e.v },
+                }
+            } else {
+                let (ru, rv) = (sets.find(e.u), sets.find(e.v));
+                if ru == rv {
+                    Outcome::AlreadyLinked
+                } else if let Some(t) = limits
+                    .iter()
+                    .find(|t| t.count[ru as usize] + t.count[rv as usize] > t.limit)
+                {
+                    Outcome::Limit {
+                        id_type: t.id_type,
+                        held: t.holder[ru as usize],
+                        other: t.holder[rv as usize],
+                    }
+                } else {
+                    let (root, absorbed) = sets.union_roots(ru, rv);
+                    for t in &mut limits {
+                        t.count[root as usize] += t.count[absorbed as usize];
+                        if t.holder[root as usize] == NONE {
+                            t.holder[root as usize] = t.holder[absorbed as usize];
+                        }
+                    }
+                    Outcome::Linked
+                }
+            };
+            outcomes.push(outcome);
+        }
+        drop(limits);
+
+        // components numbered by their smallest identifier
+        let mut component = vec![NO_COMPONENT; n];
+        let mut component_of_root = vec![NONE; n];
+        let mut components: Vec<Component> = Vec::new();
+        for i in 0..n as u32 {
+            if hub[i as usize] {
+                continue;
+            }
+            let root = sets.find(i);
+            let c = match component_of_root[root as usize] {
+                NONE => {
+                    let c = components.len() as u32;
+                    component_of_root[root as usize] = c;
+                    components.push(Component {
+                        anchor: i,
+                        size: 0,
+                        unified_id: String::new(),
+                    });
+                    c
+                }
+                c => c,
+            };
+            component[i as usize] = c;
+            let comp = &mut components[c as usize];
+            comp.size += 1;
+            let better = {
+                let a = comp.anchor as usize;
+                let ii = i as usize;
+                let (ra, ri) = (
+                    type_rank[id_type[a] as usize],
+                    type_rank[id_type[ii] as usize],
+                );
+                (ri, first[ii]) < (ra, first[a])
+                    || ((ri, first[ii]) == (ra, first[a])
+                        && identifiers.values.get(value_index[ii])
+                            < identifiers.values.get(value_index[a]))
+            };
+            if better {
+                comp.anchor = i;
+            }
+        }
+        drop(sets);
+        drop(component_of_root);
+
+        let mut ingest_rejected: Vec<_> = rejected.into_iter().collect();
+        ingest_rejected.sort_by(|a, b| a.0.cmp(&b.0));
+
+        let mut stitched = Stitched {
+            types,
+            sources,
+            keys,
+            id_type,
+            first,
+            last,
+            value_index,
+            values: identifiers.values,
+            degree,
+            hub,
+            edges,
+            outcomes,
+            component,
+            components,
+            log: Vec::new(),
+            ingest_rejected,
+            input_rows: rows,
+            type_rank,
+            hub_threshold,
+        };
+        stitched.assign_ids(previous);
+        Ok(stitched)
+    }
+
+    /// The number of an identifier, if it is in the graph.
+    pub fn find(&self, key: u128) -> Option<u32> {
+        self.keys.binary_search(&key).ok().map(|i| i as u32)
+    }
+
+    pub fn value(&self, node: u32) -> &str {
+        self.values.get(self.value_index[node as usize])
+    }
+
+    pub fn type_name(&self, node: u32) -> &str {
+        self.types.get(self.id_type[node as usize])
+    }
+
+    /// `type:value` of an identifier.
+    pub fn label(&self, node: u32) -> String {
+        format!("{}:{}", self.type_name(node), self.value(node))
+    }
+
+    /// Gives every component its unified id: carried forward from `previous` where it holds
+    /// the component's identifiers, derived from the anchor otherwise.
+    fn assign_ids(&mut self, previous: Option<&PreviousGraph>) {
+        let mut used: HashSet<String> = HashSet::new();
+        let fresh = |anchor_key: u128, used: &mut HashSet<String>| {
+            let mut attempt = 0;
+            loop {
+                let id = derived_id(anchor_key, attempt);
+                if used.insert(id.clone()) {
+                    return id;
+                }
+                attempt += 1;
+            }
+        };
+        let Some(previous) = previous else {
+            for c in 0..self.components.len() {
+                let anchor_key = self.keys[self.components[c].anchor as usize];
+                self.components[c].unified_id = fresh(anchor_key, &mut used);
+            }
+            return;
+        };
+
+        let ids = previous.ids();
+        used.extend(ids.iter().cloned());
+        let id_count = ids.len();
+        // where each previous id's identifiers are now
+        let mut members: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut anchor_component = vec![NONE; id_count];
+        let mut age = vec![i64::MAX; id_count];
+        let mut sample_member: HashMap<(u32, u32), u32> = HashMap::new();
+        for row in previous.rows() {
+            age[row.id as usize] = age[row.id as usize].min(row.first_seen);
+            let Some(node) = self.find(row.key) else {
+                continue;
+            };
+            let c = self.component[node as usize];
+            if c == NO_COMPONENT {
+                continue;
+            }
+            *members.entry((row.id, c)).or_insert(0) += 1;
+            sample_member.entry((row.id, c)).or_insert(node);
+            if row.is_anchor {
+                anchor_component[row.id as usize] = c;
+            }
+        }
+        // the owner of a previous id: the component holding its anchor, or else most of it
+        let mut owner = anchor_component.clone();
+        let mut best = vec![0u32; id_count];
+        let mut spread: Vec<((u32, u32), u32)> = members.iter().map(|(k, v)| (*k, *v)).collect();
+        spread.sort_unstable();
+        for &((id, c), count) in &spread {
+            if anchor_component[id as usize] == NONE && count > best[id as usize] {
+                best[id as usize] = count;
+                owner[id as usize] = c;
+            }
+        }
+        let mut owned: Vec<(u32, u32)> = (0..id_count as u32)
+            .filter(|&id| owner[id as usize] != NONE)
+            .map(|id| (owner[id as usize], id))
+            .collect();
+        owned.sort_unstable_by_key(|&(c, id)| (c, age[id as usize], ids[id as usize].as_str()));
+        let mut split_from: HashMap<u32, u32> = HashMap::new();
+        for &((id, c), _) in &spread {
+            if owner[id as usize] != c {
+                split_from
+                    .entry(c)
+                    .and_modify(|p| {
+                        if (age[id as usize], &ids[id as usize])
+                            < (age[*p as usize], &ids[*p as usize])
+                        {
+                            *p = id;
+                        }
+                    })
+                    .or_insert(id);
+            }
+        }
+
+        let mut adjacency = None;
+        let mut next_owned = 0;
+        for c in 0..self.components.len() as u32 {
+            let start = next_owned;
+            while next_owned < owned.len() && owned[next_owned].0 == c {
+                next_owned += 1;
+            }
+            let size = self.components[c as usize].size;
+            let mine = &owned[start..next_owned];
+            if let Some(&(_, survivor)) = mine.first() {
+                let survivor_id = ids[survivor as usize].clone();
+                if mine.len() > 1 {
+                    let absorbed: Vec<&str> = mine[1..]
+                        .iter()
+                        .map(|&(_, id)| ids[id as usize].as_str())
+                        .collect();
+                    self.log.push(LogEntry {
+                        event: "merged",
+                        unified_id: survivor_id.clone(),
+                        other_ids: Some(absorbed.join(",")),
+                        component_size: size,
+                        cause: format!(
+                            "{} older id kept",
+                            if absorbed.len() == 1 {
+                                "the"
+                            } else {
+                                "the oldest"
+                            }
+                        ),
+                    });
+                    let adjacency = adjacency.get_or_insert_with(|| self.accepted_adjacency());
+                    for &(_, id) in &mine[1..] {
+                        let from = sample_member[&(id, c)];
+                        let to = sample_member[&(survivor, c)];
+                        let path = adjacency.path(from, to);
+                        self.log.push(LogEntry {
+                            event: "absorbed",
+                            unified_id: ids[id as usize].clone(),
+                            other_ids: Some(survivor_id.clone()),
+                            component_size: size,
+                            cause: self.describe_path(from, &path),
+                        });
+                    }
+                }
+                self.components[c as usize].unified_id = survivor_id;
+            } else {
+                let anchor_key = self.keys[self.components[c as usize].anchor as usize];
+                let id = fresh(anchor_key, &mut used);
+                let entry = match split_from.get(&c) {
+                    Some(&from) => LogEntry {
+                        event: "split",
+                        unified_id: id.clone(),
+                        other_ids: Some(ids[from as usize].clone()),
+                        component_size: size,
+                        cause: format!(
+                            "no longer linked to the identifiers that keep {}",
+                            ids[from as usize]
+                        ),
+                    },
+                    None => LogEntry {
+                        event: "created",
+                        unified_id: id.clone(),
+                        other_ids: None,
+                        component_size: size,
+                        cause: format!(
+                            "new identifiers, anchor {}",
+                            self.label(self.components[c as usize].anchor)
+                        ),
+                    },
+                };
+                self.log.push(entry);
+                self.components[c as usize].unified_id = id;
+            }
+        }
+        for id in 0..id_count {
+            if owner[id] == NONE {
+                self.log.push(LogEntry {
+                    event: "retired",
+                    unified_id: ids[id].clone(),
+                    other_ids: None,
+                    component_size: 0,
+                    cause: "none of its identifiers is in this run's graph (removed, now a \
+                            placeholder, or a hub)"
+                        .to_string(),
+                });
+            }
+        }
+    }
+
+    /// Adjacency over the accepted edges.
+    pub fn accepted_adjacency(&self) -> Adjacency {
+        Adjacency::new(self.keys.len(), &self.edges, |i| {
+            self.outcomes[i].accepted()
+        })
+    }
+
+    /// Adjacency over every edge, whatever became of it.
+    pub fn full_adjacency(&self) -> Adjacency {
+        Adjacency::new(self.keys.len(), &self.edges, |_| true)
+    }
+
+    /// One edge as `type:value -[source first_seen]- type:value`.
+    pub fn describe_edge(&self, edge: usize) -> String {
+        let e = &self.edges[edge];
+        format!(
+            "{} -[{} {}]- {}",
+            self.label(e.u),
+            self.sources.get(e.source),
+            format_micros(e.first),
+            self.label(e.v)
+        )
+    }
+
+    fn describe_path(&self, _from: u32, path: &Option<Vec<u32>>) -> String {
+        match path {
+            Some(edges) => edges
+                .iter()
+                .map(|&e| self.describe_edge(e as usize))
+                .collect::<Vec<_>>()
+                .join("; "),
+            None => "no path found".to_string(),
+        }
+    }
+}
+
+/// Sorts raw edges by their ends (smaller number first) and folds repeats into one edge.
+fn deduplicate(raw: Vec<super::ingest::RawEdge>, number_of: &[u32]) -> Vec<Edge> {
+    let mut keyed: Vec<(u32, u32, i64, u16)> = raw
+        .into_iter()
+        .map(|e| {
+            let (a, b) = (number_of[e.a as usize], number_of[e.b as usize]);
+            (a.min(b), a.max(b), e.seen, e.source)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut edges: Vec<Edge> = Vec::with_capacity(keyed.len() / 2);
+    for (u, v, seen, source) in keyed {
+        match edges.last_mut() {
+            Some(last) if last.u == u && last.v == v => {
+                last.last = last.last.max(seen);
+                last.count += 1;
+            }
+            _ => edges.push(Edge {
+                u,
+                v,
+                first: seen,
+                last: seen,
+                count: 1,
+                source,
+            }),
+        }
+    }
+    edges
+}
+
+/// Neighbours of every identifier (compressed rows), with the edge that links them.
+pub struct Adjacency {
+    offsets: Vec<usize>,
+    neighbours: Vec<(u32, u32)>,
+}
+
+impl Adjacency {
+    fn new(n: usize, edges: &[Edge], keep: impl Fn(usize) -> bool) -> Self {
+        let mut offsets = vec![0usize; n + 1];
+        for (i, e) in edges.iter().enumerate() {
+            if keep(i) {
+                offsets[e.u as usize + 1] += 1;
+                offsets[e.v as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut neighbours = vec![(0u32, 0u32); offsets[n]];
+        for (i, e) in edges.iter().enumerate() {
+            if keep(i) {
+                neighbours[fill[e.u as usize]] = (e.v, i as u32);
+                fill[e.u as usize] += 1;
+                neighbours[fill[e.v as usize]] = (e.u, i as u32);
+                fill[e.v as usize] += 1;
+            }
+        }
+        Self {
+            offsets,
+            neighbours,
+        }
+    }
+
+    pub fn neighbours(&self, node: u32) -> &[(u32, u32)] {
+        &self.neighbours[self.offsets[node as usize]..self.offsets[node as usize + 1]]
+    }
+
+    /// The edges of a shortest path from `from` to `to`, if any (breadth-first; neighbours in
+    /// edge order, so the path is deterministic).
+    pub fn path(&self, from: u32, to: u32) -> Option<Vec<u32>> {
+        if from == to {
+            return Some(Vec::new());
+        }
+        let mut came_by: HashMap<u32, (u32, u32)> = HashMap::new();
+        let mut queue = VecDeque::from([from]);
+        came_by.insert(from, (from, u32::MAX));
+        while let Some(node) = queue.pop_front() {
+            for &(next, edge) in self.neighbours(node) {
+                if came_by.contains_key(&next) {
+                    continue;
+                }
+                came_by.insert(next, (node, edge));
+                if next == to {
+                    let mut path = Vec::new();
+                    let mut at = to;
+                    while at != from {
+                        let (prev, edge) = came_by[&at];
+                        path.push(edge);
+                        at = prev;
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                queue.push_back(next);
+            }
+        }
+        None
+    }
+}
+
+/// Microseconds since the epoch as an ISO timestamp (UTC).
+pub fn format_micros(micros: i64) -> String {
+    use datafusion::arrow::temporal_conversions::timestamp_us_to_datetime;
+    match timestamp_us_to_datetime(micros) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        None => micros.to_string(),
+    }
+}

@@ -1,0 +1,363 @@
+//! `stitch('edges' [, rules [, 'previous_graph']])` as a SQL table function.
+//!
+//! The function resolves its tables when the query is planned (so a missing table or column is
+//! a planning error) and stitches when the plan runs, reading every partition of the edge table
+//! in parallel.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result, ScalarValue, TableReference, plan_err};
+use datafusion::execution::context::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::{StreamExt, TryStreamExt};
+
+use super::graph::Stitched;
+use super::ingest::{EDGE_COLUMNS, EdgeChunk, GraphBuilder};
+use super::outputs::ID_GRAPH_SCHEMA;
+use super::previous::{PREVIOUS_COLUMNS, PreviousGraph};
+use super::rules::StitchRules;
+
+/// The `stitch` table function.
+#[derive(Debug, Default)]
+pub struct StitchFunction;
+
+fn string_argument(expr: &Expr, position: &str) -> Result<Option<String>> {
+    match expr {
+        Expr::Literal(
+            ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v),
+            _,
+        ) => Ok(v.clone()),
+        Expr::Literal(ScalarValue::Null, _) => Ok(None),
+        other => plan_err!(
+            "stitch: the {position} argument must be a string literal, got {other}; usage: \
+             stitch('edge_table' [, rules [, 'previous_graph']])"
+        ),
+    }
+}
+
+impl TableFunctionImpl for StitchFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if exprs.is_empty() || exprs.len() > 3 {
+            return plan_err!(
+                "stitch takes 1 to 3 arguments, got {}; usage: stitch('edge_table' [, rules \
+                 [, 'previous_graph']])",
+                exprs.len()
+            );
+        }
+        let Some(edges) = string_argument(&exprs[0], "first")? else {
+            return plan_err!("stitch: the edge table name must not be NULL");
+        };
+        let rules = match exprs.get(1) {
+            Some(e) => match string_argument(e, "second (rules)")? {
+                Some(text) => StitchRules::from_argument(&text)?,
+                None => StitchRules::default(),
+            },
+            None => StitchRules::default(),
+        };
+        let previous = match exprs.get(2) {
+            Some(e) => string_argument(e, "third (previous graph)")?,
+            None => None,
+        };
+        Ok(Arc::new(StitchTable {
+            edges,
+            rules: Arc::new(rules),
+            previous,
+        }))
+    }
+}
+
+/// A stitching run as a table: the `id_graph` of the named edges.
+#[derive(Debug)]
+pub struct StitchTable {
+    edges: String,
+    rules: Arc<StitchRules>,
+    previous: Option<String>,
+}
+
+/// Plans a scan of the columns `columns` of table `name`, checking that they exist.
+pub async fn scan_columns(
+    state: &SessionState,
+    name: &str,
+    columns: &[&str],
+    role: &str,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let reference = TableReference::from(name);
+    let provider = state
+        .schema_for_ref(reference.clone())?
+        .table(reference.table())
+        .await?
+        .ok_or_else(|| {
+            DataFusionError::Plan(format!("stitch: no table or view named {name} ({role})"))
+        })?;
+    let schema = provider.schema();
+    let projection = columns
+        .iter()
+        .map(|column| {
+            schema.index_of(column).map_err(|_| {
+                DataFusionError::Plan(format!(
+                    "stitch: {name} ({role}) has no column {column}; it needs {}",
+                    columns.join(", ")
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    provider.scan(state, Some(&projection), &[], None).await
+}
+
+#[async_trait]
+impl TableProvider for StitchTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&ID_GRAPH_SCHEMA)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
+            return plan_err!("stitch needs a DataFusion SessionState to find its tables");
+        };
+        let edges = scan_columns(state, &self.edges, &EDGE_COLUMNS, "the edges").await?;
+        let previous = match &self.previous {
+            Some(name) => {
+                Some(scan_columns(state, name, &PREVIOUS_COLUMNS, "the previous graph").await?)
+            }
+            None => None,
+        };
+        Ok(Arc::new(StitchExec::new(
+            StitchInput {
+                edges,
+                edges_name: self.edges.clone(),
+                previous,
+                previous_name: self.previous.clone(),
+                rules: Arc::clone(&self.rules),
+            },
+            projection.cloned(),
+        )))
+    }
+}
+
+/// What a stitching run reads.
+#[derive(Debug, Clone)]
+pub struct StitchInput {
+    pub edges: Arc<dyn ExecutionPlan>,
+    pub edges_name: String,
+    pub previous: Option<Arc<dyn ExecutionPlan>>,
+    pub previous_name: Option<String>,
+    pub rules: Arc<StitchRules>,
+}
+
+/// Runs a stitching: reads every partition of the edges in parallel (normalising and keying
+/// each batch on its own task), then links.
+pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Result<Stitched> {
+    let builder = Arc::new(Mutex::new(GraphBuilder::default()));
+    let partitions = input
+        .edges
+        .properties()
+        .output_partitioning()
+        .partition_count();
+    let mut tasks = Vec::with_capacity(partitions);
+    for partition in 0..partitions {
+        let mut stream = input.edges.execute(partition, Arc::clone(&context))?;
+        let builder = Arc::clone(&builder);
+        let rules = Arc::clone(&input.rules);
+        let name = input.edges_name.clone();
+        tasks.push(SpawnedTask::spawn(async move {
+            while let Some(batch) = stream.next().await {
+                let chunk = EdgeChunk::from_batch(&rules, &batch?, &name)?;
+                builder
+                    .lock()
+                    .map_err(|_| DataFusionError::Execution("stitch: a reader failed".into()))?
+                    .absorb(chunk)?;
+            }
+            Ok::<_, DataFusionError>(())
+        }));
+    }
+    for task in tasks {
+        task.join_unwind()
+            .await
+            .map_err(|e| DataFusionError::Execution(format!("stitch: reader task: {e}")))??;
+    }
+    let previous = match &input.previous {
+        Some(plan) => {
+            let name = input.previous_name.as_deref().unwrap_or("previous graph");
+            let mut graph = PreviousGraph::default();
+            let batches =
+                datafusion::physical_plan::collect(Arc::clone(plan), Arc::clone(&context)).await?;
+            for batch in &batches {
+                graph.add_batch(batch, name)?;
+            }
+            Some(graph)
+        }
+        None => None,
+    };
+    let builder = Arc::try_unwrap(builder)
+        .map_err(|_| DataFusionError::Internal("stitch: readers still running".into()))?
+        .into_inner()
+        .map_err(|_| DataFusionError::Execution("stitch: a reader failed".into()))?;
+    let rules = Arc::clone(&input.rules);
+    // the linking is one long CPU-bound step: keep it off the async workers
+    SpawnedTask::spawn_blocking(move || Stitched::compute(builder, &rules, previous.as_ref()))
+        .join_unwind()
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("stitch: {e}")))?
+}
+
+/// The physical plan of `stitch(...)`: one output partition, produced when every edge is read.
+#[derive(Debug)]
+pub struct StitchExec {
+    input: StitchInput,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl StitchExec {
+    pub fn new(input: StitchInput, projection: Option<Vec<usize>>) -> Self {
+        let schema = match &projection {
+            Some(p) => Arc::new(
+                ID_GRAPH_SCHEMA
+                    .project(p)
+                    .unwrap_or_else(|_| ID_GRAPH_SCHEMA.as_ref().clone()),
+            ),
+            None => Arc::clone(&ID_GRAPH_SCHEMA),
+        };
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            input,
+            projection,
+            schema,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for StitchExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "StitchExec: edges={}", self.input.edges_name)?;
+        if let Some(previous) = &self.input.previous_name {
+            write!(f, ", previous={previous}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for StitchExec {
+    fn name(&self) -> &'static str {
+        "StitchExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        let mut children = vec![&self.input.edges];
+        if let Some(previous) = &self.input.previous {
+            children.push(previous);
+        }
+        children
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false; self.children().len()]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let expected = self.children().len();
+        if children.len() != expected {
+            return plan_err!(
+                "StitchExec expects {expected} children, got {}",
+                children.len()
+            );
+        }
+        let mut input = self.input.clone();
+        if expected == 2 {
+            input.previous = children.pop();
+        }
+        input.edges = children.remove(0);
+        Ok(Arc::new(StitchExec::new(input, self.projection.clone())))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(
+                datafusion::physical_plan::execution_plan::ChildrenPropertiesMode::Recompute,
+            ),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return plan_err!("StitchExec has one partition, asked for {partition}");
+        }
+        let input = self.input.clone();
+        let projection = self.projection.clone();
+        let batch_size = context.session_config().batch_size();
+        let batches = futures::stream::once(async move {
+            let stitched = run_stitch(&input, context).await?;
+            let batches = stitched.id_graph(batch_size)?;
+            let projected: Vec<Result<RecordBatch>> = batches
+                .into_iter()
+                .map(|b| match &projection {
+                    Some(p) => Ok(b.project(p)?),
+                    None => Ok(b),
+                })
+                .collect();
+            Ok::<_, DataFusionError>(futures::stream::iter(projected))
+        })
+        .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        )))
+    }
+}
