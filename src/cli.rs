@@ -1,4 +1,4 @@
-//! The command line: `userlake sql`, `userlake run` and `userlake gen`. Parsing is clap's;
+//! The command line: `userlake sql`, `userlake run`, `userlake gen` and `userlake stitch`. Parsing is clap's;
 //! each subcommand is a thin call into the library.
 
 use std::io::Write;
@@ -16,6 +16,7 @@ use crate::query::execute;
 use crate::script::split_statements;
 use crate::session::{SessionOptions, build_session};
 use crate::shell::run_shell;
+use crate::stitch_job::{DEFAULT_EDGES, StitchOptions, explain, run_stitch_job};
 
 pub const DEFAULT_LAKE: &str = "data/sample";
 
@@ -38,6 +39,8 @@ pub enum Command {
     Run(RunArgs),
     /// Generate a realistic lake of the canonical tables.
     Gen(GenArgs),
+    /// Stitch identities (OneID): write id_graph, rejected_edges, merge_log and run_stats.
+    Stitch(StitchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +133,34 @@ pub struct GenArgs {
     pub quiet: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct StitchArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// The edge table or view (columns a_type, a_value, b_type, b_value, seen_at, source). The
+    /// default is made by sql/identity_edges.sql: the lake's identity_edges plus the
+    /// identifiers seen together on events and orders.
+    #[arg(long, default_value = DEFAULT_EDGES)]
+    pub edges: String,
+    /// SQL scripts run before stitching, e.g. to define the edge view (repeatable).
+    #[arg(long = "sql", value_name = "FILE")]
+    pub scripts: Vec<PathBuf>,
+    /// Guard rails as TOML (placeholders, hubs, limits, priority); default: the documented
+    /// defaults.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// The --out of the previous run: unified ids are carried forward from its id_graph.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    /// Where the four outputs are written (each a directory of Parquet).
+    #[arg(long, required_unless_present = "explain")]
+    pub out: Option<PathBuf>,
+    /// Explain how two identifiers were joined or why they were kept apart, instead of
+    /// writing outputs: --explain phone:13812345678 member_id:M123.
+    #[arg(long, num_args = 2, value_names = ["TYPE:VALUE", "TYPE:VALUE"])]
+    pub explain: Option<Vec<String>>,
+}
+
 fn parse_date(text: &str) -> std::result::Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| format!("'{text}' is not a date in YYYY-MM-DD form: {e}"))
@@ -140,6 +171,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => run_sql(args).await,
         Command::Run(args) => run_batch(args).await,
         Command::Gen(args) => run_gen(args),
+        Command::Stitch(args) => run_stitch(args).await,
     }
 }
 
@@ -229,6 +261,41 @@ async fn run_batch(args: RunArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         }
+    );
+    Ok(())
+}
+
+async fn run_stitch(args: StitchArgs) -> Result<()> {
+    let session = build_session(&args.session.options()?).await?;
+    for script in &args.scripts {
+        let sql = std::fs::read_to_string(script).map_err(|e| Error::io(script, e))?;
+        for statement in split_statements(&sql) {
+            execute(&session.ctx, &statement)
+                .await
+                .map_err(|e| Error::usage(format!("{}: {e}", script.display())))?;
+        }
+    }
+    let options = StitchOptions {
+        edges: args.edges.clone(),
+        rules: args.rules.clone(),
+        previous: args.previous.clone(),
+    };
+    if let Some(pair) = &args.explain {
+        let explanation = explain(&session.ctx, &options, &pair[0], &pair[1]).await?;
+        print!("{explanation}");
+        return Ok(());
+    }
+    let Some(out) = &args.out else {
+        return Err(Error::usage("--out is required (or --explain)"));
+    };
+    let summary = run_stitch_job(&session.ctx, &options, out).await?;
+    eprintln!(
+        "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s; outputs in {}",
+        summary.identifiers,
+        summary.components,
+        summary.hubs,
+        summary.seconds,
+        out.display()
     );
     Ok(())
 }

@@ -148,7 +148,7 @@ fn in_script(script: &Path, error: Error) -> Error {
 }
 
 /// Moves every entry of `staging` into `out_dir`, replacing older outputs of the same name.
-fn publish(staging: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn publish(staging: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut published = Vec::new();
     let entries = std::fs::read_dir(staging).map_err(|e| Error::io(staging, e))?;
     for entry in entries {

@@ -14,6 +14,7 @@ pub mod query;
 pub mod script;
 pub mod session;
 pub mod shell;
+pub mod stitch_job;
 
 pub use error::{Error, Result};
 pub use session::{Session, SessionOptions, build_session};

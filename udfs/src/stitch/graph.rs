@@ -368,8 +368,16 @@ impl Stitched {
         };
         let Some(previous) = previous else {
             for c in 0..self.components.len() {
-                let anchor_key = self.keys[self.components[c].anchor as usize];
-                self.components[c].unified_id = fresh(anchor_key, &mut used);
+                let anchor = self.components[c].anchor;
+                let id = fresh(self.keys[anchor as usize], &mut used);
+                self.log.push(LogEntry {
+                    event: "created",
+                    unified_id: id.clone(),
+                    other_ids: None,
+                    component_size: self.components[c].size,
+                    cause: format!("first run, anchor {}", self.label(anchor)),
+                });
+                self.components[c].unified_id = id;
             }
             return;
         };

@@ -19,3 +19,6 @@ pub use explain::{Explanation, parse_identifier};
 pub use graph::Stitched;
 pub use rules::StitchRules;
 pub use udtf::{StitchFunction, StitchInput, run_stitch, scan_columns};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+//! `userlake stitch`: identity stitching as a nightly job. Reads the edges (by default the
+//! recorded links plus the identifiers seen together on events and orders), stitches under the
+//! rules, carries unified ids forward from the previous run, and writes `id_graph`,
+//! `rejected_edges`, `merge_log` and `run_stats` (Parquet, one directory each) into `--out`,
+//! all four published together once every one is written.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use userlake_udfs::stitch::ingest::EDGE_COLUMNS;
+use userlake_udfs::stitch::outputs::{
+    ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA,
+};
+use userlake_udfs::stitch::previous::PREVIOUS_COLUMNS;
+use userlake_udfs::stitch::{
+    Explanation, StitchInput, StitchRules, Stitched, parse_identifier, run_stitch, scan_columns,
+};
+
+use crate::error::{Error, Result};
+use crate::output::{OutputFormat, write_batches_to_file};
+use crate::query::execute;
+use crate::script::split_statements;
+
+/// The edges stitched by default: a view made by the bundled `sql/identity_edges.sql`.
+pub const DEFAULT_EDGES: &str = "all_identity_edges";
+const IDENTITY_EDGES_SQL: &str = include_str!("../sql/identity_edges.sql");
+const PREVIOUS_TABLE: &str = "previous_id_graph";
+
+pub struct StitchOptions {
+    pub edges: String,
+    pub rules: Option<PathBuf>,
+    pub previous: Option<PathBuf>,
+}
+
+/// What a run did, for the summary line.
+pub struct StitchSummary {
+    pub identifiers: usize,
+    pub components: usize,
+    pub hubs: usize,
+    pub seconds: f64,
+}
+
+/// Stitches the edges named in `options` in the session's lake.
+pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Stitched> {
+    let rules = match &options.rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            StitchRules::from_toml(&text)
+                .map_err(|e| Error::usage(format!("{}: {}", path.display(), e.strip_backtrace())))?
+        }
+        None => StitchRules::default(),
+    };
+    if options.edges == DEFAULT_EDGES && !ctx.table_exist(DEFAULT_EDGES)? {
+        for statement in split_statements(IDENTITY_EDGES_SQL) {
+            execute(ctx, &statement).await.map_err(|e| {
+                Error::usage(format!(
+                    "deriving identity edges (sql/identity_edges.sql; the lake needs \
+                     identity_edges, events and orders, or pass --edges TABLE): {e}"
+                ))
+            })?;
+        }
+    }
+    let previous_name = match &options.previous {
+        Some(dir) => {
+            let graph = dir.join("id_graph");
+            if !graph.is_dir() {
+                return Err(Error::usage(format!(
+                    "--previous {}: no id_graph directory there (the --out of an earlier \
+                     `userlake stitch`)",
+                    dir.display()
+                )));
+            }
+            ctx.register_parquet(
+                PREVIOUS_TABLE,
+                graph.display().to_string(),
+                ParquetReadOptions::default(),
+            )
+            .await?;
+            Some(PREVIOUS_TABLE.to_string())
+        }
+        None => None,
+    };
+    let state = ctx.state();
+    let edges = scan_columns(&state, &options.edges, &EDGE_COLUMNS, "the edges").await?;
+    let previous = match &previous_name {
+        Some(name) => {
+            Some(scan_columns(&state, name, &PREVIOUS_COLUMNS, "the previous graph").await?)
+        }
+        None => None,
+    };
+    let input = StitchInput {
+        edges,
+        edges_name: options.edges.clone(),
+        previous,
+        previous_name: options.previous.as_ref().map(|p| p.display().to_string()),
+        rules: Arc::new(rules),
+    };
+    Ok(run_stitch(&input, ctx.task_ctx()).await?)
+}
+
+/// Runs the job and publishes its four outputs into `out_dir`.
+pub async fn run_stitch_job(
+    ctx: &SessionContext,
+    options: &StitchOptions,
+    out_dir: &Path,
+) -> Result<StitchSummary> {
+    let started = Instant::now();
+    let stitched = stitch(ctx, options).await?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let out_dir = std::fs::canonicalize(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&out_dir)
+        .map_err(|e| Error::io(&out_dir, e))?;
+    let batch_size = ctx.state().config().batch_size();
+    let tables: [(&str, &SchemaRef, Vec<_>); 4] = [
+        ("id_graph", &ID_GRAPH_SCHEMA, stitched.id_graph(batch_size)?),
+        (
+            "rejected_edges",
+            &REJECTED_EDGES_SCHEMA,
+            vec![stitched.rejected_edges()?],
+        ),
+        ("merge_log", &MERGE_LOG_SCHEMA, vec![stitched.merge_log()?]),
+        ("run_stats", &RUN_STATS_SCHEMA, vec![stitched.run_stats()?]),
+    ];
+    for (name, schema, batches) in &tables {
+        let file = staging.path().join(name).join("part-0.parquet");
+        write_batches_to_file(&file, OutputFormat::Parquet, schema, batches)?;
+    }
+    crate::job::publish(staging.path(), &out_dir)?;
+    Ok(StitchSummary {
+        identifiers: stitched
+            .component
+            .iter()
+            .filter(|&&c| c != u32::MAX)
+            .count(),
+        components: stitched.components.len(),
+        hubs: stitched.hub.iter().filter(|&&h| h).count(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Explains how two `type:value` identifiers were joined or kept apart.
+pub async fn explain(
+    ctx: &SessionContext,
+    options: &StitchOptions,
+    a: &str,
+    b: &str,
+) -> Result<Explanation> {
+    let parse = |text: &str| {
+        parse_identifier(text).ok_or_else(|| {
+            Error::usage(format!(
+                "--explain {text:?}: expected TYPE:VALUE, e.g. phone:13812345678 or \
+                 openid:APP_ID:OPENID"
+            ))
+        })
+    };
+    let (a, b) = (parse(a)?, parse(b)?);
+    let stitched = stitch(ctx, options).await?;
+    Ok(stitched.explain((&a.0, &a.1), (&b.0, &b.1)))
+}
