@@ -19,17 +19,17 @@ JOIN _truth ta ON ta.id_type = lower(trim(e.a_type)) AND ta.id_value = normalize
 JOIN _truth tb ON tb.id_type = lower(trim(e.b_type)) AND tb.id_value = normalize_id(e.b_type, e.b_value)
 WHERE ta.person_id = tb.person_id;
 
-CREATE OR REPLACE VIEW oracle_graph AS
+CREATE OR REPLACE TABLE oracle_graph AS
 SELECT * FROM stitch('oracle_edges',
   'hubs = { default = 4000000000, device_id = 4000000000, phone = 4000000000, member_id = 4000000000 }');
 
-WITH scored AS (
-  SELECT g.unified_id, t.person_id, o.unified_id AS oracle_id
-  FROM id_graph g
-  JOIN _truth t ON g.id_type = t.id_type AND g.id_value = t.id_value
-  LEFT JOIN oracle_graph o ON o.id_type = g.id_type AND o.id_value = g.id_value
-),
-pairs AS (
+CREATE OR REPLACE TABLE scored AS
+SELECT g.unified_id, t.person_id, o.unified_id AS oracle_id
+FROM id_graph g
+JOIN _truth t ON g.id_type = t.id_type AND g.id_value = t.id_value
+LEFT JOIN oracle_graph o ON o.id_type = g.id_type AND o.id_value = g.id_value;
+
+WITH pairs AS (
   SELECT
     (SELECT coalesce(sum(n * (n - 1) / 2), 0)
        FROM (SELECT count(*) AS n FROM scored GROUP BY unified_id, person_id)) AS true_predicted,
