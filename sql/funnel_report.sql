@@ -1,7 +1,7 @@
 -- Funnel report: users reaching each step, step-to-step and overall conversion, and the
 -- median and p90 time to convert per step, by the channel of each user's entry step.
 --
---   userlake run sql/funnel_report.sql --lake data/sample --out out \
+--   userlake run sql/identity_edges.sql sql/identity.sql sql/funnel_report.sql --lake data/sample --out out \
 --     --var steps="'follow_account','view_content','add_to_cart','pay_order'" \
 --     --var window="INTERVAL '7 days'" --var from=2026-01-01 --var to=2026-03-01
 --
@@ -14,7 +14,7 @@
 -- Writes ${out}/funnel_report.csv: one row per (entry channel, step), plus channel 'all'.
 -- The breakdown is attributed to the channel of the entry step of each user's reported chain,
 -- not to the events themselves (a GROUP BY channel over events would split chains).
--- Until OneID stitching joins the nightly job, users are keyed as in sql/nightly.sql.
+-- Users are OneID unified ids, from sql/identity.sql run earlier in the same job.
 
 CREATE VIEW funnel_steps AS
 SELECT k AS step_number, (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[k] AS step
@@ -22,17 +22,9 @@ FROM unnest(range(1, CAST(array_length(make_array(${steps:-'follow_account','vie
 
 CREATE VIEW funnel_events AS
 SELECT
-  coalesce(
-    'u:' || normalize_id('unionid', unionid),
-    'm:' || normalize_id('member_id', member_id),
-    'p:' || normalize_id('phone', phone),
-    'e:' || normalize_id('email', email),
-    CASE WHEN platform <> 'offline' THEN 'd:' || normalize_id('device_id', device_id) END,
-    'o:' || normalize_id('openid', app_id || ':' || openid),
-    'c:' || normalize_id('cookie_id', cookie_id)
-  ) AS person,
+  person,
   event_time, event_name, coalesce(channel, 'unknown') AS channel
-FROM events
+FROM event_persons
 WHERE dt BETWEEN DATE '${from:-2000-01-01}' AND DATE '${to:-2999-12-31}' + INTERVAL '3 days'
   AND to_date(event_time AT TIME ZONE 'Asia/Shanghai') BETWEEN DATE '${from:-2000-01-01}' AND DATE '${to:-2999-12-31}';
 

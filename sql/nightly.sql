@@ -1,6 +1,6 @@
 -- userlake nightly job: daily KPIs by acquisition channel, and for all channels together.
 --
---   userlake run sql/nightly.sql --lake data/sample --out out
+--   userlake run sql/identity_edges.sql sql/identity.sql sql/nightly.sql --lake data/sample --out out
 --
 -- Writes ${out}/kpi_daily.parquet and ${out}/kpi_daily.csv, one row per (day, channel) plus a
 -- channel = 'all' row per day, with:
@@ -15,26 +15,16 @@
 --   net_revenue  value of the orders not refunded
 --   gross_margin margin of the orders not refunded
 --
--- Until identity stitching joins this job, a person is keyed by the strongest identifier on
--- each row (unionid, member id, phone, email, app device, openid, cookie), normalised, with
--- placeholder values ignored so that they never count as a person. One person seen under two
--- keys (a WeChat visit and an app visit) therefore counts twice: dau, mau and buyers are
--- counts of identities, an upper bound on people, until OneID keys them by unified id.
+-- People are OneID unified ids (event_persons and order_persons, made by sql/identity.sql
+-- earlier in the same job): one person seen in WeChat, the app and a Taobao shop counts once.
+-- Rows whose identifiers are all placeholders or hubs belong to nobody and are not counted.
 
 CREATE VIEW event_people AS
 SELECT
   to_date(event_time AT TIME ZONE 'Asia/Shanghai') AS day,
   coalesce(channel, 'unknown') AS channel,
-  coalesce(
-    'u:' || normalize_id('unionid', unionid),
-    'm:' || normalize_id('member_id', member_id),
-    'p:' || normalize_id('phone', phone),
-    'e:' || normalize_id('email', email),
-    CASE WHEN platform <> 'offline' THEN 'd:' || normalize_id('device_id', device_id) END,
-    'o:' || normalize_id('openid', app_id || ':' || openid),
-    'c:' || normalize_id('cookie_id', cookie_id)
-  ) AS person_key
-FROM events;
+  person AS person_key
+FROM event_persons;
 
 CREATE VIEW daily_active AS
 SELECT DISTINCT day, channel, person_key FROM event_people WHERE person_key IS NOT NULL;
@@ -60,15 +50,9 @@ CREATE VIEW order_people AS
 SELECT
   to_date(order_time AT TIME ZONE 'Asia/Shanghai') AS day,
   coalesce(channel, 'unknown') AS channel,
-  coalesce(
-    'u:' || normalize_id('unionid', unionid),
-    'm:' || normalize_id('member_id', member_id),
-    'p:' || normalize_id('phone', phone),
-    shop || ':' || normalize_id('shop_buyer_id', shop_buyer_id),
-    'o:' || normalize_id('openid', app_id || ':' || openid)
-  ) AS person_key,
+  person AS person_key,
   amount, gross_margin, status
-FROM orders;
+FROM order_persons;
 
 CREATE VIEW sales AS
 SELECT

@@ -2,24 +2,17 @@
 -- (N = 1, 3, 7, 14, 30). A cell that the lake cannot observe yet (some of the cohort joined
 -- less than N days before the lake's last day) is NULL, not 0.
 --
---   userlake run sql/retention_cohort.sql --lake data/sample --out out
+--   userlake run sql/identity_edges.sql sql/identity.sql sql/retention_cohort.sql --lake data/sample --out out
 --
 -- Writes ${out}/retention_cohort.csv. Days are Asia/Shanghai days; a user joins on their first
--- active day. Until OneID stitching joins the nightly job, users are keyed as in sql/nightly.sql.
+-- active day. Users are OneID unified ids, from
+-- sql/identity.sql run earlier in the same job.
 
 CREATE VIEW cohort_activity AS
 SELECT DISTINCT
-  coalesce(
-    'u:' || normalize_id('unionid', unionid),
-    'm:' || normalize_id('member_id', member_id),
-    'p:' || normalize_id('phone', phone),
-    'e:' || normalize_id('email', email),
-    CASE WHEN platform <> 'offline' THEN 'd:' || normalize_id('device_id', device_id) END,
-    'o:' || normalize_id('openid', app_id || ':' || openid),
-    'c:' || normalize_id('cookie_id', cookie_id)
-  ) AS person,
+  person,
   to_date(event_time AT TIME ZONE 'Asia/Shanghai') AS day
-FROM events;
+FROM event_persons;
 
 CREATE VIEW cohort_members AS
 SELECT person, min(day) AS join_day FROM cohort_activity WHERE person IS NOT NULL GROUP BY person;

@@ -430,6 +430,8 @@ fn the_nightly_job_runs_on_the_sample() {
         userlake()
             .args([
                 "run",
+                "sql/identity_edges.sql",
+                "sql/identity.sql",
                 "sql/nightly.sql",
                 "sql/funnel_report.sql",
                 "sql/retention_cohort.sql",
@@ -449,6 +451,8 @@ fn the_nightly_job_runs_on_the_sample() {
         "{cohorts}"
     );
     assert!(report.contains("stickiness"), "{report}");
+    // people are unified ids: the stitched graph is published with the reports
+    assert!(out.join("id_graph/part-0.parquet").is_file());
     let csv = std::fs::read_to_string(out.join("kpi_daily.csv")).unwrap();
     let header = csv.lines().next().unwrap();
     assert_eq!(

@@ -160,6 +160,8 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
     with_aws(&mut job, &server.endpoint);
     job.args([
         "run",
+        "sql/identity_edges.sql",
+        "sql/identity.sql",
         "sql/nightly.sql",
         "--lake",
         "s3://lake/prod/sample",
@@ -169,7 +171,15 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
     .assert()
     .success();
     userlake()
-        .args(["run", "sql/nightly.sql", "--lake", "data/sample", "--out"])
+        .args([
+            "run",
+            "sql/identity_edges.sql",
+            "sql/identity.sql",
+            "sql/nightly.sql",
+            "--lake",
+            "data/sample",
+            "--out",
+        ])
         .arg(dir.path().join("local"))
         .assert()
         .success();

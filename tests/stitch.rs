@@ -6,16 +6,28 @@ mod common;
 use common::{error_of, stdout_of, userlake};
 
 fn csv(lake: &std::path::Path, sql: &str) -> String {
-    stdout_of(userlake().args(["sql", "--lake"]).arg(lake).args(["-c", sql, "--format", "csv"]))
+    stdout_of(
+        userlake()
+            .args(["sql", "--lake"])
+            .arg(lake)
+            .args(["-c", sql, "--format", "csv"]),
+    )
 }
 
 #[test]
 fn a_stitch_run_writes_four_tables_and_a_rerun_keeps_every_id() {
     let dir = tempfile::tempdir().unwrap();
     let (first, second) = (dir.path().join("run1"), dir.path().join("run2"));
-    stdout_of(userlake().args(["stitch", "--lake", "data/sample", "--out"]).arg(&first));
+    stdout_of(
+        userlake()
+            .args(["stitch", "--lake", "data/sample", "--out"])
+            .arg(&first),
+    );
     for table in ["id_graph", "rejected_edges", "merge_log", "run_stats"] {
-        assert!(first.join(table).join("part-0.parquet").is_file(), "{table}");
+        assert!(
+            first.join(table).join("part-0.parquet").is_file(),
+            "{table}"
+        );
     }
     let leftovers: Vec<_> = std::fs::read_dir(&first)
         .unwrap()
@@ -24,11 +36,23 @@ fn a_stitch_run_writes_four_tables_and_a_rerun_keeps_every_id() {
         .collect();
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
 
-    let stats = csv(&first, "SELECT stat, key, value FROM run_stats WHERE stat IN ('identifiers', 'components', 'hubs') ORDER BY stat");
-    assert_eq!(stats, "stat,key,value\ncomponents,,1022\nhubs,,3\nidentifiers,,4319\n");
-    let created = csv(&first, "SELECT count(*) AS n FROM merge_log WHERE event = 'created'");
+    let stats = csv(
+        &first,
+        "SELECT stat, key, value FROM run_stats WHERE stat IN ('identifiers', 'components', 'hubs') ORDER BY stat",
+    );
+    assert_eq!(
+        stats,
+        "stat,key,value\ncomponents,,1022\nhubs,,3\nidentifiers,,4319\n"
+    );
+    let created = csv(
+        &first,
+        "SELECT count(*) AS n FROM merge_log WHERE event = 'created'",
+    );
     assert_eq!(created, "n\n1022\n");
-    let rules = csv(&first, "SELECT DISTINCT rule FROM rejected_edges ORDER BY rule");
+    let rules = csv(
+        &first,
+        "SELECT DISTINCT rule FROM rejected_edges ORDER BY rule",
+    );
     assert_eq!(rules, "rule\nhub\nplaceholder\n");
     // one anchor per person, every identifier once
     let shape = csv(
@@ -36,7 +60,10 @@ fn a_stitch_run_writes_four_tables_and_a_rerun_keeps_every_id() {
         "SELECT count(*) AS ids, count(DISTINCT id_type || ':' || id_value) AS distinct_ids, \
          sum(CASE WHEN is_anchor THEN 1 ELSE 0 END) AS anchors, count(DISTINCT unified_id) AS people FROM id_graph",
     );
-    assert_eq!(shape, "ids,distinct_ids,anchors,people\n4319,4319,1022,1022\n");
+    assert_eq!(
+        shape,
+        "ids,distinct_ids,anchors,people\n4319,4319,1022,1022\n"
+    );
 
     stdout_of(
         userlake()
@@ -69,7 +96,10 @@ fn explain_shows_the_chain_or_the_refusal() {
         "member_id:M994825602",
         "device_id:5efb9098-ecc3-457d-81b3-f912533c1611",
     ]));
-    assert!(together.starts_with("together: member_id:M994825602 and device_id:5efb9098"), "{together}");
+    assert!(
+        together.starts_with("together: member_id:M994825602 and device_id:5efb9098"),
+        "{together}"
+    );
     assert!(together.contains("linked: device_id:5efb9098-ecc3-457d-81b3-f912533c1611 -[event 2026-01-20T13:18:55]- member_id:M994825602"), "{together}");
     let apart = stdout_of(userlake().args([
         "stitch",
@@ -94,7 +124,10 @@ fn bad_stitch_input_is_named() {
             .arg("--out")
             .arg(dir.path().join("out")),
     );
-    assert!(err.contains("rules.toml") && err.contains("unknown field `hubz`"), "{err}");
+    assert!(
+        err.contains("rules.toml") && err.contains("unknown field `hubz`"),
+        "{err}"
+    );
     assert!(!dir.path().join("out").exists());
 
     let err = error_of(
@@ -107,12 +140,26 @@ fn bad_stitch_input_is_named() {
     assert!(err.contains("no id_graph directory there"), "{err}");
 
     let err = error_of(userlake().args([
-        "stitch", "--lake", "data/sample", "--edges", "costs", "--out", "/tmp/unused",
+        "stitch",
+        "--lake",
+        "data/sample",
+        "--edges",
+        "costs",
+        "--out",
+        "/tmp/unused",
     ]));
-    assert!(err.contains("costs (the edges) has no column a_type"), "{err}");
+    assert!(
+        err.contains("costs (the edges) has no column a_type"),
+        "{err}"
+    );
 
     let err = error_of(userlake().args([
-        "stitch", "--lake", "data/sample", "--explain", "no-colon", "phone:1",
+        "stitch",
+        "--lake",
+        "data/sample",
+        "--explain",
+        "no-colon",
+        "phone:1",
     ]));
     assert!(err.contains("expected TYPE:VALUE"), "{err}");
 }

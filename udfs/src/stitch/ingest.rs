@@ -55,6 +55,10 @@ impl Arena {
     pub fn len(&self) -> usize {
         self.ends.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
 }
 
 /// Small string tables (types, sources) interned to numbers.
@@ -85,6 +89,10 @@ impl Names {
 
     pub fn len(&self) -> usize {
         self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
     }
 }
 
@@ -130,6 +138,10 @@ impl Identifiers {
 
     pub fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }
 

@@ -1,0 +1,73 @@
+-- OneID in the nightly job: stitch the identity graph, publish it, and key every event and
+-- order by the person (unified_id) it belongs to. Runs after sql/identity_edges.sql, in the
+-- same job, and before the reports that count people:
+--
+--   userlake run sql/identity_edges.sql sql/identity.sql sql/nightly.sql ... --out out
+--
+-- Writes ${out}/id_graph/ (Parquet; feed it back with stitch(..., 'previous_id_graph') or
+-- `userlake stitch --previous` to keep ids stable across runs). The batch command
+-- `userlake stitch` writes the audit tables too (rejected edges, merge log, run stats).
+
+CREATE TABLE id_graph AS SELECT * FROM stitch('all_identity_edges');
+
+COPY id_graph TO '${out}/id_graph/part-0.parquet' STORED AS PARQUET;
+
+-- A row belongs to the person of its most trusted valid identifier (the anchor that
+-- sql/identity_edges.sql linked every other identifier of the row to). Offline device ids are
+-- store iPads, never a person. Rows whose only identifiers are placeholders or hubs belong to
+-- nobody: person is NULL and they are not counted as people.
+CREATE VIEW event_persons AS
+SELECT e.*, g.unified_id AS person
+FROM (
+  SELECT *,
+    CASE
+      WHEN normalize_id('member_id', member_id) IS NOT NULL THEN 'member_id'
+      WHEN normalize_id('unionid', unionid) IS NOT NULL THEN 'unionid'
+      WHEN normalize_id('phone', phone) IS NOT NULL THEN 'phone'
+      WHEN normalize_id('email', email) IS NOT NULL THEN 'email'
+      WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL THEN 'openid'
+      WHEN platform <> 'offline' AND normalize_id('device_id', device_id) IS NOT NULL THEN 'device_id'
+      WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL THEN 'cookie_id'
+    END AS anchor_type
+  FROM events
+) e
+LEFT JOIN id_graph g
+  ON g.id_type = e.anchor_type
+ AND g.id_value = CASE e.anchor_type
+       WHEN 'member_id' THEN normalize_id('member_id', e.member_id)
+       WHEN 'unionid' THEN normalize_id('unionid', e.unionid)
+       WHEN 'phone' THEN normalize_id('phone', e.phone)
+       WHEN 'email' THEN normalize_id('email', e.email)
+       WHEN 'openid' THEN normalize_id('openid', coalesce(e.app_id, '') || ':' || e.openid)
+       WHEN 'device_id' THEN normalize_id('device_id', e.device_id)
+       WHEN 'cookie_id' THEN normalize_id('cookie_id', e.cookie_id)
+     END;
+
+CREATE VIEW order_persons AS
+SELECT o.*, g.unified_id AS person
+FROM (
+  SELECT *,
+    CASE
+      WHEN normalize_id('member_id', member_id) IS NOT NULL THEN 'member_id'
+      WHEN normalize_id('unionid', unionid) IS NOT NULL THEN 'unionid'
+      WHEN normalize_id('phone', phone) IS NOT NULL THEN 'phone'
+      WHEN normalize_id('email', email) IS NOT NULL THEN 'email'
+      WHEN normalize_id('buyer', shop_buyer_id) IS NOT NULL THEN shop || '_buyer_id'
+      WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL THEN 'openid'
+      WHEN normalize_id('device_id', device_id) IS NOT NULL THEN 'device_id'
+      WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL THEN 'cookie_id'
+    END AS anchor_type
+  FROM orders
+) o
+LEFT JOIN id_graph g
+  ON g.id_type = o.anchor_type
+ AND g.id_value = CASE o.anchor_type
+       WHEN 'member_id' THEN normalize_id('member_id', o.member_id)
+       WHEN 'unionid' THEN normalize_id('unionid', o.unionid)
+       WHEN 'phone' THEN normalize_id('phone', o.phone)
+       WHEN 'email' THEN normalize_id('email', o.email)
+       WHEN 'openid' THEN normalize_id('openid', coalesce(o.app_id, '') || ':' || o.openid)
+       WHEN 'device_id' THEN normalize_id('device_id', o.device_id)
+       WHEN 'cookie_id' THEN normalize_id('cookie_id', o.cookie_id)
+       ELSE normalize_id(o.anchor_type, o.shop_buyer_id)
+     END;
