@@ -131,6 +131,26 @@ pub fn write_batches_to_file(
     })
 }
 
+/// Writes batches to a Parquet file as they are produced (never all in memory), through
+/// `write_file_atomically`.
+pub fn write_parquet_atomically(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<()> {
+    write_file_atomically(path, |out| {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(properties))?;
+        for batch in batches {
+            writer.write(&batch?)?;
+        }
+        writer.close()?;
+        Ok(())
+    })
+}
+
 /// Writes to `path` through a temporary file in the same directory, renamed on success.
 pub fn write_file_atomically(
     path: &Path,

@@ -20,7 +20,7 @@ use userlake_udfs::stitch::{
 };
 
 use crate::error::{Error, Result};
-use crate::output::{OutputFormat, write_batches_to_file};
+use crate::output::{OutputFormat, write_batches_to_file, write_parquet_atomically};
 use crate::query::execute;
 use crate::script::split_statements;
 
@@ -115,9 +115,17 @@ pub async fn run_stitch_job(
         .prefix(".staging-")
         .tempdir_in(&out_dir)
         .map_err(|e| Error::io(&out_dir, e))?;
-    let batch_size = ctx.state().config().batch_size();
-    let tables: [(&str, &SchemaRef, Vec<_>); 4] = [
-        ("id_graph", &ID_GRAPH_SCHEMA, stitched.id_graph(batch_size)?),
+    let batch_size = ctx.state().config().batch_size().max(1);
+    let nodes = stitched.graph_identifiers();
+    write_parquet_atomically(
+        &staging.path().join("id_graph").join("part-0.parquet"),
+        &ID_GRAPH_SCHEMA,
+        nodes
+            .chunks(batch_size)
+            .map(|chunk| stitched.id_graph_batch(chunk).map_err(Error::from)),
+    )?;
+    drop(nodes);
+    let tables: [(&str, &SchemaRef, Vec<_>); 3] = [
         (
             "rejected_edges",
             &REJECTED_EDGES_SCHEMA,

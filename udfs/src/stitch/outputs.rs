@@ -77,12 +77,25 @@ const LARGEST_LISTED: usize = 10;
 impl Stitched {
     /// `id_graph`: one row per identifier that is not a hub, in batches of `batch_size` rows.
     pub fn id_graph(&self, batch_size: usize) -> Result<Vec<RecordBatch>> {
-        let nodes: Vec<u32> = (0..self.keys.len() as u32)
-            .filter(|&i| self.component[i as usize] != NO_COMPONENT)
-            .collect();
+        let nodes = self.graph_identifiers();
         nodes
             .chunks(batch_size.max(1))
-            .map(|chunk| {
+            .map(|chunk| self.id_graph_batch(chunk))
+            .collect()
+    }
+
+    /// The identifiers `id_graph` lists (every one but the hubs), in key order.
+    pub fn graph_identifiers(&self) -> Vec<u32> {
+        (0..self.keys.len() as u32)
+            .filter(|&i| self.component[i as usize] != NO_COMPONENT)
+            .collect()
+    }
+
+    /// The `id_graph` rows of some identifiers, built when asked for, so that a large graph
+    /// is never held twice.
+    pub fn id_graph_batch(&self, chunk: &[u32]) -> Result<RecordBatch> {
+        {
+            {
                 let mut id_type = StringBuilder::new();
                 let mut id_value = StringBuilder::with_capacity(chunk.len(), chunk.len() * 24);
                 let mut unified_id = StringBuilder::with_capacity(chunk.len(), chunk.len() * 33);
@@ -110,8 +123,8 @@ impl Stitched {
                     Arc::new(anchor.finish()),
                 ];
                 Ok(RecordBatch::try_new(Arc::clone(&ID_GRAPH_SCHEMA), columns)?)
-            })
-            .collect()
+            }
+        }
     }
 
     /// Why a refused edge was refused.

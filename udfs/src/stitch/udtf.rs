@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::runtime::SpawnedTask;
@@ -343,16 +342,19 @@ impl ExecutionPlan for StitchExec {
         let projection = self.projection.clone();
         let batch_size = context.session_config().batch_size();
         let batches = futures::stream::once(async move {
-            let stitched = run_stitch(&input, context).await?;
-            let batches = stitched.id_graph(batch_size)?;
-            let projected: Vec<Result<RecordBatch>> = batches
-                .into_iter()
-                .map(|b| match &projection {
-                    Some(p) => Ok(b.project(p)?),
-                    None => Ok(b),
-                })
-                .collect();
-            Ok::<_, DataFusionError>(futures::stream::iter(projected))
+            let stitched = Arc::new(run_stitch(&input, context).await?);
+            let nodes = Arc::new(stitched.graph_identifiers());
+            let starts = (0..nodes.len()).step_by(batch_size.max(1));
+            // rows are built batch by batch as the consumer asks for them
+            let batches = starts.map(move |start| {
+                let end = (start + batch_size.max(1)).min(nodes.len());
+                let batch = stitched.id_graph_batch(&nodes[start..end])?;
+                match &projection {
+                    Some(p) => Ok::<_, DataFusionError>(batch.project(p)?),
+                    None => Ok(batch),
+                }
+            });
+            Ok::<_, DataFusionError>(futures::stream::iter(batches))
         })
         .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
