@@ -134,6 +134,17 @@ async fn run_command(ctx: &SessionContext, line: &str) -> bool {
             )
         }
         ("\\f", pattern) => {
+            // table functions are not in information_schema.routines: print their docs here
+            for (name, _) in userlake_udfs::table_functions() {
+                if let Some(doc) = userlake_udfs::table_function_documentation(name)
+                    .filter(|_| pattern.is_none_or(|p| name.contains(p)))
+                {
+                    println!(
+                        "{name} (table function): {}\n  {}\n",
+                        doc.syntax_example, doc.description
+                    );
+                }
+            }
             let names = userlake_udfs::function_names();
             let list = names
                 .iter()

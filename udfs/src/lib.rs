@@ -19,7 +19,7 @@ use std::sync::Arc;
 use datafusion::catalog::TableFunctionImpl;
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
@@ -59,6 +59,14 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
 /// functions: register these with `SessionContext::register_udtf`.
 pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
     vec![("stitch", Arc::new(stitch::StitchFunction))]
+}
+
+/// The documentation of a table function of this crate.
+pub fn table_function_documentation(name: &str) -> Option<&'static Documentation> {
+    match name {
+        "stitch" => Some(&stitch::udtf::STITCH_DOC),
+        _ => None,
+    }
 }
 
 /// Registers every userlake function but the table functions (see [`table_functions`]).

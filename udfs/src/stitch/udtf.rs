@@ -5,7 +5,7 @@
 //! in parallel.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -15,7 +15,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, ScalarValue, TableReference, plan_err};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Expr, TableType};
+use datafusion::logical_expr::{DocSection, Documentation, Expr, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, ReplaceChildrenOptions,
@@ -35,6 +35,45 @@ use super::rules::StitchRules;
 /// The `stitch` table function.
 #[derive(Debug, Default)]
 pub struct StitchFunction;
+
+/// What `\\f stitch` and the docs say about `stitch` (table functions have no place in
+/// `information_schema.routines`).
+pub static STITCH_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DocSection {
+            include: true,
+            label: "Identity (OneID) functions",
+            description: None,
+        },
+        "Identity stitching: joins identifiers seen together into people and gives each a \
+         stable unified_id. One row per identifier: id_type, id_value (normalised), unified_id, \
+         component_size, first_seen, last_seen, is_anchor. Placeholders link nothing; hubs \
+         (identifiers linked to more distinct identifiers than their type's threshold) are \
+         left out; a link that would give a person more identifiers of a type than its limit \
+         (default: one member_id) is refused; edges are applied in a fixed priority order, so \
+         the result does not depend on input order. With a previous graph, unified ids carry \
+         forward (merges keep the oldest id; a split keeps it with the part holding the anchor).",
+        "stitch('edge_table' [, rules [, 'previous_graph']])",
+    )
+    .with_argument(
+        "edge_table",
+        "A table or view with a_type, a_value, b_type, b_value, seen_at, source.",
+    )
+    .with_argument(
+        "rules",
+        "TOML text or the path of a TOML file: priority, [limits], [hubs], [placeholders]; NULL \
+         for the defaults.",
+    )
+    .with_argument(
+        "previous_graph",
+        "A table with last run's output (id_type, id_value, unified_id, first_seen, is_anchor).",
+    )
+    .with_sql_example(
+        "```sql\n> SELECT unified_id, count(*) FROM stitch('all_identity_edges') GROUP BY 1;\n\
+         > SELECT * FROM stitch('all_identity_edges', '[limits]\nmember_id = 2', 'id_graph_yesterday');\n```",
+    )
+    .build()
+});
 
 fn string_argument(expr: &Expr, position: &str) -> Result<Option<String>> {
     match expr {
