@@ -290,11 +290,12 @@ async fn run_stitch(args: StitchArgs) -> Result<()> {
     };
     let summary = run_stitch_job(&session.ctx, &options, out).await?;
     eprintln!(
-        "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s; outputs in {}",
+        "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s ({}); outputs in {}",
         summary.identifiers,
         summary.components,
         summary.hubs,
         summary.seconds,
+        summary.phases.join(", "),
         out.display()
     );
     Ok(())

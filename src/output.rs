@@ -11,7 +11,8 @@ use arrow::util::display::FormatOptions;
 use clap::ValueEnum;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 
@@ -132,16 +133,24 @@ pub fn write_batches_to_file(
 }
 
 /// Writes batches to a Parquet file as they are produced (never all in memory), through
-/// `write_file_atomically`.
+/// `write_file_atomically`. Columns of mostly distinct values (`plain_columns`) skip the
+/// dictionary and page statistics, which only cost time on them.
 pub fn write_parquet_atomically(
     path: &Path,
     schema: &SchemaRef,
+    plain_columns: &[&str],
     batches: impl Iterator<Item = Result<RecordBatch>>,
 ) -> Result<()> {
     write_file_atomically(path, |out| {
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .build();
+        let mut properties =
+            WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
+        for column in plain_columns {
+            let column = ColumnPath::from(*column);
+            properties = properties
+                .set_column_dictionary_enabled(column.clone(), false)
+                .set_column_statistics_enabled(column, EnabledStatistics::Chunk);
+        }
+        let properties = properties.build();
         let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(properties))?;
         for batch in batches {
             writer.write(&batch?)?;

@@ -41,6 +41,8 @@ pub struct StitchSummary {
     pub components: usize,
     pub hubs: usize,
     pub seconds: f64,
+    /// `step 1.23s` for each step of the run.
+    pub phases: Vec<String>,
 }
 
 /// Stitches the edges named in `options` in the session's lake.
@@ -109,21 +111,54 @@ pub async fn run_stitch_job(
 ) -> Result<StitchSummary> {
     let started = Instant::now();
     let stitched = stitch(ctx, options).await?;
+    let computed = Instant::now();
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let out_dir = std::fs::canonicalize(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let staging = tempfile::Builder::new()
         .prefix(".staging-")
         .tempdir_in(&out_dir)
         .map_err(|e| Error::io(&out_dir, e))?;
-    let batch_size = ctx.state().config().batch_size().max(1);
+    let config = ctx.state().config().clone();
+    let (batch_size, writers) = (
+        config.batch_size().max(1),
+        config.target_partitions().max(1),
+    );
     let nodes = stitched.graph_identifiers();
-    write_parquet_atomically(
-        &staging.path().join("id_graph").join("part-0.parquet"),
-        &ID_GRAPH_SCHEMA,
-        nodes
-            .chunks(batch_size)
-            .map(|chunk| stitched.id_graph_batch(chunk).map_err(Error::from)),
-    )?;
+    if nodes.is_empty() {
+        // an empty graph is still a readable table
+        write_parquet_atomically(
+            &staging.path().join("id_graph/part-0.parquet"),
+            &ID_GRAPH_SCHEMA,
+            &[],
+            std::iter::empty(),
+        )?;
+    }
+    // one file per core, each written by its own thread, rows in key order throughout
+    let per_file = nodes.len().div_ceil(writers).max(1);
+    let graph_dir = staging.path().join("id_graph");
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .chunks(per_file)
+            .enumerate()
+            .map(|(part, slice)| {
+                let (stitched, file) = (&stitched, graph_dir.join(format!("part-{part}.parquet")));
+                scope.spawn(move || {
+                    write_parquet_atomically(
+                        &file,
+                        &ID_GRAPH_SCHEMA,
+                        &["id_value", "unified_id", "first_seen", "last_seen"],
+                        slice
+                            .chunks(batch_size)
+                            .map(|chunk| stitched.id_graph_batch(chunk).map_err(Error::from)),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .map_err(|_| Error::usage("stitch: an id_graph writer failed"))?
+        })
+    })?;
     drop(nodes);
     let tables: [(&str, &SchemaRef, Vec<_>); 3] = [
         (
@@ -139,6 +174,13 @@ pub async fn run_stitch_job(
         write_batches_to_file(&file, OutputFormat::Parquet, schema, batches)?;
     }
     crate::job::publish(staging.path(), &out_dir)?;
+    let mut phases: Vec<String> = stitched
+        .phases
+        .seconds
+        .iter()
+        .map(|(name, seconds)| format!("{name} {seconds:.2}s"))
+        .collect();
+    phases.push(format!("write {:.2}s", computed.elapsed().as_secs_f64()));
     Ok(StitchSummary {
         identifiers: stitched
             .component
@@ -146,6 +188,7 @@ pub async fn run_stitch_job(
             .filter(|&&c| c != u32::MAX)
             .count(),
         components: stitched.components.len(),
+        phases,
         hubs: stitched.hub.iter().filter(|&&h| h).count(),
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -6,6 +6,6 @@ mod normalize;
 mod privacy;
 mod udfs;
 
-pub use normalize::{is_placeholder, normalize};
+pub use normalize::{is_placeholder, normalize, normalize_typed};
 pub use privacy::{HashId, MaskPhone, masked_phone, salted_hash};
 pub use udfs::{IsPlaceholderId, NormalizeId};

@@ -1,5 +1,7 @@
 //! How identifier values are made comparable, and which values identify nobody.
 
+use std::borrow::Cow;
+
 /// Values that pipelines write where an identifier is unknown (compared case-insensitively,
 /// after trimming and unquoting).
 const PLACEHOLDER_WORDS: [&str; 12] = [
@@ -65,18 +67,36 @@ pub fn is_placeholder(value: &str) -> bool {
 /// - anything else (`openid`, `unionid`, `member_id`, `cookie_id`, shop buyer ids): trimmed.
 ///   An openid is only unique within its app: qualify it as `app_id:openid` before comparing.
 pub fn normalize(id_type: &str, value: &str) -> Option<String> {
+    let id_type = id_type.trim().to_ascii_lowercase();
+    normalize_typed(&id_type, value).map(Cow::into_owned)
+}
+
+/// [`normalize`] for a type already trimmed and lower-cased, borrowing the value when it is
+/// already in its comparable form (the common case, and the stitcher's hot path).
+pub fn normalize_typed<'a>(id_type: &str, value: &'a str) -> Option<Cow<'a, str>> {
     if is_placeholder(value) {
         return None;
     }
     let value = unquote(value);
-    match id_type.trim().to_ascii_lowercase().as_str() {
-        "phone" | "mobile" => normalize_phone(value),
+    match id_type {
+        "phone" | "mobile" => normalize_phone(value).map(Cow::Owned),
         "email" => {
-            let email = value.to_lowercase();
-            email.contains('@').then_some(email)
+            if !value.contains('@') {
+                None
+            } else if value.chars().any(char::is_uppercase) {
+                Some(Cow::Owned(value.to_lowercase()))
+            } else {
+                Some(Cow::Borrowed(value))
+            }
         }
-        "device_id" | "idfa" | "oaid" | "android_id" | "imei" => Some(value.to_ascii_lowercase()),
-        _ => Some(value.to_string()),
+        "device_id" | "idfa" | "oaid" | "android_id" | "imei" => {
+            if value.bytes().any(|b| b.is_ascii_uppercase()) {
+                Some(Cow::Owned(value.to_ascii_lowercase()))
+            } else {
+                Some(Cow::Borrowed(value))
+            }
+        }
+        _ => Some(Cow::Borrowed(value)),
     }
 }
 

@@ -5,6 +5,7 @@
 //! arrived in, so the same edges give the same graph however they are read.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
 
 use datafusion::common::Result;
 use twox_hash::XxHash3_128;
@@ -94,6 +95,31 @@ pub struct Stitched {
     pub input_rows: u64,
     pub type_rank: Vec<u32>,
     pub hub_threshold: Vec<u32>,
+    /// How long each step took, for `run_stats`.
+    pub phases: Phases,
+}
+
+/// Wall-clock time of each step of a run.
+#[derive(Debug, Clone)]
+pub struct Phases {
+    last: Instant,
+    pub seconds: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    pub fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            seconds: Vec::new(),
+        }
+    }
+
+    /// Records the time since the previous lap under `name`.
+    pub fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.seconds.push((name, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
 }
 
 /// Union-find with union by size and path halving, on dense numbers.
@@ -141,11 +167,10 @@ struct LimitTracker {
     holder: Vec<u32>,
 }
 
-/// The id of a component derived from its anchor's key; `attempt` > 0 only to step around an
-/// id already in use.
-fn derived_id(anchor_key: u128, attempt: u64) -> String {
-    let hash = XxHash3_128::oneshot_with_seed(0x0e1d_5717 + attempt, &anchor_key.to_le_bytes());
-    format!("u{hash:032x}")
+/// The hash a component's id (`u` + 32 hex digits) is derived from, from its anchor's key;
+/// `attempt` > 0 only to step around an id already in use.
+fn derived_hash(anchor_key: u128, attempt: u64) -> u128 {
+    XxHash3_128::oneshot_with_seed(0x0e1d_5717 + attempt, &anchor_key.to_le_bytes())
 }
 
 impl Stitched {
@@ -164,18 +189,23 @@ impl Stitched {
         } = builder;
         let n = identifiers.len();
 
+        let mut phases = Phases::start();
         // canonical numbering: by key
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by_key(|&i| identifiers.keys[i as usize]);
+        // (sorting the keys themselves, not indices into them, keeps the sort in cache)
+        let mut keyed: Vec<(u128, u32)> = identifiers
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i as u32))
+            .collect();
+        keyed.sort_unstable();
+        let keys: Vec<u128> = keyed.iter().map(|&(k, _)| k).collect();
+        let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
         let mut number_of = vec![0u32; n];
         for (new, &old) in order.iter().enumerate() {
             number_of[old as usize] = new as u32;
         }
         let pick = |v: &Vec<i64>| order.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
-        let keys: Vec<u128> = order
-            .iter()
-            .map(|&i| identifiers.keys[i as usize])
-            .collect();
         let id_type: Vec<u16> = order
             .iter()
             .map(|&i| identifiers.types[i as usize])
@@ -192,9 +222,11 @@ impl Stitched {
             .map(|t| rules.hub_threshold(types.get(t)))
             .collect();
 
-        let mut edges = deduplicate(raw_edges, &number_of);
+        phases.lap("number");
+        let edges = deduplicate(raw_edges, &number_of);
         drop(number_of);
 
+        phases.lap("deduplicate");
         let mut degree = vec![0u32; n];
         for e in &edges {
             degree[e.u as usize] += 1;
@@ -204,13 +236,26 @@ impl Stitched {
             .map(|i| degree[i] > hub_threshold[id_type[i] as usize])
             .collect();
 
-        // trusted pairs first, then the earliest, then by key
-        let rank_of = |i: u32| type_rank[id_type[i as usize] as usize];
-        edges.sort_unstable_by_key(|e| {
-            let (ru, rv) = (rank_of(e.u), rank_of(e.v));
-            (ru.min(rv), ru.max(rv), e.first, e.u, e.v)
-        });
+        phases.lap("hubs");
+        // trusted pairs first, then the earliest, then by key. The sort keys are computed once
+        // (ranks are lookups): (ranks, first, u) packed in 112 bits, then the position in the
+        // deduplicated order, which is by (u, v).
+        let rank_of = |i: u32| type_rank[id_type[i as usize] as usize].min(0xff) as u128;
+        let mut order_keys: Vec<(u128, u32)> = edges
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (ru, rv) = (rank_of(e.u), rank_of(e.v));
+                let first = (e.first as u64 ^ (1 << 63)) as u128;
+                let key = (ru.min(rv) << 120) | (ru.max(rv) << 112) | (first << 32) | e.u as u128;
+                (key, i as u32)
+            })
+            .collect();
+        order_keys.sort_unstable();
+        let edges: Vec<Edge> = order_keys.iter().map(|&(_, i)| edges[i as usize]).collect();
+        drop(order_keys);
 
+        phases.lap("order");
         let mut sets = DisjointSets::new(n);
         let mut limits: Vec<LimitTracker> = rules
             .limited_types()
@@ -262,6 +307,7 @@ impl Stitched {
         }
         drop(limits);
 
+        phases.lap("link");
         // components numbered by their smallest identifier
         let mut component = vec![NO_COMPONENT; n];
         let mut component_of_root = vec![NONE; n];
@@ -329,8 +375,11 @@ impl Stitched {
             input_rows: rows,
             type_rank,
             hub_threshold,
+            phases,
         };
+        stitched.phases.lap("components");
         stitched.assign_ids(previous);
+        stitched.phases.lap("ids");
         Ok(stitched)
     }
 
@@ -355,13 +404,14 @@ impl Stitched {
     /// Gives every component its unified id: carried forward from `previous` where it holds
     /// the component's identifiers, derived from the anchor otherwise.
     fn assign_ids(&mut self, previous: Option<&PreviousGraph>) {
-        let mut used: HashSet<String> = HashSet::new();
-        let fresh = |anchor_key: u128, used: &mut HashSet<String>| {
+        // ids in use, as the hashes they are made of (an id not of that form cannot collide)
+        let mut used: HashSet<u128> = HashSet::new();
+        let fresh = |anchor_key: u128, used: &mut HashSet<u128>| {
             let mut attempt = 0;
             loop {
-                let id = derived_id(anchor_key, attempt);
-                if used.insert(id.clone()) {
-                    return id;
+                let hash = derived_hash(anchor_key, attempt);
+                if used.insert(hash) {
+                    return format!("u{hash:032x}");
                 }
                 attempt += 1;
             }
@@ -375,7 +425,7 @@ impl Stitched {
                     unified_id: id.clone(),
                     other_ids: None,
                     component_size: self.components[c].size,
-                    cause: format!("first run, anchor {}", self.label(anchor)),
+                    cause: "first run".to_string(),
                 });
                 self.components[c].unified_id = id;
             }
@@ -383,7 +433,10 @@ impl Stitched {
         };
 
         let ids = previous.ids();
-        used.extend(ids.iter().cloned());
+        used.extend(ids.iter().filter_map(|id| {
+            let hex = id.strip_prefix('u').filter(|h| h.len() == 32)?;
+            u128::from_str_radix(hex, 16).ok()
+        }));
         let id_count = ids.len();
         // where each previous id's identifiers are now
         let mut members: HashMap<(u32, u32), u32> = HashMap::new();

@@ -5,6 +5,7 @@
 //! absorbed, in any order, into one [`GraphBuilder`], whose result does not depend on that order.
 
 use hashbrown::HashTable;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -14,7 +15,7 @@ use datafusion::common::{DataFusionError, Result, exec_err};
 use twox_hash::XxHash3_128;
 
 use super::rules::StitchRules;
-use crate::identity::{is_placeholder, normalize};
+use crate::identity::{is_placeholder, normalize_typed};
 use crate::strings::StrColumn;
 
 /// The columns an edge table must have.
@@ -70,7 +71,12 @@ pub struct Names {
 
 impl Names {
     pub fn intern(&mut self, name: &str) -> Result<u16> {
-        if let Some(&i) = self.index.get(name) {
+        // a handful of types and sources: a scan beats hashing the name
+        if self.names.len() <= 16 {
+            if let Some(i) = self.names.iter().position(|n| n == name) {
+                return Ok(i as u16);
+            }
+        } else if let Some(&i) = self.index.get(name) {
             return Ok(i);
         }
         let i = u16::try_from(self.names.len()).map_err(|_| {
@@ -204,22 +210,23 @@ pub struct EdgeChunk {
 }
 
 /// Why an identifier cannot link anything, or its normalised value.
-enum Vetted {
-    Usable(String),
+enum Vetted<'a> {
+    Usable(Cow<'a, str>),
     Rejected(&'static str, String),
 }
 
-fn vet(rules: &StitchRules, id_type: &str, value: Option<&str>, side: &str) -> Vetted {
+/// `id_type` is trimmed and lower-cased.
+fn vet<'a>(rules: &StitchRules, id_type: &str, value: Option<&'a str>, side: &str) -> Vetted<'a> {
     let Some(value) = value else {
         return Vetted::Rejected("missing", format!("{side}_value is NULL"));
     };
-    if is_placeholder(value) {
-        return Vetted::Rejected(
-            "placeholder",
-            format!("{side}_value {value:?} is a placeholder"),
-        );
-    }
-    let Some(normalized) = normalize(id_type, value) else {
+    let Some(normalized) = normalize_typed(id_type, value) else {
+        if is_placeholder(value) {
+            return Vetted::Rejected(
+                "placeholder",
+                format!("{side}_value {value:?} is a placeholder"),
+            );
+        }
         return Vetted::Rejected(
             "invalid",
             format!("{side}_value {value:?} is not a valid {id_type}"),
@@ -323,7 +330,7 @@ impl EdgeChunk {
                 _ => unreachable!("an edge with two usable ends is linked above"),
             };
             let shown = |side: usize| match &vetted[side] {
-                Vetted::Usable(value) => value.clone(),
+                Vetted::Usable(value) => value.to_string(),
                 Vetted::Rejected(..) => raw[side].unwrap_or("").to_string(),
             };
             let rejection = IngestRejection {

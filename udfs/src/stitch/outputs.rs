@@ -94,37 +94,33 @@ impl Stitched {
     /// The `id_graph` rows of some identifiers, built when asked for, so that a large graph
     /// is never held twice.
     pub fn id_graph_batch(&self, chunk: &[u32]) -> Result<RecordBatch> {
-        {
-            {
-                let mut id_type = StringBuilder::new();
-                let mut id_value = StringBuilder::with_capacity(chunk.len(), chunk.len() * 24);
-                let mut unified_id = StringBuilder::with_capacity(chunk.len(), chunk.len() * 33);
-                let mut size = Int64Builder::with_capacity(chunk.len());
-                let mut first = TimestampMicrosecondBuilder::with_capacity(chunk.len());
-                let mut last = TimestampMicrosecondBuilder::with_capacity(chunk.len());
-                let mut anchor = BooleanBuilder::with_capacity(chunk.len());
-                for &i in chunk {
-                    let c = &self.components[self.component[i as usize] as usize];
-                    id_type.append_value(self.type_name(i));
-                    id_value.append_value(self.value(i));
-                    unified_id.append_value(&c.unified_id);
-                    size.append_value(i64::from(c.size));
-                    first.append_value(self.first[i as usize]);
-                    last.append_value(self.last[i as usize]);
-                    anchor.append_value(c.anchor == i);
-                }
-                let columns: Vec<ArrayRef> = vec![
-                    Arc::new(id_type.finish()),
-                    Arc::new(id_value.finish()),
-                    Arc::new(unified_id.finish()),
-                    Arc::new(size.finish()),
-                    Arc::new(first.finish().with_timezone("UTC")),
-                    Arc::new(last.finish().with_timezone("UTC")),
-                    Arc::new(anchor.finish()),
-                ];
-                Ok(RecordBatch::try_new(Arc::clone(&ID_GRAPH_SCHEMA), columns)?)
-            }
+        let mut id_type = StringBuilder::new();
+        let mut id_value = StringBuilder::with_capacity(chunk.len(), chunk.len() * 24);
+        let mut unified_id = StringBuilder::with_capacity(chunk.len(), chunk.len() * 33);
+        let mut size = Int64Builder::with_capacity(chunk.len());
+        let mut first = TimestampMicrosecondBuilder::with_capacity(chunk.len());
+        let mut last = TimestampMicrosecondBuilder::with_capacity(chunk.len());
+        let mut anchor = BooleanBuilder::with_capacity(chunk.len());
+        for &i in chunk {
+            let c = &self.components[self.component[i as usize] as usize];
+            id_type.append_value(self.type_name(i));
+            id_value.append_value(self.value(i));
+            unified_id.append_value(&c.unified_id);
+            size.append_value(i64::from(c.size));
+            first.append_value(self.first[i as usize]);
+            last.append_value(self.last[i as usize]);
+            anchor.append_value(c.anchor == i);
         }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(id_type.finish()),
+            Arc::new(id_value.finish()),
+            Arc::new(unified_id.finish()),
+            Arc::new(size.finish()),
+            Arc::new(first.finish().with_timezone("UTC")),
+            Arc::new(last.finish().with_timezone("UTC")),
+            Arc::new(anchor.finish()),
+        ];
+        Ok(RecordBatch::try_new(Arc::clone(&ID_GRAPH_SCHEMA), columns)?)
     }
 
     /// Why a refused edge was refused.
@@ -313,6 +309,9 @@ impl Stitched {
         }
         for (event, count) in events {
             push("merge_log", event, count);
+        }
+        for (phase, seconds) in &self.phases.seconds {
+            push("milliseconds", phase, (seconds * 1000.0).round() as i64);
         }
         rows
     }

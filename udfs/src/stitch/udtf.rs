@@ -212,6 +212,7 @@ pub struct StitchInput {
 /// Runs a stitching: reads every partition of the edges in parallel (normalising and keying
 /// each batch on its own task), then links.
 pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Result<Stitched> {
+    let started = std::time::Instant::now();
     let builder = Arc::new(Mutex::new(GraphBuilder::default()));
     let partitions = input
         .edges
@@ -258,11 +259,15 @@ pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Resul
         .into_inner()
         .map_err(|_| DataFusionError::Execution("stitch: a reader failed".into()))?;
     let rules = Arc::clone(&input.rules);
+    let read_seconds = started.elapsed().as_secs_f64();
     // the linking is one long CPU-bound step: keep it off the async workers
-    SpawnedTask::spawn_blocking(move || Stitched::compute(builder, &rules, previous.as_ref()))
-        .join_unwind()
-        .await
-        .map_err(|e| DataFusionError::Execution(format!("stitch: {e}")))?
+    let mut stitched =
+        SpawnedTask::spawn_blocking(move || Stitched::compute(builder, &rules, previous.as_ref()))
+            .join_unwind()
+            .await
+            .map_err(|e| DataFusionError::Execution(format!("stitch: {e}")))??;
+    stitched.phases.seconds.insert(0, ("read", read_seconds));
+    Ok(stitched)
 }
 
 /// The physical plan of `stitch(...)`: one output partition, produced when every edge is read.
