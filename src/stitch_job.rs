@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use userlake_udfs::stitch::ingest::EDGE_COLUMNS;
@@ -133,15 +134,17 @@ pub async fn run_stitch_job(
             std::iter::empty(),
         )?;
     }
-    // one file per core, each written by its own thread, rows in key order throughout
+    // id_graph: one file per core, each written by its own thread, rows in key order
+    // throughout; the audit tables are written alongside
     let per_file = nodes.len().div_ceil(writers).max(1);
     let graph_dir = staging.path().join("id_graph");
+    let stitched = &stitched;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = nodes
+        let mut handles: Vec<_> = nodes
             .chunks(per_file)
             .enumerate()
             .map(|(part, slice)| {
-                let (stitched, file) = (&stitched, graph_dir.join(format!("part-{part}.parquet")));
+                let file = graph_dir.join(format!("part-{part}.parquet"));
                 scope.spawn(move || {
                     write_parquet_atomically(
                         &file,
@@ -154,25 +157,29 @@ pub async fn run_stitch_job(
                 })
             })
             .collect();
+        let staging = staging.path();
+        handles.push(scope.spawn(move || {
+            let tables: [(&str, &SchemaRef, RecordBatch); 3] = [
+                (
+                    "rejected_edges",
+                    &REJECTED_EDGES_SCHEMA,
+                    stitched.rejected_edges()?,
+                ),
+                ("merge_log", &MERGE_LOG_SCHEMA, stitched.merge_log()?),
+                ("run_stats", &RUN_STATS_SCHEMA, stitched.run_stats()?),
+            ];
+            for (name, schema, batch) in tables {
+                let file = staging.join(name).join("part-0.parquet");
+                write_batches_to_file(&file, OutputFormat::Parquet, schema, &[batch])?;
+            }
+            Ok(())
+        }));
         handles.into_iter().try_for_each(|h| {
             h.join()
-                .map_err(|_| Error::usage("stitch: an id_graph writer failed"))?
+                .map_err(|_| Error::usage("stitch: an output writer failed"))?
         })
     })?;
     drop(nodes);
-    let tables: [(&str, &SchemaRef, Vec<_>); 3] = [
-        (
-            "rejected_edges",
-            &REJECTED_EDGES_SCHEMA,
-            vec![stitched.rejected_edges()?],
-        ),
-        ("merge_log", &MERGE_LOG_SCHEMA, vec![stitched.merge_log()?]),
-        ("run_stats", &RUN_STATS_SCHEMA, vec![stitched.run_stats()?]),
-    ];
-    for (name, schema, batches) in &tables {
-        let file = staging.path().join(name).join("part-0.parquet");
-        write_batches_to_file(&file, OutputFormat::Parquet, schema, batches)?;
-    }
     crate::job::publish(staging.path(), &out_dir)?;
     let mut phases: Vec<String> = stitched
         .phases

@@ -4,7 +4,9 @@
 //! Everything here is ordered by values (identifier keys, ranks, times), never by the order rows
 //! arrived in, so the same edges give the same graph however they are read.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use datafusion::common::Result;
@@ -48,6 +50,15 @@ impl Outcome {
     pub fn accepted(self) -> bool {
         matches!(self, Outcome::Linked | Outcome::AlreadyLinked)
     }
+
+    /// The rule that refused the edge, if one did.
+    pub fn rule(self) -> Option<&'static str> {
+        match self {
+            Outcome::Linked | Outcome::AlreadyLinked => None,
+            Outcome::Hub { .. } => Some("hub"),
+            Outcome::Limit { .. } => Some("limit"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +79,7 @@ pub struct LogEntry {
     pub other_ids: Option<String>,
     pub component_size: u32,
     /// The edges that caused it, as `type:value -[source seen_at]- type:value`, or why.
-    pub cause: String,
+    pub cause: Cow<'static, str>,
 }
 
 /// The result of one stitching run.
@@ -97,6 +108,8 @@ pub struct Stitched {
     pub hub_threshold: Vec<u32>,
     /// How long each step took, for `run_stats`.
     pub phases: Phases,
+    /// No previous graph: every component's id was created by this run.
+    pub first_run: bool,
 }
 
 /// Wall-clock time of each step of a run.
@@ -167,10 +180,43 @@ struct LimitTracker {
     holder: Vec<u32>,
 }
 
+/// `u` and the 32 lower-case hex digits of an id's hash.
+fn unified_id_text(hash: u128) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(33);
+    text.push('u');
+    for shift in (0..32).rev() {
+        text.push(HEX[((hash >> (shift * 4)) & 0xf) as usize] as char);
+    }
+    text
+}
+
+/// A hasher for values that are already uniform hashes: their low 64 bits.
+#[derive(Default)]
+pub struct UniformHash(u64);
+
+impl Hasher for UniformHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for (i, byte) in bytes.iter().enumerate() {
+            self.0 ^= u64::from(*byte) << ((i % 8) * 8);
+        }
+    }
+    fn write_u128(&mut self, value: u128) {
+        self.0 = value as u64;
+    }
+}
+
 /// The hash a component's id (`u` + 32 hex digits) is derived from, from its anchor's key;
 /// `attempt` > 0 only to step around an id already in use.
 fn derived_hash(anchor_key: u128, attempt: u64) -> u128 {
-    XxHash3_128::oneshot_with_seed(0x0e1d_5717 + attempt, &anchor_key.to_le_bytes())
+    // (a seeded xxh3 derives a new secret on every call: hashing the attempt is far cheaper)
+    let mut input = [0u8; 24];
+    input[..16].copy_from_slice(&anchor_key.to_le_bytes());
+    input[16..].copy_from_slice(&(0x0e1d_5717 + attempt).to_le_bytes());
+    XxHash3_128::oneshot(&input)
 }
 
 impl Stitched {
@@ -376,6 +422,7 @@ impl Stitched {
             type_rank,
             hub_threshold,
             phases,
+            first_run: false,
         };
         stitched.phases.lap("components");
         stitched.assign_ids(previous);
@@ -405,29 +452,45 @@ impl Stitched {
     /// the component's identifiers, derived from the anchor otherwise.
     fn assign_ids(&mut self, previous: Option<&PreviousGraph>) {
         // ids in use, as the hashes they are made of (an id not of that form cannot collide)
-        let mut used: HashSet<u128> = HashSet::new();
-        let fresh = |anchor_key: u128, used: &mut HashSet<u128>| {
-            let mut attempt = 0;
-            loop {
-                let hash = derived_hash(anchor_key, attempt);
-                if used.insert(hash) {
-                    return format!("u{hash:032x}");
+        let mut used: HashSet<u128, BuildHasherDefault<UniformHash>> = HashSet::default();
+        let fresh =
+            |anchor_key: u128, used: &mut HashSet<u128, BuildHasherDefault<UniformHash>>| {
+                let mut attempt = 0;
+                loop {
+                    let hash = derived_hash(anchor_key, attempt);
+                    if used.insert(hash) {
+                        return unified_id_text(hash);
+                    }
+                    attempt += 1;
                 }
-                attempt += 1;
-            }
-        };
+            };
         let Some(previous) = previous else {
-            for c in 0..self.components.len() {
-                let anchor = self.components[c].anchor;
-                let id = fresh(self.keys[anchor as usize], &mut used);
-                self.log.push(LogEntry {
-                    event: "created",
-                    unified_id: id.clone(),
-                    other_ids: None,
-                    component_size: self.components[c].size,
-                    cause: "first run".to_string(),
-                });
-                self.components[c].unified_id = id;
+            // every id is new: the merge log lists them from the components (see merge_log)
+            self.first_run = true;
+            // two anchors whose ids collide would need a 128-bit hash collision: check by
+            // sorting, and only then step the later ones aside
+            let mut hashes: Vec<(u128, u32)> = (0..self.components.len() as u32)
+                .map(|c| {
+                    let anchor = self.components[c as usize].anchor;
+                    (derived_hash(self.keys[anchor as usize], 0), c)
+                })
+                .collect();
+            hashes.sort_unstable();
+            let collided: Vec<u32> = hashes
+                .windows(2)
+                .filter(|w| w[0].0 == w[1].0)
+                .map(|w| w[1].1)
+                .collect();
+            for &(hash, c) in &hashes {
+                self.components[c as usize].unified_id = unified_id_text(hash);
+            }
+            if !collided.is_empty() {
+                used.extend(hashes.iter().map(|&(hash, _)| hash));
+                for c in collided {
+                    let anchor = self.components[c as usize].anchor;
+                    self.components[c as usize].unified_id =
+                        fresh(self.keys[anchor as usize], &mut used);
+                }
             }
             return;
         };
@@ -511,14 +574,14 @@ impl Stitched {
                         unified_id: survivor_id.clone(),
                         other_ids: Some(absorbed.join(",")),
                         component_size: size,
-                        cause: format!(
+                        cause: Cow::Owned(format!(
                             "{} older id kept",
                             if absorbed.len() == 1 {
                                 "the"
                             } else {
                                 "the oldest"
                             }
-                        ),
+                        )),
                     });
                     let adjacency = adjacency.get_or_insert_with(|| self.accepted_adjacency());
                     for &(_, id) in &mine[1..] {
@@ -530,7 +593,7 @@ impl Stitched {
                             unified_id: ids[id as usize].clone(),
                             other_ids: Some(survivor_id.clone()),
                             component_size: size,
-                            cause: self.describe_path(from, &path),
+                            cause: Cow::Owned(self.describe_path(from, &path)),
                         });
                     }
                 }
@@ -544,20 +607,20 @@ impl Stitched {
                         unified_id: id.clone(),
                         other_ids: Some(ids[from as usize].clone()),
                         component_size: size,
-                        cause: format!(
+                        cause: Cow::Owned(format!(
                             "no longer linked to the identifiers that keep {}",
                             ids[from as usize]
-                        ),
+                        )),
                     },
                     None => LogEntry {
                         event: "created",
                         unified_id: id.clone(),
                         other_ids: None,
                         component_size: size,
-                        cause: format!(
+                        cause: Cow::Owned(format!(
                             "new identifiers, anchor {}",
                             self.label(self.components[c as usize].anchor)
-                        ),
+                        )),
                     },
                 };
                 self.log.push(entry);
@@ -571,9 +634,10 @@ impl Stitched {
                     unified_id: ids[id].clone(),
                     other_ids: None,
                     component_size: 0,
-                    cause: "none of its identifiers is in this run's graph (removed, now a \
-                            placeholder, or a hub)"
-                        .to_string(),
+                    cause: Cow::Borrowed(
+                        "none of its identifiers is in this run's graph (removed, now a \
+                         placeholder, or a hub)",
+                    ),
                 });
             }
         }
@@ -722,5 +786,17 @@ pub fn format_micros(micros: i64) -> String {
     match timestamp_us_to_datetime(micros) {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
         None => micros.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unified_id_text_is_the_hex_of_the_hash() {
+        let hash = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
+        assert_eq!(unified_id_text(hash), format!("u{hash:032x}"));
+        assert_eq!(unified_id_text(1), format!("u{:032x}", 1));
     }
 }

@@ -7,6 +7,7 @@
 use hashbrown::HashTable;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
@@ -25,12 +26,18 @@ pub const EDGE_COLUMNS: [&str; 6] = [
 
 /// The 128-bit key of an identifier: its type and normalised value.
 pub fn identifier_key(id_type: &str, value: &str) -> u128 {
-    let mut hasher = XxHash3_128::new();
-    hasher.write(id_type.as_bytes());
+    identifier_key_in(&mut Vec::new(), id_type, value)
+}
+
+/// [`identifier_key`] hashing in one go through a reusable buffer (xxh3's one-shot form is
+/// much faster than its streaming one on short inputs).
+pub fn identifier_key_in(buffer: &mut Vec<u8>, id_type: &str, value: &str) -> u128 {
+    buffer.clear();
+    buffer.extend_from_slice(id_type.as_bytes());
     // 0xff never occurs in UTF-8, so no (type, value) pair can imitate another
-    hasher.write(&[0xff]);
-    hasher.write(value.as_bytes());
-    hasher.finish_128()
+    buffer.push(0xff);
+    buffer.extend_from_slice(value.as_bytes());
+    XxHash3_128::oneshot(buffer)
 }
 
 /// Identifier strings stored end to end, addressed by number.
@@ -45,6 +52,21 @@ impl Arena {
         self.bytes.push_str(value);
         self.ends.push(self.bytes.len());
         (self.ends.len() - 1) as u32
+    }
+
+    /// Every value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| &self.bytes[start..end])
+    }
+
+    /// Adds every value of `other` after this one's.
+    pub fn append(&mut self, other: &Arena) {
+        let base = self.bytes.len();
+        self.bytes.push_str(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|end| base + end));
     }
 
     pub fn get(&self, index: u32) -> &str {
@@ -205,6 +227,7 @@ pub struct EdgeChunk {
     values: Arena,
     /// Pairs of occurrence numbers, with the edge's source.
     edges: Vec<(u32, u32, u16)>,
+    key_buffer: Vec<u8>,
     rejected: HashMap<IngestRejection, Occurrences>,
     rows: u64,
 }
@@ -265,7 +288,8 @@ pub fn micros_column(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
 impl EdgeChunk {
     fn occurrence(&mut self, id_type: &str, value: &str, at: i64) -> Result<u32> {
         let type_number = self.types.intern(id_type)?;
-        self.keys.push(identifier_key(id_type, value));
+        self.keys
+            .push(identifier_key_in(&mut self.key_buffer, id_type, value));
         self.id_types.push(type_number);
         self.seen.push(at);
         Ok(self.values.push(value))
@@ -368,27 +392,79 @@ pub struct GraphBuilder {
     pub rows: u64,
 }
 
-impl GraphBuilder {
-    pub fn absorb(&mut self, chunk: EdgeChunk) -> Result<()> {
-        let type_map = (0..chunk.types.len() as u16)
-            .map(|i| self.types.intern(chunk.types.get(i)))
-            .collect::<Result<Vec<_>>>()?;
-        let source_map = (0..chunk.sources.len() as u16)
-            .map(|i| self.sources.intern(chunk.sources.get(i)))
-            .collect::<Result<Vec<_>>>()?;
-        let numbers: Vec<u32> = (0..chunk.keys.len())
-            .map(|i| {
+/// Identifiers are spread over this many independently locked tables by the top bits of their
+/// key, so that readers of different partitions absorb their batches at the same time.
+const SHARD_BITS: u32 = 4;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Identifier numbers during reading: the shard in the top bits, the number within it below.
+const LOCAL_BITS: u32 = 32 - SHARD_BITS;
+
+/// The graph while it is being read by several tasks at once.
+#[derive(Debug)]
+pub struct SharedBuilder {
+    shards: Vec<Mutex<Identifiers>>,
+    rest: Mutex<GraphBuilder>,
+}
+
+impl Default for SharedBuilder {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            rest: Mutex::default(),
+        }
+    }
+}
+
+fn poisoned<T>(_: T) -> DataFusionError {
+    DataFusionError::Execution("stitch: a reader failed".into())
+}
+
+impl SharedBuilder {
+    /// Adds a chunk. `reader` spreads concurrent readers over different shards first.
+    pub fn absorb(&self, chunk: EdgeChunk, reader: usize) -> Result<()> {
+        let (type_map, source_map) = {
+            let mut rest = self.rest.lock().map_err(poisoned)?;
+            let types = (0..chunk.types.len() as u16)
+                .map(|i| rest.types.intern(chunk.types.get(i)))
+                .collect::<Result<Vec<_>>>()?;
+            let sources = (0..chunk.sources.len() as u16)
+                .map(|i| rest.sources.intern(chunk.sources.get(i)))
+                .collect::<Result<Vec<_>>>()?;
+            (types, sources)
+        };
+        let values: Vec<&str> = chunk.values.iter().collect();
+        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
+        for (i, key) in chunk.keys.iter().enumerate() {
+            by_shard[(key >> (128 - SHARD_BITS)) as usize].push(i as u32);
+        }
+        let mut numbers = vec![0u32; values.len()];
+        for step in 0..SHARDS {
+            let shard = (reader * SHARDS / 2 + step) % SHARDS;
+            if by_shard[shard].is_empty() {
+                continue;
+            }
+            let mut identifiers = self.shards[shard].lock().map_err(poisoned)?;
+            for &i in &by_shard[shard] {
+                let i = i as usize;
                 let at = chunk.seen[i];
-                self.identifiers.see(
+                let local = identifiers.see(
                     chunk.keys[i],
                     type_map[chunk.id_types[i] as usize],
-                    chunk.values.get(i as u32),
+                    values[i],
                     at,
                     at,
-                )
-            })
-            .collect();
-        self.edges
+                );
+                if local >> LOCAL_BITS != 0 {
+                    return exec_err!(
+                        "stitch: more than {} identifiers",
+                        (1u64 << LOCAL_BITS) * SHARDS as u64
+                    );
+                }
+                numbers[i] = ((shard as u32) << LOCAL_BITS) | local;
+            }
+        }
+        let mut rest = self.rest.lock().map_err(poisoned)?;
+        rest.edges
             .extend(chunk.edges.iter().filter_map(|&(first, second, source)| {
                 let (a, b) = (numbers[first as usize], numbers[second as usize]);
                 // an identifier linked to itself (after normalisation) links nothing
@@ -400,15 +476,38 @@ impl GraphBuilder {
                 })
             }));
         for (rejection, occurrences) in chunk.rejected {
-            match self.rejected.get_mut(&rejection) {
+            match rest.rejected.get_mut(&rejection) {
                 Some(existing) => existing.absorb(occurrences),
                 None => {
-                    self.rejected.insert(rejection, occurrences);
+                    rest.rejected.insert(rejection, occurrences);
                 }
             }
         }
-        self.rows += chunk.rows;
+        rest.rows += chunk.rows;
         Ok(())
+    }
+
+    /// The whole graph, numbered densely (shard by shard).
+    pub fn finish(self) -> Result<GraphBuilder> {
+        let mut graph = self.rest.into_inner().map_err(poisoned)?;
+        let mut offsets = Vec::with_capacity(SHARDS);
+        let mut all = Identifiers::default();
+        for shard in self.shards {
+            let shard = shard.into_inner().map_err(poisoned)?;
+            offsets.push(all.keys.len() as u32);
+            all.keys.extend_from_slice(&shard.keys);
+            all.types.extend_from_slice(&shard.types);
+            all.first.extend_from_slice(&shard.first);
+            all.last.extend_from_slice(&shard.last);
+            all.values.append(&shard.values);
+        }
+        let decode = |n: u32| offsets[(n >> LOCAL_BITS) as usize] + (n & ((1 << LOCAL_BITS) - 1));
+        for edge in &mut graph.edges {
+            edge.a = decode(edge.a);
+            edge.b = decode(edge.b);
+        }
+        graph.identifiers = all;
+        Ok(graph)
     }
 }
 

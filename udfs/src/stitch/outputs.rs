@@ -223,6 +223,15 @@ impl Stitched {
         let mut other = StringBuilder::new();
         let mut size = Int64Builder::new();
         let mut cause = StringBuilder::new();
+        if self.first_run {
+            for c in &self.components {
+                event.append_value("created");
+                unified_id.append_value(&c.unified_id);
+                other.append_null();
+                size.append_value(i64::from(c.size));
+                cause.append_value("first run");
+            }
+        }
         for entry in &self.log {
             event.append_value(entry.event);
             unified_id.append_value(&entry.unified_id);
@@ -269,7 +278,19 @@ impl Stitched {
         for ((_, label), count) in SIZE_BUCKETS.iter().zip(buckets) {
             push("component_size", label, count);
         }
-        let mut largest: Vec<usize> = (0..self.components.len()).collect();
+        // the largest, ties by id: only the components as large as the 10th need their ids compared
+        let mut sizes: Vec<u32> = self.components.iter().map(|c| c.size).collect();
+        let cutoff = if sizes.len() > LARGEST_LISTED {
+            *sizes
+                .select_nth_unstable_by(LARGEST_LISTED - 1, |a, b| b.cmp(a))
+                .1
+        } else {
+            0
+        };
+        drop(sizes);
+        let mut largest: Vec<usize> = (0..self.components.len())
+            .filter(|&c| self.components[c].size >= cutoff)
+            .collect();
         largest.sort_unstable_by(|&a, &b| {
             let (ca, cb) = (&self.components[a], &self.components[b]);
             cb.size
@@ -294,8 +315,8 @@ impl Stitched {
         }
         let mut linked = 0i64;
         for (e, &outcome) in self.edges.iter().zip(&self.outcomes) {
-            match self.refusal(outcome) {
-                Some((rule, _)) => *by_rule.entry(rule).or_default() += e.count as i64,
+            match outcome.rule() {
+                Some(rule) => *by_rule.entry(rule).or_default() += e.count as i64,
                 None => linked += e.count as i64,
             }
         }
@@ -304,6 +325,9 @@ impl Stitched {
             push("rejected_edges", rule, count);
         }
         let mut events: std::collections::BTreeMap<&str, i64> = Default::default();
+        if self.first_run {
+            events.insert("created", self.components.len() as i64);
+        }
         for entry in &self.log {
             *events.entry(entry.event).or_default() += 1;
         }

@@ -5,7 +5,7 @@
 //! in parallel.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -13,9 +13,10 @@ use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TablePr
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, ScalarValue, TableReference, plan_err};
+use datafusion::datasource::provider_as_source;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{DocSection, Documentation, Expr, TableType};
+use datafusion::logical_expr::{DocSection, Documentation, Expr, LogicalPlanBuilder, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, ReplaceChildrenOptions,
@@ -27,7 +28,7 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 
 use super::graph::Stitched;
-use super::ingest::{EDGE_COLUMNS, EdgeChunk, GraphBuilder};
+use super::ingest::{EDGE_COLUMNS, EdgeChunk, SharedBuilder};
 use super::outputs::ID_GRAPH_SCHEMA;
 use super::previous::{PREVIOUS_COLUMNS, PreviousGraph};
 use super::rules::StitchRules;
@@ -156,7 +157,10 @@ pub async fn scan_columns(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    provider.scan(state, Some(&projection), &[], None).await
+    // planned like any query, so that the optimizer splits large files over the cores
+    let plan = LogicalPlanBuilder::scan(reference, provider_as_source(provider), Some(projection))?
+        .build()?;
+    state.create_physical_plan(&plan).await
 }
 
 #[async_trait]
@@ -213,7 +217,7 @@ pub struct StitchInput {
 /// each batch on its own task), then links.
 pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Result<Stitched> {
     let started = std::time::Instant::now();
-    let builder = Arc::new(Mutex::new(GraphBuilder::default()));
+    let builder = Arc::new(SharedBuilder::default());
     let partitions = input
         .edges
         .properties()
@@ -228,10 +232,7 @@ pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Resul
         tasks.push(SpawnedTask::spawn(async move {
             while let Some(batch) = stream.next().await {
                 let chunk = EdgeChunk::from_batch(&rules, &batch?, &name)?;
-                builder
-                    .lock()
-                    .map_err(|_| DataFusionError::Execution("stitch: a reader failed".into()))?
-                    .absorb(chunk)?;
+                builder.absorb(chunk, partition)?;
             }
             Ok::<_, DataFusionError>(())
         }));
@@ -256,8 +257,7 @@ pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Resul
     };
     let builder = Arc::try_unwrap(builder)
         .map_err(|_| DataFusionError::Internal("stitch: readers still running".into()))?
-        .into_inner()
-        .map_err(|_| DataFusionError::Execution("stitch: a reader failed".into()))?;
+        .finish()?;
     let rules = Arc::clone(&input.rules);
     let read_seconds = started.elapsed().as_secs_f64();
     // the linking is one long CPU-bound step: keep it off the async workers
