@@ -13,6 +13,7 @@ use datafusion::common::Result;
 use twox_hash::XxHash3_128;
 
 use super::ingest::{Arena, GraphBuilder, IngestRejection, Names, Occurrences};
+use super::parallel;
 use super::previous::PreviousGraph;
 use super::rules::StitchRules;
 
@@ -244,7 +245,7 @@ impl Stitched {
             .enumerate()
             .map(|(i, &k)| (k, i as u32))
             .collect();
-        keyed.sort_unstable();
+        parallel::sort_unstable(&mut keyed);
         let keys: Vec<u128> = keyed.iter().map(|&(k, _)| k).collect();
         let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
         let mut number_of = vec![0u32; n];
@@ -297,7 +298,7 @@ impl Stitched {
                 (key, i as u32)
             })
             .collect();
-        order_keys.sort_unstable();
+        parallel::sort_unstable(&mut order_keys);
         let edges: Vec<Edge> = order_keys.iter().map(|&(_, i)| edges[i as usize]).collect();
         drop(order_keys);
 
@@ -688,7 +689,7 @@ fn deduplicate(raw: Vec<super::ingest::RawEdge>, number_of: &[u32]) -> Vec<Edge>
             (a.min(b), a.max(b), e.seen, e.source)
         })
         .collect();
-    keyed.sort_unstable();
+    parallel::sort_unstable(&mut keyed);
     let mut edges: Vec<Edge> = Vec::with_capacity(keyed.len() / 2);
     for (u, v, seen, source) in keyed {
         match edges.last_mut() {

@@ -5,12 +5,13 @@
 //! The pipeline: [`ingest`] normalises, vets and keys each edge (128-bit keys, dense numbers);
 //! [`graph`] deduplicates edges, finds hubs, links under limits with union-find and assigns
 //! unified ids; [`outputs`] builds the four result tables; [`explain`] answers "why";
-//! [`udtf`] is the `stitch(...)` table function.
+//! [`udtf`] is the `stitch(...)` table function; `parallel` sorts on every core.
 
 pub mod explain;
 pub mod graph;
 pub mod ingest;
 pub mod outputs;
+mod parallel;
 pub mod previous;
 pub mod rules;
 pub mod udtf;
