@@ -1,7 +1,9 @@
 //! userlake's SQL functions for Apache DataFusion: user-growth analytics (funnels, retention,
-//! behavioural sequences, identity, RFM, LTV, attribution). Depends on DataFusion only:
-//! `register_all` adds every function to any `FunctionRegistry` (a `SessionContext`, a
-//! `SessionState`), as `datafusion-functions-json` does.
+//! behavioural sequences, identity, RFM, LTV, attribution). Needs nothing of the userlake
+//! engine, only DataFusion and a few small crates (for stitching). `register_all` adds every
+//! function to any `FunctionRegistry` (a `SessionContext`, a `SessionState`), as
+//! `datafusion-functions-json` does; `table_functions` lists the table functions to register
+//! with `SessionContext::register_udtf`.
 
 mod event_list;
 pub mod funnel;
