@@ -274,6 +274,15 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, table: &str) -> Result<&'a Arr
     })
 }
 
+/// A string column of an edge batch; dictionary-encoded strings are decoded.
+fn string_column(batch: &RecordBatch, name: &str, table: &str) -> Result<ArrayRef> {
+    let array = column(batch, name, table)?;
+    match array.data_type() {
+        DataType::Dictionary(_, value) if value.is_string() => Ok(cast(array, value)?),
+        _ => Ok(std::sync::Arc::clone(array)),
+    }
+}
+
 /// Timestamps of any unit or time zone, dates, as microseconds since the epoch (UTC).
 pub fn micros_column(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
     match array.data_type() {
@@ -298,11 +307,16 @@ impl EdgeChunk {
     /// Reads one batch of edges. `table` names the input in errors.
     pub fn from_batch(rules: &StitchRules, batch: &RecordBatch, table: &str) -> Result<Self> {
         let mut chunk = Self::default();
-        let a_type = StrColumn::new(column(batch, "a_type", table)?, "a_type")?;
-        let a_value = StrColumn::new(column(batch, "a_value", table)?, "a_value")?;
-        let b_type = StrColumn::new(column(batch, "b_type", table)?, "b_type")?;
-        let b_value = StrColumn::new(column(batch, "b_value", table)?, "b_value")?;
-        let source = StrColumn::new(column(batch, "source", table)?, "source")?;
+        let strings = ["a_type", "a_value", "b_type", "b_value", "source"]
+            .map(|name| string_column(batch, name, table));
+        let [a_type, a_value, b_type, b_value, source] = strings;
+        let (a_type, a_value, b_type, b_value, source) =
+            (a_type?, a_value?, b_type?, b_value?, source?);
+        let a_type = StrColumn::new(&a_type, "a_type")?;
+        let a_value = StrColumn::new(&a_value, "a_value")?;
+        let b_type = StrColumn::new(&b_type, "b_type")?;
+        let b_value = StrColumn::new(&b_value, "b_value")?;
+        let source = StrColumn::new(&source, "source")?;
         let seen_at = micros_column(column(batch, "seen_at", table)?, "seen_at")?;
         let seen_at = seen_at.as_primitive::<TimestampMicrosecondType>();
         let mut types = [String::new(), String::new()];
