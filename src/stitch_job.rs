@@ -50,9 +50,7 @@ pub struct StitchSummary {
 pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Stitched> {
     let rules = match &options.rules {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            StitchRules::from_toml(&text)
-                .map_err(|e| Error::usage(format!("{}: {}", path.display(), e.strip_backtrace())))?
+            StitchRules::from_file(path).map_err(|e| Error::usage(e.strip_backtrace()))?
         }
         None => StitchRules::default(),
     };

@@ -260,7 +260,7 @@ impl Stitched {
         let first = pick(&identifiers.first);
         let last = pick(&identifiers.last);
         // identifiers keep their values where they were first stored
-        let value_index = order.clone();
+        let value_index = order;
 
         let type_rank: Vec<u32> = (0..types.len() as u16)
             .map(|t| rules.rank(types.get(t)))
@@ -594,7 +594,7 @@ impl Stitched {
                             unified_id: ids[id as usize].clone(),
                             other_ids: Some(survivor_id.clone()),
                             component_size: size,
-                            cause: Cow::Owned(self.describe_path(from, &path)),
+                            cause: Cow::Owned(self.describe_path(&path)),
                         });
                     }
                 }
@@ -668,7 +668,7 @@ impl Stitched {
         )
     }
 
-    fn describe_path(&self, _from: u32, path: &Option<Vec<u32>>) -> String {
+    fn describe_path(&self, path: &Option<Vec<u32>>) -> String {
         match path {
             Some(edges) => edges
                 .iter()

@@ -307,16 +307,15 @@ impl EdgeChunk {
     /// Reads one batch of edges. `table` names the input in errors.
     pub fn from_batch(rules: &StitchRules, batch: &RecordBatch, table: &str) -> Result<Self> {
         let mut chunk = Self::default();
-        let strings = ["a_type", "a_value", "b_type", "b_value", "source"]
-            .map(|name| string_column(batch, name, table));
-        let [a_type, a_value, b_type, b_value, source] = strings;
+        let names = ["a_type", "a_value", "b_type", "b_value", "source"];
+        let arrays = names
+            .iter()
+            .map(|name| string_column(batch, name, table))
+            .collect::<Result<Vec<_>>>()?;
+        let [a_type, a_value, b_type, b_value, source] =
+            [0, 1, 2, 3, 4].map(|i| StrColumn::new(&arrays[i], names[i]));
         let (a_type, a_value, b_type, b_value, source) =
             (a_type?, a_value?, b_type?, b_value?, source?);
-        let a_type = StrColumn::new(&a_type, "a_type")?;
-        let a_value = StrColumn::new(&a_value, "a_value")?;
-        let b_type = StrColumn::new(&b_type, "b_type")?;
-        let b_value = StrColumn::new(&b_value, "b_value")?;
-        let source = StrColumn::new(&source, "source")?;
         let seen_at = micros_column(column(batch, "seen_at", table)?, "seen_at")?;
         let seen_at = seen_at.as_primitive::<TimestampMicrosecondType>();
         let mut types = [String::new(), String::new()];

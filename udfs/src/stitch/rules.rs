@@ -193,14 +193,19 @@ impl StitchRules {
         }
         let looks_like_path = !trimmed.contains('\n') && !trimmed.contains('=');
         if looks_like_path {
-            let path = Path::new(trimmed);
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                DataFusionError::Plan(format!("stitch rules: cannot read {trimmed}: {e}"))
-            })?;
-            return Self::from_toml(&text)
-                .map_err(|e| DataFusionError::Plan(format!("{trimmed}: {}", e.strip_backtrace())));
+            return Self::from_file(Path::new(trimmed));
         }
         Self::from_toml(trimmed)
+    }
+
+    /// Rules from a TOML file; errors name the file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            DataFusionError::Plan(format!("stitch rules: cannot read {shown}: {e}"))
+        })?;
+        Self::from_toml(&text)
+            .map_err(|e| DataFusionError::Plan(format!("{shown}: {}", e.strip_backtrace())))
     }
 
     /// The rank of a type in the priority order (0 is the most trusted).
