@@ -19,55 +19,55 @@ COPY id_graph TO '${out}/id_graph/part-0.parquet' STORED AS PARQUET;
 CREATE VIEW event_persons AS
 SELECT e.*, g.unified_id AS person
 FROM (
-  SELECT *,
-    CASE
-      WHEN normalize_id('member_id', member_id) IS NOT NULL THEN 'member_id'
-      WHEN normalize_id('unionid', unionid) IS NOT NULL THEN 'unionid'
-      WHEN normalize_id('phone', phone) IS NOT NULL THEN 'phone'
-      WHEN normalize_id('email', email) IS NOT NULL THEN 'email'
-      WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL THEN 'openid'
-      WHEN platform <> 'offline' AND normalize_id('device_id', device_id) IS NOT NULL THEN 'device_id'
-      WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL THEN 'cookie_id'
-    END AS anchor_type
-  FROM events
+  SELECT *, anchor['id_type'] AS anchor_type, anchor['id_value'] AS anchor_value
+  FROM (
+    SELECT *,
+      CASE
+        WHEN normalize_id('member_id', member_id) IS NOT NULL
+          THEN named_struct('id_type', 'member_id', 'id_value', normalize_id('member_id', member_id))
+        WHEN normalize_id('unionid', unionid) IS NOT NULL
+          THEN named_struct('id_type', 'unionid', 'id_value', normalize_id('unionid', unionid))
+        WHEN normalize_id('phone', phone) IS NOT NULL
+          THEN named_struct('id_type', 'phone', 'id_value', normalize_id('phone', phone))
+        WHEN normalize_id('email', email) IS NOT NULL
+          THEN named_struct('id_type', 'email', 'id_value', normalize_id('email', email))
+        WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL
+          THEN named_struct('id_type', 'openid', 'id_value', normalize_id('openid', coalesce(app_id, '') || ':' || openid))
+        WHEN platform <> 'offline' AND normalize_id('device_id', device_id) IS NOT NULL
+          THEN named_struct('id_type', 'device_id', 'id_value', normalize_id('device_id', device_id))
+        WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL
+          THEN named_struct('id_type', 'cookie_id', 'id_value', normalize_id('cookie_id', cookie_id))
+      END AS anchor
+    FROM events
+  )
 ) e
-LEFT JOIN id_graph g
-  ON g.id_type = e.anchor_type
- AND g.id_value = CASE e.anchor_type
-       WHEN 'member_id' THEN normalize_id('member_id', e.member_id)
-       WHEN 'unionid' THEN normalize_id('unionid', e.unionid)
-       WHEN 'phone' THEN normalize_id('phone', e.phone)
-       WHEN 'email' THEN normalize_id('email', e.email)
-       WHEN 'openid' THEN normalize_id('openid', coalesce(e.app_id, '') || ':' || e.openid)
-       WHEN 'device_id' THEN normalize_id('device_id', e.device_id)
-       WHEN 'cookie_id' THEN normalize_id('cookie_id', e.cookie_id)
-     END;
+LEFT JOIN id_graph g ON g.id_type = e.anchor_type AND g.id_value = e.anchor_value;
 
 CREATE VIEW order_persons AS
 SELECT o.*, g.unified_id AS person
 FROM (
-  SELECT *,
-    CASE
-      WHEN normalize_id('member_id', member_id) IS NOT NULL THEN 'member_id'
-      WHEN normalize_id('unionid', unionid) IS NOT NULL THEN 'unionid'
-      WHEN normalize_id('phone', phone) IS NOT NULL THEN 'phone'
-      WHEN normalize_id('email', email) IS NOT NULL THEN 'email'
-      WHEN normalize_id('buyer', shop_buyer_id) IS NOT NULL THEN shop || '_buyer_id'
-      WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL THEN 'openid'
-      WHEN normalize_id('device_id', device_id) IS NOT NULL THEN 'device_id'
-      WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL THEN 'cookie_id'
-    END AS anchor_type
-  FROM orders
+  SELECT *, anchor['id_type'] AS anchor_type, anchor['id_value'] AS anchor_value
+  FROM (
+    SELECT *,
+      CASE
+        WHEN normalize_id('member_id', member_id) IS NOT NULL
+          THEN named_struct('id_type', 'member_id', 'id_value', normalize_id('member_id', member_id))
+        WHEN normalize_id('unionid', unionid) IS NOT NULL
+          THEN named_struct('id_type', 'unionid', 'id_value', normalize_id('unionid', unionid))
+        WHEN normalize_id('phone', phone) IS NOT NULL
+          THEN named_struct('id_type', 'phone', 'id_value', normalize_id('phone', phone))
+        WHEN normalize_id('email', email) IS NOT NULL
+          THEN named_struct('id_type', 'email', 'id_value', normalize_id('email', email))
+        WHEN normalize_id('buyer', shop_buyer_id) IS NOT NULL
+          THEN named_struct('id_type', shop || '_buyer_id', 'id_value', normalize_id('buyer', shop_buyer_id))
+        WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL
+          THEN named_struct('id_type', 'openid', 'id_value', normalize_id('openid', coalesce(app_id, '') || ':' || openid))
+        WHEN normalize_id('device_id', device_id) IS NOT NULL
+          THEN named_struct('id_type', 'device_id', 'id_value', normalize_id('device_id', device_id))
+        WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL
+          THEN named_struct('id_type', 'cookie_id', 'id_value', normalize_id('cookie_id', cookie_id))
+      END AS anchor
+    FROM orders
+  )
 ) o
-LEFT JOIN id_graph g
-  ON g.id_type = o.anchor_type
- AND g.id_value = CASE o.anchor_type
-       WHEN 'member_id' THEN normalize_id('member_id', o.member_id)
-       WHEN 'unionid' THEN normalize_id('unionid', o.unionid)
-       WHEN 'phone' THEN normalize_id('phone', o.phone)
-       WHEN 'email' THEN normalize_id('email', o.email)
-       WHEN 'openid' THEN normalize_id('openid', coalesce(o.app_id, '') || ':' || o.openid)
-       WHEN 'device_id' THEN normalize_id('device_id', o.device_id)
-       WHEN 'cookie_id' THEN normalize_id('cookie_id', o.cookie_id)
-       ELSE normalize_id(o.anchor_type, o.shop_buyer_id)
-     END;
+LEFT JOIN id_graph g ON g.id_type = o.anchor_type AND g.id_value = o.anchor_value;
