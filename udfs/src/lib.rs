@@ -15,6 +15,7 @@ pub mod sessionize;
 pub mod stitch;
 mod strings;
 pub mod time;
+pub mod value;
 
 use std::sync::Arc;
 

@@ -1,0 +1,183 @@
+//! The BG/NBD model (Fader, Hardie and Lee 2005, "Counting Your Customers the Easy Way"):
+//! its log-likelihood with analytic gradient, the maximum-likelihood fit, and the
+//! per-customer predictions (expected purchases, probability alive).
+
+use statrs::function::gamma::{digamma, ln_gamma};
+
+use super::data::RepeatBuyingData;
+use super::fit::{Fit, finish};
+use super::optimize::{Objective, minimize};
+use super::special::hyp2f1;
+
+/// Parameters (r, alpha, a, b), in whatever time unit the data was in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BgNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+}
+
+impl BgNbd {
+    pub fn from_slice(p: &[f64]) -> Self {
+        Self {
+            r: p[0],
+            alpha: p[1],
+            a: p[2],
+            b: p[3],
+        }
+    }
+
+    /// The log-likelihood of one customer with `x` repeat purchases, the last at `t_x`, observed
+    /// for `t` (equation 6 of the paper, in the log-sum-exp form of Hardie's note 004).
+    pub fn log_likelihood(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        let Self { r, alpha, a, b } = *self;
+        let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
+        let a2 = ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
+        let a3 = -(r + x) * (alpha + t).ln();
+        if x > 0.0 {
+            let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + t_x).ln();
+            a1 + a2 + log_add_exp(a3, a4)
+        } else {
+            a1 + a2 + a3
+        }
+    }
+
+    /// Expected repeat purchases in the next `horizon` of a customer with history (x, t_x, t)
+    /// (equation 10 of the paper). `None` when the hypergeometric series does not settle.
+    pub fn expected_purchases(&self, horizon: f64, x: f64, t_x: f64, t: f64) -> Option<f64> {
+        let Self { r, alpha, a, b } = *self;
+        if horizon == 0.0 {
+            return Some(0.0);
+        }
+        let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
+        let z = horizon / (alpha + t + horizon);
+        // Euler's transformation keeps the series' parameters independent of x, so it cannot
+        // overflow for heavy buyers: 2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a,c-b;c;z).
+        let ln_hyp = match hyp2f1(hc - ha, hc - hb, hc, z) {
+            Some(v) if v > 0.0 => v.ln() + (hc - ha - hb) * (1.0 - z).ln(),
+            _ => hyp2f1(ha, hb, hc, z).filter(|v| *v > 0.0)?.ln(),
+        };
+        let first = (a + b + x - 1.0) / (a - 1.0);
+        let second = 1.0 - (ln_hyp + (r + x) * ((alpha + t) / (alpha + t + horizon)).ln()).exp();
+        let numerator = first * second;
+        let denominator = if x > 0.0 {
+            1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + x)
+        } else {
+            1.0
+        };
+        let value = numerator / denominator;
+        value.is_finite().then_some(value)
+    }
+
+    /// The probability that a customer with history (x, t_x, t) is still active (Hardie's
+    /// note 021): 1 for a customer who never bought again.
+    pub fn probability_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        if x == 0.0 {
+            return 1.0;
+        }
+        let Self { r, alpha, a, b } = *self;
+        let log_ratio = (r + x) * ((alpha + t) / (alpha + t_x)).ln() + (a / (b + x - 1.0)).ln();
+        1.0 / (1.0 + log_ratio.exp())
+    }
+}
+
+pub(crate) fn log_add_exp(a: f64, b: f64) -> f64 {
+    let (high, low) = if a > b { (a, b) } else { (b, a) };
+    if low == f64::NEG_INFINITY {
+        return high;
+    }
+    high + (low - high).exp().ln_1p()
+}
+
+/// The fit's objective over log-parameters in scaled time: mean negative log-likelihood plus
+/// `penalizer` times the sum of squared parameters, exactly as `lifetimes`' `BetaGeoFitter`.
+struct BgNbdObjective<'a> {
+    data: &'a RepeatBuyingData,
+    penalizer: f64,
+}
+
+impl Objective for BgNbdObjective<'_> {
+    fn value_and_gradient(&self, log_params: &[f64], gradient: &mut [f64]) -> f64 {
+        let [r, alpha, a, b] = [0, 1, 2, 3].map(|i| log_params[i].exp());
+        let data = self.data;
+        let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
+        let (lg_ab, lg_b, lg_r) = (ln_gamma(a + b), ln_gamma(b), ln_gamma(r));
+        let (dg_ab, dg_b, dg_r) = (digamma(a + b), digamma(b), digamma(r));
+        let mut total = 0.0;
+        let mut g = [0.0f64; 4]; // d(total log-likelihood) / d(r, alpha, a, b)
+        for &(x, start, end, group_weight) in &data.groups.groups {
+            // Terms of x alone.
+            let constant = ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x)
+                - lg_b
+                - ln_gamma(a + b + x);
+            total += group_weight * constant;
+            g[0] += group_weight * (digamma(r + x) - dg_r + ln_alpha);
+            g[1] += group_weight * r / alpha;
+            let dg_abx = digamma(a + b + x);
+            g[2] += group_weight * (dg_ab - dg_abx);
+            g[3] += group_weight * (dg_ab + digamma(b + x) - dg_b - dg_abx);
+            let rx = r + x;
+            let ln_b_x1 = if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 };
+            for i in start..end {
+                let w = data.weight[i];
+                let ln_alpha_t = (alpha + data.age[i]).ln();
+                let a3 = -rx * ln_alpha_t;
+                if x > 0.0 {
+                    let ln_alpha_tx = (alpha + data.recency[i]).ln();
+                    let a4 = ln_a - ln_b_x1 - rx * ln_alpha_tx;
+                    let lse = log_add_exp(a3, a4);
+                    let (w3, w4) = ((a3 - lse).exp(), (a4 - lse).exp());
+                    total += w * lse;
+                    g[0] -= w * (w3 * ln_alpha_t + w4 * ln_alpha_tx);
+                    g[1] -= w * rx * (w3 / (alpha + data.age[i]) + w4 / (alpha + data.recency[i]));
+                    g[2] += w * w4 / a;
+                    g[3] -= w * w4 / (b + x - 1.0);
+                } else {
+                    total += w * a3;
+                    g[0] -= w * ln_alpha_t;
+                    g[1] -= w * rx / (alpha + data.age[i]);
+                }
+            }
+        }
+        let n = data.customers;
+        let params = [r, alpha, a, b];
+        for i in 0..4 {
+            // chain rule to log-parameters, negated mean, plus the penalty's derivative
+            gradient[i] = -g[i] * params[i] / n + 2.0 * self.penalizer * params[i] * params[i];
+        }
+        -total / n + self.penalizer * params.iter().map(|p| p * p).sum::<f64>()
+    }
+}
+
+/// The maximum-likelihood (or, with `penalizer` > 0, penalised) BG/NBD fit.
+pub fn fit(data: &RepeatBuyingData, penalizer: f64) -> Fit {
+    let customers = data.customers as u64;
+    if data.frequency.is_empty() {
+        return Fit::empty(customers);
+    }
+    let objective = BgNbdObjective { data, penalizer };
+    let minimum = minimize(&objective, &[0.0; 4]);
+    let scale = data.scale;
+    finish(
+        &objective,
+        minimum,
+        customers,
+        |p| p[1] /= scale,
+        |p| {
+            let unpenalised = BgNbdObjective {
+                data,
+                penalizer: 0.0,
+            };
+            let log_params: Vec<f64> = p.iter().map(|v| v.ln()).collect();
+            // back from scaled time: the density of recency picks up ln(scale) per purchase
+            -unpenalised.value(&log_params) * data.customers + data.total_frequency * scale.ln()
+        },
+    )
+}
+
+/// The objective, for the gradient tests.
+#[cfg(test)]
+pub(crate) fn objective(data: &RepeatBuyingData, penalizer: f64) -> impl Objective + '_ {
+    BgNbdObjective { data, penalizer }
+}

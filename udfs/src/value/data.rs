@@ -1,0 +1,141 @@
+//! The customer summaries a repeat-buying fit runs on, deduplicated into weighted patterns:
+//! customers with the same (frequency, recency, t) are one row with a count. This is also the
+//! aggregate's state, so partial states merge by adding counts, and the fit sees the same rows in
+//! the same order at any partitioning.
+
+use std::collections::HashMap;
+
+/// Counts of distinct tuples of `N` floats (keyed by their bits, -0.0 folded into 0.0).
+#[derive(Debug, Default, Clone)]
+pub struct PatternCounts<const N: usize> {
+    counts: HashMap<[u64; N], u64>,
+}
+
+impl<const N: usize> PatternCounts<N> {
+    pub fn add(&mut self, values: [f64; N], count: u64) {
+        let key = values.map(|v| if v == 0.0 { 0u64 } else { v.to_bits() });
+        *self.counts.entry(key).or_insert(0) += count;
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// The patterns in ascending order, with their counts: a fixed order keeps the fit's sums,
+    /// and so its result, the same however the input was partitioned.
+    pub fn sorted(&self) -> Vec<([f64; N], u64)> {
+        let mut rows: Vec<([f64; N], u64)> = self
+            .counts
+            .iter()
+            .map(|(key, &count)| (key.map(f64::from_bits), count))
+            .collect();
+        rows.sort_by(|a, b| {
+            a.0.iter()
+                .zip(&b.0)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        rows
+    }
+
+    pub fn heap_size(&self) -> usize {
+        self.counts.capacity() * (N * 8 + 8 + 8)
+    }
+}
+
+/// Rows grouped by frequency (rows sorted by frequency first), so that the terms that depend on
+/// the frequency alone (log-gamma and digamma) are computed once per distinct frequency.
+#[derive(Debug)]
+pub struct FrequencyGroups {
+    /// (frequency, first row, one past the last row, total weight)
+    pub groups: Vec<(f64, usize, usize, f64)>,
+}
+
+impl FrequencyGroups {
+    pub fn new(frequencies: &[f64], weights: &[f64]) -> Self {
+        let mut groups: Vec<(f64, usize, usize, f64)> = Vec::new();
+        for (i, (&x, &w)) in frequencies.iter().zip(weights).enumerate() {
+            match groups.last_mut() {
+                Some(last) if last.0 == x => {
+                    last.2 = i + 1;
+                    last.3 += w;
+                }
+                _ => groups.push((x, i, i + 1, w)),
+            }
+        }
+        Self { groups }
+    }
+}
+
+/// (frequency, recency, t) patterns in time units scaled so that the largest t is 1, as
+/// `lifetimes` does: it keeps the optimiser's parameters near 1 and gives `penalizer` the same
+/// meaning as there.
+#[derive(Debug)]
+pub struct RepeatBuyingData {
+    pub frequency: Vec<f64>,
+    pub recency: Vec<f64>,
+    pub age: Vec<f64>,
+    pub weight: Vec<f64>,
+    pub groups: FrequencyGroups,
+    pub customers: f64,
+    /// Sum of frequency over customers: the log-likelihood changes by this times ln(scale)
+    /// when time is rescaled.
+    pub total_frequency: f64,
+    pub scale: f64,
+}
+
+impl RepeatBuyingData {
+    /// From sorted (frequency, recency, t) patterns.
+    pub fn new(patterns: &[([f64; 3], u64)]) -> Self {
+        let max_age = patterns
+            .iter()
+            .map(|(p, _)| p[2])
+            .fold(0.0f64, f64::max);
+        let scale = if max_age > 0.0 { 1.0 / max_age } else { 1.0 };
+        let frequency: Vec<f64> = patterns.iter().map(|(p, _)| p[0]).collect();
+        let weight: Vec<f64> = patterns.iter().map(|(_, c)| *c as f64).collect();
+        let groups = FrequencyGroups::new(&frequency, &weight);
+        Self {
+            recency: patterns.iter().map(|(p, _)| p[1] * scale).collect(),
+            age: patterns.iter().map(|(p, _)| p[2] * scale).collect(),
+            customers: weight.iter().sum(),
+            total_frequency: frequency.iter().zip(&weight).map(|(x, w)| x * w).sum(),
+            frequency,
+            weight,
+            groups,
+            scale,
+        }
+    }
+}
+
+/// (frequency, mean spend) patterns of customers with at least one repeat purchase.
+#[derive(Debug)]
+pub struct SpendData {
+    pub frequency: Vec<f64>,
+    pub ln_spend: Vec<f64>,
+    pub spend: Vec<f64>,
+    pub weight: Vec<f64>,
+    pub groups: FrequencyGroups,
+    pub customers: f64,
+}
+
+impl SpendData {
+    pub fn new(patterns: &[([f64; 2], u64)]) -> Self {
+        let frequency: Vec<f64> = patterns.iter().map(|(p, _)| p[0]).collect();
+        let weight: Vec<f64> = patterns.iter().map(|(_, c)| *c as f64).collect();
+        let groups = FrequencyGroups::new(&frequency, &weight);
+        Self {
+            ln_spend: patterns.iter().map(|(p, _)| p[1].ln()).collect(),
+            spend: patterns.iter().map(|(p, _)| p[1]).collect(),
+            customers: weight.iter().sum(),
+            frequency,
+            weight,
+            groups,
+        }
+    }
+}

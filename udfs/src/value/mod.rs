@@ -1,0 +1,14 @@
+//! Customer value: RFM and lifecycle layers, simple LTV, the per-customer summary that
+//! repeat-buying models take, and the BG/NBD, Pareto/NBD and Gamma-Gamma models fitted as
+//! aggregates, with their predictions as scalar functions.
+
+pub mod bgnbd;
+pub mod data;
+pub mod fit;
+pub mod gamma_gamma;
+pub mod optimize;
+pub mod pareto_nbd;
+pub mod special;
+
+#[cfg(test)]
+mod model_tests;

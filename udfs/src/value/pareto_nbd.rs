@@ -1,0 +1,111 @@
+//! The Pareto/NBD model (Schmittlein, Morrison and Colombo 1987), with the log-likelihood in the
+//! form of Fader and Hardie's note 009 (equations 18-20), as `lifetimes`' `ParetoNBDFitter`.
+//! Its gradient needs derivatives of 2F1 in its parameters, so the fit uses central differences.
+
+use statrs::function::gamma::ln_gamma;
+
+use super::bgnbd::log_add_exp;
+use super::data::RepeatBuyingData;
+use super::fit::{Fit, finish};
+use super::optimize::{FiniteDifferences, Objective, minimize};
+use super::special::ln_hyp2f1_positive;
+
+/// Parameters (r, alpha, s, beta).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParetoNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub s: f64,
+    pub beta: f64,
+}
+
+impl ParetoNbd {
+    pub fn from_slice(p: &[f64]) -> Self {
+        Self {
+            r: p[0],
+            alpha: p[1],
+            s: p[2],
+            beta: p[3],
+        }
+    }
+
+    /// ln A_0 of note 009 (equations 19 and 20): `None` if a series does not settle.
+    fn ln_a0(&self, x: f64, t_x: f64, t: f64) -> Option<f64> {
+        let Self { r, alpha, s, beta } = *self;
+        let (low, high, second) = if alpha < beta {
+            (alpha, beta, r + x)
+        } else {
+            (beta, alpha, s + 1.0)
+        };
+        let gap = high - low;
+        let rsx = r + s + x;
+        let (q1, q2) = (high + t_x, high + t);
+        let ln_p1 = ln_hyp2f1_positive(rsx, second, rsx + 1.0, gap / q1)?;
+        let ln_p2 = ln_hyp2f1_positive(rsx, second, rsx + 1.0, gap / q2)?;
+        // ln(p1 / q1^rsx - p2 / q2^rsx); the difference is >= 0 and is 0 when t_x = t.
+        let first = ln_p1 - rsx * q1.ln();
+        let second = ln_p2 - rsx * q2.ln();
+        if second >= first {
+            return Some(f64::NEG_INFINITY);
+        }
+        Some(first + (-(second - first).exp()).ln_1p())
+    }
+
+    /// The log-likelihood of one customer (equation 18 of note 009).
+    pub fn log_likelihood(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        let Self { r, alpha, s, beta } = *self;
+        let Some(ln_a0) = self.ln_a0(x, t_x, t) else {
+            return f64::NAN;
+        };
+        let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
+        let alive = -(r + x) * (alpha + t).ln() - s * (beta + t).ln();
+        let dropped = s.ln() + ln_a0 - (r + s + x).ln();
+        a1 + log_add_exp(alive, dropped)
+    }
+}
+
+/// Total negative log-likelihood over the (scaled) data plus the penalty, divided by the number
+/// of customers: `lifetimes`' objective (total plus `penalizer` times the sum of squared scaled
+/// parameters) scaled by a constant, which has the same minimum.
+fn objective_value(data: &RepeatBuyingData, penalizer: f64, log_params: &[f64]) -> f64 {
+    let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
+    let model = ParetoNbd::from_slice(&params);
+    let mut total = 0.0;
+    for &(x, start, end, _) in &data.groups.groups {
+        for i in start..end {
+            total += data.weight[i] * model.log_likelihood(x, data.recency[i], data.age[i]);
+        }
+    }
+    let penalty = penalizer * params.iter().map(|p| p * p).sum::<f64>();
+    (-total + penalty) / data.customers
+}
+
+/// The maximum-likelihood (or penalised) Pareto/NBD fit.
+pub fn fit(data: &RepeatBuyingData, penalizer: f64) -> Fit {
+    let customers = data.customers as u64;
+    if data.frequency.is_empty() {
+        return Fit::empty(customers);
+    }
+    let objective = FiniteDifferences(|x: &[f64]| objective_value(data, penalizer, x));
+    let minimum = minimize(&objective, &[0.0; 4]);
+    let scale = data.scale;
+    finish(
+        &objective,
+        minimum,
+        customers,
+        |p| {
+            p[1] /= scale;
+            p[3] /= scale;
+        },
+        |p| {
+            let log_params: Vec<f64> = p.iter().map(|v| v.ln()).collect();
+            -objective_value(data, 0.0, &log_params) * data.customers
+                + data.total_frequency * scale.ln()
+        },
+    )
+}
+
+#[cfg(test)]
+pub(crate) fn objective(data: &RepeatBuyingData) -> impl Objective + '_ {
+    FiniteDifferences(move |x: &[f64]| objective_value(data, 0.0, x))
+}
