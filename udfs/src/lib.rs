@@ -31,6 +31,22 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(identity::IsPlaceholderId::default())),
         Arc::new(ScalarUDF::from(identity::HashId::default())),
         Arc::new(ScalarUDF::from(identity::MaskPhone::default())),
+        Arc::new(ScalarUDF::from(value::rfm::RfmSegment::default())),
+        Arc::new(ScalarUDF::from(value::rfm::Rfm8Class::default())),
+        Arc::new(ScalarUDF::from(value::lifecycle::LifecycleLayer::default())),
+        Arc::new(ScalarUDF::from(value::lifecycle::LtvSimple::default())),
+        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
+            value::predict::PredictionKind::ExpectedPurchases,
+        ))),
+        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
+            value::predict::PredictionKind::ProbabilityAlive,
+        ))),
+        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
+            value::predict::PredictionKind::ExpectedSpend,
+        ))),
+        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
+            value::predict::PredictionKind::LifetimeValue,
+        ))),
     ]
 }
 
@@ -50,6 +66,16 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
             sequence::SequenceKind::Events,
         ))),
         Arc::new(AggregateUDF::from(sequence::SequenceNextNode::default())),
+        Arc::new(AggregateUDF::from(value::clv_summary::ClvSummary::default())),
+        Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
+            value::fit_udaf::Model::BgNbd,
+        ))),
+        Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
+            value::fit_udaf::Model::ParetoNbd,
+        ))),
+        Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
+            value::fit_udaf::Model::GammaGamma,
+        ))),
     ]
 }
 

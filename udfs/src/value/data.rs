@@ -92,10 +92,7 @@ pub struct RepeatBuyingData {
 impl RepeatBuyingData {
     /// From sorted (frequency, recency, t) patterns.
     pub fn new(patterns: &[([f64; 3], u64)]) -> Self {
-        let max_age = patterns
-            .iter()
-            .map(|(p, _)| p[2])
-            .fold(0.0f64, f64::max);
+        let max_age = patterns.iter().map(|(p, _)| p[2]).fold(0.0f64, f64::max);
         let scale = if max_age > 0.0 { 1.0 / max_age } else { 1.0 };
         let frequency: Vec<f64> = patterns.iter().map(|(p, _)| p[0]).collect();
         let weight: Vec<f64> = patterns.iter().map(|(_, c)| *c as f64).collect();

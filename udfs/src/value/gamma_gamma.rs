@@ -28,7 +28,9 @@ impl GammaGamma {
     /// The log-likelihood of a customer's mean spend `m` over `x` repeat purchases.
     pub fn log_likelihood(&self, x: f64, m: f64) -> f64 {
         let Self { p, q, v } = *self;
-        ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q) + q * v.ln() + (p * x - 1.0) * m.ln()
+        ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
+            + q * v.ln()
+            + (p * x - 1.0) * m.ln()
             + p * x * x.ln()
             - (p * x + q) * (x * m + v).ln()
     }

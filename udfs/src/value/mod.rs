@@ -10,5 +10,10 @@ pub mod optimize;
 pub mod pareto_nbd;
 pub mod special;
 
+pub mod clv_summary;
+pub mod fit_udaf;
+pub mod lifecycle;
 #[cfg(test)]
 mod model_tests;
+pub mod predict;
+pub mod rfm;

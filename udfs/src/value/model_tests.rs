@@ -14,7 +14,12 @@ fn cdnow_rows() -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(path).expect("tests/data/ holds the CDNOW summary");
     text.lines()
         .skip(1)
-        .map(|line| line.split(',').skip(1).map(|v| v.parse().unwrap()).collect())
+        .map(|line| {
+            line.split(',')
+                .skip(1)
+                .map(|v| v.parse().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -97,7 +102,11 @@ fn gamma_gamma_reproduces_the_cdnow_fit() {
 fn analytic_gradients_match_finite_differences() {
     let repeat = cdnow_repeat_buying();
     let spend = cdnow_spend();
-    for at in [[0.0, 0.0, 0.0, 0.0], [-1.4, -2.1, -0.2, 0.9], [0.5, 1.0, 1.5, -0.5]] {
+    for at in [
+        [0.0, 0.0, 0.0, 0.0],
+        [-1.4, -2.1, -0.2, 0.9],
+        [0.5, 1.0, 1.5, -0.5],
+    ] {
         assert_gradient_matches_finite_differences(&bgnbd::objective(&repeat, 0.0), &at);
         assert_gradient_matches_finite_differences(&bgnbd::objective(&repeat, 0.1), &at);
     }
@@ -123,10 +132,9 @@ fn likelihoods_match_hand_computed_values() {
     let (x, tx, t): (f64, f64, f64) = (3.0, 20.0, 30.0);
     use statrs::function::beta::beta;
     use statrs::function::gamma::gamma;
-    let common = beta(m.a, m.b + x) / beta(m.a, m.b) * gamma(m.r + x) * m.alpha.powf(m.r)
-        / gamma(m.r);
-    let tail = beta(m.a + 1.0, m.b + x - 1.0) / beta(m.a, m.b) * gamma(m.r + x)
-        * m.alpha.powf(m.r)
+    let common =
+        beta(m.a, m.b + x) / beta(m.a, m.b) * gamma(m.r + x) * m.alpha.powf(m.r) / gamma(m.r);
+    let tail = beta(m.a + 1.0, m.b + x - 1.0) / beta(m.a, m.b) * gamma(m.r + x) * m.alpha.powf(m.r)
         / gamma(m.r)
         / (m.alpha + tx).powf(m.r + x);
     let direct = common / (m.alpha + t).powf(m.r + x) + tail;
@@ -146,7 +154,11 @@ fn likelihoods_match_hand_computed_values() {
     };
     let ll = p.log_likelihood(0.0, 0.0, 39.0);
     let integrated = pareto_no_purchase_probability(&p, 39.0);
-    assert!((ll - integrated.ln()).abs() < 1e-6, "{ll} vs {}", integrated.ln());
+    assert!(
+        (ll - integrated.ln()).abs() < 1e-6,
+        "{ll} vs {}",
+        integrated.ln()
+    );
 
     let g = GammaGamma {
         p: 6.25,
@@ -307,7 +319,10 @@ fn degenerate_data_is_reported_not_converged() {
         assert!(params.iter().all(|p| p.is_finite()));
     }
     let empty = bgnbd::fit(&RepeatBuyingData::new(&[]), 0.0);
-    assert_eq!((empty.params, empty.converged, empty.customers), (None, false, 0));
+    assert_eq!(
+        (empty.params, empty.converged, empty.customers),
+        (None, false, 0)
+    );
 }
 
 #[test]

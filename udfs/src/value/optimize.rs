@@ -50,7 +50,11 @@ pub fn bfgs(objective: &dyn Objective, start: &[f64], max_iterations: usize) -> 
             break;
         }
         let mut direction: Vec<f64> = (0..n)
-            .map(|i| -(0..n).map(|j| inverse_hessian[i][j] * gradient[j]).sum::<f64>())
+            .map(|i| {
+                -(0..n)
+                    .map(|j| inverse_hessian[i][j] * gradient[j])
+                    .sum::<f64>()
+            })
             .collect();
         let mut slope: f64 = direction.iter().zip(&gradient).map(|(d, g)| d * g).sum();
         if slope >= 0.0 {
@@ -64,7 +68,11 @@ pub fn bfgs(objective: &dyn Objective, start: &[f64], max_iterations: usize) -> 
         let mut step = if longest > 5.0 { 5.0 / longest } else { 1.0 };
         let mut accepted = None;
         for _ in 0..60 {
-            let candidate: Vec<f64> = x.iter().zip(&direction).map(|(x, d)| x + step * d).collect();
+            let candidate: Vec<f64> = x
+                .iter()
+                .zip(&direction)
+                .map(|(x, d)| x + step * d)
+                .collect();
             let candidate_value = objective.value_and_gradient(&candidate, &mut next_gradient);
             if candidate_value.is_finite()
                 && next_gradient.iter().all(|g| g.is_finite())
@@ -79,7 +87,11 @@ pub fn bfgs(objective: &dyn Objective, start: &[f64], max_iterations: usize) -> 
             break;
         };
         let s: Vec<f64> = candidate.iter().zip(&x).map(|(a, b)| a - b).collect();
-        let y: Vec<f64> = next_gradient.iter().zip(&gradient).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = next_gradient
+            .iter()
+            .zip(&gradient)
+            .map(|(a, b)| a - b)
+            .collect();
         let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
         if sy > 1e-300 {
             update_inverse_hessian(&mut inverse_hessian, &s, &y, sy);
@@ -243,6 +255,7 @@ pub fn has_curvature_in_every_direction(objective: &dyn Objective, x: &[f64]) ->
         return false;
     }
     // symmetrise, then factorise
+    #[allow(clippy::needless_range_loop)] // a symmetric update reads both triangles
     for i in 0..n {
         for j in 0..i {
             let mean = 0.5 * (hessian[i][j] + hessian[j][i]);
@@ -314,7 +327,10 @@ mod tests {
     #[test]
     fn nelder_mead_gets_close_without_gradients() {
         let x = nelder_mead(&Rosenbrock, &[-1.2, 1.0], 5000);
-        assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3, "{x:?}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3,
+            "{x:?}"
+        );
     }
 
     #[test]

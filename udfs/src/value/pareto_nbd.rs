@@ -7,7 +7,7 @@ use statrs::function::gamma::ln_gamma;
 use super::bgnbd::log_add_exp;
 use super::data::RepeatBuyingData;
 use super::fit::{Fit, finish};
-use super::optimize::{FiniteDifferences, Objective, minimize};
+use super::optimize::{FiniteDifferences, minimize};
 use super::special::ln_hyp2f1_positive;
 
 /// Parameters (r, alpha, s, beta).
@@ -106,6 +106,6 @@ pub fn fit(data: &RepeatBuyingData, penalizer: f64) -> Fit {
 }
 
 #[cfg(test)]
-pub(crate) fn objective(data: &RepeatBuyingData) -> impl Objective + '_ {
+pub(crate) fn objective(data: &RepeatBuyingData) -> impl super::optimize::Objective + '_ {
     FiniteDifferences(move |x: &[f64]| objective_value(data, 0.0, x))
 }

@@ -1,0 +1,598 @@
+//! `clv_summary(order_time, amount, as_of [, period [, unit]])`: the per-customer summary
+//! (frequency, recency, t, monetary_value) that repeat-buying models take, with the conventions
+//! of `lifetimes.utils.summary_data_from_transaction_data`.
+//!
+//! The state is flat: one (group, period start, amount) entry per order for all groups, compacted
+//! (sorted, same-period entries summed) whenever it doubles, so it stays within about twice the
+//! number of distinct customer-periods, with no per-group allocation.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, StructArray,
+};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Fields, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+
+use super::fit_udaf::VALUE_SECTION;
+use crate::literals::literal_argument;
+use crate::time::passes;
+
+const NAME: &str = "clv_summary";
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
+
+/// A calendar period purchases are counted in, and the unit times are measured in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Period {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "hour" | "h" => Some(Self::Hour),
+            "day" | "d" => Some(Self::Day),
+            "week" | "w" => Some(Self::Week),
+            "month" | "m" => Some(Self::Month),
+            _ => None,
+        }
+    }
+
+    /// The start of the period holding `micros` (UTC): weeks start on Monday, as pandas' `W`.
+    pub fn start(self, micros: i64) -> i64 {
+        match self {
+            Self::Hour => micros.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR,
+            Self::Day => micros.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY,
+            Self::Week => {
+                // 1970-01-05, day 4, was a Monday
+                let days = micros.div_euclid(MICROS_PER_DAY);
+                ((days - 4).div_euclid(7) * 7 + 4) * MICROS_PER_DAY
+            }
+            Self::Month => {
+                let days = micros.div_euclid(MICROS_PER_DAY);
+                let (year, month, _) = civil_from_days(days);
+                days_from_civil(year, month, 1) * MICROS_PER_DAY
+            }
+        }
+    }
+
+    /// Length of the unit in microseconds; a month is the mean Gregorian month (30.436875
+    /// days), as numpy's `timedelta64(1, 'M')` that lifetimes divides by.
+    pub fn unit_micros(self) -> f64 {
+        match self {
+            Self::Hour => MICROS_PER_HOUR as f64,
+            Self::Day => MICROS_PER_DAY as f64,
+            Self::Week => 7.0 * MICROS_PER_DAY as f64,
+            Self::Month => 30.436_875 * MICROS_PER_DAY as f64,
+        }
+    }
+}
+
+/// Howard Hinnant's algorithm: (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn result_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("frequency", DataType::Float64, false),
+        Field::new("recency", DataType::Float64, false),
+        Field::new("t", DataType::Float64, false),
+        Field::new("monetary_value", DataType::Float64, false),
+    ])
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ClvSummary {
+    signature: Signature,
+}
+
+impl Default for ClvSummary {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "The per-customer summary repeat-buying models take, with the conventions of lifetimes' \
+         summary_data_from_transaction_data. Orders are counted once per `period` (all orders of a \
+         period are one purchase, their amounts summed); periods are cut in UTC, weeks start on \
+         Monday. Orders in a period after as_of's period are ignored. Returns {frequency, \
+         recency, t, monetary_value}: frequency = periods with a purchase minus one; recency = \
+         last minus first purchase period; t = as_of's period minus the first purchase period, \
+         both in `unit` (a month unit is 30.436875 days, as numpy's); monetary_value = mean total \
+         of the repeat periods (the first period excluded), 0 without repeats. A NULL order_time \
+         is skipped, a NULL amount counts as a purchase of 0. NULL for a customer without orders \
+         up to as_of. as_of must be the same on every row of a group.",
+        "clv_summary(order_time, amount, as_of [, period [, unit]])",
+    )
+    .with_argument("order_time", "Timestamp (any unit or time zone) or date of the order.")
+    .with_argument("amount", "Order value (or margin).")
+    .with_argument("as_of", "End of observation: a timestamp, date or a string such as '2026-03-01'.")
+    .with_argument("period", "'hour', 'day' (default), 'week' or 'month': a string literal.")
+    .with_argument("unit", "Unit of recency and t: as period, default the period itself. 'day' periods in 'week' units give lifetimes' freq='D', freq_multiplier=7.")
+    .with_sql_example(
+        "```sql\nSELECT member_id,\n       clv_summary(order_time, amount, TIMESTAMP '2026-03-01 00:00:00', 'day', 'week') AS s\nFROM orders WHERE status = 'paid' GROUP BY member_id;\n-- s['frequency'], s['recency'], s['t'], s['monetary_value']\n```",
+    )
+    .build()
+});
+
+fn literal_period(args: &AccumulatorArgs, index: usize, default: Period) -> Result<Period> {
+    if args.exprs.len() <= index {
+        return Ok(default);
+    }
+    let what = if index == 3 { "period" } else { "unit" };
+    match literal_argument(args, index) {
+        Some(ScalarValue::Utf8(Some(text)))
+        | Some(ScalarValue::Utf8View(Some(text)))
+        | Some(ScalarValue::LargeUtf8(Some(text))) => match Period::parse(&text) {
+            Some(period) => Ok(period),
+            None => {
+                exec_err!("{NAME}: unknown {what} '{text}': use 'hour', 'day', 'week' or 'month'")
+            }
+        },
+        _ => exec_err!("{NAME}: {what} must be a string literal such as 'day'"),
+    }
+}
+
+impl AggregateUDFImpl for ClvSummary {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if !(3..=5).contains(&arg_types.len()) {
+            return plan_err!(
+                "{NAME} takes (order_time, amount, as_of [, period [, unit]]), got {} arguments",
+                arg_types.len()
+            );
+        }
+        let time_zone = match &arg_types[0] {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            DataType::Date32 | DataType::Date64 => None,
+            other => {
+                return plan_err!("{NAME}: order_time must be a timestamp or date, got {other}");
+            }
+        };
+        let time = DataType::Timestamp(TimeUnit::Microsecond, time_zone);
+        if !(arg_types[1].is_numeric() || arg_types[1].is_null()) {
+            return plan_err!("{NAME}: amount must be numeric, got {}", arg_types[1]);
+        }
+        let mut types = vec![time.clone(), DataType::Float64, time];
+        for t in &arg_types[3..] {
+            if !matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) {
+                return plan_err!("{NAME}: period and unit must be strings such as 'day', got {t}");
+            }
+            types.push(t.clone());
+        }
+        Ok(types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(result_fields()))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "as_of"),
+                DataType::Int64,
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "periods"),
+                list(DataType::Int64),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "amounts"),
+                list(DataType::Float64),
+                true,
+            )),
+        ])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(ClvSummaryAccumulator {
+            groups: self.groups(&args)?,
+        }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(self.groups(&args)?))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
+
+impl ClvSummary {
+    fn groups(&self, args: &AccumulatorArgs) -> Result<ClvGroups> {
+        let period = literal_period(args, 3, Period::Day)?;
+        let unit = literal_period(args, 4, period)?;
+        Ok(ClvGroups {
+            period,
+            unit,
+            as_of: Vec::new(),
+            entries: Vec::new(),
+            compacted_len: 0,
+        })
+    }
+}
+
+/// One order, or one customer-period after compaction.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    group: usize,
+    period: i64,
+    amount: f64,
+}
+
+#[derive(Debug)]
+struct ClvGroups {
+    period: Period,
+    unit: Period,
+    /// as_of's period start, per group (`None` until the group has a row)
+    as_of: Vec<Option<i64>>,
+    entries: Vec<Entry>,
+    compacted_len: usize,
+}
+
+impl ClvGroups {
+    fn resize(&mut self, groups: usize) {
+        if self.as_of.len() < groups {
+            self.as_of.resize(groups, None);
+        }
+    }
+
+    fn set_as_of(&mut self, group: usize, as_of: i64) -> Result<()> {
+        match self.as_of[group] {
+            None => self.as_of[group] = Some(as_of),
+            Some(existing) if existing == as_of => {}
+            Some(_) => {
+                return exec_err!("{NAME}: as_of must be the same for every row of a group");
+            }
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, group: usize, period: i64, amount: f64) {
+        self.entries.push(Entry {
+            group,
+            period,
+            amount,
+        });
+        if self.entries.len() >= 1 << 16
+            && self.entries.len() >= self.compacted_len.saturating_mul(2)
+        {
+            self.compact();
+        }
+    }
+
+    /// Sorts by (group, period) and sums the entries of each customer-period.
+    fn compact(&mut self) {
+        self.entries.sort_unstable_by_key(|e| (e.group, e.period));
+        self.entries.dedup_by(|later, kept| {
+            if later.group == kept.group && later.period == kept.period {
+                kept.amount += later.amount;
+                true
+            } else {
+                false
+            }
+        });
+        self.compacted_len = self.entries.len();
+    }
+
+    /// Takes the compacted entries and as_of values of the groups `emit_to` names, renumbering
+    /// the groups that stay.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Option<i64>>, Vec<Entry>) {
+        self.compact();
+        let as_of = emit_to.take_needed(&mut self.as_of);
+        let emitted = as_of.len();
+        let split = self.entries.partition_point(|e| e.group < emitted);
+        let mut rest = self.entries.split_off(split);
+        for entry in &mut rest {
+            entry.group -= emitted;
+        }
+        let taken = std::mem::replace(&mut self.entries, rest);
+        self.compacted_len = self.entries.len();
+        (as_of, taken)
+    }
+
+    fn summaries(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let (as_of, entries) = self.take(emit_to);
+        let groups = as_of.len();
+        let mut columns: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(groups));
+        let mut valid = Vec::with_capacity(groups);
+        let unit = self.unit.unit_micros();
+        let mut next = 0;
+        for (group, as_of) in as_of.iter().enumerate() {
+            let start = next;
+            while next < entries.len() && entries[next].group == group {
+                next += 1;
+            }
+            let periods = &entries[start..next];
+            match (periods.first(), periods.last(), as_of) {
+                (Some(first), Some(last), Some(as_of)) => {
+                    let repeats = (periods.len() - 1) as f64;
+                    let repeat_total: f64 = periods[1..].iter().map(|e| e.amount).sum();
+                    columns[0].push(repeats);
+                    columns[1].push((last.period - first.period) as f64 / unit);
+                    columns[2].push((as_of - first.period) as f64 / unit);
+                    columns[3].push(if repeats > 0.0 {
+                        repeat_total / repeats
+                    } else {
+                        0.0
+                    });
+                    valid.push(true);
+                }
+                _ => {
+                    columns.iter_mut().for_each(|c| c.push(0.0));
+                    valid.push(false);
+                }
+            }
+        }
+        let arrays: Vec<ArrayRef> = columns
+            .into_iter()
+            .map(|c| Arc::new(Float64Array::from(c)) as ArrayRef)
+            .collect();
+        Ok(Arc::new(StructArray::try_new(
+            result_fields(),
+            arrays,
+            Some(NullBuffer::from(valid)),
+        )?))
+    }
+
+    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let (as_of, entries) = self.take(emit_to);
+        let mut lengths = vec![0usize; as_of.len()];
+        for entry in &entries {
+            lengths[entry.group] += 1;
+        }
+        let offsets = OffsetBuffer::from_lengths(lengths);
+        let periods = Int64Array::from_iter_values(entries.iter().map(|e| e.period));
+        let amounts = Float64Array::from_iter_values(entries.iter().map(|e| e.amount));
+        let list = |values: ArrayRef| -> Result<ArrayRef> {
+            Ok(Arc::new(ListArray::try_new(
+                Arc::new(Field::new_list_field(values.data_type().clone(), true)),
+                offsets.clone(),
+                values,
+                None,
+            )?))
+        };
+        Ok(vec![
+            Arc::new(Int64Array::from(as_of)),
+            list(Arc::new(periods))?,
+            list(Arc::new(amounts))?,
+        ])
+    }
+
+    fn update_rows(
+        &mut self,
+        values: &[ArrayRef],
+        group_of: impl Fn(usize) -> usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Result<()> {
+        let (Some(times), Some(amounts), Some(as_ofs)) = (
+            values[0].as_primitive_opt::<TimestampMicrosecondType>(),
+            values[1].as_primitive_opt::<Float64Type>(),
+            values[2].as_primitive_opt::<TimestampMicrosecondType>(),
+        ) else {
+            return exec_err!("{NAME}: unexpected argument types");
+        };
+        for row in 0..times.len() {
+            if !keep(row) || times.is_null(row) {
+                continue;
+            }
+            if as_ofs.is_null(row) {
+                return exec_err!("{NAME}: as_of is NULL");
+            }
+            let group = group_of(row);
+            let as_of = self.period.start(as_ofs.value(row));
+            self.set_as_of(group, as_of)?;
+            let period = self.period.start(times.value(row));
+            if period > as_of {
+                continue;
+            }
+            let amount = if amounts.is_null(row) {
+                0.0
+            } else {
+                amounts.value(row)
+            };
+            self.push(group, period, amount);
+        }
+        Ok(())
+    }
+
+    fn merge_rows(&mut self, states: &[ArrayRef], group_of: impl Fn(usize) -> usize) -> Result<()> {
+        let (Some(as_ofs), Some(periods), Some(amounts)) = (
+            states[0].as_primitive_opt::<Int64Type>(),
+            states[1].as_list_opt::<i32>(),
+            states[2].as_list_opt::<i32>(),
+        ) else {
+            return exec_err!("{NAME}: unexpected partial state");
+        };
+        for row in 0..as_ofs.len() {
+            if as_ofs.is_null(row) {
+                continue;
+            }
+            let group = group_of(row);
+            self.set_as_of(group, as_ofs.value(row))?;
+            let (row_periods, row_amounts) = (periods.value(row), amounts.value(row));
+            let (Some(row_periods), Some(row_amounts)) = (
+                row_periods.as_primitive_opt::<Int64Type>(),
+                row_amounts.as_primitive_opt::<Float64Type>(),
+            ) else {
+                return exec_err!("{NAME}: unexpected partial state");
+            };
+            for (period, amount) in row_periods.values().iter().zip(row_amounts.values()) {
+                self.push(group, *period, *amount);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GroupsAccumulator for ClvGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        self.update_rows(
+            values,
+            |row| group_indices[row],
+            |row| passes(opt_filter, row),
+        )
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        self.summaries(emit_to)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        self.states(emit_to)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        self.merge_rows(values, |row| group_indices[row])
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        // Each row becomes its own one-order state, as its own group would have it.
+        let rows = values[0].len();
+        let mut single = ClvGroups {
+            period: self.period,
+            unit: self.unit,
+            as_of: vec![None; rows],
+            entries: Vec::with_capacity(rows),
+            compacted_len: usize::MAX,
+        };
+        single.update_rows(values, |row| row, |row| passes(opt_filter, row))?;
+        single.states(EmitTo::All)
+    }
+
+    fn size(&self) -> usize {
+        self.entries.capacity() * size_of::<Entry>() + self.as_of.capacity() * 16
+    }
+}
+
+#[derive(Debug)]
+struct ClvSummaryAccumulator {
+    groups: ClvGroups,
+}
+
+impl Accumulator for ClvSummaryAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.groups.resize(1);
+        self.groups.update_rows(values, |_| 0, |_| true)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.groups.resize(1);
+        let array = self.groups.summaries(EmitTo::All)?;
+        ScalarValue::try_from_array(&array, 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.groups.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.groups.resize(1);
+        self.groups
+            .states(EmitTo::All)?
+            .iter()
+            .map(|array| ScalarValue::try_from_array(array, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.groups.resize(1);
+        self.groups.merge_rows(states, |_| 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_starts() {
+        let day = |y, m, d| days_from_civil(y, m, d) * MICROS_PER_DAY;
+        // 2026-03-04 is a Wednesday: its week starts on Monday 2026-03-02
+        let wednesday = day(2026, 3, 4) + 5 * MICROS_PER_HOUR;
+        assert_eq!(Period::Week.start(wednesday), day(2026, 3, 2));
+        assert_eq!(Period::Week.start(day(2026, 3, 2)), day(2026, 3, 2));
+        assert_eq!(Period::Week.start(day(2026, 3, 1)), day(2026, 2, 23));
+        assert_eq!(Period::Month.start(wednesday), day(2026, 3, 1));
+        assert_eq!(Period::Day.start(wednesday), day(2026, 3, 4));
+        assert_eq!(Period::Day.start(-1), day(1969, 12, 31));
+        for days in [-800_000, -1, 0, 59, 11_000, 20_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+}

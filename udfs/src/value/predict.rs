@@ -1,0 +1,339 @@
+//! Per-customer predictions from a fitted model, as scalar functions that take the fit's struct
+//! (so a report cross-joins the one-row fit with the customer summaries):
+//! `bgnbd_expected_purchases`, `bgnbd_p_alive`, `gamma_gamma_expected_spend`, `bgnbd_clv`.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Float64Builder};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::bgnbd::BgNbd;
+use super::fit_udaf::{Model, VALUE_SECTION};
+use super::gamma_gamma::GammaGamma;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PredictionKind {
+    ExpectedPurchases,
+    ProbabilityAlive,
+    ExpectedSpend,
+    LifetimeValue,
+}
+
+impl PredictionKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::ExpectedPurchases => "bgnbd_expected_purchases",
+            Self::ProbabilityAlive => "bgnbd_p_alive",
+            Self::ExpectedSpend => "gamma_gamma_expected_spend",
+            Self::LifetimeValue => "bgnbd_clv",
+        }
+    }
+
+    fn model(self) -> Model {
+        match self {
+            Self::ExpectedSpend => Model::GammaGamma,
+            _ => Model::BgNbd,
+        }
+    }
+
+    /// The numeric arguments after the model.
+    fn argument_names(self) -> &'static [&'static str] {
+        match self {
+            Self::ExpectedPurchases => &["horizon", "frequency", "recency", "t"],
+            Self::ProbabilityAlive => &["frequency", "recency", "t"],
+            Self::ExpectedSpend => &["frequency", "monetary_value"],
+            Self::LifetimeValue => &[
+                "frequency",
+                "recency",
+                "t",
+                "spend",
+                "months",
+                "monthly_discount_rate",
+                "units_per_month",
+            ],
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Prediction {
+    kind: PredictionKind,
+    signature: Signature,
+}
+
+impl Prediction {
+    pub fn new(kind: PredictionKind) -> Self {
+        Self {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+static EXPECTED_PURCHASES_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Expected repeat purchases in the next `horizon` of a customer with history (frequency, \
+         recency, t), under a BG/NBD fit (equation 10 of Fader, Hardie and Lee 2005; lifetimes' \
+         `predict`). `horizon` is in the unit of recency and t. NULL when an input is NULL.",
+        "bgnbd_expected_purchases(model, horizon, frequency, recency, t)",
+    )
+    .with_argument("model", "The struct bgnbd_fit returns (or any struct with float fields r, alpha, a, b).")
+    .with_argument("horizon", "How far ahead, in the unit of recency and t.")
+    .with_argument("frequency, recency, t", "The customer's summary, as bgnbd_fit takes it.")
+    .with_sql_example("```sql\nSELECT member_id, bgnbd_expected_purchases(m.model, 52, s.frequency, s.recency, s.t)\nFROM summaries s CROSS JOIN (SELECT bgnbd_fit(frequency, recency, t) AS model FROM summaries) m;\n```")
+    .build()
+});
+
+static P_ALIVE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Probability that a customer with history (frequency, recency, t) is still active under a \
+         BG/NBD fit (Fader, Hardie and Lee's note 021; lifetimes' `conditional_probability_alive`): \
+         1 for a customer who never bought again, as the model assumes churn only happens after a \
+         purchase.",
+        "bgnbd_p_alive(model, frequency, recency, t)",
+    )
+    .with_argument("model", "The struct bgnbd_fit returns.")
+    .with_argument("frequency, recency, t", "The customer's summary.")
+    .build()
+});
+
+static EXPECTED_SPEND_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Expected mean spend per purchase of a customer under a Gamma-Gamma fit (note 025, \
+         equation 5; lifetimes' `conditional_expected_average_profit`): a weighted mean of the \
+         customer's own mean spend and the population mean v p / (q - 1), weighted by their \
+         repeat purchases. For frequency 0 it is the population mean. NULL when q <= 1 (the \
+         population mean does not exist) or an input is NULL.",
+        "gamma_gamma_expected_spend(model, frequency, monetary_value)",
+    )
+    .with_argument(
+        "model",
+        "The struct gamma_gamma_fit returns (fields p, q, v).",
+    )
+    .with_argument(
+        "frequency, monetary_value",
+        "The customer's repeat purchases and their mean value.",
+    )
+    .build()
+});
+
+static CLV_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Discounted customer lifetime value over the next `months` months, as lifetimes' \
+         `customer_lifetime_value`: the sum over months i = 1..months of spend x (expected \
+         purchases by month i - by month i-1) / (1 + monthly_discount_rate)^i, with purchases \
+         from the BG/NBD fit. `units_per_month` converts months to the unit of recency and t (30 \
+         for days, 4.345 for weeks, as lifetimes). `spend` is usually \
+         gamma_gamma_expected_spend, times a margin rate for a margin-based CLV.",
+        "bgnbd_clv(model, frequency, recency, t, spend, months, monthly_discount_rate, units_per_month)",
+    )
+    .with_argument("model", "The struct bgnbd_fit returns.")
+    .with_argument("frequency, recency, t", "The customer's summary.")
+    .with_argument("spend", "Value per future purchase.")
+    .with_argument("months", "Horizon in months, a non-negative integer.")
+    .with_argument("monthly_discount_rate", "E.g. 0.01.")
+    .with_argument("units_per_month", "30 when recency and t are in days, 4.345 in weeks.")
+    .build()
+});
+
+impl ScalarUDFImpl for Prediction {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let name = self.name();
+        let expected = 1 + self.kind.argument_names().len();
+        if arg_types.len() != expected {
+            return plan_err!(
+                "{name} takes {expected} arguments (model, {}), got {}",
+                self.kind.argument_names().join(", "),
+                arg_types.len()
+            );
+        }
+        let DataType::Struct(fields) = &arg_types[0] else {
+            return plan_err!(
+                "{name}: the first argument must be the struct {} returns, got {}",
+                self.kind.model().parameter_names().join("/"),
+                arg_types[0]
+            );
+        };
+        for parameter in self.kind.model().parameter_names() {
+            match fields.find(parameter) {
+                Some((_, field)) if field.data_type().is_numeric() => {}
+                _ => {
+                    return plan_err!(
+                        "{name}: the model struct has no numeric field '{parameter}' (fields: {})",
+                        fields
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
+        }
+        let mut types = vec![arg_types[0].clone()];
+        for (t, argument) in arg_types[1..].iter().zip(self.kind.argument_names()) {
+            if !(t.is_numeric() || t.is_null()) {
+                return plan_err!("{name}: {argument} must be numeric, got {t}");
+            }
+            types.push(DataType::Float64);
+        }
+        Ok(types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let name = self.name();
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some(model) = arrays[0].as_struct_opt() else {
+            return exec_err!("{name}: the first argument must be a model struct");
+        };
+        let parameters: Vec<ArrayRef> = self
+            .kind
+            .model()
+            .parameter_names()
+            .iter()
+            .map(|p| match model.column_by_name(p) {
+                Some(column) => Ok(cast(column, &DataType::Float64)?),
+                None => exec_err!("{name}: the model struct has no field '{p}'"),
+            })
+            .collect::<Result<_>>()?;
+        let parameters: Vec<&Float64Array> = parameters
+            .iter()
+            .map(|a| a.as_primitive::<Float64Type>())
+            .collect();
+        let inputs: Vec<&Float64Array> = arrays[1..]
+            .iter()
+            .map(|a| match a.as_primitive_opt::<Float64Type>() {
+                Some(values) => Ok(values),
+                None => exec_err!("{name}: expected Float64 arguments"),
+            })
+            .collect::<Result<_>>()?;
+        let rows = args.number_rows;
+        let mut out = Float64Builder::with_capacity(rows);
+        for row in 0..rows {
+            let null = model.is_null(row)
+                || parameters.iter().any(|p| p.is_null(row))
+                || inputs.iter().any(|i| i.is_null(row));
+            if null {
+                out.append_null();
+                continue;
+            }
+            let p: Vec<f64> = parameters.iter().map(|c| c.value(row)).collect();
+            let v: Vec<f64> = inputs.iter().map(|c| c.value(row)).collect();
+            out.append_option(self.predict(&p, &v)?);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(match self.kind {
+            PredictionKind::ExpectedPurchases => &EXPECTED_PURCHASES_DOC,
+            PredictionKind::ProbabilityAlive => &P_ALIVE_DOC,
+            PredictionKind::ExpectedSpend => &EXPECTED_SPEND_DOC,
+            PredictionKind::LifetimeValue => &CLV_DOC,
+        })
+    }
+}
+
+/// The same checks as the fits make, so a prediction never runs on a summary no fit accepts.
+fn check_summary(name: &str, frequency: f64, recency: f64, t: f64) -> Result<()> {
+    if !frequency.is_finite() || frequency < 0.0 || frequency.fract() != 0.0 {
+        return exec_err!("{name}: frequency must be a non-negative integer, got {frequency}");
+    }
+    if !recency.is_finite() || recency < 0.0 {
+        return exec_err!("{name}: recency must be a non-negative number, got {recency}");
+    }
+    if !t.is_finite() || recency > t {
+        return exec_err!("{name}: recency {recency} is larger than t {t}");
+    }
+    Ok(())
+}
+
+fn check_parameters(name: &str, parameters: &[f64]) -> Result<()> {
+    if parameters.iter().any(|p| !p.is_finite() || *p <= 0.0) {
+        return exec_err!("{name}: model parameters must be positive numbers, got {parameters:?}");
+    }
+    Ok(())
+}
+
+impl Prediction {
+    fn predict(&self, parameters: &[f64], v: &[f64]) -> Result<Option<f64>> {
+        let name = self.name();
+        check_parameters(name, parameters)?;
+        Ok(match self.kind {
+            PredictionKind::ExpectedPurchases => {
+                check_summary(name, v[1], v[2], v[3])?;
+                if !(v[0].is_finite() && v[0] >= 0.0) {
+                    return exec_err!(
+                        "{name}: horizon must be a non-negative number, got {}",
+                        v[0]
+                    );
+                }
+                BgNbd::from_slice(parameters).expected_purchases(v[0], v[1], v[2], v[3])
+            }
+            PredictionKind::ProbabilityAlive => {
+                check_summary(name, v[0], v[1], v[2])?;
+                Some(BgNbd::from_slice(parameters).probability_alive(v[0], v[1], v[2]))
+            }
+            PredictionKind::ExpectedSpend => {
+                let (frequency, spend) = (v[0], v[1]);
+                if !frequency.is_finite() || frequency < 0.0 || frequency.fract() != 0.0 {
+                    return exec_err!(
+                        "{name}: frequency must be a non-negative integer, got {frequency}"
+                    );
+                }
+                GammaGamma::from_slice(parameters).expected_spend(frequency, spend)
+            }
+            PredictionKind::LifetimeValue => {
+                let [frequency, recency, t, spend, months, discount, units] =
+                    [v[0], v[1], v[2], v[3], v[4], v[5], v[6]];
+                check_summary(name, frequency, recency, t)?;
+                if !(months.is_finite() && months >= 0.0 && months.fract() == 0.0) {
+                    return exec_err!(
+                        "{name}: months must be a non-negative integer, got {months}"
+                    );
+                }
+                if !(discount.is_finite() && discount > -1.0) {
+                    return exec_err!(
+                        "{name}: monthly_discount_rate must be greater than -1, got {discount}"
+                    );
+                }
+                if !(units.is_finite() && units > 0.0) {
+                    return exec_err!("{name}: units_per_month must be positive, got {units}");
+                }
+                let model = BgNbd::from_slice(parameters);
+                let mut value = 0.0;
+                let mut previous = 0.0;
+                for month in 1..=months as u64 {
+                    let Some(cumulative) =
+                        model.expected_purchases(month as f64 * units, frequency, recency, t)
+                    else {
+                        return Ok(None);
+                    };
+                    value += spend * (cumulative - previous) / (1.0 + discount).powi(month as i32);
+                    previous = cumulative;
+                }
+                Some(value)
+            }
+        })
+    }
+}
