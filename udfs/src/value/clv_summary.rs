@@ -106,10 +106,10 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 fn result_fields() -> Fields {
     Fields::from(vec![
-        Field::new("frequency", DataType::Float64, false),
-        Field::new("recency", DataType::Float64, false),
-        Field::new("t", DataType::Float64, false),
-        Field::new("monetary_value", DataType::Float64, false),
+        Field::new("frequency", DataType::Float64, true),
+        Field::new("recency", DataType::Float64, true),
+        Field::new("t", DataType::Float64, true),
+        Field::new("monetary_value", DataType::Float64, true),
     ])
 }
 
@@ -380,14 +380,16 @@ impl ClvGroups {
                 }
             }
         }
+        // The fields are NULL too where the struct is, so that s['frequency'] reads NULL.
+        let nulls = NullBuffer::from(valid);
         let arrays: Vec<ArrayRef> = columns
             .into_iter()
-            .map(|c| Arc::new(Float64Array::from(c)) as ArrayRef)
+            .map(|c| Arc::new(Float64Array::new(c.into(), Some(nulls.clone()))) as ArrayRef)
             .collect();
         Ok(Arc::new(StructArray::try_new(
             result_fields(),
             arrays,
-            Some(NullBuffer::from(valid)),
+            Some(nulls),
         )?))
     }
 

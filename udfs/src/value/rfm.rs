@@ -286,9 +286,9 @@ pub fn eight_class_code(values: [f64; 6]) -> String {
 
 fn eight_class_fields() -> Fields {
     Fields::from(vec![
-        Field::new("code", DataType::Utf8, false),
-        Field::new("label_cn", DataType::Utf8, false),
-        Field::new("label_en", DataType::Utf8, false),
+        Field::new("code", DataType::Utf8, true),
+        Field::new("label_cn", DataType::Utf8, true),
+        Field::new("label_en", DataType::Utf8, true),
     ])
 }
 
@@ -355,7 +355,7 @@ impl ScalarUDFImpl for Rfm8Class {
         let mut valid = Vec::with_capacity(rows);
         for row in 0..rows {
             if columns.iter().any(|c| c.is_null(row)) {
-                builders.iter_mut().for_each(|b| b.append_value(""));
+                builders.iter_mut().for_each(|b| b.append_null());
                 valid.push(false);
                 continue;
             }
