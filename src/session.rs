@@ -40,7 +40,16 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(true)
         // spans let errors name the line and column of the offending SQL
-        .set_bool("datafusion.sql_parser.collect_spans", true);
+        .set_bool("datafusion.sql_parser.collect_spans", true)
+        // DataFusion 55's leaf-projection pushdown fails to plan some statements that read the
+        // fields of an aggregate's struct result over views that read struct fields themselves
+        // (CREATE TABLE ... AS SELECT s['f'] ... over order_persons: "Cannot access field at
+        // argument 1: type Utf8 is not Struct"). The lake stores no struct columns, so the
+        // pushdown gains nothing here; tests/slt/customer_value.slt keeps the case covered.
+        .set_bool(
+            "datafusion.optimizer.enable_leaf_expression_pushdown",
+            false,
+        );
     if let Some(partitions) = options.target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }

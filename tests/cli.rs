@@ -435,12 +435,16 @@ fn the_nightly_job_runs_on_the_sample() {
                 "sql/nightly.sql",
                 "sql/funnel_report.sql",
                 "sql/retention_cohort.sql",
+                "sql/rfm_layers.sql",
+                "sql/ltv_cohort.sql",
+                "sql/ltv_report.sql",
                 "--lake",
                 "data/sample",
                 "--out",
             ])
             .arg(&out),
     );
+    check_customer_value_outputs(&out);
     let funnel = std::fs::read_to_string(out.join("funnel_report.csv")).unwrap();
     assert!(funnel.starts_with(
         "channel,step_number,step,users,step_conversion,overall_conversion,median_seconds_to_step,p90_seconds_to_step\n"
@@ -479,6 +483,79 @@ fn the_nightly_job_runs_on_the_sample() {
     assert!(
         (lake_gmv - report_gmv).abs() < 0.05,
         "{lake_gmv} vs {report_gmv}"
+    );
+}
+
+/// The layer and LTV reports of the nightly job: every buyer has a segment, class and tier;
+/// unobserved cohort cells are empty, not 0; the fits converged; predictions are in range.
+fn check_customer_value_outputs(out: &std::path::Path) {
+    let summary = std::fs::read_to_string(out.join("layer_summary.csv")).unwrap();
+    assert!(
+        summary.starts_with("layering,layer,people,buyers,monetary\n"),
+        "{summary}"
+    );
+    // the rows (after the header) of a query over one Parquet output, registered as `t`
+    let query = |file: &std::path::Path, sql: &str| -> Vec<String> {
+        let register = format!(
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}'",
+            file.display()
+        );
+        let text =
+            stdout_of(userlake().args(["sql", "--format", "csv", "-c", &register, "-c", sql]));
+        text.lines().skip(2).map(str::to_string).collect()
+    };
+    let layers = out.join("customer_layers.parquet");
+    let report = out.join("ltv_report.parquet");
+    let counts = query(
+        &layers,
+        "SELECT count(*) FILTER (WHERE frequency > 0), count(rfm_segment), count(rfm_class_en), count(lifecycle), count(*) FROM t",
+    );
+    let counts: Vec<u64> = counts[0].split(',').map(|v| v.parse().unwrap()).collect();
+    assert!(counts[0] > 100, "{counts:?}");
+    assert_eq!((counts[1], counts[2]), (counts[0], counts[0]), "{counts:?}");
+    assert_eq!(counts[3], counts[4], "{counts:?}");
+    let model = std::fs::read_to_string(out.join("ltv_model.csv")).unwrap();
+    assert!(
+        model.contains("bgnbd,converged,1.0") && model.contains("gamma_gamma,converged,1.0"),
+        "{model}"
+    );
+    let checks = query(
+        &report,
+        "SELECT count(*), min(p_alive) >= 0 AND max(p_alive) <= 1, min(expected_purchases_12m) >= 0, \
+                count(*) FILTER (WHERE clv_12m IS NULL OR lifecycle IS NULL) FROM t",
+    );
+    assert_eq!(
+        checks[0].split(',').skip(1).collect::<Vec<_>>(),
+        ["true", "true", "0"],
+        "{checks:?}"
+    );
+    let cohorts = std::fs::read_to_string(out.join("ltv_cohort.csv")).unwrap();
+    assert!(
+        cohorts.starts_with(
+            "acquisition_month,channel,customers,month,cumulative_margin_per_customer\n"
+        )
+    );
+    // the sample ends on 2026-03-01: January cohorts have months 0 and 1, month 2 is unobserved
+    let january_douyin: Vec<Vec<&str>> = cohorts
+        .lines()
+        .filter(|l| l.starts_with("2026-01-01,douyin,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    let cell = |month: &str| {
+        january_douyin
+            .iter()
+            .find(|fields| fields[3] == month)
+            .map(|fields| fields[4])
+    };
+    assert!(
+        cell("1").is_some_and(|v| v.parse::<f64>().is_ok_and(|v| v > 0.0)),
+        "{cohorts}"
+    );
+    assert_eq!(cell("2"), Some(""), "{cohorts}");
+    let cac = std::fs::read_to_string(out.join("ltv_cac.csv")).unwrap();
+    assert!(
+        cac.starts_with("channel,spend,customers,cac,margin_per_customer_to_date,"),
+        "{cac}"
     );
 }
 

@@ -1,0 +1,79 @@
+-- Per-customer value: BG/NBD and Gamma-Gamma fitted on the lake's paid orders, then per
+-- customer the expected purchases and margin over the next 12 months, P(alive), the discounted
+-- 12-month CLV, and the layers of sql/rfm_layers.sql (run earlier in the same job).
+--
+--   userlake run sql/identity_edges.sql sql/identity.sql sql/rfm_layers.sql sql/ltv_report.sql --lake data/sample --out out
+--
+-- Variables: as_of (as in sql/rfm_layers.sql), monthly_discount_rate (default 0.01).
+-- Writes ${out}/ltv_report.parquet (one row per buyer) and ${out}/ltv_model.csv (the fitted
+-- parameters, log-likelihoods and whether each fit converged).
+--
+-- Summaries count purchases per day and measure time in weeks (lifetimes' freq='D',
+-- freq_multiplier=7); spend is modelled on order value, and margin is expected spend times the
+-- lake's margin rate (gross margin / value of paid orders). CLV discounts each month's expected
+-- margin, as lifetimes' customer_lifetime_value with 4.345 weeks a month. If a fit did not
+-- converge, its predictions are still written, and ltv_model.csv says so.
+
+CREATE TABLE ltv_summaries AS
+SELECT person, s['frequency'] AS frequency, s['recency'] AS recency, s['t'] AS t, s['monetary_value'] AS monetary_value
+FROM (
+  SELECT person, clv_summary(order_time, amount, as_of, 'day', 'week') AS s
+  FROM order_persons CROSS JOIN layer_as_of
+  WHERE status = 'paid' AND person IS NOT NULL
+  GROUP BY person
+)
+WHERE s IS NOT NULL;
+
+CREATE TABLE ltv_model AS
+SELECT f.bgnbd, f.gamma_gamma, r.margin_rate
+FROM (
+  SELECT bgnbd_fit(frequency, recency, t) AS bgnbd, gamma_gamma_fit(frequency, monetary_value) AS gamma_gamma
+  FROM ltv_summaries
+) f
+CROSS JOIN (
+  SELECT sum(gross_margin) / sum(amount) AS margin_rate FROM order_persons
+  WHERE status = 'paid' AND person IS NOT NULL
+) r;
+
+CREATE TABLE ltv_report AS
+SELECT
+  s.person,
+  s.frequency,
+  s.recency,
+  s.t,
+  s.monetary_value,
+  round(bgnbd_expected_purchases(m.bgnbd, 365.0 / 7, s.frequency, s.recency, s.t), 4) AS expected_purchases_12m,
+  round(bgnbd_p_alive(m.bgnbd, s.frequency, s.recency, s.t), 4) AS p_alive,
+  round(gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value), 2) AS expected_spend,
+  round(bgnbd_expected_purchases(m.bgnbd, 365.0 / 7, s.frequency, s.recency, s.t)
+        * gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) * m.margin_rate, 2) AS expected_margin_12m,
+  round(bgnbd_clv(m.bgnbd, s.frequency, s.recency, s.t,
+                  gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) * m.margin_rate,
+                  12, ${monthly_discount_rate:-0.01}, 4.345), 2) AS clv_12m,
+  l.rfm_segment,
+  l.rfm_class_cn,
+  l.rfm_class_en,
+  l.lifecycle
+FROM ltv_summaries s
+CROSS JOIN ltv_model m
+LEFT JOIN customer_layers l ON l.person = s.person;
+
+COPY (SELECT * FROM ltv_report ORDER BY clv_12m DESC, person)
+TO '${out}/ltv_report.parquet' STORED AS PARQUET;
+
+COPY (SELECT * FROM (
+  SELECT 'bgnbd' AS model, 'r' AS parameter, bgnbd['r'] AS value FROM ltv_model
+  UNION ALL SELECT 'bgnbd', 'alpha', bgnbd['alpha'] FROM ltv_model
+  UNION ALL SELECT 'bgnbd', 'a', bgnbd['a'] FROM ltv_model
+  UNION ALL SELECT 'bgnbd', 'b', bgnbd['b'] FROM ltv_model
+  UNION ALL SELECT 'bgnbd', 'log_likelihood', bgnbd['log_likelihood'] FROM ltv_model
+  UNION ALL SELECT 'bgnbd', 'customers', CAST(bgnbd['customers'] AS DOUBLE) FROM ltv_model
+  UNION ALL SELECT 'bgnbd', 'converged', CASE WHEN bgnbd['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_model
+  UNION ALL SELECT 'gamma_gamma', 'p', gamma_gamma['p'] FROM ltv_model
+  UNION ALL SELECT 'gamma_gamma', 'q', gamma_gamma['q'] FROM ltv_model
+  UNION ALL SELECT 'gamma_gamma', 'v', gamma_gamma['v'] FROM ltv_model
+  UNION ALL SELECT 'gamma_gamma', 'log_likelihood', gamma_gamma['log_likelihood'] FROM ltv_model
+  UNION ALL SELECT 'gamma_gamma', 'customers', CAST(gamma_gamma['customers'] AS DOUBLE) FROM ltv_model
+  UNION ALL SELECT 'gamma_gamma', 'converged', CASE WHEN gamma_gamma['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_model
+  UNION ALL SELECT 'margin', 'rate', margin_rate FROM ltv_model
+) ORDER BY model, parameter) TO '${out}/ltv_model.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
