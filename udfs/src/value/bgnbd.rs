@@ -4,7 +4,7 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::data::RepeatBuyingData;
+use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{Fit, finish};
 use super::optimize::{Objective, minimize};
 use super::special::hyp2f1;
@@ -104,49 +104,71 @@ impl Objective for BgNbdObjective<'_> {
         let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
         let (lg_ab, lg_b, lg_r) = (ln_gamma(a + b), ln_gamma(b), ln_gamma(r));
         let (dg_ab, dg_b, dg_r) = (digamma(a + b), digamma(b), digamma(r));
-        let mut total = 0.0;
-        let mut g = [0.0f64; 4]; // d(total log-likelihood) / d(r, alpha, a, b)
-        for &(x, start, end, group_weight) in &data.groups.groups {
-            // Terms of x alone.
-            let constant = ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x)
-                - lg_b
-                - ln_gamma(a + b + x);
-            total += group_weight * constant;
-            g[0] += group_weight * (digamma(r + x) - dg_r + ln_alpha);
-            g[1] += group_weight * r / alpha;
-            let dg_abx = digamma(a + b + x);
-            g[2] += group_weight * (dg_ab - dg_abx);
-            g[3] += group_weight * (dg_ab + digamma(b + x) - dg_b - dg_abx);
-            let rx = r + x;
-            let ln_b_x1 = if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 };
-            for i in start..end {
-                let w = data.weight[i];
-                let ln_alpha_t = (alpha + data.age[i]).ln();
-                let a3 = -rx * ln_alpha_t;
-                if x > 0.0 {
-                    let ln_alpha_tx = (alpha + data.recency[i]).ln();
-                    let a4 = ln_a - ln_b_x1 - rx * ln_alpha_tx;
-                    let lse = log_add_exp(a3, a4);
-                    let (w3, w4) = ((a3 - lse).exp(), (a4 - lse).exp());
-                    total += w * lse;
-                    g[0] -= w * (w3 * ln_alpha_t + w4 * ln_alpha_tx);
-                    g[1] -= w * rx * (w3 / (alpha + data.age[i]) + w4 / (alpha + data.recency[i]));
-                    g[2] += w * w4 / a;
-                    g[3] -= w * w4 / (b + x - 1.0);
-                } else {
-                    total += w * a3;
-                    g[0] -= w * ln_alpha_t;
-                    g[1] -= w * rx / (alpha + data.age[i]);
+        // ln(alpha + time) and 1 / (alpha + time) once per distinct time
+        let ln_alpha_time: Vec<f64> = data.times.values.iter().map(|t| (alpha + t).ln()).collect();
+        let inv_alpha_time: Vec<f64> = data
+            .times
+            .values
+            .iter()
+            .map(|t| 1.0 / (alpha + t))
+            .collect();
+        let rows = data.frequency.len();
+        // [total, d/dr, d/dalpha, d/da, d/db] of the total log-likelihood
+        let sums = sum_over_chunks::<5>(&data.chunks, |chunk| {
+            let mut s = [0.0f64; 5];
+            for &(x, start, end, group_weight) in &data.groups.groups[chunk] {
+                // terms of x alone
+                s[0] += group_weight
+                    * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x)
+                        - lg_b
+                        - ln_gamma(a + b + x));
+                s[1] += group_weight * (digamma(r + x) - dg_r + ln_alpha);
+                s[2] += group_weight * r / alpha;
+                let dg_abx = digamma(a + b + x);
+                s[3] += group_weight * (dg_ab - dg_abx);
+                s[4] += group_weight * (dg_ab + digamma(b + x) - dg_b - dg_abx);
+                let rx = r + x;
+                let inv_b_x1 = if x > 0.0 { 1.0 / (b + x - 1.0) } else { 0.0 };
+                let ln_a_b_x1 = ln_a + inv_b_x1.ln();
+                for i in start..end {
+                    let w = data.weight[i];
+                    let t_index = data.times.index[rows + i] as usize;
+                    let (ln_t, inv_t) = (ln_alpha_time[t_index], inv_alpha_time[t_index]);
+                    let a3 = -rx * ln_t;
+                    if x > 0.0 {
+                        let tx_index = data.times.index[i] as usize;
+                        let (ln_tx, inv_tx) = (ln_alpha_time[tx_index], inv_alpha_time[tx_index]);
+                        let a4 = ln_a_b_x1 - rx * ln_tx;
+                        // log(e^a3 + e^a4) and the two weights with one exp and one log
+                        let e = (-(a3 - a4).abs()).exp();
+                        let (high, low_weight) = (a3.max(a4), e / (1.0 + e));
+                        let (w3, w4) = if a3 >= a4 {
+                            (1.0 - low_weight, low_weight)
+                        } else {
+                            (low_weight, 1.0 - low_weight)
+                        };
+                        s[0] += w * (high + e.ln_1p());
+                        s[1] -= w * (w3 * ln_t + w4 * ln_tx);
+                        s[2] -= w * rx * (w3 * inv_t + w4 * inv_tx);
+                        s[3] += w * w4 / a;
+                        s[4] -= w * w4 * inv_b_x1;
+                    } else {
+                        s[0] += w * a3;
+                        s[1] -= w * ln_t;
+                        s[2] -= w * rx * inv_t;
+                    }
                 }
             }
-        }
+            s
+        });
         let n = data.customers;
         let params = [r, alpha, a, b];
         for i in 0..4 {
             // chain rule to log-parameters, negated mean, plus the penalty's derivative
-            gradient[i] = -g[i] * params[i] / n + 2.0 * self.penalizer * params[i] * params[i];
+            gradient[i] =
+                -sums[i + 1] * params[i] / n + 2.0 * self.penalizer * params[i] * params[i];
         }
-        -total / n + self.penalizer * params.iter().map(|p| p * p).sum::<f64>()
+        -sums[0] / n + self.penalizer * params.iter().map(|p| p * p).sum::<f64>()
     }
 }
 

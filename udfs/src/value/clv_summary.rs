@@ -261,7 +261,7 @@ impl ClvSummary {
         Ok(ClvGroups {
             period,
             unit,
-            as_of: Vec::new(),
+            as_of: AsOfByGroup::default(),
             entries: Vec::new(),
             compacted_len: 0,
         })
@@ -276,32 +276,87 @@ struct Entry {
     amount: f64,
 }
 
+/// as_of's period start for each group. It is nearly always one value for every row (a
+/// literal), so that value is kept once, with a byte per group saying whether the group has had
+/// a row (small enough to stay in cache); values per group are kept only once two differ.
+#[derive(Debug, Default)]
+struct AsOfByGroup {
+    common: Option<i64>,
+    seen: Vec<bool>,
+    per_group: Option<Vec<Option<i64>>>,
+}
+
+impl AsOfByGroup {
+    fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    fn resize(&mut self, groups: usize) {
+        if self.seen.len() < groups {
+            self.seen.resize(groups, false);
+            if let Some(per_group) = &mut self.per_group {
+                per_group.resize(groups, None);
+            }
+        }
+    }
+
+    fn set(&mut self, group: usize, as_of: i64) -> Result<()> {
+        if let Some(per_group) = &mut self.per_group {
+            match per_group[group] {
+                None => per_group[group] = Some(as_of),
+                Some(existing) if existing == as_of => {}
+                Some(_) => {
+                    return exec_err!("{NAME}: as_of must be the same for every row of a group");
+                }
+            }
+            self.seen[group] = true;
+            return Ok(());
+        }
+        match self.common {
+            Some(common) if common != as_of => {
+                self.per_group = Some(self.seen.iter().map(|&s| s.then_some(common)).collect());
+                self.set(group, as_of)
+            }
+            _ => {
+                self.common = Some(as_of);
+                self.seen[group] = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Option<i64>> {
+        let seen = emit_to.take_needed(&mut self.seen);
+        match &mut self.per_group {
+            Some(per_group) => emit_to.take_needed(per_group),
+            None => seen
+                .into_iter()
+                .map(|s| if s { self.common } else { None })
+                .collect(),
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        self.seen.capacity() + self.per_group.as_ref().map_or(0, |p| p.capacity() * 16)
+    }
+}
+
 #[derive(Debug)]
 struct ClvGroups {
     period: Period,
     unit: Period,
-    /// as_of's period start, per group (`None` until the group has a row)
-    as_of: Vec<Option<i64>>,
+    as_of: AsOfByGroup,
     entries: Vec<Entry>,
     compacted_len: usize,
 }
 
 impl ClvGroups {
     fn resize(&mut self, groups: usize) {
-        if self.as_of.len() < groups {
-            self.as_of.resize(groups, None);
-        }
+        self.as_of.resize(groups);
     }
 
     fn set_as_of(&mut self, group: usize, as_of: i64) -> Result<()> {
-        match self.as_of[group] {
-            None => self.as_of[group] = Some(as_of),
-            Some(existing) if existing == as_of => {}
-            Some(_) => {
-                return exec_err!("{NAME}: as_of must be the same for every row of a group");
-            }
-        }
-        Ok(())
+        self.as_of.set(group, as_of)
     }
 
     fn push(&mut self, group: usize, period: i64, amount: f64) {
@@ -317,17 +372,42 @@ impl ClvGroups {
         }
     }
 
-    /// Sorts by (group, period) and sums the entries of each customer-period.
+    /// Sorts by (group, period) and sums the entries of each customer-period: a counting sort
+    /// by group (groups are dense indices), then each group's few entries by period.
     fn compact(&mut self) {
-        self.entries.sort_unstable_by_key(|e| (e.group, e.period));
-        self.entries.dedup_by(|later, kept| {
-            if later.group == kept.group && later.period == kept.period {
-                kept.amount += later.amount;
-                true
-            } else {
-                false
+        let groups = self.as_of.len();
+        let mut starts = vec![0usize; groups + 1];
+        for entry in &self.entries {
+            starts[entry.group + 1] += 1;
+        }
+        for g in 0..groups {
+            starts[g + 1] += starts[g];
+        }
+        let mut next = starts.clone();
+        let mut sorted = vec![
+            Entry {
+                group: 0,
+                period: 0,
+                amount: 0.0
+            };
+            self.entries.len()
+        ];
+        for entry in self.entries.drain(..) {
+            sorted[next[entry.group]] = entry;
+            next[entry.group] += 1;
+        }
+        for g in 0..groups {
+            let slice = &mut sorted[starts[g]..starts[g + 1]];
+            slice.sort_by_key(|e| e.period);
+            for entry in slice.iter() {
+                match self.entries.last_mut() {
+                    Some(last) if last.group == entry.group && last.period == entry.period => {
+                        last.amount += entry.amount;
+                    }
+                    _ => self.entries.push(*entry),
+                }
             }
-        });
+        }
         self.compacted_len = self.entries.len();
     }
 
@@ -335,7 +415,7 @@ impl ClvGroups {
     /// the groups that stay.
     fn take(&mut self, emit_to: EmitTo) -> (Vec<Option<i64>>, Vec<Entry>) {
         self.compact();
-        let as_of = emit_to.take_needed(&mut self.as_of);
+        let as_of = self.as_of.take(emit_to);
         let emitted = as_of.len();
         let split = self.entries.partition_point(|e| e.group < emitted);
         let mut rest = self.entries.split_off(split);
@@ -527,16 +607,17 @@ impl GroupsAccumulator for ClvGroups {
         let mut single = ClvGroups {
             period: self.period,
             unit: self.unit,
-            as_of: vec![None; rows],
+            as_of: AsOfByGroup::default(),
             entries: Vec::with_capacity(rows),
             compacted_len: usize::MAX,
         };
+        single.resize(rows);
         single.update_rows(values, |row| row, |row| passes(opt_filter, row))?;
         single.states(EmitTo::All)
     }
 
     fn size(&self) -> usize {
-        self.entries.capacity() * size_of::<Entry>() + self.as_of.capacity() * 16
+        self.entries.capacity() * size_of::<Entry>() + self.as_of.heap_size()
     }
 }
 

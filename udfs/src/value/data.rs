@@ -3,7 +3,7 @@
 //! aggregate's state, so partial states merge by adding counts, and the fit sees the same rows in
 //! the same order at any partitioning.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// Counts of distinct tuples of `N` floats (keyed by their bits, -0.0 folded into 0.0).
 #[derive(Debug, Default, Clone)]
@@ -82,6 +82,10 @@ pub struct RepeatBuyingData {
     pub age: Vec<f64>,
     pub weight: Vec<f64>,
     pub groups: FrequencyGroups,
+    pub chunks: Vec<std::ops::Range<usize>>,
+    /// One table for recency and t together: row i's recency is `times.values[times.index[i]]`
+    /// and its t is `times.values[times.index[rows + i]]`.
+    pub times: TimeTable,
     pub customers: f64,
     /// Sum of frequency over customers: the log-likelihood changes by this times ln(scale)
     /// when time is rescaled.
@@ -97,9 +101,14 @@ impl RepeatBuyingData {
         let frequency: Vec<f64> = patterns.iter().map(|(p, _)| p[0]).collect();
         let weight: Vec<f64> = patterns.iter().map(|(_, c)| *c as f64).collect();
         let groups = FrequencyGroups::new(&frequency, &weight);
+        let recency: Vec<f64> = patterns.iter().map(|(p, _)| p[1] * scale).collect();
+        let age: Vec<f64> = patterns.iter().map(|(p, _)| p[2] * scale).collect();
+        let times = TimeTable::new(&[recency.as_slice(), age.as_slice()].concat());
         Self {
-            recency: patterns.iter().map(|(p, _)| p[1] * scale).collect(),
-            age: patterns.iter().map(|(p, _)| p[2] * scale).collect(),
+            chunks: balanced_chunks(&groups),
+            times,
+            recency,
+            age,
             customers: weight.iter().sum(),
             total_frequency: frequency.iter().zip(&weight).map(|(x, w)| x * w).sum(),
             frequency,
@@ -118,6 +127,7 @@ pub struct SpendData {
     pub spend: Vec<f64>,
     pub weight: Vec<f64>,
     pub groups: FrequencyGroups,
+    pub chunks: Vec<std::ops::Range<usize>>,
     pub customers: f64,
 }
 
@@ -129,10 +139,90 @@ impl SpendData {
         Self {
             ln_spend: patterns.iter().map(|(p, _)| p[1].ln()).collect(),
             spend: patterns.iter().map(|(p, _)| p[1]).collect(),
+            chunks: balanced_chunks(&groups),
             customers: weight.iter().sum(),
             frequency,
             weight,
             groups,
         }
+    }
+}
+
+/// Rows fall into this many chunks, whatever the number of cores, so that partial sums are
+/// always added in the same order and a fit gives the same bits on any machine.
+const CHUNKS: usize = 8;
+
+/// Contiguous ranges of frequency groups with about the same number of rows each.
+pub fn balanced_chunks(groups: &FrequencyGroups) -> Vec<std::ops::Range<usize>> {
+    let rows = groups.groups.last().map_or(0, |g| g.2);
+    let target = rows.div_ceil(CHUNKS).max(1);
+    let mut chunks = Vec::with_capacity(CHUNKS);
+    let mut start = 0;
+    for (i, group) in groups.groups.iter().enumerate() {
+        if group.2 >= target * (chunks.len() + 1) || i + 1 == groups.groups.len() {
+            chunks.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    chunks
+}
+
+/// Sums `f` over the chunks on up to as many threads as there are cores, adding the chunks'
+/// results in chunk order.
+pub fn sum_over_chunks<const K: usize>(
+    chunks: &[std::ops::Range<usize>],
+    f: impl Fn(std::ops::Range<usize>) -> [f64; K] + Sync,
+) -> [f64; K] {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(chunks.len());
+    let mut partials = vec![[0.0; K]; chunks.len()];
+    if threads <= 1 || chunks.len() <= 1 {
+        for (partial, chunk) in partials.iter_mut().zip(chunks) {
+            *partial = f(chunk.clone());
+        }
+    } else {
+        let per_thread = chunks.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (outs, ins) in partials
+                .chunks_mut(per_thread)
+                .zip(chunks.chunks(per_thread))
+            {
+                let f = &f;
+                scope.spawn(move || {
+                    for (partial, chunk) in outs.iter_mut().zip(ins) {
+                        *partial = f(chunk.clone());
+                    }
+                });
+            }
+        });
+    }
+    let mut total = [0.0; K];
+    for partial in partials {
+        for (t, p) in total.iter_mut().zip(partial) {
+            *t += p;
+        }
+    }
+    total
+}
+
+/// The distinct values of a time column and each row's index into them, so that an
+/// objective takes one logarithm per distinct time, not per row.
+#[derive(Debug)]
+pub struct TimeTable {
+    pub values: Vec<f64>,
+    pub index: Vec<u32>,
+}
+
+impl TimeTable {
+    pub fn new(times: &[f64]) -> Self {
+        let mut values = times.to_vec();
+        values.sort_by(f64::total_cmp);
+        values.dedup();
+        let index = times
+            .iter()
+            .map(|t| values.partition_point(|v| v < t) as u32)
+            .collect();
+        Self { values, index }
     }
 }

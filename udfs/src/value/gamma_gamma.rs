@@ -4,7 +4,7 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::data::SpendData;
+use super::data::{SpendData, sum_over_chunks};
 use super::fit::{Fit, finish};
 use super::optimize::{Objective, minimize};
 
@@ -61,26 +61,31 @@ impl Objective for GammaGammaObjective<'_> {
         let [p, q, v] = [0, 1, 2].map(|i| log_params[i].exp());
         let data = self.data;
         let (lg_q, dg_q, ln_v) = (ln_gamma(q), digamma(q), v.ln());
-        let mut total = 0.0;
-        let mut g = [0.0f64; 3];
-        for &(x, start, end, group_weight) in &data.groups.groups {
-            let px = p * x;
-            let (dg_pxq, dg_px, ln_x) = (digamma(px + q), digamma(px), x.ln());
-            total += group_weight * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + px * ln_x);
-            g[0] += group_weight * x * (dg_pxq - dg_px + ln_x);
-            g[1] += group_weight * (dg_pxq - dg_q + ln_v);
-            g[2] += group_weight * q / v;
-            for i in start..end {
-                let w = data.weight[i];
-                let ln_m = data.ln_spend[i];
-                let xm_v = x * data.spend[i] + v;
-                let ln_xm_v = xm_v.ln();
-                total += w * ((px - 1.0) * ln_m - (px + q) * ln_xm_v);
-                g[0] += w * x * (ln_m - ln_xm_v);
-                g[1] -= w * ln_xm_v;
-                g[2] -= w * (px + q) / xm_v;
+        // [total, d/dp, d/dq, d/dv] of the total log-likelihood
+        let sums = sum_over_chunks::<4>(&data.chunks, |chunk| {
+            let mut s = [0.0f64; 4];
+            for &(x, start, end, group_weight) in &data.groups.groups[chunk] {
+                let px = p * x;
+                let (dg_pxq, dg_px, ln_x) = (digamma(px + q), digamma(px), x.ln());
+                s[0] +=
+                    group_weight * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + px * ln_x);
+                s[1] += group_weight * x * (dg_pxq - dg_px + ln_x);
+                s[2] += group_weight * (dg_pxq - dg_q + ln_v);
+                s[3] += group_weight * q / v;
+                for i in start..end {
+                    let w = data.weight[i];
+                    let ln_m = data.ln_spend[i];
+                    let xm_v = x * data.spend[i] + v;
+                    let ln_xm_v = xm_v.ln();
+                    s[0] += w * ((px - 1.0) * ln_m - (px + q) * ln_xm_v);
+                    s[1] += w * x * (ln_m - ln_xm_v);
+                    s[2] -= w * ln_xm_v;
+                    s[3] -= w * (px + q) / xm_v;
+                }
             }
-        }
+            s
+        });
+        let (total, g) = (sums[0], [sums[1], sums[2], sums[3]]);
         let n = data.customers;
         let params = [p, q, v];
         for i in 0..3 {

@@ -5,7 +5,7 @@
 use statrs::function::gamma::ln_gamma;
 
 use super::bgnbd::log_add_exp;
-use super::data::RepeatBuyingData;
+use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{Fit, finish};
 use super::optimize::{FiniteDifferences, minimize};
 use super::special::ln_hyp2f1_positive;
@@ -70,12 +70,15 @@ impl ParetoNbd {
 fn objective_value(data: &RepeatBuyingData, penalizer: f64, log_params: &[f64]) -> f64 {
     let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
     let model = ParetoNbd::from_slice(&params);
-    let mut total = 0.0;
-    for &(x, start, end, _) in &data.groups.groups {
-        for i in start..end {
-            total += data.weight[i] * model.log_likelihood(x, data.recency[i], data.age[i]);
+    let [total] = sum_over_chunks::<1>(&data.chunks, |chunk| {
+        let mut total = 0.0;
+        for &(x, start, end, _) in &data.groups.groups[chunk] {
+            for i in start..end {
+                total += data.weight[i] * model.log_likelihood(x, data.recency[i], data.age[i]);
+            }
         }
-    }
+        [total]
+    });
     let penalty = penalizer * params.iter().map(|p| p * p).sum::<f64>();
     (-total + penalty) / data.customers
 }
