@@ -7,7 +7,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{Fit, finish};
 use super::optimize::{Objective, minimize};
-use super::special::hyp2f1;
+use super::special::{hyp2f1, hyp2f1_many};
 
 /// Parameters (r, alpha, a, b), in whatever time unit the data was in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,28 +46,54 @@ impl BgNbd {
     /// Expected repeat purchases in the next `horizon` of a customer with history (x, t_x, t)
     /// (equation 10 of the paper). `None` when the hypergeometric series does not settle.
     pub fn expected_purchases(&self, horizon: f64, x: f64, t_x: f64, t: f64) -> Option<f64> {
+        let mut out = [None];
+        self.expected_purchases_at(&[horizon], x, t_x, t, &mut out);
+        out[0]
+    }
+
+    /// `expected_purchases` at several horizons of the same customer, sharing the series.
+    pub fn expected_purchases_at(
+        &self,
+        horizons: &[f64],
+        x: f64,
+        t_x: f64,
+        t: f64,
+        out: &mut [Option<f64>],
+    ) {
         let Self { r, alpha, a, b } = *self;
-        if horizon == 0.0 {
-            return Some(0.0);
-        }
         let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
-        let z = horizon / (alpha + t + horizon);
+        let zs: Vec<f64> = horizons.iter().map(|h| h / (alpha + t + h)).collect();
         // Euler's transformation keeps the series' parameters independent of x, so it cannot
         // overflow for heavy buyers: 2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a,c-b;c;z).
-        let ln_hyp = match hyp2f1(hc - ha, hc - hb, hc, z) {
-            Some(v) if v > 0.0 => v.ln() + (hc - ha - hb) * (1.0 - z).ln(),
-            _ => hyp2f1(ha, hb, hc, z).filter(|v| *v > 0.0)?.ln(),
-        };
+        let mut series = vec![0.0; zs.len()];
+        let transformed = hyp2f1_many(hc - ha, hc - hb, hc, &zs, &mut series);
         let first = (a + b + x - 1.0) / (a - 1.0);
-        let second = 1.0 - (ln_hyp + (r + x) * ((alpha + t) / (alpha + t + horizon)).ln()).exp();
-        let numerator = first * second;
         let denominator = if x > 0.0 {
             1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + x)
         } else {
             1.0
         };
-        let value = numerator / denominator;
-        value.is_finite().then_some(value)
+        for (i, (&horizon, &z)) in horizons.iter().zip(&zs).enumerate() {
+            if horizon == 0.0 {
+                out[i] = Some(0.0);
+                continue;
+            }
+            let ln_hyp = if transformed && series[i] > 0.0 {
+                series[i].ln() + (hc - ha - hb) * (1.0 - z).ln()
+            } else {
+                match hyp2f1(ha, hb, hc, z).filter(|v| *v > 0.0) {
+                    Some(v) => v.ln(),
+                    None => {
+                        out[i] = None;
+                        continue;
+                    }
+                }
+            };
+            let second =
+                1.0 - (ln_hyp + (r + x) * ((alpha + t) / (alpha + t + horizon)).ln()).exp();
+            let value = first * second / denominator;
+            out[i] = value.is_finite().then_some(value);
+        }
     }
 
     /// The probability that a customer with history (x, t_x, t) is still active (Hardie's

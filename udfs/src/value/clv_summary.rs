@@ -68,6 +68,19 @@ impl Period {
         }
     }
 
+    /// The period holding `micros` as a small integer: its first hour (hour periods) or first day
+    /// (the others) since the epoch. Entries keep ticks, not microseconds, to stay 16 bytes.
+    pub fn tick(self, micros: i64) -> i64 {
+        self.start(micros) / self.tick_micros()
+    }
+
+    pub fn tick_micros(self) -> i64 {
+        match self {
+            Self::Hour => MICROS_PER_HOUR,
+            _ => MICROS_PER_DAY,
+        }
+    }
+
     /// Length of the unit in microseconds; a month is the mean Gregorian month (30.436875
     /// days), as numpy's `timedelta64(1, 'M')` that lifetimes divides by.
     pub fn unit_micros(self) -> f64 {
@@ -271,8 +284,9 @@ impl ClvSummary {
 /// One order, or one customer-period after compaction.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    group: usize,
-    period: i64,
+    group: u32,
+    /// the period's tick (see `Period::tick`)
+    period: i32,
     amount: f64,
 }
 
@@ -359,17 +373,28 @@ impl ClvGroups {
         self.as_of.set(group, as_of)
     }
 
-    fn push(&mut self, group: usize, period: i64, amount: f64) {
+    fn push(&mut self, group: usize, period: i64, amount: f64) -> Result<()> {
+        let (Ok(group), Ok(period)) = (u32::try_from(group), i32::try_from(period)) else {
+            return exec_err!(
+                "{NAME}: an order time or group is out of range (period {period}, group {group})"
+            );
+        };
         self.entries.push(Entry {
             group,
             period,
             amount,
         });
-        if self.entries.len() >= 1 << 16
-            && self.entries.len() >= self.compacted_len.saturating_mul(2)
+        // Compaction is only there to bound memory (a customer rarely buys twice in a period),
+        // so it waits until the entries are several times the groups and twice what the last
+        // compaction left: its cost stays linear in the input.
+        let len = self.entries.len();
+        if len >= 1 << 20
+            && len >= self.compacted_len.saturating_mul(2)
+            && len >= self.as_of.len().saturating_mul(4)
         {
             self.compact();
         }
+        Ok(())
     }
 
     /// Sorts by (group, period) and sums the entries of each customer-period: a counting sort
@@ -378,7 +403,7 @@ impl ClvGroups {
         let groups = self.as_of.len();
         let mut starts = vec![0usize; groups + 1];
         for entry in &self.entries {
-            starts[entry.group + 1] += 1;
+            starts[entry.group as usize + 1] += 1;
         }
         for g in 0..groups {
             starts[g + 1] += starts[g];
@@ -393,8 +418,8 @@ impl ClvGroups {
             self.entries.len()
         ];
         for entry in self.entries.drain(..) {
-            sorted[next[entry.group]] = entry;
-            next[entry.group] += 1;
+            sorted[next[entry.group as usize]] = entry;
+            next[entry.group as usize] += 1;
         }
         for g in 0..groups {
             let slice = &mut sorted[starts[g]..starts[g + 1]];
@@ -417,10 +442,10 @@ impl ClvGroups {
         self.compact();
         let as_of = self.as_of.take(emit_to);
         let emitted = as_of.len();
-        let split = self.entries.partition_point(|e| e.group < emitted);
+        let split = self.entries.partition_point(|e| (e.group as usize) < emitted);
         let mut rest = self.entries.split_off(split);
         for entry in &mut rest {
-            entry.group -= emitted;
+            entry.group -= emitted as u32;
         }
         let taken = std::mem::replace(&mut self.entries, rest);
         self.compacted_len = self.entries.len();
@@ -432,11 +457,12 @@ impl ClvGroups {
         let groups = as_of.len();
         let mut columns: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(groups));
         let mut valid = Vec::with_capacity(groups);
-        let unit = self.unit.unit_micros();
+        // ticks to microseconds, then to units (dividing last, as lifetimes does)
+        let (tick, unit) = (self.period.tick_micros(), self.unit.unit_micros());
         let mut next = 0;
         for (group, as_of) in as_of.iter().enumerate() {
             let start = next;
-            while next < entries.len() && entries[next].group == group {
+            while next < entries.len() && entries[next].group as usize == group {
                 next += 1;
             }
             let periods = &entries[start..next];
@@ -445,8 +471,8 @@ impl ClvGroups {
                     let repeats = (periods.len() - 1) as f64;
                     let repeat_total: f64 = periods[1..].iter().map(|e| e.amount).sum();
                     columns[0].push(repeats);
-                    columns[1].push((last.period - first.period) as f64 / unit);
-                    columns[2].push((as_of - first.period) as f64 / unit);
+                    columns[1].push((i64::from(last.period - first.period) * tick) as f64 / unit);
+                    columns[2].push(((as_of - i64::from(first.period)) * tick) as f64 / unit);
                     columns[3].push(if repeats > 0.0 {
                         repeat_total / repeats
                     } else {
@@ -477,10 +503,10 @@ impl ClvGroups {
         let (as_of, entries) = self.take(emit_to);
         let mut lengths = vec![0usize; as_of.len()];
         for entry in &entries {
-            lengths[entry.group] += 1;
+            lengths[entry.group as usize] += 1;
         }
         let offsets = OffsetBuffer::from_lengths(lengths);
-        let periods = Int64Array::from_iter_values(entries.iter().map(|e| e.period));
+        let periods = Int64Array::from_iter_values(entries.iter().map(|e| i64::from(e.period)));
         let amounts = Float64Array::from_iter_values(entries.iter().map(|e| e.amount));
         let list = |values: ArrayRef| -> Result<ArrayRef> {
             Ok(Arc::new(ListArray::try_new(
@@ -518,9 +544,9 @@ impl ClvGroups {
                 return exec_err!("{NAME}: as_of is NULL");
             }
             let group = group_of(row);
-            let as_of = self.period.start(as_ofs.value(row));
+            let as_of = self.period.tick(as_ofs.value(row));
             self.set_as_of(group, as_of)?;
-            let period = self.period.start(times.value(row));
+            let period = self.period.tick(times.value(row));
             if period > as_of {
                 continue;
             }
@@ -529,7 +555,7 @@ impl ClvGroups {
             } else {
                 amounts.value(row)
             };
-            self.push(group, period, amount);
+            self.push(group, period, amount)?;
         }
         Ok(())
     }
@@ -556,7 +582,7 @@ impl ClvGroups {
                 return exec_err!("{NAME}: unexpected partial state");
             };
             for (period, amount) in row_periods.values().iter().zip(row_amounts.values()) {
-                self.push(group, *period, *amount);
+                self.push(group, *period, *amount)?;
             }
         }
         Ok(())

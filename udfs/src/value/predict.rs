@@ -321,16 +321,19 @@ impl Prediction {
                     return exec_err!("{name}: units_per_month must be positive, got {units}");
                 }
                 let model = BgNbd::from_slice(parameters);
+                let horizons: Vec<f64> = (1..=months as u64).map(|m| m as f64 * units).collect();
+                let mut cumulative = vec![None; horizons.len()];
+                model.expected_purchases_at(&horizons, frequency, recency, t, &mut cumulative);
                 let mut value = 0.0;
                 let mut previous = 0.0;
-                for month in 1..=months as u64 {
-                    let Some(cumulative) =
-                        model.expected_purchases(month as f64 * units, frequency, recency, t)
-                    else {
+                let mut discount_factor = 1.0;
+                for purchases in cumulative {
+                    let Some(purchases) = purchases else {
                         return Ok(None);
                     };
-                    value += spend * (cumulative - previous) / (1.0 + discount).powi(month as i32);
-                    previous = cumulative;
+                    discount_factor /= 1.0 + discount;
+                    value += spend * (purchases - previous) * discount_factor;
+                    previous = purchases;
                 }
                 Some(value)
             }

@@ -30,6 +30,42 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
     None
 }
 
+/// 2F1(a, b; c; z) at several z at once (as `hyp2f1` for each): the series' coefficients do not
+/// depend on z, so they are computed once for all. `false` when a series does not settle; `out`
+/// is then unspecified.
+pub fn hyp2f1_many(a: f64, b: f64, c: f64, zs: &[f64], out: &mut [f64]) -> bool {
+    if zs.iter().any(|z| !(0.0..1.0).contains(z))
+        || !(a.is_finite() && b.is_finite() && c.is_finite())
+    {
+        return false;
+    }
+    let mut powers = vec![1.0f64; zs.len()];
+    out.iter_mut().for_each(|v| *v = 1.0);
+    let mut coefficient = 1.0f64;
+    for n in 0..MAX_TERMS {
+        let n = n as f64;
+        let denominator = (c + n) * (n + 1.0);
+        if denominator == 0.0 {
+            return false;
+        }
+        coefficient *= (a + n) * (b + n) / denominator;
+        let mut settled = n > b.abs() + a.abs();
+        for ((sum, power), z) in out.iter_mut().zip(powers.iter_mut()).zip(zs) {
+            *power *= z;
+            let term = coefficient * *power;
+            *sum += term;
+            settled &= term == 0.0 || term.abs() <= f64::EPSILON * sum.abs() * 0.5;
+        }
+        if out.iter().any(|v| !v.is_finite()) {
+            return false;
+        }
+        if settled || coefficient == 0.0 {
+            return true;
+        }
+    }
+    false
+}
+
 /// ln 2F1(a, b; c; z) for a, b, c > 0 and 0 <= z < 1, where every term is positive: the sum is
 /// kept rescaled, so large a or b (a customer with hundreds of purchases) cannot overflow.
 pub fn ln_hyp2f1_positive(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
@@ -84,6 +120,20 @@ mod tests {
         }
         assert_eq!(hyp2f1(1.0, 1.0, 2.0, 0.0), Some(1.0));
         assert_eq!(hyp2f1(1.0, 1.0, 2.0, 1.0), None);
+    }
+
+    #[test]
+    fn many_z_at_once_match_one_at_a_time() {
+        let zs = [0.0, 0.1, 0.45, 0.8, 0.97];
+        for (a, b, c) in [(6.5, -0.67, 9.1), (0.3, 2.0, 1.4), (1.0, 1.0, 2.0)] {
+            let mut out = [0.0; 5];
+            assert!(hyp2f1_many(a, b, c, &zs, &mut out));
+            for (z, v) in zs.iter().zip(out) {
+                let one = hyp2f1(a, b, c, *z).unwrap();
+                assert!(close(v, one, 1e-14), "{a} {b} {c} {z}: {v} vs {one}");
+            }
+        }
+        assert!(!hyp2f1_many(1.0, 1.0, 2.0, &[0.5, 1.0], &mut [0.0; 2]));
     }
 
     #[test]

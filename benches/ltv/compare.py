@@ -1,0 +1,113 @@
+"""The LTV pipeline in userlake and in lifetimes 0.11.3 (pandas) on the same Parquet orders, in one
+run: per-customer summaries (daily purchases, weeks), BG/NBD and Gamma-Gamma fits, and for every
+customer the expected purchases in 52 weeks, P(alive), expected spend and a 12-month CLV.
+Prints the time of each step, the speed-up, and how far the fitted parameters and predictions
+agree.
+
+    python3 benches/ltv/generate.py /tmp/ltv1m --customers 1000000
+    cargo build --release
+    python3 benches/ltv/compare.py --orders /tmp/ltv1m [--userlake target/release/userlake]
+"""
+
+import argparse
+import re
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+warnings.simplefilter("ignore")
+from lifetimes import BetaGeoFitter, GammaGammaFitter  # noqa: E402
+from lifetimes.utils import summary_data_from_transaction_data  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--orders", required=True)
+parser.add_argument("--userlake", default="target/release/userlake")
+parser.add_argument("--as-of", default="2026-01-01")
+args = parser.parse_args()
+pipeline = Path(__file__).with_name("pipeline.sql")
+
+
+def run_userlake(out):
+    started = time.perf_counter()
+    result = subprocess.run(
+        [args.userlake, "run", str(pipeline), "--var", f"orders={args.orders}", "--out", out],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    total = time.perf_counter() - started
+    steps = [float(s) for s in re.findall(r"rows in ([0-9.]+)s", result.stderr + result.stdout)]
+    return total, steps
+
+
+def run_lifetimes():
+    t = {}
+    started = time.perf_counter()
+    orders = pq.read_table(args.orders).to_pandas()
+    orders["order_time"] = orders["order_time"].dt.tz_localize(None)
+    t["read"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    summary = summary_data_from_transaction_data(
+        orders, "customer", "order_time", monetary_value_col="amount",
+        observation_period_end=args.as_of, freq="D", freq_multiplier=7,
+    )
+    t["summary"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    bg = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
+    repeat = summary[summary["frequency"] > 0]
+    gg = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    t["fits"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    f, r, T, m = summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"]
+    predictions = pd.DataFrame(
+        {
+            "expected_purchases_52w": bg.predict(52, f, r, T),
+            "p_alive": bg.conditional_probability_alive(f, r, T),
+            "expected_spend": gg.conditional_expected_average_profit(f, m),
+            "clv": gg.customer_lifetime_value(bg, f, r, T, m, time=12, discount_rate=0.01, freq="W"),
+        },
+        index=summary.index,
+    )
+    with tempfile.TemporaryDirectory() as out:
+        predictions.to_parquet(Path(out) / "predictions.parquet")
+    t["predictions"] = time.perf_counter() - started
+    return t, bg, gg, predictions
+
+
+with tempfile.TemporaryDirectory() as out:
+    ours_total, steps = run_userlake(out)
+    model = pd.read_csv(Path(out) / "model.csv")
+    ours_predictions = pq.read_table(Path(out) / "predictions.parquet").to_pandas().set_index("customer")
+
+theirs, bg, gg, their_predictions = run_lifetimes()
+theirs_total = sum(theirs.values())
+orders = pq.read_metadata(next(Path(args.orders).glob("*.parquet"))).num_rows  # noqa: F841
+print(f"customers: {len(their_predictions)}")
+print(f"{'step':<34}{'userlake (s)':>14}{'lifetimes (s)':>15}")
+print(f"{'read + summaries':<34}{steps[1]:>14.2f}{theirs['read'] + theirs['summary']:>15.2f}")
+print(f"{'BG/NBD + Gamma-Gamma fits':<34}{steps[2]:>14.2f}{theirs['fits']:>15.2f}")
+print(f"{'predictions, written to Parquet':<34}{steps[3]:>14.2f}{theirs['predictions']:>15.2f}")
+print(f"{'whole pipeline (process)':<34}{ours_total:>14.2f}{theirs_total:>15.2f}")
+print(f"speed-up: {theirs_total / ours_total:.1f}x whole pipeline, {theirs['fits'] / steps[2]:.1f}x fits")
+ours_params = [model[c][0] for c in ["r", "alpha", "a", "b", "p", "q", "v"]]
+their_params = list(bg.params_.values) + list(gg.params_.values)
+worst = max(abs(o - t) / abs(t) for o, t in zip(ours_params, their_params))
+print("parameters (userlake / lifetimes):")
+for name, o, t in zip(["r", "alpha", "a", "b", "p", "q", "v"], ours_params, their_params):
+    print(f"  {name:<6}{o:>14.6f}{t:>14.6f}")
+print(f"largest relative parameter difference: {worst:.2e}")
+joined = ours_predictions.join(their_predictions, rsuffix="_lifetimes", how="inner")
+assert len(joined) == len(their_predictions), "both sides summarise the same customers"
+for column in ["expected_purchases_52w", "p_alive", "expected_spend", "clv"]:
+    ours_col, theirs_col = joined[column], joined[column + "_lifetimes"]
+    rel = np.abs(ours_col - theirs_col) / np.maximum(np.abs(theirs_col), 1e-9)
+    print(f"  {column:<24} median relative difference {np.median(rel):.1e}, largest {rel.max():.1e}")
