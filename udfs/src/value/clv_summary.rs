@@ -442,7 +442,9 @@ impl ClvGroups {
         self.compact();
         let as_of = self.as_of.take(emit_to);
         let emitted = as_of.len();
-        let split = self.entries.partition_point(|e| (e.group as usize) < emitted);
+        let split = self
+            .entries
+            .partition_point(|e| (e.group as usize) < emitted);
         let mut rest = self.entries.split_off(split);
         for entry in &mut rest {
             entry.group -= emitted as u32;

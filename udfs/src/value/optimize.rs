@@ -43,6 +43,7 @@ pub fn bfgs(objective: &dyn Objective, start: &[f64], max_iterations: usize) -> 
         };
     }
     let mut inverse_hessian = identity(n);
+    let mut first_update = true;
     let mut next_gradient = vec![0.0; n];
     let mut stalled = 0;
     for _ in 0..max_iterations {
@@ -94,6 +95,16 @@ pub fn bfgs(objective: &dyn Objective, start: &[f64], max_iterations: usize) -> 
             .collect();
         let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
         if sy > 1e-300 {
+            if first_update {
+                // Shanno-Phua: scale the initial guess by s'y / y'y before the first update, so
+                // that the first full step has the objective's own scale.
+                let yy: f64 = y.iter().map(|v| v * v).sum();
+                inverse_hessian = identity(n);
+                for (i, row) in inverse_hessian.iter_mut().enumerate() {
+                    row[i] = sy / yy;
+                }
+                first_update = false;
+            }
             update_inverse_hessian(&mut inverse_hessian, &s, &y, sy);
         }
         if (value - candidate_value).abs() <= 1e-16 * value.abs().max(1e-300) {
