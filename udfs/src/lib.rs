@@ -6,6 +6,7 @@
 //! with `SessionContext::register_udtf`.
 
 mod event_list;
+pub mod experiments;
 pub mod funnel;
 pub mod identity;
 mod literals;
@@ -31,6 +32,15 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(identity::IsPlaceholderId::default())),
         Arc::new(ScalarUDF::from(identity::HashId::default())),
         Arc::new(ScalarUDF::from(identity::MaskPhone::default())),
+        Arc::new(ScalarUDF::from(experiments::AbTest::new(
+            experiments::Statistic::Proportions,
+        ))),
+        Arc::new(ScalarUDF::from(experiments::AbTest::new(
+            experiments::Statistic::Means,
+        ))),
+        Arc::new(ScalarUDF::from(experiments::AbTest::new(
+            experiments::Statistic::SampleSize,
+        ))),
         Arc::new(ScalarUDF::from(value::rfm::RfmSegment::default())),
         Arc::new(ScalarUDF::from(value::rfm::Rfm8Class::default())),
         Arc::new(ScalarUDF::from(value::lifecycle::LifecycleLayer::default())),
