@@ -5,6 +5,7 @@
 //! `datafusion-functions-json` does; `table_functions` lists the table functions to register
 //! with `SessionContext::register_udtf`.
 
+pub mod attribution;
 mod event_list;
 pub mod experiments;
 pub mod funnel;
@@ -76,6 +77,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
             sequence::SequenceKind::Events,
         ))),
         Arc::new(AggregateUDF::from(sequence::SequenceNextNode::default())),
+        Arc::new(AggregateUDF::from(attribution::Attribution::default())),
         Arc::new(AggregateUDF::from(value::clv_summary::ClvSummary::default())),
         Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
             value::fit_udaf::Model::BgNbd,

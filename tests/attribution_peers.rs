@@ -1,0 +1,85 @@
+//! `attribution`'s first-touch, last-touch and linear models against ChannelAttribution's
+//! heuristic_models (PyPI `channelattribution` 2.2.5) on 3,000 random conversion paths: the
+//! conversions credited to each channel, to 1e-9. Set USERLAKE_SKIP_PEERS=1 to skip on a machine
+//! without the Python peers.
+
+use std::path::Path;
+use std::process::Command;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion::prelude::ParquetReadOptions;
+use serde_json::Value;
+use userlake::{SessionOptions, build_session};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rule_based_models_agree_with_channelattribution() {
+    if std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1") {
+        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/attribution_reference.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "channelattribution reference failed (pip install -r tests/requirements.txt): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reference: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for partitions in [1, 4] {
+        let ctx = build_session(&SessionOptions {
+            target_partitions: Some(partitions),
+            ..SessionOptions::default()
+        })
+        .await
+        .unwrap()
+        .ctx;
+        let path = dir.path().join("journeys.parquet");
+        ctx.register_parquet(
+            "journeys",
+            path.to_str().unwrap(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        for model in ["first_touch", "last_touch", "linear"] {
+            let sql = format!(
+                "SELECT c['channel'] AS channel, sum(c['credit']) AS credited FROM (
+                   SELECT unnest(attribution('{model}', touch_time, channel, converted_at)) AS c
+                   FROM journeys GROUP BY conversion)
+                 GROUP BY channel"
+            );
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            let mut seen = 0;
+            for batch in batches {
+                let channels = datafusion::arrow::compute::cast(
+                    batch.column(0),
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                let channels = channels.as_string::<i32>();
+                let credited = batch.column(1).as_primitive::<Float64Type>();
+                for row in 0..batch.num_rows() {
+                    let channel = channels.value(row);
+                    let theirs = reference[channel][model].as_f64().unwrap();
+                    let ours = credited.value(row);
+                    assert!(
+                        (ours - theirs).abs() <= 1e-9 * theirs.max(1.0),
+                        "{model} {channel}: userlake {ours} vs channelattribution {theirs}"
+                    );
+                    seen += 1;
+                }
+            }
+            assert_eq!(
+                seen,
+                reference.as_object().unwrap().len(),
+                "{model}: channels"
+            );
+        }
+    }
+}
