@@ -11,6 +11,7 @@ pub mod experiments;
 pub mod funnel;
 pub mod identity;
 mod literals;
+mod markov;
 pub mod retention;
 pub mod sequence;
 pub mod sessionize;
@@ -78,6 +79,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         ))),
         Arc::new(AggregateUDF::from(sequence::SequenceNextNode::default())),
         Arc::new(AggregateUDF::from(attribution::Attribution::default())),
+        Arc::new(AggregateUDF::from(markov::MarkovAttribution::default())),
         Arc::new(AggregateUDF::from(value::clv_summary::ClvSummary::default())),
         Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
             value::fit_udaf::Model::BgNbd,

@@ -1,0 +1,567 @@
+//! `markov_attribution(path, conversions [, non_conversions])`: the data-driven first-order
+//! Markov chain attribution over all customer paths, with removal effects computed exactly
+//! (absorption probabilities from linear systems, not simulation).
+//!
+//! The state is the count of each transition (start -> channel, channel -> channel, channel ->
+//! conversion or null), keyed by channel names, so partial states merge by adding counts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, ListBuilder, StringBuilder,
+    StructBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
+};
+
+use crate::attribution::ATTRIBUTION_SECTION;
+use crate::strings::for_each_str;
+
+const NAME: &str = "markov_attribution";
+/// The chain's three special states, in the partial state's from/to columns. Channel names
+/// cannot start with a NUL, so these never clash with one.
+const START: &str = "\u{0}start";
+const CONVERSION: &str = "\u{0}conversion";
+const NULL: &str = "\u{0}null";
+
+/// One channel's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelCredit {
+    pub channel: String,
+    pub removal_effect: f64,
+    pub share: f64,
+    pub conversions: f64,
+}
+
+/// Transition counts between named states.
+#[derive(Debug, Default, Clone)]
+pub struct Transitions {
+    counts: HashMap<(String, String), f64>,
+}
+
+impl Transitions {
+    pub fn add(&mut self, from: &str, to: &str, count: f64) {
+        if count > 0.0 {
+            *self
+                .counts
+                .entry((from.to_string(), to.to_string()))
+                .or_insert(0.0) += count;
+        }
+    }
+
+    /// Adds one path (channels in order) seen `conversions` times converting and
+    /// `non_conversions` times not.
+    pub fn add_path(&mut self, path: &[&str], conversions: f64, non_conversions: f64) {
+        let total = conversions + non_conversions;
+        if path.is_empty() || total <= 0.0 {
+            return;
+        }
+        self.add(START, path[0], total);
+        for pair in path.windows(2) {
+            self.add(pair[0], pair[1], total);
+        }
+        let last = path[path.len() - 1];
+        self.add(last, CONVERSION, conversions);
+        self.add(last, NULL, non_conversions);
+    }
+
+    /// Removal effects and shares, channels in name order. Empty when nothing converted.
+    pub fn attribute(&self) -> Result<Vec<ChannelCredit>> {
+        let channels: Vec<&str> = {
+            let mut names: Vec<&str> = self
+                .counts
+                .keys()
+                .flat_map(|(from, to)| [from.as_str(), to.as_str()])
+                .filter(|n| !n.starts_with('\u{0}'))
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        };
+        let total_conversions: f64 = self
+            .counts
+            .iter()
+            .filter(|((_, to), _)| to == CONVERSION)
+            .map(|(_, c)| c)
+            .sum();
+        if channels.is_empty() || total_conversions <= 0.0 {
+            return Ok(Vec::new());
+        }
+        // transient states: 0 = start, 1..=k = channels
+        let index: HashMap<&str, usize> = std::iter::once(START)
+            .chain(channels.iter().copied())
+            .enumerate()
+            .map(|(i, name)| (name, i))
+            .collect();
+        let n = channels.len() + 1;
+        let mut outgoing = vec![0.0; n];
+        // transitions in a fixed order, so that sums (and the result) do not depend on hashing
+        let ordered: BTreeMap<(&str, &str), f64> = self
+            .counts
+            .iter()
+            .map(|((from, to), c)| ((from.as_str(), to.as_str()), *c))
+            .collect();
+        for ((from, _), count) in &ordered {
+            if let Some(&i) = index.get(from) {
+                outgoing[i] += count;
+            }
+        }
+        let mut q = vec![vec![0.0; n]; n];
+        let mut to_conversion = vec![0.0; n];
+        for ((from, to), count) in &ordered {
+            let Some(&i) = index.get(from) else { continue };
+            let p = count / outgoing[i];
+            if *to == CONVERSION {
+                to_conversion[i] += p;
+            } else if let Some(&j) = index.get(to) {
+                q[i][j] += p;
+            }
+        }
+        let full = conversion_probability(&q, &to_conversion, None)?;
+        let mut effects = Vec::with_capacity(channels.len());
+        for (c, _) in channels.iter().enumerate() {
+            let without = conversion_probability(&q, &to_conversion, Some(c + 1))?;
+            effects.push((1.0 - without / full).max(0.0));
+        }
+        let total_effect: f64 = effects.iter().sum();
+        Ok(channels
+            .iter()
+            .zip(&effects)
+            .map(|(channel, &effect)| {
+                let share = if total_effect > 0.0 {
+                    effect / total_effect
+                } else {
+                    0.0
+                };
+                ChannelCredit {
+                    channel: channel.to_string(),
+                    removal_effect: effect,
+                    share,
+                    conversions: share * total_conversions,
+                }
+            })
+            .collect())
+    }
+}
+
+/// P(absorbed in conversion | start) for the transient chain `q` with one-step conversion
+/// probabilities `r`; with `removed`, that state leads to null instead (its row and the
+/// transitions into it vanish). Solves (I - Q) x = r by Gaussian elimination with partial
+/// pivoting.
+fn conversion_probability(q: &[Vec<f64>], r: &[f64], removed: Option<usize>) -> Result<f64> {
+    let n = q.len();
+    let mut a: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            let mut row: Vec<f64> = (0..n)
+                .map(|j| {
+                    let qij = if Some(i) == removed || Some(j) == removed {
+                        0.0
+                    } else {
+                        q[i][j]
+                    };
+                    if i == j { 1.0 - qij } else { -qij }
+                })
+                .collect();
+            row.push(if Some(i) == removed { 0.0 } else { r[i] });
+            row
+        })
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))
+            .unwrap_or(col);
+        if a[pivot][col].abs() < 1e-300 {
+            return exec_err!("{NAME}: the transition matrix is singular (a loop that never ends)");
+        }
+        a.swap(col, pivot);
+        for row in 0..n {
+            if row != col {
+                let factor = a[row][col] / a[col][col];
+                if factor != 0.0 {
+                    for k in col..=n {
+                        a[row][k] -= factor * a[col][k];
+                    }
+                }
+            }
+        }
+    }
+    Ok(a[0][n] / a[0][0])
+}
+
+fn credit_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("channel", DataType::Utf8, false),
+        Field::new("removal_effect", DataType::Float64, false),
+        Field::new("share", DataType::Float64, false),
+        Field::new("conversions", DataType::Float64, false),
+    ])
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct MarkovAttribution {
+    signature: Signature,
+}
+
+impl Default for MarkovAttribution {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        ATTRIBUTION_SECTION,
+        "Data-driven attribution by a first-order Markov chain over all customer paths, \
+         converting and not (as ChannelAttribution's markov_model with order 1). Each row is a \
+         path: a list of channels in time order (e.g. array_agg(channel ORDER BY touch_time)) \
+         or a string 'a > b > c'. `conversions` is a boolean (the path converted once, or not) or \
+         a count of conversions on that path, and `non_conversions` an optional count of paths \
+         that did not convert (0 by default with a count, the negation with a boolean). The chain \
+         goes start -> channels -> conversion or null; a channel's removal effect is 1 - P(convert \
+         without it) / P(convert), computed exactly by solving the chain's linear systems (no \
+         simulation). Returns a list of {channel, removal_effect, share, conversions} in channel \
+         order: share is the removal effect over their sum, conversions the share of all \
+         conversions. Empty when nothing converted. NULL paths and NULL channels are skipped.",
+        "markov_attribution(path, conversions [, non_conversions])",
+    )
+    .with_argument("path", "A list of channel names in time order, or a string of names separated by '>'.")
+    .with_argument("conversions", "Boolean, or the number of conversions of the path.")
+    .with_argument("non_conversions", "Optional number of times the path did not convert.")
+    .with_sql_example(
+        "```sql\nSELECT unnest(markov_attribution(path, converted)) FROM (\n  SELECT person, array_agg(channel ORDER BY touch_time) AS path, bool_or(converted) AS converted\n  FROM journeys GROUP BY person);\n```",
+    )
+    .build()
+});
+
+impl AggregateUDFImpl for MarkovAttribution {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if !(2..=3).contains(&arg_types.len()) {
+            return plan_err!(
+                "{NAME} takes (path, conversions [, non_conversions]), got {} arguments",
+                arg_types.len()
+            );
+        }
+        let path_ok = match &arg_types[0] {
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => true,
+            DataType::List(f) | DataType::LargeList(f) => matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
+            ),
+            _ => false,
+        };
+        if !path_ok {
+            return plan_err!(
+                "{NAME}: path must be a list of channel names or a string 'a > b', got {}",
+                arg_types[0]
+            );
+        }
+        let mut types = vec![arg_types[0].clone()];
+        match &arg_types[1] {
+            DataType::Boolean if arg_types.len() == 2 => types.push(DataType::Boolean),
+            DataType::Boolean => {
+                return plan_err!(
+                    "{NAME}: with non_conversions, conversions must be a count, not a boolean"
+                );
+            }
+            t if t.is_numeric() || t.is_null() => types.push(DataType::Float64),
+            t => return plan_err!("{NAME}: conversions must be a boolean or a count, got {t}"),
+        }
+        if let Some(t) = arg_types.get(2) {
+            if !(t.is_numeric() || t.is_null()) {
+                return plan_err!("{NAME}: non_conversions must be a count, got {t}");
+            }
+            types.push(DataType::Float64);
+        }
+        Ok(types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Struct(credit_fields()),
+            true,
+        ))))
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let list = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "from"),
+                list(DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "to"),
+                list(DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "count"),
+                list(DataType::Float64),
+                true,
+            )),
+        ])
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(MarkovAccumulator::default()))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
+
+#[derive(Debug, Default)]
+struct MarkovAccumulator {
+    transitions: Transitions,
+}
+
+/// The paths of a batch's path column: each row's channel names, `None` for a NULL path.
+fn paths(array: &ArrayRef) -> Result<Vec<Option<Vec<String>>>> {
+    let mut out = Vec::with_capacity(array.len());
+    match array.data_type() {
+        DataType::List(_) | DataType::LargeList(_) => {
+            let rows: Vec<Option<ArrayRef>> = match array.data_type() {
+                DataType::List(_) => array.as_list::<i32>().iter().collect(),
+                _ => array.as_list::<i64>().iter().collect(),
+            };
+            for row in rows {
+                match row {
+                    None => out.push(None),
+                    Some(values) => {
+                        let mut path = Vec::with_capacity(values.len());
+                        for_each_str(&values, "markov_attribution's path", |_, v| {
+                            if let Some(v) = v {
+                                path.push(v.to_string());
+                            }
+                        })?;
+                        out.push(Some(path));
+                    }
+                }
+            }
+        }
+        _ => {
+            for_each_str(array, "markov_attribution's path", |_, v| {
+                out.push(v.map(|text| {
+                    text.split('>')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                }));
+            })?;
+        }
+    }
+    Ok(out)
+}
+
+impl Accumulator for MarkovAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let paths = paths(&values[0])?;
+        let counts: Vec<Option<(f64, f64)>> = match values[1].data_type() {
+            DataType::Boolean => values[1]
+                .as_boolean()
+                .iter()
+                .map(|c| c.map(|c| if c { (1.0, 0.0) } else { (0.0, 1.0) }))
+                .collect(),
+            _ => {
+                let conversions = values[1].as_primitive::<Float64Type>();
+                let nulls: Option<&Float64Array> =
+                    values.get(2).map(|a| a.as_primitive::<Float64Type>());
+                (0..conversions.len())
+                    .map(|row| {
+                        if conversions.is_null(row) {
+                            return None;
+                        }
+                        let non = match nulls {
+                            Some(n) if n.is_null(row) => 0.0,
+                            Some(n) => n.value(row),
+                            None => 0.0,
+                        };
+                        Some((conversions.value(row), non))
+                    })
+                    .collect()
+            }
+        };
+        for (path, count) in paths.iter().zip(counts) {
+            let (Some(path), Some((conversions, non_conversions))) = (path, count) else {
+                continue;
+            };
+            for value in [conversions, non_conversions] {
+                if !(value.is_finite() && value >= 0.0) {
+                    return exec_err!(
+                        "{NAME}: conversion counts must be non-negative numbers, got {value}"
+                    );
+                }
+            }
+            if let Some(bad) = path.iter().find(|c| c.starts_with('\u{0}')) {
+                return exec_err!(
+                    "{NAME}: a channel name cannot start with a NUL character: {bad:?}"
+                );
+            }
+            let names: Vec<&str> = path.iter().map(String::as_str).collect();
+            self.transitions
+                .add_path(&names, conversions, non_conversions);
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let credits = self.transitions.attribute()?;
+        let mut builder =
+            ListBuilder::new(StructBuilder::from_fields(credit_fields(), credits.len()))
+                .with_field(Arc::new(Field::new_list_field(
+                    DataType::Struct(credit_fields()),
+                    true,
+                )));
+        let values = builder.values();
+        for credit in &credits {
+            values
+                .field_builder::<StringBuilder>(0)
+                .expect("channel field")
+                .append_value(&credit.channel);
+            for (i, v) in [credit.removal_effect, credit.share, credit.conversions]
+                .iter()
+                .enumerate()
+            {
+                values
+                    .field_builder::<Float64Builder>(i + 1)
+                    .expect("float field")
+                    .append_value(*v);
+            }
+            values.append(true);
+        }
+        builder.append(true);
+        ScalarValue::try_from_array(&builder.finish(), 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+            + self
+                .transitions
+                .counts
+                .keys()
+                .map(|(a, b)| a.len() + b.len() + 64)
+                .sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let mut entries: Vec<(&(String, String), &f64)> = self.transitions.counts.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let strings = |pick: fn(&(String, String)) -> &str| {
+            ScalarValue::List(ScalarValue::new_list_nullable(
+                &entries
+                    .iter()
+                    .map(|(k, _)| ScalarValue::Utf8(Some(pick(k).to_string())))
+                    .collect::<Vec<_>>(),
+                &DataType::Utf8,
+            ))
+        };
+        let counts: Vec<ScalarValue> = entries
+            .iter()
+            .map(|(_, c)| ScalarValue::Float64(Some(**c)))
+            .collect();
+        Ok(vec![
+            strings(|k| k.0.as_str()),
+            strings(|k| k.1.as_str()),
+            ScalarValue::List(ScalarValue::new_list_nullable(&counts, &DataType::Float64)),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (Some(from), Some(to), Some(counts)) = (
+            states[0].as_list_opt::<i32>(),
+            states[1].as_list_opt::<i32>(),
+            states[2].as_list_opt::<i32>(),
+        ) else {
+            return exec_err!("{NAME}: unexpected partial state");
+        };
+        for row in 0..from.len() {
+            if from.is_null(row) {
+                continue;
+            }
+            let (mut froms, mut tos) = (Vec::new(), Vec::new());
+            for_each_str(&from.value(row), "state", |_, v| {
+                froms.push(v.unwrap_or_default().to_string())
+            })?;
+            for_each_str(&to.value(row), "state", |_, v| {
+                tos.push(v.unwrap_or_default().to_string())
+            })?;
+            let row_counts = counts.value(row);
+            let Some(row_counts) = row_counts.as_primitive_opt::<Float64Type>() else {
+                return exec_err!("{NAME}: unexpected partial state");
+            };
+            for ((f, t), c) in froms.iter().zip(&tos).zip(row_counts.values()) {
+                self.transitions.add(f, t, *c);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_effects_match_a_hand_computed_chain() {
+        // paths: a > b converts, a converts, b does not
+        let mut t = Transitions::default();
+        t.add_path(&["a", "b"], 1.0, 0.0);
+        t.add_path(&["a"], 1.0, 0.0);
+        t.add_path(&["b"], 0.0, 1.0);
+        // start -> a 2/3, -> b 1/3; a -> b 1/2, -> conv 1/2; b -> conv 1/2, -> null 1/2
+        // P(b) = 1/2; P(a) = 1/2 + 1/2 * 1/2 = 3/4; P = 2/3 * 3/4 + 1/3 * 1/2 = 2/3
+        // without a: P = 1/3 * 1/2 = 1/6, effect 1 - (1/6)/(2/3) = 3/4
+        // without b: P(a) = 1/2, P = 2/3 * 1/2 = 1/3, effect 1/2
+        let credits = t.attribute().unwrap();
+        assert_eq!(credits.len(), 2);
+        assert!((credits[0].removal_effect - 0.75).abs() < 1e-12);
+        assert!((credits[1].removal_effect - 0.5).abs() < 1e-12);
+        assert!((credits[0].share - 0.6).abs() < 1e-12);
+        assert!((credits[0].conversions - 1.2).abs() < 1e-12);
+        assert!((credits[1].conversions - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn self_loops_do_not_change_removal_effects() {
+        let mut once = Transitions::default();
+        once.add_path(&["a", "b"], 3.0, 1.0);
+        once.add_path(&["b"], 1.0, 2.0);
+        let mut repeated = Transitions::default();
+        repeated.add_path(&["a", "b"], 3.0, 1.0);
+        repeated.add_path(&["b", "b", "b"], 1.0, 2.0);
+        let (x, y) = (once.attribute().unwrap(), repeated.attribute().unwrap());
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a.share - b.share).abs() < 1e-12, "{x:?} {y:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_converted_gives_nothing() {
+        let mut t = Transitions::default();
+        t.add_path(&["a"], 0.0, 4.0);
+        assert!(t.attribute().unwrap().is_empty());
+    }
+}
