@@ -180,12 +180,13 @@ fn conversion_probability(q: &[Vec<f64>], r: &[f64], removed: Option<usize>) -> 
             return exec_err!("{NAME}: the transition matrix is singular (a loop that never ends)");
         }
         a.swap(col, pivot);
-        for row in 0..n {
+        let pivot_row = a[col].clone();
+        for (row, values) in a.iter_mut().enumerate() {
             if row != col {
-                let factor = a[row][col] / a[col][col];
+                let factor = values[col] / pivot_row[col];
                 if factor != 0.0 {
-                    for k in col..=n {
-                        a[row][k] -= factor * a[col][k];
+                    for (value, p) in values[col..].iter_mut().zip(&pivot_row[col..]) {
+                        *value -= factor * p;
                     }
                 }
             }
