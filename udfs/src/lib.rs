@@ -12,6 +12,7 @@ pub mod funnel;
 pub mod identity;
 mod literals;
 mod markov;
+pub mod referral;
 pub mod retention;
 pub mod sequence;
 pub mod sessionize;
@@ -101,13 +102,17 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
 /// Every table function of this crate, by name. A `FunctionRegistry` has no place for table
 /// functions: register these with `SessionContext::register_udtf`.
 pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
-    vec![("stitch", Arc::new(stitch::StitchFunction))]
+    vec![
+        ("stitch", Arc::new(stitch::StitchFunction)),
+        ("referral_tree", Arc::new(referral::ReferralTreeFunction)),
+    ]
 }
 
 /// The documentation of a table function of this crate.
 pub fn table_function_documentation(name: &str) -> Option<&'static Documentation> {
     match name {
         "stitch" => Some(&stitch::udtf::STITCH_DOC),
+        "referral_tree" => Some(&referral::REFERRAL_TREE_DOC),
         _ => None,
     }
 }
