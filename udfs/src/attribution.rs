@@ -6,7 +6,7 @@
 //! channel id) with channel names interned once per accumulator; evaluation buckets them by
 //! group with a counting sort. Partial states carry channel names, so they merge anywhere.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
@@ -407,15 +407,10 @@ impl TouchGroups {
         let mut conversions = vec![None; rows];
         for_each_tick(&values[3], NAME, |row, t| conversions[row] = t)?;
         let mut channels: Vec<Option<u32>> = vec![None; rows];
-        let mut names: Vec<Option<String>> = vec![None; rows];
+        // interned straight from the column: no string is copied but a channel's first
         for_each_str(&values[2], "attribution's channel", |row, name| {
-            names[row] = name.map(str::to_string);
+            channels[row] = name.map(|name| self.channel_id(name));
         })?;
-        for (row, name) in names.iter().enumerate() {
-            if let Some(name) = name {
-                channels[row] = Some(self.channel_id(name));
-            }
-        }
         for row in 0..rows {
             if !keep(row) {
                 continue;
@@ -513,30 +508,36 @@ impl TouchGroups {
             mut touches,
         } = self.take(emit_to);
         let names = &self.channel_names;
+        // channel ids in name order, so touches sort by (time, name) on integers
+        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+        by_name.sort_unstable_by(|a, b| names[*a as usize].cmp(&names[*b as usize]));
+        let mut rank = vec![0u32; names.len()];
+        for (position, id) in by_name.iter().enumerate() {
+            rank[*id as usize] = position as u32;
+        }
+        let mut times: Vec<i64> = Vec::new();
+        let mut order: Vec<(u32, f64)> = Vec::new();
         let mut builder =
             ListBuilder::new(StructBuilder::from_fields(credit_fields(), 0)).with_field(Arc::new(
                 Field::new_list_field(DataType::Struct(credit_fields()), true),
             ));
         for g in 0..conversion.len() {
             let slice = &mut touches[starts[g]..starts[g + 1]];
-            slice.sort_unstable_by(|a, b| {
-                a.0.cmp(&b.0)
-                    .then_with(|| names[a.1 as usize].cmp(&names[b.1 as usize]))
-            });
-            let times: Vec<i64> = slice.iter().map(|t| t.0).collect();
+            slice.sort_unstable_by_key(|t| (t.0, rank[t.1 as usize]));
+            times.clear();
+            times.extend(slice.iter().map(|t| t.0));
             let credits = self.model.credits(&times);
-            // one entry per channel, in order of first touch
-            let mut order: Vec<u32> = Vec::new();
-            let mut by_channel: HashMap<u32, f64> = HashMap::new();
+            // one entry per channel, in order of first touch (a journey has few channels, so a
+            // linear scan beats a map)
+            order.clear();
             for (touch, credit) in slice.iter().zip(credits) {
-                let entry = by_channel.entry(touch.1).or_insert_with(|| {
-                    order.push(touch.1);
-                    0.0
-                });
-                *entry += credit;
+                match order.iter_mut().find(|(c, _)| *c == touch.1) {
+                    Some((_, total)) => *total += credit,
+                    None => order.push((touch.1, credit)),
+                }
             }
             let values = builder.values();
-            for channel in order {
+            for &(channel, credit) in &order {
                 values
                     .field_builder::<StringBuilder>(0)
                     .expect("channel field")
@@ -544,7 +545,7 @@ impl TouchGroups {
                 values
                     .field_builder::<Float64Builder>(1)
                     .expect("credit field")
-                    .append_value(by_channel[&channel]);
+                    .append_value(credit);
                 values.append(true);
             }
             builder.append(true);
