@@ -5,7 +5,9 @@
 //! The state is the count of each transition (start -> channel, channel -> channel, channel ->
 //! conversion or null), keyed by channel names, so partial states merge by adding counts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
@@ -21,7 +23,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::attribution::ATTRIBUTION_SECTION;
-use crate::strings::for_each_str;
+use crate::strings::{StrColumn, for_each_str};
 
 const NAME: &str = "markov_attribution";
 /// The chain's three special states, in the partial state's from/to columns. Channel names
@@ -39,19 +41,29 @@ pub struct ChannelCredit {
     pub conversions: f64,
 }
 
-/// Transition counts between named states.
+/// Transition counts between states, with state names interned once.
 #[derive(Debug, Default, Clone)]
 pub struct Transitions {
-    counts: HashMap<(String, String), f64>,
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+    counts: HashMap<(u32, u32), f64>,
 }
 
 impl Transitions {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
     pub fn add(&mut self, from: &str, to: &str, count: f64) {
         if count > 0.0 {
-            *self
-                .counts
-                .entry((from.to_string(), to.to_string()))
-                .or_insert(0.0) += count;
+            let key = (self.id(from), self.id(to));
+            *self.counts.entry(key).or_insert(0.0) += count;
         }
     }
 
@@ -71,23 +83,40 @@ impl Transitions {
         self.add(last, NULL, non_conversions);
     }
 
+    /// The counts by (from, to) name, in name order.
+    fn named(&self) -> BTreeMap<(&str, &str), f64> {
+        self.counts
+            .iter()
+            .map(|((from, to), c)| {
+                (
+                    (
+                        self.names[*from as usize].as_str(),
+                        self.names[*to as usize].as_str(),
+                    ),
+                    *c,
+                )
+            })
+            .collect()
+    }
+
     /// Removal effects and shares, channels in name order. Empty when nothing converted.
     pub fn attribute(&self) -> Result<Vec<ChannelCredit>> {
+        // transitions in a fixed (name) order, so that sums, and so the result, do not depend on
+        // hashing or on the order paths arrived in
+        let ordered = self.named();
         let channels: Vec<&str> = {
             let mut names: Vec<&str> = self
-                .counts
-                .keys()
-                .flat_map(|(from, to)| [from.as_str(), to.as_str()])
+                .names
+                .iter()
+                .map(String::as_str)
                 .filter(|n| !n.starts_with('\u{0}'))
                 .collect();
             names.sort_unstable();
-            names.dedup();
             names
         };
-        let total_conversions: f64 = self
-            .counts
+        let total_conversions: f64 = ordered
             .iter()
-            .filter(|((_, to), _)| to == CONVERSION)
+            .filter(|((_, to), _)| *to == CONVERSION)
             .map(|(_, c)| c)
             .sum();
         if channels.is_empty() || total_conversions <= 0.0 {
@@ -101,12 +130,6 @@ impl Transitions {
             .collect();
         let n = channels.len() + 1;
         let mut outgoing = vec![0.0; n];
-        // transitions in a fixed order, so that sums (and the result) do not depend on hashing
-        let ordered: BTreeMap<(&str, &str), f64> = self
-            .counts
-            .iter()
-            .map(|((from, to), c)| ((from.as_str(), to.as_str()), *c))
-            .collect();
         for ((from, _), count) in &ordered {
             if let Some(&i) = index.get(from) {
                 outgoing[i] += count;
@@ -338,48 +361,49 @@ struct MarkovAccumulator {
     transitions: Transitions,
 }
 
-/// The paths of a batch's path column: each row's channel names, `None` for a NULL path.
-fn paths(array: &ArrayRef) -> Result<Vec<Option<Vec<String>>>> {
-    let mut out = Vec::with_capacity(array.len());
+/// Calls `f(row, path)` for every row of the path column with its channel names (`None` for a
+/// NULL path), borrowing them from the column: no name is copied.
+fn for_each_path(
+    array: &ArrayRef,
+    mut f: impl FnMut(usize, Option<&[&str]>) -> Result<()>,
+) -> Result<()> {
+    let mut names: Vec<&str> = Vec::new();
     match array.data_type() {
         DataType::List(_) | DataType::LargeList(_) => {
             let rows: Vec<Option<ArrayRef>> = match array.data_type() {
                 DataType::List(_) => array.as_list::<i32>().iter().collect(),
                 _ => array.as_list::<i64>().iter().collect(),
             };
-            for row in rows {
-                match row {
-                    None => out.push(None),
-                    Some(values) => {
-                        let mut path = Vec::with_capacity(values.len());
-                        for_each_str(&values, "markov_attribution's path", |_, v| {
-                            if let Some(v) = v {
-                                path.push(v.to_string());
-                            }
-                        })?;
-                        out.push(Some(path));
+            for (row, values) in rows.iter().enumerate() {
+                let Some(values) = values else {
+                    f(row, None)?;
+                    continue;
+                };
+                let column = StrColumn::new(values, "markov_attribution's path")?;
+                let mut path: Vec<&str> = Vec::with_capacity(values.len());
+                path.extend((0..values.len()).filter_map(|i| column.get(i)));
+                f(row, Some(&path))?;
+            }
+        }
+        _ => {
+            let column = StrColumn::new(array, "markov_attribution's path")?;
+            for row in 0..array.len() {
+                match column.get(row) {
+                    None => f(row, None)?,
+                    Some(text) => {
+                        names.clear();
+                        names.extend(text.split('>').map(str::trim).filter(|s| !s.is_empty()));
+                        f(row, Some(&names))?;
                     }
                 }
             }
         }
-        _ => {
-            for_each_str(array, "markov_attribution's path", |_, v| {
-                out.push(v.map(|text| {
-                    text.split('>')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                }));
-            })?;
-        }
     }
-    Ok(out)
+    Ok(())
 }
 
 impl Accumulator for MarkovAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let paths = paths(&values[0])?;
         let counts: Vec<Option<(f64, f64)>> = match values[1].data_type() {
             DataType::Boolean => values[1]
                 .as_boolean()
@@ -405,9 +429,10 @@ impl Accumulator for MarkovAccumulator {
                     .collect()
             }
         };
-        for (path, count) in paths.iter().zip(counts) {
-            let (Some(path), Some((conversions, non_conversions))) = (path, count) else {
-                continue;
+        let transitions = &mut self.transitions;
+        for_each_path(&values[0], |row, path| {
+            let (Some(path), Some((conversions, non_conversions))) = (path, counts[row]) else {
+                return Ok(());
             };
             for value in [conversions, non_conversions] {
                 if !(value.is_finite() && value >= 0.0) {
@@ -421,10 +446,9 @@ impl Accumulator for MarkovAccumulator {
                     "{NAME}: a channel name cannot start with a NUL character: {bad:?}"
                 );
             }
-            let names: Vec<&str> = path.iter().map(String::as_str).collect();
-            self.transitions
-                .add_path(&names, conversions, non_conversions);
-        }
+            transitions.add_path(path, conversions, non_conversions);
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -459,18 +483,18 @@ impl Accumulator for MarkovAccumulator {
 
     fn size(&self) -> usize {
         size_of_val(self)
+            + self.transitions.counts.capacity() * 24
             + self
                 .transitions
-                .counts
-                .keys()
-                .map(|(a, b)| a.len() + b.len() + 64)
+                .names
+                .iter()
+                .map(|n| 2 * n.len() + 64)
                 .sum::<usize>()
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let mut entries: Vec<(&(String, String), &f64)> = self.transitions.counts.iter().collect();
-        entries.sort_by(|a, b| a.0.cmp(b.0));
-        let strings = |pick: fn(&(String, String)) -> &str| {
+        let entries: Vec<((&str, &str), f64)> = self.transitions.named().into_iter().collect();
+        let strings = |pick: for<'a> fn(&'a (&'a str, &'a str)) -> &'a str| {
             ScalarValue::List(ScalarValue::new_list_nullable(
                 &entries
                     .iter()
@@ -481,11 +505,11 @@ impl Accumulator for MarkovAccumulator {
         };
         let counts: Vec<ScalarValue> = entries
             .iter()
-            .map(|(_, c)| ScalarValue::Float64(Some(**c)))
+            .map(|(_, c)| ScalarValue::Float64(Some(*c)))
             .collect();
         Ok(vec![
-            strings(|k| k.0.as_str()),
-            strings(|k| k.1.as_str()),
+            strings(|k| k.0),
+            strings(|k| k.1),
             ScalarValue::List(ScalarValue::new_list_nullable(&counts, &DataType::Float64)),
         ])
     }
