@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::literals::literal_argument;
-use crate::strings::for_each_str;
+use crate::strings::{StrColumn, for_each_str};
 use crate::time::{for_each_tick, is_time_type, passes, ticks_per_second, window_ticks};
 
 const NAME: &str = "attribution";
@@ -437,26 +437,30 @@ impl TouchGroups {
         ) else {
             return exec_err!("{NAME}: unexpected partial state");
         };
+        // through the lists' offsets, without slicing (and allocating) per row
+        let Some(time_values) = times.values().as_primitive_opt::<Int64Type>() else {
+            return exec_err!("{NAME}: unexpected partial state");
+        };
+        let time_values = time_values.values();
+        let channel_values = StrColumn::new(channels.values(), "attribution's state")?;
+        let (time_offsets, channel_offsets) = (times.value_offsets(), channels.value_offsets());
         for row in 0..conversions.len() {
             if conversions.is_null(row) {
                 continue;
             }
             let group = group_of(row);
             self.set_conversion(group, conversions.value(row))?;
-            let (row_times, row_channels) = (times.value(row), channels.value(row));
-            let Some(row_times) = row_times.as_primitive_opt::<Int64Type>() else {
+            let (start, end) = (time_offsets[row] as usize, time_offsets[row + 1] as usize);
+            let channel_start = channel_offsets[row] as usize;
+            if channel_offsets[row + 1] as usize - channel_start != end - start {
                 return exec_err!("{NAME}: unexpected partial state");
-            };
-            let mut ids = Vec::with_capacity(row_channels.len());
-            for_each_str(&row_channels, "attribution's state", |_, name| {
-                ids.push(name.map(|n| n.to_string()));
-            })?;
-            for (time, name) in row_times.values().iter().zip(ids) {
-                let Some(name) = name else {
+            }
+            for i in 0..end - start {
+                let Some(name) = channel_values.get(channel_start + i) else {
                     return exec_err!("{NAME}: unexpected partial state");
                 };
-                let id = self.channel_id(&name);
-                self.push(group, *time, id)?;
+                let id = self.channel_id(name);
+                self.push(group, time_values[start + i], id)?;
             }
         }
         Ok(())
