@@ -438,6 +438,7 @@ fn the_nightly_job_runs_on_the_sample() {
                 "sql/rfm_layers.sql",
                 "sql/ltv_cohort.sql",
                 "sql/ltv_report.sql",
+                "sql/channel_roi.sql",
                 "--lake",
                 "data/sample",
                 "--out",
@@ -445,6 +446,7 @@ fn the_nightly_job_runs_on_the_sample() {
             .arg(&out),
     );
     check_customer_value_outputs(&out);
+    check_channel_roi(&out);
     let funnel = std::fs::read_to_string(out.join("funnel_report.csv")).unwrap();
     assert!(funnel.starts_with(
         "channel,step_number,step,users,step_conversion,overall_conversion,median_seconds_to_step,p90_seconds_to_step\n"
@@ -484,6 +486,29 @@ fn the_nightly_job_runs_on_the_sample() {
         (lake_gmv - report_gmv).abs() < 0.05,
         "{lake_gmv} vs {report_gmv}"
     );
+}
+
+/// The channel ROI report: every acquired person counted once, and the GMV decomposition holds.
+fn check_channel_roi(out: &std::path::Path) {
+    let csv = std::fs::read_to_string(out.join("channel_roi.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "channel,campaign,spend,new_people,cac,buyers,first_order_rate,repurchase_30d,orders,gmv,gross_margin,roi,ltv,ltv_cac,traffic,conversion,aov,orders_per_buyer"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() >= 10, "{csv}");
+    let number = |v: &str| v.parse::<f64>().unwrap_or(0.0);
+    let people: f64 = rows.iter().map(|r| number(r[3])).sum();
+    assert!(people > 900.0, "{people}");
+    for row in rows.iter().filter(|r| number(r[8]) > 0.0) {
+        let product = number(row[14]) * number(row[15]) * number(row[16]) * number(row[17]);
+        let gmv = number(row[9]);
+        assert!(
+            (product - gmv).abs() <= 0.01 * gmv,
+            "traffic x conversion x aov x repeat != gmv: {row:?}"
+        );
+    }
 }
 
 /// The layer and LTV reports of the nightly job: every buyer has a segment, class and tier;
