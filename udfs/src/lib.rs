@@ -147,3 +147,48 @@ pub fn function_names() -> Vec<String> {
         .chain(tables)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_is_documented() {
+        for f in scalar_functions() {
+            assert!(
+                f.documentation().is_some(),
+                "{} has no documentation",
+                f.name()
+            );
+        }
+        for f in aggregate_functions() {
+            assert!(
+                f.documentation().is_some(),
+                "{} has no documentation",
+                f.name()
+            );
+        }
+        for f in window_functions() {
+            assert!(
+                f.documentation().is_some(),
+                "{} has no documentation",
+                f.name()
+            );
+        }
+        for (name, _) in table_functions() {
+            assert!(
+                table_function_documentation(name).is_some(),
+                "{name} has no documentation"
+            );
+        }
+        let names = function_names();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            names.len(),
+            unique.len(),
+            "a function name is registered twice"
+        );
+    }
+}
