@@ -557,6 +557,9 @@ impl ClvGroups {
             } else {
                 amounts.value(row)
             };
+            if !amount.is_finite() {
+                return exec_err!("{NAME}: amount must be a number, got {amount}");
+            }
             self.push(group, period, amount)?;
         }
         Ok(())
@@ -680,13 +683,17 @@ impl GroupsAccumulator for ClvGroups {
             if i32::try_from(period).is_err() {
                 return exec_err!("{NAME}: an order time is out of range (period {period})");
             }
-            lengths.push(1);
-            periods.push(period);
-            values_out.push(if amounts.is_null(row) {
+            let amount = if amounts.is_null(row) {
                 0.0
             } else {
                 amounts.value(row)
-            });
+            };
+            if !amount.is_finite() {
+                return exec_err!("{NAME}: amount must be a number, got {amount}");
+            }
+            lengths.push(1);
+            periods.push(period);
+            values_out.push(amount);
         }
         let offsets = OffsetBuffer::from_lengths(lengths);
         let list = |values: ArrayRef| -> Result<ArrayRef> {

@@ -243,12 +243,18 @@ impl ScalarUDFImpl for LifecycleLayer {
                     column.value(row)
                 }
             };
+            let (order_count, money) = (number(orders), number(monetary));
+            if !(order_count.is_finite() && money.is_finite()) {
+                return exec_err!(
+                    "lifecycle_layer: orders and monetary must be numbers, got {order_count} and {money}"
+                );
+            }
             let member = Member {
                 days_since_joined: days_since(joined),
                 days_since_active: days_since(active),
                 days_since_order: days_since(ordered),
-                orders: number(orders),
-                monetary: number(monetary),
+                orders: order_count,
+                monetary: money,
             };
             out.append_value(layer_of(&member, &limits));
         }
@@ -289,6 +295,9 @@ static LTV_SIMPLE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 pub fn ltv_simple(arpu: f64, margin: f64, churn: f64) -> Result<Option<f64>> {
+    if !arpu.is_finite() {
+        return exec_err!("ltv_simple: arpu must be a number, got {arpu}");
+    }
     if !(0.0..=1.0).contains(&margin) {
         return exec_err!("ltv_simple: gross_margin must be a rate between 0 and 1, got {margin}");
     }

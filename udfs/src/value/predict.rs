@@ -301,12 +301,18 @@ impl Prediction {
                         "{name}: frequency must be a non-negative integer, got {frequency}"
                     );
                 }
+                if !spend.is_finite() {
+                    return exec_err!("{name}: monetary_value must be a number, got {spend}");
+                }
                 GammaGamma::from_slice(parameters).expected_spend(frequency, spend)
             }
             PredictionKind::LifetimeValue => {
                 let [frequency, recency, t, spend, months, discount, units] =
                     [v[0], v[1], v[2], v[3], v[4], v[5], v[6]];
                 check_summary(name, frequency, recency, t)?;
+                if !spend.is_finite() {
+                    return exec_err!("{name}: spend must be a number, got {spend}");
+                }
                 if !(months.is_finite() && months >= 0.0 && months.fract() == 0.0) {
                     return exec_err!(
                         "{name}: months must be a non-negative integer, got {months}"
