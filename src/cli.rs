@@ -312,12 +312,13 @@ fn run_gen(args: GenArgs) -> Result<()> {
         progress: !args.quiet,
     })?;
     eprintln!(
-        "wrote {}: {} users, {} events ({} late), {} orders, {} identity edges, {} referrals, \
-         {} truth rows in {:.1}s ({:.0} events/s){}",
+        "wrote {}: {} users, {} events ({} late), {} touches, {} orders, {} identity edges, \
+         {} referrals, {} truth rows in {:.1}s ({:.0} events/s){}",
         args.out.display(),
         report.users,
         report.events,
         report.late_events,
+        report.touches,
         report.orders,
         report.identity_edges,
         report.referrals,

@@ -34,7 +34,7 @@ fn the_default_lake_is_the_sample() {
         "--format",
         "csv",
     ]));
-    assert_eq!(out, "n\n37907\n");
+    assert_eq!(out, "n\n37975\n");
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn the_lake_can_come_from_the_environment() {
                 "csv",
             ]),
     );
-    assert_eq!(out, "n\n845\n");
+    assert_eq!(out, "n\n873\n");
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn a_small_memory_limit_spills_instead_of_failing() {
                 "csv",
             ]),
     );
-    assert_eq!(out, "n\n37907\n");
+    assert_eq!(out, "n\n37975\n");
 }
 
 /// A lake with a good table, a table with one corrupt file, and the clutter real lakes have.
@@ -641,6 +641,87 @@ fn the_fission_report_runs_on_the_sample() {
         assert!((v[2] - 0.2 * v[1]).abs() < 0.02, "{line}");
         assert!((v[2] + v[3] - v[4] - v[5]).abs() < 0.05, "{line}");
     }
+}
+
+#[test]
+fn the_experiment_and_attribution_reports_run_on_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    stdout_of(
+        userlake()
+            .args([
+                "run",
+                "sql/identity_edges.sql",
+                "sql/identity.sql",
+                "sql/experiment_report.sql",
+                "sql/attribution_report.sql",
+                "--lake",
+                "data/sample",
+                "--out",
+            ])
+            .arg(&out),
+    );
+    let number = |v: &str| v.parse::<f64>().unwrap_or(f64::NAN);
+    let experiments = std::fs::read_to_string(out.join("experiment_report.csv")).unwrap();
+    let mut lines = experiments.lines();
+    assert!(lines.next().unwrap().starts_with(
+        "experiment,arm,users,excluded,converters,conversion_rate,revenue,revenue_per_user,conversion_lift,conversion_p_value"
+    ));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let arms: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[1])).collect();
+    assert_eq!(
+        arms,
+        [
+            ("checkout_redesign", "a"),
+            ("checkout_redesign", "b"),
+            ("push_copy_v2", "a"),
+            ("push_copy_v2", "b")
+        ]
+    );
+    for row in &rows {
+        assert!(number(row[2]) > 100.0, "{row:?}");
+        assert!(
+            (number(row[5]) - number(row[4]) / number(row[2])).abs() < 1e-4,
+            "{row:?}"
+        );
+        let p = number(row[9]);
+        assert!((0.0..=1.0).contains(&p), "{row:?}");
+    }
+    let attribution = std::fs::read_to_string(out.join("attribution_report.csv")).unwrap();
+    let mut lines = attribution.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "channel,campaign,revenue_first_touch,revenue_last_touch,revenue_linear,revenue_time_decay,revenue_position_based,margin_first_touch,margin_last_touch,margin_linear,margin_time_decay,margin_position_based"
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| {
+            l.split(',')
+                .skip(2)
+                .map(|v| v.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .collect();
+    assert!(rows.len() > 5);
+    // every model credits the same orders in full: the columns have the same totals
+    let totals: Vec<f64> = (0..10).map(|c| rows.iter().map(|r| r[c]).sum()).collect();
+    for model in 1..5 {
+        assert!((totals[model] - totals[0]).abs() < 0.5, "{totals:?}");
+        assert!((totals[5 + model] - totals[5]).abs() < 0.5, "{totals:?}");
+    }
+    // and that is the GMV of the paid orders
+    let gmv = stdout_of(userlake().args([
+        "sql",
+        "-c",
+        "SELECT round(sum(amount), 2) AS gmv FROM orders WHERE status = 'paid'",
+        "--format",
+        "csv",
+    ]));
+    let gmv: f64 = gmv.lines().nth(1).unwrap().parse().unwrap();
+    assert!(
+        totals[0] <= gmv + 0.5 && totals[0] > 0.5 * gmv,
+        "{} vs {gmv}",
+        totals[0]
+    );
 }
 
 #[test]

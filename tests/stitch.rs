@@ -42,13 +42,13 @@ fn a_stitch_run_writes_four_tables_and_a_rerun_keeps_every_id() {
     );
     assert_eq!(
         stats,
-        "stat,key,value\ncomponents,,1022\nhubs,,3\nidentifiers,,4319\n"
+        "stat,key,value\ncomponents,,1024\nhubs,,3\nidentifiers,,4325\n"
     );
     let created = csv(
         &first,
         "SELECT count(*) AS n FROM merge_log WHERE event = 'created'",
     );
-    assert_eq!(created, "n\n1022\n");
+    assert_eq!(created, "n\n1024\n");
     let rules = csv(
         &first,
         "SELECT DISTINCT rule FROM rejected_edges ORDER BY rule",
@@ -62,7 +62,7 @@ fn a_stitch_run_writes_four_tables_and_a_rerun_keeps_every_id() {
     );
     assert_eq!(
         shape,
-        "ids,distinct_ids,anchors,people\n4319,4319,1022,1022\n"
+        "ids,distinct_ids,anchors,people\n4325,4325,1024,1024\n"
     );
 
     stdout_of(

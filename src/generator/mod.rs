@@ -38,6 +38,7 @@ pub struct GeneratorConfig {
 pub struct GeneratorReport {
     pub users: u64,
     pub events: u64,
+    pub touches: u64,
     pub late_events: u64,
     pub orders: u64,
     pub identity_edges: u64,
@@ -48,8 +49,9 @@ pub struct GeneratorReport {
     pub peak_memory_bytes: Option<u64>,
 }
 
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "events",
+    "touches",
     "orders",
     "identity_edges",
     "referrals",
@@ -86,6 +88,7 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
     let dir = |table: &str| staging.path().join(table);
     let writers = Writers {
         events: TableWriter::spawn(dir("events"), tables::events_schema()),
+        touches: TableWriter::spawn(dir("touches"), tables::touches_schema()),
         orders: TableWriter::spawn(dir("orders"), tables::orders_schema()),
         edges: TableWriter::spawn(dir("identity_edges"), tables::identity_edges_schema()),
         referrals: TableWriter::spawn(dir("referrals"), tables::referrals_schema()),
@@ -127,6 +130,7 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
     // Writers are always joined, so their own errors (a full disk) are the ones reported.
     let finished = [
         writers.events.finish(),
+        writers.touches.finish(),
         writers.orders.finish(),
         writers.edges.finish(),
         writers.referrals.finish(),
@@ -139,16 +143,18 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
     }
     let counts = simulated?;
     debug_assert_eq!(written[0], counts.events);
+    debug_assert_eq!(written[1], counts.touches);
 
     publish(staging.path(), &config.out)?;
     Ok(GeneratorReport {
         users: config.users,
         events: written[0],
+        touches: written[1],
         late_events: counts.late_events,
-        orders: written[1],
-        identity_edges: written[2],
-        referrals: written[3],
-        truth_rows: written[4],
+        orders: written[2],
+        identity_edges: written[3],
+        referrals: written[4],
+        truth_rows: written[5],
         seconds: started.elapsed().as_secs_f64(),
         peak_memory_bytes: peak_memory_bytes(),
     })

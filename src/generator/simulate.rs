@@ -16,7 +16,8 @@ use super::model::{
     REFERRAL, SHOPS, flags, time_of_day,
 };
 use super::tables::{
-    BATCH_ROWS, CostRows, EdgeRows, EventRows, Ids, OrderRow, OrderRows, ReferralRows, TruthRows,
+    BATCH_ROWS, CostRows, EdgeRows, EventRows, Ids, OrderRow, OrderRows, ReferralRows, TouchRows,
+    TruthRows,
 };
 use super::writer::{Destination, TableWriter};
 use crate::error::Result;
@@ -40,6 +41,7 @@ mod slot {
 
 pub struct Writers {
     pub events: TableWriter,
+    pub touches: TableWriter,
     pub orders: TableWriter,
     pub edges: TableWriter,
     pub referrals: TableWriter,
@@ -49,6 +51,7 @@ pub struct Writers {
 
 pub struct Counts {
     pub events: u64,
+    pub touches: u64,
     pub orders: u64,
     pub edges: u64,
     pub referrals: u64,
@@ -66,6 +69,8 @@ struct Sim<'a> {
     population: &'a mut Population,
     writers: &'a Writers,
     events: EventRows,
+    touches: TouchRows,
+    touch_counter: u64,
     orders: OrderRows,
     edges: EdgeRows,
     referrals: ReferralRows,
@@ -103,6 +108,8 @@ pub fn simulate(
         population,
         writers,
         events: EventRows::new(),
+        touches: TouchRows::new(),
+        touch_counter: 0,
         orders: OrderRows::new(),
         edges: EdgeRows::new(),
         referrals: ReferralRows::new(),
@@ -114,6 +121,7 @@ pub fn simulate(
         stray_counter: 0,
         counts: Counts {
             events: 0,
+            touches: 0,
             orders: 0,
             edges: 0,
             referrals: 0,
@@ -167,7 +175,91 @@ pub fn simulate(
     Ok(sim.counts)
 }
 
+/// The experiments running in the lake: name, first and last-but-one day (of the lake), the
+/// share of people enrolled (out of 4), and the effect on arm b.
+struct Experiment {
+    name: &'static str,
+    days: std::ops::Range<u32>,
+    enrolled_of_4: u64,
+    /// arm b's purchase probability is multiplied by this
+    buy_lift: f64,
+    /// arm b's order values are multiplied by this
+    amount_lift: f64,
+}
+
+const EXPERIMENTS: [Experiment; 2] = [
+    Experiment {
+        name: "push_copy_v2",
+        days: 7..35,
+        enrolled_of_4: 3,
+        buy_lift: 1.3,
+        amount_lift: 1.0,
+    },
+    Experiment {
+        name: "checkout_redesign",
+        days: 35..60,
+        enrolled_of_4: 2,
+        buy_lift: 1.0,
+        amount_lift: 1.08,
+    },
+];
+
 impl Sim<'_> {
+    /// The experiment and arm a person is in on a day, by a hash of the person: no random
+    /// draw, so the rest of the simulation does not move.
+    fn experiment_of(&self, person: u32, day: u32) -> Option<(&'static Experiment, &'static str)> {
+        EXPERIMENTS.iter().enumerate().find_map(|(i, e)| {
+            let enrolled = key(self.seed, 0xE1, person as u64, i as u64) % 4 < e.enrolled_of_4;
+            (e.days.contains(&day) && enrolled).then(|| {
+                let arm = if key(self.seed, 0xE2, person as u64, i as u64) % 2 == 0 {
+                    "a"
+                } else {
+                    "b"
+                };
+                (e, arm)
+            })
+        })
+    }
+
+    /// Marketing touches before a visit: none, or one to three impressions and clicks in the
+    /// three days before it, from the person's own channel half the time. A separate random
+    /// stream, so the rest of the simulation does not move.
+    fn touches_before(&mut self, person: u32, day: u32, visit: i64, event_id: &str) {
+        let mut rng = Pcg64Mcg::seed_from_u64(key(self.seed, 0x70C, person as u64, day as u64));
+        let count = match rng.random_range(0..20) {
+            0..10 => 0,
+            10..16 => 1,
+            16..19 => 2,
+            _ => 3,
+        };
+        let own = self.person(person).channel;
+        for _ in 0..count {
+            let channel = if rng.random_bool(0.5) {
+                &CHANNELS[own as usize]
+            } else {
+                &CHANNELS[rng.random_range(0..CHANNELS.len())]
+            };
+            let campaign = (!channel.campaigns.is_empty())
+                .then(|| channel.campaigns[rng.random_range(0..channel.campaigns.len())]);
+            let before = rng.random_range(300_000_000..3 * MICROS_PER_DAY);
+            let touch_type = if rng.random_bool(0.3) {
+                "click"
+            } else {
+                "impression"
+            };
+            self.touch_counter += 1;
+            let touch_id = format!("{:016x}", key(self.seed, 0x70D, self.touch_counter, 0));
+            self.touches.push(
+                &touch_id,
+                visit - before,
+                channel.name,
+                campaign,
+                touch_type,
+                event_id,
+            );
+        }
+    }
+
     fn rng(&self, person: u32, day: u32) -> Pcg64Mcg {
         Pcg64Mcg::seed_from_u64(key(self.seed, 0xDA7, person as u64, day as u64))
     }
@@ -366,6 +458,9 @@ impl Sim<'_> {
         let p = self.person(person);
         let channel = Some(p.channel().name);
         let campaign = p.campaign();
+        let assignment = self
+            .experiment_of(person, day)
+            .map(|(e, arm)| (e.name, arm));
         self.event_counter += 1;
         let event_id = format!("{:016x}", key(self.seed, 0xE7, self.event_counter, 0));
         // An event lands in the partition of the day it arrives: its own (Asia/Shanghai) day,
@@ -384,12 +479,15 @@ impl Sim<'_> {
                 self.late
                     .entry(arrival as u32)
                     .or_insert_with(EventRows::new)
-                    .push(&event_id, micros, name, ids, channel, campaign, platform);
+                    .push(
+                        &event_id, micros, name, ids, channel, campaign, platform, assignment,
+                    );
             }
             return Ok(());
         }
-        self.events
-            .push(&event_id, micros, name, ids, channel, campaign, platform);
+        self.events.push(
+            &event_id, micros, name, ids, channel, campaign, platform, assignment,
+        );
         if self.events.len >= BATCH_ROWS {
             self.counts.events += self.events.len as u64;
             let batch = self.events.finish()?;
@@ -436,6 +534,12 @@ impl Sim<'_> {
             self.writers
                 .orders
                 .send(dt.clone(), self.orders.finish()?)?;
+        }
+        if self.touches.len > 0 {
+            self.counts.touches += self.touches.len as u64;
+            self.writers
+                .touches
+                .send(dt.clone(), self.touches.finish()?)?;
         }
         if self.edges.len > 0 {
             self.writers.edges.send(dt.clone(), self.edges.finish()?)?;
@@ -575,6 +679,8 @@ impl Sim<'_> {
             _ => "page_view",
         };
         self.event(person, day, t, opening, &ids, platform, &mut rng)?;
+        let opening_id = format!("{:016x}", key(self.seed, 0xE7, self.event_counter, 0));
+        self.touches_before(person, day, t, &opening_id);
         if logged_in && platform != "mini_program" {
             t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "login", &ids, platform, &mut rng)?;
@@ -591,7 +697,11 @@ impl Sim<'_> {
             t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "checkin", &ids, platform, &mut rng)?;
         }
-        if rng.random_bool(p.buy_prob as f64) {
+        let buy_lift = match self.experiment_of(person, day) {
+            Some((e, "b")) => e.buy_lift,
+            _ => 1.0,
+        };
+        if rng.random_bool((p.buy_prob as f64 * buy_lift).min(1.0)) {
             t = self.later(t, step(&mut rng), day);
             self.event(person, day, t, "add_to_cart", &ids, platform, &mut rng)?;
             if rng.random_bool(0.8) {
@@ -641,7 +751,11 @@ impl Sim<'_> {
             let raw = gamma.map(|g| g.sample(rng)).unwrap_or(p.spend_mean as f64);
             // prices end in .9 more often than not
             let rounded = (raw.max(1.0)).floor() + if rng.random_bool(0.6) { 0.9 } else { 0.0 };
-            (rounded * 100.0).round() / 100.0
+            let lift = match self.experiment_of(person, day) {
+                Some((e, "b")) => e.amount_lift,
+                _ => 1.0,
+            };
+            (rounded * lift * 100.0).round() / 100.0
         };
         let margin = (amount * rng.random_range(0.25..0.55) * 100.0).round() / 100.0;
         let status = if rng.random_bool(0.06) {

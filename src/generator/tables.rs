@@ -48,8 +48,23 @@ pub fn events_schema() -> SchemaRef {
         text("channel", true),
         text("campaign", true),
         text("platform", false),
+        text("experiment", true),
+        text("arm", true),
     ]);
     Arc::new(Schema::new(fields))
+}
+
+/// Marketing touches (ad impressions and clicks) before a visit, linked to the visit's
+/// opening event, so that `event_persons` gives each touch its person.
+pub fn touches_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text("touch_id", false),
+        timestamp("touch_time", false),
+        text("channel", false),
+        text("campaign", true),
+        text("touch_type", false),
+        text("event_id", false),
+    ]))
 }
 
 pub fn orders_schema() -> SchemaRef {
@@ -185,6 +200,8 @@ pub struct EventRows {
     channel: StringBuilder,
     campaign: StringBuilder,
     platform: StringBuilder,
+    experiment: StringBuilder,
+    arm: StringBuilder,
 }
 
 impl EventRows {
@@ -198,6 +215,8 @@ impl EventRows {
             channel: StringBuilder::new(),
             campaign: StringBuilder::new(),
             platform: StringBuilder::new(),
+            experiment: StringBuilder::new(),
+            arm: StringBuilder::new(),
         }
     }
 
@@ -211,6 +230,7 @@ impl EventRows {
         channel: Option<&str>,
         campaign: Option<&str>,
         platform: &str,
+        assignment: Option<(&str, &str)>,
     ) {
         self.event_id.append_value(event_id);
         self.event_time.append_value(micros);
@@ -219,6 +239,8 @@ impl EventRows {
         self.channel.append_option(channel);
         self.campaign.append_option(campaign);
         self.platform.append_value(platform);
+        self.experiment.append_option(assignment.map(|a| a.0));
+        self.arm.append_option(assignment.map(|a| a.1));
         self.len += 1;
     }
 
@@ -232,8 +254,65 @@ impl EventRows {
         columns.push(Arc::new(self.channel.finish()));
         columns.push(Arc::new(self.campaign.finish()));
         columns.push(Arc::new(self.platform.finish()));
+        columns.push(Arc::new(self.experiment.finish()));
+        columns.push(Arc::new(self.arm.finish()));
         self.len = 0;
         Ok(RecordBatch::try_new(events_schema(), columns)?)
+    }
+}
+
+pub struct TouchRows {
+    pub len: usize,
+    touch_id: StringBuilder,
+    touch_time: TimestampMicrosecondBuilder,
+    channel: StringBuilder,
+    campaign: StringBuilder,
+    touch_type: StringBuilder,
+    event_id: StringBuilder,
+}
+
+impl TouchRows {
+    pub fn new() -> Self {
+        Self {
+            len: 0,
+            touch_id: StringBuilder::new(),
+            touch_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            channel: StringBuilder::new(),
+            campaign: StringBuilder::new(),
+            touch_type: StringBuilder::new(),
+            event_id: StringBuilder::new(),
+        }
+    }
+
+    pub fn push(
+        &mut self,
+        touch_id: &str,
+        micros: i64,
+        channel: &str,
+        campaign: Option<&str>,
+        touch_type: &str,
+        event_id: &str,
+    ) {
+        self.touch_id.append_value(touch_id);
+        self.touch_time.append_value(micros);
+        self.channel.append_value(channel);
+        self.campaign.append_option(campaign);
+        self.touch_type.append_value(touch_type);
+        self.event_id.append_value(event_id);
+        self.len += 1;
+    }
+
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.touch_id.finish()),
+            Arc::new(self.touch_time.finish()),
+            Arc::new(self.channel.finish()),
+            Arc::new(self.campaign.finish()),
+            Arc::new(self.touch_type.finish()),
+            Arc::new(self.event_id.finish()),
+        ];
+        self.len = 0;
+        Ok(RecordBatch::try_new(touches_schema(), columns)?)
     }
 }
 
