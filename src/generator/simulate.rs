@@ -211,7 +211,7 @@ impl Sim<'_> {
         EXPERIMENTS.iter().enumerate().find_map(|(i, e)| {
             let enrolled = key(self.seed, 0xE1, person as u64, i as u64) % 4 < e.enrolled_of_4;
             (e.days.contains(&day) && enrolled).then(|| {
-                let arm = if key(self.seed, 0xE2, person as u64, i as u64) % 2 == 0 {
+                let arm = if key(self.seed, 0xE2, person as u64, i as u64).is_multiple_of(2) {
                     "a"
                 } else {
                     "b"
