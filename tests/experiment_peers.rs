@@ -2,9 +2,9 @@
 //! (`tests/peers/ab_reference.py`): every statistic to 1e-9. Set USERLAKE_SKIP_PEERS=1 to skip
 //! on a machine without the Python peers.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
+use common::{peer_reference, peers_skipped};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::prelude::SessionContext;
@@ -48,18 +48,10 @@ fn args(case: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ab_tests_agree_with_scipy_and_statsmodels() {
-    if std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1") {
-        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+    if peers_skipped() {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ab_reference.py");
-    let output = Command::new("python3").arg(&script).output().unwrap();
-    assert!(
-        output.status.success(),
-        "scipy/statsmodels reference failed (pip install -r tests/requirements.txt): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reference: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reference = peer_reference("ab_reference.py", &[]);
     let ctx = build_session(&SessionOptions::default()).await.unwrap().ctx;
 
     let fields = ["z", "p_value", "ci_low", "ci_high"];

@@ -8,35 +8,24 @@
 //! with max_step = 200, close to the exact, unbounded answer. Set USERLAKE_SKIP_PEERS=1 to skip
 //! on a machine without the Python peers.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
+use common::{peer_reference, peers_skipped};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::prelude::ParquetReadOptions;
-use serde_json::Value;
 use userlake::{SessionOptions, build_session};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn markov_attribution_agrees_with_channelattribution() {
-    if std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1") {
-        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+    if peers_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/markov_reference.py");
-    let output = Command::new("python3")
-        .arg(&script)
-        .arg(dir.path())
-        .arg("1e6")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "channelattribution reference failed (pip install -r tests/requirements.txt): {}",
-        String::from_utf8_lossy(&output.stderr)
+    let reference = peer_reference(
+        "markov_reference.py",
+        &[dir.path().as_os_str(), std::ffi::OsStr::new("1e6")],
     );
-    let reference: Value = serde_json::from_slice(&output.stdout).unwrap();
     let mut answers = Vec::new();
     for partitions in [1, 3] {
         let ctx = build_session(&SessionOptions {

@@ -3,10 +3,13 @@
 //! Parquet, with lifetimes' summaries, fits and predictions; userlake runs the same on the same
 //! files. Set USERLAKE_SKIP_PEERS=1 to skip on a machine without the Python peers.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
+use common::peers_skipped;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -124,8 +127,7 @@ fn compare_summaries(what: &str, ours: &HashMap<String, Vec<Option<f64>>>, their
 
 #[tokio::test(flavor = "multi_thread")]
 async fn customer_value_functions_agree_with_lifetimes() {
-    if std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1") {
-        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+    if peers_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

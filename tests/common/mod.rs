@@ -65,3 +65,30 @@ pub fn entry_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Whether the peer comparisons are skipped (`USERLAKE_SKIP_PEERS=1`, for a machine without the
+/// Python peers); says so on stderr.
+pub fn peers_skipped() -> bool {
+    let skipped = std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1");
+    if skipped {
+        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+    }
+    skipped
+}
+
+/// Runs `tests/peers/<script>` with python3 and `args`, and parses what it prints as JSON;
+/// a failing script fails the test with its stderr.
+pub fn peer_reference(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let path = repo().join("tests/peers").join(script);
+    let output = std::process::Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{script} failed (pip install -r tests/requirements.txt): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the reference prints JSON")
+}
