@@ -23,6 +23,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
 use crate::strings::{StrColumn, for_each_str};
 use crate::time::{for_each_tick, is_time_type, passes, ticks_per_second, window_ticks};
@@ -338,9 +339,8 @@ struct TouchGroups {
     channel_ids: HashMap<String, u32>,
     channel_names: Vec<String>,
     conversion: Vec<Option<i64>>,
-    groups: Vec<u32>,
-    times: Vec<i64>,
-    channels: Vec<u32>,
+    /// (group, touch time, channel id)
+    touches: GroupedRows<u32>,
 }
 
 impl TouchGroups {
@@ -350,9 +350,7 @@ impl TouchGroups {
             channel_ids: HashMap::new(),
             channel_names: Vec::new(),
             conversion: Vec::new(),
-            groups: Vec::new(),
-            times: Vec::new(),
-            channels: Vec::new(),
+            touches: GroupedRows::new(),
         }
     }
 
@@ -386,12 +384,10 @@ impl TouchGroups {
     }
 
     fn push(&mut self, group: usize, time: i64, channel: u32) -> Result<()> {
-        let Ok(group) = u32::try_from(group) else {
+        if u32::try_from(group).is_err() {
             return exec_err!("{NAME}: too many groups");
-        };
-        self.groups.push(group);
-        self.times.push(time);
-        self.channels.push(channel);
+        }
+        self.touches.push(group, time, channel);
         Ok(())
     }
 
@@ -470,38 +466,11 @@ impl TouchGroups {
     /// the groups that stay are renumbered.
     fn take(&mut self, emit_to: EmitTo) -> Bucketed {
         let conversion = emit_to.take_needed(&mut self.conversion);
-        let emitted = conversion.len();
-        let mut starts = vec![0usize; emitted + 1];
-        for &g in &self.groups {
-            if (g as usize) < emitted {
-                starts[g as usize + 1] += 1;
-            }
-        }
-        for g in 0..emitted {
-            starts[g + 1] += starts[g];
-        }
-        let mut next = starts.clone();
-        let mut touches = vec![(0i64, 0u32); starts[emitted]];
-        let (mut kept_groups, mut kept_times, mut kept_channels) =
-            (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..self.groups.len() {
-            let g = self.groups[i] as usize;
-            if g < emitted {
-                touches[next[g]] = (self.times[i], self.channels[i]);
-                next[g] += 1;
-            } else {
-                kept_groups.push((g - emitted) as u32);
-                kept_times.push(self.times[i]);
-                kept_channels.push(self.channels[i]);
-            }
-        }
-        self.groups = kept_groups;
-        self.times = kept_times;
-        self.channels = kept_channels;
+        let buckets = self.touches.take(conversion.len());
         Bucketed {
             conversion,
-            starts,
-            touches,
+            starts: buckets.starts,
+            touches: buckets.rows,
         }
     }
 
@@ -632,9 +601,7 @@ impl GroupsAccumulator for TouchGroups {
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * 4
-            + self.times.capacity() * 8
-            + self.channels.capacity() * 4
+        self.touches.size()
             + self.conversion.capacity() * 16
             + self
                 .channel_names

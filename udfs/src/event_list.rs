@@ -20,6 +20,7 @@ use datafusion::logical_expr::function::StateFieldsArgs;
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
+use crate::grouped_rows::GroupedRows;
 use crate::time::{condition_masks, for_each_tick, passes};
 
 /// One group's events, in no particular order.
@@ -119,9 +120,7 @@ fn state_lists<'a>(values: &'a [ArrayRef], name: &str) -> Result<(&'a ListArray,
 pub struct EventListGroups<E: EventsEvaluator> {
     evaluator: Arc<E>,
     arguments: EventArguments,
-    groups: Vec<u32>,
-    times: Vec<i64>,
-    masks: Vec<u64>,
+    rows: GroupedRows<u64>,
     num_groups: usize,
 }
 
@@ -130,17 +129,13 @@ impl<E: EventsEvaluator> EventListGroups<E> {
         Self {
             evaluator,
             arguments,
-            groups: Vec::new(),
-            times: Vec::new(),
-            masks: Vec::new(),
+            rows: GroupedRows::new(),
             num_groups: 0,
         }
     }
 
     fn push(&mut self, group: usize, time: i64, mask: u64) {
-        self.groups.push(group as u32);
-        self.times.push(time);
-        self.masks.push(mask);
+        self.rows.push(group, time, mask);
     }
 
     /// Removes the groups `emit_to` asks for and returns their events bucketed by group
@@ -150,35 +145,9 @@ impl<E: EventsEvaluator> EventListGroups<E> {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
         };
-        let mut offsets = vec![0usize; emitted + 1];
-        for &group in &self.groups {
-            if (group as usize) < emitted {
-                offsets[group as usize + 1] += 1;
-            }
-        }
-        for g in 0..emitted {
-            offsets[g + 1] += offsets[g];
-        }
-        let mut cursor = offsets.clone();
-        let mut events = vec![(0i64, 0u64); offsets[emitted]];
-        let (mut kept_groups, mut kept_times, mut kept_masks) =
-            (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..self.groups.len() {
-            let group = self.groups[i] as usize;
-            if group < emitted {
-                events[cursor[group]] = (self.times[i], self.masks[i]);
-                cursor[group] += 1;
-            } else {
-                kept_groups.push((group - emitted) as u32);
-                kept_times.push(self.times[i]);
-                kept_masks.push(self.masks[i]);
-            }
-        }
-        self.groups = kept_groups;
-        self.times = kept_times;
-        self.masks = kept_masks;
+        let buckets = self.rows.take(emitted);
         self.num_groups -= emitted;
-        (offsets, events)
+        (buckets.starts, buckets.rows)
     }
 }
 
@@ -269,7 +238,7 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * 4 + self.times.capacity() * 8 + self.masks.capacity() * 8
+        self.rows.size()
     }
 }
 

@@ -9,6 +9,7 @@ pub mod attribution;
 mod event_list;
 pub mod experiments;
 pub mod funnel;
+mod grouped_rows;
 pub mod identity;
 mod literals;
 mod markov;

@@ -1,0 +1,95 @@
+//! Rows of many groups kept flat: (group, time, payload) in three vectors, with no per-group
+//! allocation, and bucketed by group with one counting sort when results are emitted. The
+//! shared state of the aggregates that must see each group's rows in time order (funnels,
+//! sequences, attribution).
+
+/// Flat (group, time, payload) rows.
+#[derive(Debug, Default)]
+pub struct GroupedRows<P> {
+    groups: Vec<u32>,
+    times: Vec<i64>,
+    payloads: Vec<P>,
+}
+
+/// Taken groups' rows: group g's are `rows[starts[g]..starts[g + 1]]`.
+pub struct Buckets<P> {
+    pub starts: Vec<usize>,
+    pub rows: Vec<(i64, P)>,
+}
+
+impl<P: Copy + Default> GroupedRows<P> {
+    pub fn new() -> Self {
+        Self {
+            groups: Vec::new(),
+            times: Vec::new(),
+            payloads: Vec::new(),
+        }
+    }
+
+    /// Adds a row; groups beyond u32 are refused by the callers' group counts long before.
+    pub fn push(&mut self, group: usize, time: i64, payload: P) {
+        self.groups.push(group as u32);
+        self.times.push(time);
+        self.payloads.push(payload);
+    }
+
+    /// Removes the rows of groups `0..emitted` and returns them bucketed by group; the rows of
+    /// the groups that stay are renumbered from 0.
+    pub fn take(&mut self, emitted: usize) -> Buckets<P> {
+        let mut starts = vec![0usize; emitted + 1];
+        for &group in &self.groups {
+            if (group as usize) < emitted {
+                starts[group as usize + 1] += 1;
+            }
+        }
+        for g in 0..emitted {
+            starts[g + 1] += starts[g];
+        }
+        let mut cursor = starts.clone();
+        let mut rows = vec![(0i64, P::default()); starts[emitted]];
+        let (mut kept_groups, mut kept_times, mut kept_payloads) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..self.groups.len() {
+            let group = self.groups[i] as usize;
+            if group < emitted {
+                rows[cursor[group]] = (self.times[i], self.payloads[i]);
+                cursor[group] += 1;
+            } else {
+                kept_groups.push((group - emitted) as u32);
+                kept_times.push(self.times[i]);
+                kept_payloads.push(self.payloads[i]);
+            }
+        }
+        self.groups = kept_groups;
+        self.times = kept_times;
+        self.payloads = kept_payloads;
+        Buckets { starts, rows }
+    }
+
+    /// Heap bytes held.
+    pub fn size(&self) -> usize {
+        self.groups.capacity() * 4
+            + self.times.capacity() * 8
+            + self.payloads.capacity() * size_of::<P>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_the_first_groups_and_renumbers_the_rest() {
+        let mut rows = GroupedRows::<u64>::new();
+        for (group, time) in [(2, 20), (0, 1), (1, 10), (0, 2), (3, 30), (1, 11)] {
+            rows.push(group, time, time as u64 * 100);
+        }
+        let first = rows.take(2);
+        assert_eq!(first.starts, vec![0, 2, 4]);
+        assert_eq!(first.rows, vec![(1, 100), (2, 200), (10, 1000), (11, 1100)]);
+        let rest = rows.take(2);
+        assert_eq!(rest.starts, vec![0, 1, 2]);
+        assert_eq!(rest.rows, vec![(20, 2000), (30, 3000)]);
+        assert_eq!(rows.take(0).rows, vec![]);
+    }
+}
