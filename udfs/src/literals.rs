@@ -13,6 +13,27 @@ pub fn literal_of(expr: &Arc<dyn PhysicalExpr>) -> Option<ScalarValue> {
     expr.downcast_ref::<Literal>().map(|l| l.value().clone())
 }
 
+/// A table function's string argument: `Some(text)`, or `None` for a NULL literal; anything
+/// but a string literal is a planning error naming the function, the argument and the usage.
+pub fn table_function_string(
+    expr: &datafusion::logical_expr::Expr,
+    function: &str,
+    position: &str,
+    usage: &str,
+) -> datafusion::common::Result<Option<String>> {
+    use datafusion::logical_expr::Expr;
+    match expr {
+        Expr::Literal(
+            ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v),
+            _,
+        ) => Ok(v.clone()),
+        Expr::Literal(ScalarValue::Null, _) => Ok(None),
+        other => datafusion::common::plan_err!(
+            "{function}: the {position} argument must be a string literal, got {other}; usage: {usage}"
+        ),
+    }
+}
+
 /// The value of an aggregate's argument `index` if it is a literal.
 pub fn literal_argument(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
     args.exprs.get(index).and_then(literal_of)

@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{DocSection, Documentation, Expr, TableType};
@@ -29,6 +29,7 @@ use serde::Deserialize;
 
 use super::tree::{Invitation, Node, build};
 use crate::identity::normalize;
+use crate::literals::table_function_string;
 use crate::stitch::udtf::scan_columns;
 use crate::strings::StrColumn;
 use crate::time::{for_each_tick, ticks_per_second};
@@ -108,16 +109,12 @@ struct Options {
 pub struct ReferralTreeFunction;
 
 fn string_argument(expr: &Expr, position: &str) -> Result<Option<String>> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v),
-            _,
-        ) => Ok(v.clone()),
-        Expr::Literal(ScalarValue::Null, _) => Ok(None),
-        other => plan_err!(
-            "{NAME}: the {position} argument must be a string literal, got {other}; usage: referral_tree('referrals' [, options])"
-        ),
-    }
+    table_function_string(
+        expr,
+        NAME,
+        position,
+        "referral_tree('referrals' [, options])",
+    )
 }
 
 impl TableFunctionImpl for ReferralTreeFunction {

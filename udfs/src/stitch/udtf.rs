@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, Result, ScalarValue, TableReference, plan_err};
+use datafusion::common::{DataFusionError, Result, TableReference, plan_err};
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -32,6 +32,7 @@ use super::ingest::{EDGE_COLUMNS, EdgeChunk, SharedBuilder};
 use super::outputs::ID_GRAPH_SCHEMA;
 use super::previous::{PREVIOUS_COLUMNS, PreviousGraph};
 use super::rules::StitchRules;
+use crate::literals::table_function_string;
 
 /// The `stitch` table function.
 #[derive(Debug, Default)]
@@ -77,17 +78,12 @@ pub static STITCH_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 fn string_argument(expr: &Expr, position: &str) -> Result<Option<String>> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v),
-            _,
-        ) => Ok(v.clone()),
-        Expr::Literal(ScalarValue::Null, _) => Ok(None),
-        other => plan_err!(
-            "stitch: the {position} argument must be a string literal, got {other}; usage: \
-             stitch('edge_table' [, rules [, 'previous_graph']])"
-        ),
-    }
+    table_function_string(
+        expr,
+        "stitch",
+        position,
+        "stitch('edge_table' [, rules [, 'previous_graph']])",
+    )
 }
 
 impl TableFunctionImpl for StitchFunction {
