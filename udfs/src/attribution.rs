@@ -10,8 +10,8 @@ use hashbrown::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int64Array, ListArray, ListBuilder,
-    StringBuilder, StructBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int64Array, ListBuilder, StringBuilder,
+    StructBuilder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
@@ -23,6 +23,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array};
 use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
 use crate::strings::{StrColumn, for_each_str};
@@ -304,9 +305,7 @@ impl AggregateUDFImpl for Attribution {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(AttributionAccumulator {
-            groups: TouchGroups::new(self.model(&args)?),
-        }))
+        Ok(Box::new(OneGroup(TouchGroups::new(self.model(&args)?))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -317,7 +316,7 @@ impl AggregateUDFImpl for Attribution {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(TouchGroups::new(self.model(&args)?)))
+        Ok(Box::new(GroupsOf(TouchGroups::new(self.model(&args)?))))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -354,12 +353,6 @@ impl TouchGroups {
         }
     }
 
-    fn resize(&mut self, groups: usize) {
-        if self.conversion.len() < groups {
-            self.conversion.resize(groups, None);
-        }
-    }
-
     fn channel_id(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.channel_ids.get(name) {
             return id;
@@ -389,6 +382,97 @@ impl TouchGroups {
         }
         self.touches.push(group, time, channel);
         Ok(())
+    }
+
+    /// The touches of the groups `emit_to` names, bucketed by group, and their conversions;
+    /// the groups that stay are renumbered.
+    fn take(&mut self, emit_to: EmitTo) -> Bucketed {
+        let conversion = emit_to.take_needed(&mut self.conversion);
+        let buckets = self.touches.take(conversion.len());
+        Bucketed {
+            conversion,
+            starts: buckets.starts,
+            touches: buckets.rows,
+        }
+    }
+}
+
+impl FlatGroups for TouchGroups {
+    fn resize(&mut self, groups: usize) {
+        if self.conversion.len() < groups {
+            self.conversion.resize(groups, None);
+        }
+    }
+
+    fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let Bucketed {
+            conversion,
+            starts,
+            mut touches,
+        } = self.take(emit_to);
+        let names = &self.channel_names;
+        // channel ids in name order, so touches sort by (time, name) on integers
+        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+        by_name.sort_unstable_by(|a, b| names[*a as usize].cmp(&names[*b as usize]));
+        let mut rank = vec![0u32; names.len()];
+        for (position, id) in by_name.iter().enumerate() {
+            rank[*id as usize] = position as u32;
+        }
+        let mut times: Vec<i64> = Vec::new();
+        let mut order: Vec<(u32, f64)> = Vec::new();
+        let mut builder =
+            ListBuilder::new(StructBuilder::from_fields(credit_fields(), 0)).with_field(Arc::new(
+                Field::new_list_field(DataType::Struct(credit_fields()), true),
+            ));
+        for g in 0..conversion.len() {
+            let slice = &mut touches[starts[g]..starts[g + 1]];
+            slice.sort_unstable_by_key(|t| (t.0, rank[t.1 as usize]));
+            times.clear();
+            times.extend(slice.iter().map(|t| t.0));
+            let credits = self.model.credits(&times);
+            // one entry per channel, in order of first touch (a journey has few channels, so a
+            // linear scan beats a map)
+            order.clear();
+            for (touch, credit) in slice.iter().zip(credits) {
+                match order.iter_mut().find(|(c, _)| *c == touch.1) {
+                    Some((_, total)) => *total += credit,
+                    None => order.push((touch.1, credit)),
+                }
+            }
+            let values = builder.values();
+            for &(channel, credit) in &order {
+                values
+                    .field_builder::<StringBuilder>(0)
+                    .expect("channel field")
+                    .append_value(&names[channel as usize]);
+                values
+                    .field_builder::<Float64Builder>(1)
+                    .expect("credit field")
+                    .append_value(credit);
+                values.append(true);
+            }
+            builder.append(true);
+        }
+        Ok(Arc::new(builder.finish()))
+    }
+
+    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let Bucketed {
+            conversion,
+            starts,
+            touches,
+        } = self.take(emit_to);
+        let offsets = OffsetBuffer::from_lengths(starts.windows(2).map(|w| w[1] - w[0]));
+        let times = Int64Array::from_iter_values(touches.iter().map(|t| t.0));
+        let mut channels = StringBuilder::new();
+        for touch in &touches {
+            channels.append_value(&self.channel_names[touch.1 as usize]);
+        }
+        Ok(vec![
+            Arc::new(Int64Array::from(conversion)),
+            list_array(&offsets, Arc::new(times))?,
+            list_array(&offsets, Arc::new(channels.finish()))?,
+        ])
     }
 
     fn update_rows(
@@ -462,133 +546,7 @@ impl TouchGroups {
         Ok(())
     }
 
-    /// The touches of the groups `emit_to` names, bucketed by group, and their conversions;
-    /// the groups that stay are renumbered.
-    fn take(&mut self, emit_to: EmitTo) -> Bucketed {
-        let conversion = emit_to.take_needed(&mut self.conversion);
-        let buckets = self.touches.take(conversion.len());
-        Bucketed {
-            conversion,
-            starts: buckets.starts,
-            touches: buckets.rows,
-        }
-    }
-
-    fn evaluate_groups(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let Bucketed {
-            conversion,
-            starts,
-            mut touches,
-        } = self.take(emit_to);
-        let names = &self.channel_names;
-        // channel ids in name order, so touches sort by (time, name) on integers
-        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
-        by_name.sort_unstable_by(|a, b| names[*a as usize].cmp(&names[*b as usize]));
-        let mut rank = vec![0u32; names.len()];
-        for (position, id) in by_name.iter().enumerate() {
-            rank[*id as usize] = position as u32;
-        }
-        let mut times: Vec<i64> = Vec::new();
-        let mut order: Vec<(u32, f64)> = Vec::new();
-        let mut builder =
-            ListBuilder::new(StructBuilder::from_fields(credit_fields(), 0)).with_field(Arc::new(
-                Field::new_list_field(DataType::Struct(credit_fields()), true),
-            ));
-        for g in 0..conversion.len() {
-            let slice = &mut touches[starts[g]..starts[g + 1]];
-            slice.sort_unstable_by_key(|t| (t.0, rank[t.1 as usize]));
-            times.clear();
-            times.extend(slice.iter().map(|t| t.0));
-            let credits = self.model.credits(&times);
-            // one entry per channel, in order of first touch (a journey has few channels, so a
-            // linear scan beats a map)
-            order.clear();
-            for (touch, credit) in slice.iter().zip(credits) {
-                match order.iter_mut().find(|(c, _)| *c == touch.1) {
-                    Some((_, total)) => *total += credit,
-                    None => order.push((touch.1, credit)),
-                }
-            }
-            let values = builder.values();
-            for &(channel, credit) in &order {
-                values
-                    .field_builder::<StringBuilder>(0)
-                    .expect("channel field")
-                    .append_value(&names[channel as usize]);
-                values
-                    .field_builder::<Float64Builder>(1)
-                    .expect("credit field")
-                    .append_value(credit);
-                values.append(true);
-            }
-            builder.append(true);
-        }
-        Ok(Arc::new(builder.finish()))
-    }
-
-    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let Bucketed {
-            conversion,
-            starts,
-            touches,
-        } = self.take(emit_to);
-        let offsets = OffsetBuffer::from_lengths(starts.windows(2).map(|w| w[1] - w[0]));
-        let times = Int64Array::from_iter_values(touches.iter().map(|t| t.0));
-        let mut channels = StringBuilder::new();
-        for touch in &touches {
-            channels.append_value(&self.channel_names[touch.1 as usize]);
-        }
-        let list = |values: ArrayRef| -> Result<ArrayRef> {
-            Ok(Arc::new(ListArray::try_new(
-                Arc::new(Field::new_list_field(values.data_type().clone(), true)),
-                offsets.clone(),
-                values,
-                None,
-            )?))
-        };
-        Ok(vec![
-            Arc::new(Int64Array::from(conversion)),
-            list(Arc::new(times))?,
-            list(Arc::new(channels.finish()))?,
-        ])
-    }
-}
-
-impl GroupsAccumulator for TouchGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.resize(total_num_groups);
-        self.update_rows(
-            values,
-            |row| group_indices[row],
-            |row| passes(opt_filter, row),
-        )
-    }
-
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        self.evaluate_groups(emit_to)
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        self.states(emit_to)
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.resize(total_num_groups);
-        self.merge_rows(values, |row| group_indices[row])
-    }
-
-    fn convert_to_state(
+    fn rows_as_states(
         &self,
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
@@ -600,7 +558,7 @@ impl GroupsAccumulator for TouchGroups {
         single.states(EmitTo::All)
     }
 
-    fn size(&self) -> usize {
+    fn heap_size(&self) -> usize {
         self.touches.size()
             + self.conversion.capacity() * 16
             + self
@@ -608,41 +566,6 @@ impl GroupsAccumulator for TouchGroups {
                 .iter()
                 .map(|n| n.len() + 48)
                 .sum::<usize>()
-    }
-}
-
-#[derive(Debug)]
-struct AttributionAccumulator {
-    groups: TouchGroups,
-}
-
-impl Accumulator for AttributionAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.groups.resize(1);
-        self.groups.update_rows(values, |_| 0, |_| true)
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.groups.resize(1);
-        ScalarValue::try_from_array(&self.groups.evaluate_groups(EmitTo::All)?, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of_val(self) + self.groups.size()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.groups.resize(1);
-        self.groups
-            .states(EmitTo::All)?
-            .iter()
-            .map(|a| ScalarValue::try_from_array(a, 0))
-            .collect()
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.groups.resize(1);
-        self.groups.merge_rows(states, |_| 0)
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod attribution;
 mod event_list;
 pub mod experiments;
+mod flat_groups;
 pub mod funnel;
 mod grouped_rows;
 pub mod identity;

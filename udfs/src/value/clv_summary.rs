@@ -9,7 +9,7 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{
@@ -23,6 +23,7 @@ use datafusion::logical_expr::{
 };
 
 use super::fit_udaf::VALUE_SECTION;
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array};
 use crate::literals::literal_argument;
 use crate::time::passes;
 
@@ -246,9 +247,7 @@ impl AggregateUDFImpl for ClvSummary {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(ClvSummaryAccumulator {
-            groups: self.groups(&args)?,
-        }))
+        Ok(Box::new(OneGroup(self.groups(&args)?)))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -259,7 +258,7 @@ impl AggregateUDFImpl for ClvSummary {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(self.groups(&args)?))
+        Ok(Box::new(GroupsOf(self.groups(&args)?)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -365,10 +364,6 @@ struct ClvGroups {
 }
 
 impl ClvGroups {
-    fn resize(&mut self, groups: usize) {
-        self.as_of.resize(groups);
-    }
-
     fn set_as_of(&mut self, group: usize, as_of: i64) -> Result<()> {
         self.as_of.set(group, as_of)
     }
@@ -453,8 +448,14 @@ impl ClvGroups {
         self.compacted_len = self.entries.len();
         (as_of, taken)
     }
+}
 
-    fn summaries(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+impl FlatGroups for ClvGroups {
+    fn resize(&mut self, groups: usize) {
+        self.as_of.resize(groups);
+    }
+
+    fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (as_of, entries) = self.take(emit_to);
         let groups = as_of.len();
         let mut columns: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(groups));
@@ -510,18 +511,10 @@ impl ClvGroups {
         let offsets = OffsetBuffer::from_lengths(lengths);
         let periods = Int64Array::from_iter_values(entries.iter().map(|e| i64::from(e.period)));
         let amounts = Float64Array::from_iter_values(entries.iter().map(|e| e.amount));
-        let list = |values: ArrayRef| -> Result<ArrayRef> {
-            Ok(Arc::new(ListArray::try_new(
-                Arc::new(Field::new_list_field(values.data_type().clone(), true)),
-                offsets.clone(),
-                values,
-                None,
-            )?))
-        };
         Ok(vec![
             Arc::new(Int64Array::from(as_of)),
-            list(Arc::new(periods))?,
-            list(Arc::new(amounts))?,
+            list_array(&offsets, Arc::new(periods))?,
+            list_array(&offsets, Arc::new(amounts))?,
         ])
     }
 
@@ -608,43 +601,8 @@ impl ClvGroups {
         }
         Ok(())
     }
-}
 
-impl GroupsAccumulator for ClvGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.resize(total_num_groups);
-        self.update_rows(
-            values,
-            |row| group_indices[row],
-            |row| passes(opt_filter, row),
-        )
-    }
-
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        self.summaries(emit_to)
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        self.states(emit_to)
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.resize(total_num_groups);
-        self.merge_rows(values, |row| group_indices[row])
-    }
-
-    fn convert_to_state(
+    fn rows_as_states(
         &self,
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
@@ -696,59 +654,15 @@ impl GroupsAccumulator for ClvGroups {
             values_out.push(amount);
         }
         let offsets = OffsetBuffer::from_lengths(lengths);
-        let list = |values: ArrayRef| -> Result<ArrayRef> {
-            Ok(Arc::new(ListArray::try_new(
-                Arc::new(Field::new_list_field(values.data_type().clone(), true)),
-                offsets.clone(),
-                values,
-                None,
-            )?))
-        };
         Ok(vec![
             Arc::new(Int64Array::from(as_of_ticks)),
-            list(Arc::new(Int64Array::from(periods)))?,
-            list(Arc::new(Float64Array::from(values_out)))?,
+            list_array(&offsets, Arc::new(Int64Array::from(periods)))?,
+            list_array(&offsets, Arc::new(Float64Array::from(values_out)))?,
         ])
     }
 
-    fn size(&self) -> usize {
+    fn heap_size(&self) -> usize {
         self.entries.capacity() * size_of::<Entry>() + self.as_of.heap_size()
-    }
-}
-
-#[derive(Debug)]
-struct ClvSummaryAccumulator {
-    groups: ClvGroups,
-}
-
-impl Accumulator for ClvSummaryAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.groups.resize(1);
-        self.groups.update_rows(values, |_| 0, |_| true)
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.groups.resize(1);
-        let array = self.groups.summaries(EmitTo::All)?;
-        ScalarValue::try_from_array(&array, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of_val(self) + self.groups.size()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.groups.resize(1);
-        self.groups
-            .states(EmitTo::All)?
-            .iter()
-            .map(|array| ScalarValue::try_from_array(array, 0))
-            .collect()
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.groups.resize(1);
-        self.groups.merge_rows(states, |_| 0)
     }
 }
 
@@ -757,14 +671,14 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::TimestampMicrosecondArray;
 
-    fn groups() -> ClvGroups {
-        ClvGroups {
+    fn groups() -> GroupsOf<ClvGroups> {
+        GroupsOf(ClvGroups {
             period: Period::Day,
             unit: Period::Week,
             as_of: AsOfByGroup::default(),
             entries: Vec::new(),
             compacted_len: 0,
-        }
+        })
     }
 
     #[test]

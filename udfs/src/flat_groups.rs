@@ -1,0 +1,138 @@
+//! The DataFusion accumulator plumbing shared by the aggregates whose state is flat rows of all
+//! groups (`clv_summary`, `attribution`): they implement [`FlatGroups`] once, and
+//! [`GroupsOf`] and [`OneGroup`] turn that into the `GroupsAccumulator` (GROUP BY) and the
+//! per-group `Accumulator` (no GROUP BY, windows), with the same partial state.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::Field;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
+
+use crate::time::passes;
+
+/// An aggregate's state over many groups, kept flat.
+pub trait FlatGroups: Debug + Send + Sync + 'static {
+    /// Makes room for groups `0..groups`.
+    fn resize(&mut self, groups: usize);
+    /// Adds the input rows `keep` accepts, row `r` to group `group_of(r)`.
+    fn update_rows(
+        &mut self,
+        values: &[ArrayRef],
+        group_of: impl Fn(usize) -> usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Result<()>;
+    /// Adds partial states, state row `r` to group `group_of(r)`.
+    fn merge_rows(&mut self, states: &[ArrayRef], group_of: impl Fn(usize) -> usize) -> Result<()>;
+    /// The results of the groups `emit_to` names, which are removed.
+    fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef>;
+    /// The partial states of the groups `emit_to` names, which are removed.
+    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>>;
+    /// Each input row as its own group's partial state (see
+    /// `GroupsAccumulator::convert_to_state`).
+    fn rows_as_states(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>>;
+    /// Heap bytes held.
+    fn heap_size(&self) -> usize;
+}
+
+/// A [`FlatGroups`] as DataFusion's `GroupsAccumulator`.
+#[derive(Debug)]
+pub struct GroupsOf<T>(pub T);
+
+impl<T: FlatGroups> GroupsAccumulator for GroupsOf<T> {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.0.resize(total_num_groups);
+        self.0.update_rows(
+            values,
+            |row| group_indices[row],
+            |row| passes(opt_filter, row),
+        )
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        self.0.results(emit_to)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        self.0.states(emit_to)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.0.resize(total_num_groups);
+        self.0.merge_rows(values, |row| group_indices[row])
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        self.0.rows_as_states(values, opt_filter)
+    }
+
+    fn size(&self) -> usize {
+        self.0.heap_size()
+    }
+}
+
+/// A [`FlatGroups`] holding one group, as DataFusion's per-group `Accumulator`.
+#[derive(Debug)]
+pub struct OneGroup<T>(pub T);
+
+impl<T: FlatGroups> Accumulator for OneGroup<T> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.0.resize(1);
+        self.0.update_rows(values, |_| 0, |_| true)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.0.resize(1);
+        ScalarValue::try_from_array(&self.0.results(EmitTo::All)?, 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.0.heap_size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.0.resize(1);
+        self.0
+            .states(EmitTo::All)?
+            .iter()
+            .map(|array| ScalarValue::try_from_array(array, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.0.resize(1);
+        self.0.merge_rows(states, |_| 0)
+    }
+}
+
+/// A list column over `values` cut by `offsets` (every list valid).
+pub fn list_array(offsets: &OffsetBuffer<i32>, values: ArrayRef) -> Result<ArrayRef> {
+    Ok(Arc::new(ListArray::try_new(
+        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
+        offsets.clone(),
+        values,
+        None,
+    )?))
+}
