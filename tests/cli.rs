@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::{copy_dir, entry_names, error_of, repo, sample_lake, stdout_of, userlake};
 use predicates::prelude::*;
 
@@ -422,28 +424,37 @@ fn bad_job_arguments() {
     assert!(err.contains("not a valid variable name"), "{err}");
 }
 
-#[test]
-fn the_nightly_job_runs_on_the_sample() {
+/// Runs the identity scripts, then `scripts`, on the sample lake with `--var` settings `vars`:
+/// the temporary directory (kept alive by the caller), the output directory and what the job
+/// printed.
+fn run_on_sample(scripts: &[&str], vars: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let report = stdout_of(
-        userlake()
-            .args([
-                "run",
-                "sql/identity_edges.sql",
-                "sql/identity.sql",
-                "sql/nightly.sql",
-                "sql/funnel_report.sql",
-                "sql/retention_cohort.sql",
-                "sql/rfm_layers.sql",
-                "sql/ltv_cohort.sql",
-                "sql/ltv_report.sql",
-                "sql/channel_roi.sql",
-                "--lake",
-                "data/sample",
-                "--out",
-            ])
-            .arg(&out),
+    let mut command = userlake();
+    command
+        .args(["run", "sql/identity_edges.sql", "sql/identity.sql"])
+        .args(scripts)
+        .args(["--lake", "data/sample"]);
+    for var in vars {
+        command.args(["--var", var]);
+    }
+    let report = stdout_of(command.arg("--out").arg(&out));
+    (dir, out, report)
+}
+
+#[test]
+fn the_nightly_job_runs_on_the_sample() {
+    let (_dir, out, report) = run_on_sample(
+        &[
+            "sql/nightly.sql",
+            "sql/funnel_report.sql",
+            "sql/retention_cohort.sql",
+            "sql/rfm_layers.sql",
+            "sql/ltv_cohort.sql",
+            "sql/ltv_report.sql",
+            "sql/channel_roi.sql",
+        ],
+        &[],
     );
     check_customer_value_outputs(&out);
     check_channel_roi(&out);
@@ -586,23 +597,7 @@ fn check_customer_value_outputs(out: &std::path::Path) {
 
 #[test]
 fn the_fission_report_runs_on_the_sample() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    stdout_of(
-        userlake()
-            .args([
-                "run",
-                "sql/identity_edges.sql",
-                "sql/identity.sql",
-                "sql/fission_report.sql",
-                "--lake",
-                "data/sample",
-                "--var",
-                "level1_rate=0.2",
-                "--out",
-            ])
-            .arg(&out),
-    );
+    let (_dir, out, _) = run_on_sample(&["sql/fission_report.sql"], &["level1_rate=0.2"]);
     let report = std::fs::read_to_string(out.join("fission_report.csv")).unwrap();
     let mut lines = report.lines();
     assert_eq!(
@@ -645,21 +640,9 @@ fn the_fission_report_runs_on_the_sample() {
 
 #[test]
 fn the_experiment_and_attribution_reports_run_on_the_sample() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    stdout_of(
-        userlake()
-            .args([
-                "run",
-                "sql/identity_edges.sql",
-                "sql/identity.sql",
-                "sql/experiment_report.sql",
-                "sql/attribution_report.sql",
-                "--lake",
-                "data/sample",
-                "--out",
-            ])
-            .arg(&out),
+    let (_dir, out, _) = run_on_sample(
+        &["sql/experiment_report.sql", "sql/attribution_report.sql"],
+        &[],
     );
     let number = |v: &str| v.parse::<f64>().unwrap_or(f64::NAN);
     let experiments = std::fs::read_to_string(out.join("experiment_report.csv")).unwrap();
