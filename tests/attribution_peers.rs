@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::{peer_reference, peers_skipped};
+use common::{peer_reference, peers_skipped, session_with_parquet};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::prelude::ParquetReadOptions;
-use userlake::{SessionOptions, build_session};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rule_based_models_agree_with_channelattribution() {
@@ -19,21 +17,7 @@ async fn rule_based_models_agree_with_channelattribution() {
     let dir = tempfile::tempdir().unwrap();
     let reference = peer_reference("attribution_reference.py", &[dir.path().as_os_str()]);
     for partitions in [1, 4] {
-        let ctx = build_session(&SessionOptions {
-            target_partitions: Some(partitions),
-            ..SessionOptions::default()
-        })
-        .await
-        .unwrap()
-        .ctx;
-        let path = dir.path().join("journeys.parquet");
-        ctx.register_parquet(
-            "journeys",
-            path.to_str().unwrap(),
-            ParquetReadOptions::default(),
-        )
-        .await
-        .unwrap();
+        let ctx = session_with_parquet(dir.path(), &["journeys"], partitions).await;
         for model in ["first_touch", "last_touch", "linear"] {
             let sql = format!(
                 "SELECT c['channel'] AS channel, sum(c['credit']) AS credited FROM (

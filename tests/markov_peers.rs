@@ -10,11 +10,9 @@
 
 mod common;
 
-use common::{peer_reference, peers_skipped};
+use common::{peer_reference, peers_skipped, session_with_parquet};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::prelude::ParquetReadOptions;
-use userlake::{SessionOptions, build_session};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn markov_attribution_agrees_with_channelattribution() {
@@ -28,21 +26,7 @@ async fn markov_attribution_agrees_with_channelattribution() {
     );
     let mut answers = Vec::new();
     for partitions in [1, 3] {
-        let ctx = build_session(&SessionOptions {
-            target_partitions: Some(partitions),
-            ..SessionOptions::default()
-        })
-        .await
-        .unwrap()
-        .ctx;
-        let path = dir.path().join("paths.parquet");
-        ctx.register_parquet(
-            "paths",
-            path.to_str().unwrap(),
-            ParquetReadOptions::default(),
-        )
-        .await
-        .unwrap();
+        let ctx = session_with_parquet(dir.path(), &["paths"], partitions).await;
         let sql = "SELECT c['channel'], c['removal_effect'], c['conversions'] FROM (
                      SELECT unnest(markov_attribution(path, total_conversions, total_null)) AS c FROM paths)";
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();

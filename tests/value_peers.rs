@@ -12,26 +12,11 @@ use std::process::Command;
 use common::peers_skipped;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use serde_json::Value;
-use userlake::{SessionOptions, build_session};
 
 async fn session(dir: &Path, partitions: usize) -> SessionContext {
-    let session = build_session(&SessionOptions {
-        target_partitions: Some(partitions),
-        ..SessionOptions::default()
-    })
-    .await
-    .unwrap();
-    for table in ["transactions", "cdnow"] {
-        let path = dir.join(format!("{table}.parquet"));
-        session
-            .ctx
-            .register_parquet(table, path.to_str().unwrap(), ParquetReadOptions::default())
-            .await
-            .unwrap();
-    }
-    session.ctx
+    common::session_with_parquet(dir, &["transactions", "cdnow"], partitions).await
 }
 
 async fn collect(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {

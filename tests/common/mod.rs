@@ -92,3 +92,31 @@ pub fn peer_reference(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Va
     );
     serde_json::from_slice(&output.stdout).expect("the reference prints JSON")
 }
+
+/// A userlake session (functions, no lake) at `partitions`, with `dir/<table>.parquet`
+/// registered as each of `tables`.
+pub async fn session_with_parquet(
+    dir: &Path,
+    tables: &[&str],
+    partitions: usize,
+) -> datafusion::prelude::SessionContext {
+    let session = userlake::build_session(&userlake::SessionOptions {
+        target_partitions: Some(partitions),
+        ..userlake::SessionOptions::default()
+    })
+    .await
+    .expect("a session");
+    for table in tables {
+        let path = dir.join(format!("{table}.parquet"));
+        session
+            .ctx
+            .register_parquet(
+                *table,
+                path.to_str().expect("a UTF-8 path"),
+                datafusion::prelude::ParquetReadOptions::default(),
+            )
+            .await
+            .expect("the reference's Parquet file");
+    }
+    session.ctx
+}
