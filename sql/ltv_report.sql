@@ -36,27 +36,34 @@ CROSS JOIN (
 ) r;
 
 CREATE TABLE ltv_report AS
+WITH predicted AS (
+  SELECT
+    s.*,
+    bgnbd_expected_purchases(m.bgnbd, 365.0 / 7, s.frequency, s.recency, s.t) AS purchases,
+    bgnbd_p_alive(m.bgnbd, s.frequency, s.recency, s.t) AS p_alive,
+    gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) AS spend,
+    m.bgnbd,
+    m.margin_rate
+  FROM ltv_summaries s CROSS JOIN ltv_model m
+)
 SELECT
-  s.person,
-  s.frequency,
-  s.recency,
-  s.t,
-  s.monetary_value,
-  round(bgnbd_expected_purchases(m.bgnbd, 365.0 / 7, s.frequency, s.recency, s.t), 4) AS expected_purchases_12m,
-  round(bgnbd_p_alive(m.bgnbd, s.frequency, s.recency, s.t), 4) AS p_alive,
-  round(gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value), 2) AS expected_spend,
-  round(bgnbd_expected_purchases(m.bgnbd, 365.0 / 7, s.frequency, s.recency, s.t)
-        * gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) * m.margin_rate, 2) AS expected_margin_12m,
-  round(bgnbd_clv(m.bgnbd, s.frequency, s.recency, s.t,
-                  gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) * m.margin_rate,
+  p.person,
+  p.frequency,
+  p.recency,
+  p.t,
+  p.monetary_value,
+  round(p.purchases, 4) AS expected_purchases_12m,
+  round(p.p_alive, 4) AS p_alive,
+  round(p.spend, 2) AS expected_spend,
+  round(p.purchases * p.spend * p.margin_rate, 2) AS expected_margin_12m,
+  round(bgnbd_clv(p.bgnbd, p.frequency, p.recency, p.t, p.spend * p.margin_rate,
                   12, ${monthly_discount_rate:-0.01}, 4.345), 2) AS clv_12m,
   l.rfm_segment,
   l.rfm_class_cn,
   l.rfm_class_en,
   l.lifecycle
-FROM ltv_summaries s
-CROSS JOIN ltv_model m
-LEFT JOIN customer_layers l ON l.person = s.person;
+FROM predicted p
+LEFT JOIN customer_layers l ON l.person = p.person;
 
 COPY (SELECT * FROM ltv_report ORDER BY clv_12m DESC, person)
 TO '${out}/ltv_report.parquet' STORED AS PARQUET;
