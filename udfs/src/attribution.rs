@@ -17,13 +17,12 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, DocSection, Documentation, EmitTo, GroupsAccumulator, Signature,
     Volatility,
 };
 
-use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array};
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
 use crate::strings::{StrColumn, for_each_str};
@@ -284,23 +283,10 @@ impl AggregateUDFImpl for Attribution {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
         Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "conversion"),
-                DataType::Int64,
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "times"),
-                list(DataType::Int64),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "channels"),
-                list(DataType::Utf8),
-                true,
-            )),
+            state_field(args.name, "conversion", DataType::Int64, false),
+            state_field(args.name, "times", DataType::Int64, true),
+            state_field(args.name, "channels", DataType::Utf8, true),
         ])
     }
 

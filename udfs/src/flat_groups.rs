@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, ListArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::Field;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
 use crate::time::passes;
@@ -135,4 +136,15 @@ pub fn list_array(offsets: &OffsetBuffer<i32>, values: ArrayRef) -> Result<Array
         values,
         None,
     )?))
+}
+
+/// A nullable partial-state field of the aggregate `name`: `what` of type `item`, as a list
+/// when `list` is true (one list per group).
+pub fn state_field(name: &str, what: &str, item: DataType, list: bool) -> FieldRef {
+    let data_type = if list {
+        DataType::List(Arc::new(Field::new_list_field(item, true)))
+    } else {
+        item
+    };
+    Arc::new(Field::new(format_state_name(name, what), data_type, true))
 }

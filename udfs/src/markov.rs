@@ -17,12 +17,12 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
 use crate::attribution::ATTRIBUTION_SECTION;
+use crate::flat_groups::state_field;
 use crate::strings::{StrColumn, for_each_str};
 
 const NAME: &str = "markov_attribution";
@@ -327,23 +327,10 @@ impl AggregateUDFImpl for MarkovAttribution {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
         Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "from"),
-                list(DataType::Utf8),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "to"),
-                list(DataType::Utf8),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "count"),
-                list(DataType::Float64),
-                true,
-            )),
+            state_field(args.name, "from", DataType::Utf8, true),
+            state_field(args.name, "to", DataType::Utf8, true),
+            state_field(args.name, "count", DataType::Float64, true),
         ])
     }
 

@@ -17,13 +17,12 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
 use super::fit_udaf::VALUE_SECTION;
-use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array};
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::literals::literal_argument;
 use crate::time::passes;
 
@@ -226,23 +225,10 @@ impl AggregateUDFImpl for ClvSummary {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
         Ok(vec![
-            Arc::new(Field::new(
-                format_state_name(args.name, "as_of"),
-                DataType::Int64,
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "periods"),
-                list(DataType::Int64),
-                true,
-            )),
-            Arc::new(Field::new(
-                format_state_name(args.name, "amounts"),
-                list(DataType::Float64),
-                true,
-            )),
+            state_field(args.name, "as_of", DataType::Int64, false),
+            state_field(args.name, "periods", DataType::Int64, true),
+            state_field(args.name, "amounts", DataType::Float64, true),
         ])
     }
 

@@ -12,7 +12,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, DocSection, Documentation, Signature, Volatility,
 };
@@ -20,6 +19,7 @@ use datafusion::logical_expr::{
 use super::data::{PatternCounts, RepeatBuyingData, SpendData};
 use super::fit::Fit;
 use super::{bgnbd, gamma_gamma, pareto_nbd};
+use crate::flat_groups::state_field;
 use crate::literals::literal_argument;
 
 pub(crate) const VALUE_SECTION: DocSection = DocSection {
@@ -194,21 +194,10 @@ impl AggregateUDFImpl for ModelFit {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
         let mut fields: Vec<FieldRef> = (0..self.model.inputs())
-            .map(|i| {
-                Arc::new(Field::new(
-                    format_state_name(args.name, &format!("pattern_{i}")),
-                    list(DataType::Float64),
-                    true,
-                ))
-            })
+            .map(|i| state_field(args.name, &format!("pattern_{i}"), DataType::Float64, true))
             .collect();
-        fields.push(Arc::new(Field::new(
-            format_state_name(args.name, "count"),
-            list(DataType::UInt64),
-            true,
-        )));
+        fields.push(state_field(args.name, "count", DataType::UInt64, true));
         Ok(fields)
     }
 
