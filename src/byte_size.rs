@@ -1,4 +1,5 @@
-//! Parses the human sizes that `--memory-limit` takes (`512M`, `4G`, `1.5GiB`, `1073741824`).
+//! Parses the human sizes that `--memory-limit` takes (`512M`, `4G`, `1.5GiB`, `1073741824`),
+//! and prints sizes back the same way in messages.
 
 use crate::error::{Error, Result};
 
@@ -35,9 +36,32 @@ pub fn parse_byte_size(text: &str) -> Result<usize> {
     Ok(bytes as usize)
 }
 
+/// `1536` -> `1.5 KiB`: binary units, like the ones `parse_byte_size` reads.
+pub fn format_byte_size(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_byte_size;
+    use super::{format_byte_size, parse_byte_size};
+
+    #[test]
+    fn formats_units() {
+        assert_eq!(format_byte_size(100), "100 B");
+        assert_eq!(format_byte_size(1536), "1.5 KiB");
+        assert_eq!(format_byte_size(4 << 30), "4.0 GiB");
+    }
 
     #[test]
     fn parses_units() {

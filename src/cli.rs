@@ -1,4 +1,5 @@
-//! The command line: `userlake sql`, `userlake run`, `userlake gen` and `userlake stitch`. Parsing is clap's;
+//! The command line: `userlake sql`, `userlake run`, `userlake gen`, `userlake stitch` and
+//! `userlake serve`. Parsing is clap's;
 //! each subcommand is a thin call into the library.
 
 use std::io::Write;
@@ -14,6 +15,7 @@ use crate::lake::LakeLocation;
 use crate::output::{OutputFormat, write_batches, write_batches_to_file};
 use crate::query::execute;
 use crate::script::split_statements;
+use crate::serve::{Authenticator, QueryLimits, ServeOptions, serve};
 use crate::session::{SessionOptions, build_session};
 use crate::shell::run_shell;
 use crate::stitch_job::{DEFAULT_EDGES, StitchOptions, explain, run_stitch_job};
@@ -41,6 +43,8 @@ pub enum Command {
     Gen(GenArgs),
     /// Stitch identities (OneID): write id_graph, rejected_edges, merge_log and run_stats.
     Stitch(StitchArgs),
+    /// Serve the lake over Arrow Flight SQL (ADBC, JDBC, any Flight SQL client).
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +165,93 @@ pub struct StitchArgs {
     pub explain: Option<Vec<String>>,
 }
 
+/// The server's memory limit when --memory-limit is not given.
+pub const DEFAULT_SERVER_MEMORY: usize = 4 << 30;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The lake, spill directory and parallelism; --memory-limit is the server's total
+    /// (default 4G), shared by all running queries.
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub listen: std::net::SocketAddr,
+    /// Accepted bearer tokens, one per line: `TOKEN` or `USER TOKEN` (the user is logged).
+    /// The environment variable USERLAKE_TOKEN adds one more.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Serve without authentication; only allowed on a loopback address.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Allow DDL, DML, COPY and SET (refused by default: the server is read-only).
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Memory one query may use before spilling or failing.
+    #[arg(long, default_value = "1G", value_parser = parse_size_arg)]
+    pub query_memory_limit: usize,
+    /// Queries running at once; the next ones wait in a queue.
+    #[arg(long, default_value_t = 8)]
+    pub max_concurrent_queries: usize,
+    /// Seconds a query waits for a free slot before it is refused as busy.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+    pub queue_timeout: f64,
+    /// Seconds a query may run (planning and streaming) before it is cancelled.
+    #[arg(long, default_value_t = 300.0, value_parser = parse_seconds)]
+    pub query_timeout: f64,
+}
+
+fn parse_seconds(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Ok(seconds),
+        _ => Err(format!("'{text}' is not a positive number of seconds")),
+    }
+}
+
+impl ServeArgs {
+    pub fn options(&self) -> Result<ServeOptions> {
+        let env_token = std::env::var("USERLAKE_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        let auth = match (&self.token_file, env_token, self.no_auth) {
+            (None, None, true) => Authenticator::Disabled,
+            (Some(_), _, true) | (_, Some(_), true) => {
+                return Err(Error::usage(
+                    "--no-auth and a token (--token-file or USERLAKE_TOKEN) exclude each other",
+                ));
+            }
+            (None, None, false) => {
+                return Err(Error::usage(
+                    "a token is required: give --token-file FILE or set USERLAKE_TOKEN \
+                     (or --no-auth, on a loopback address only)",
+                ));
+            }
+            (Some(file), env_token, false) => {
+                let mut auth = Authenticator::from_token_file(file)?;
+                if let Some(token) = env_token {
+                    auth = auth.with(Authenticator::from_token(&token)?);
+                }
+                auth
+            }
+            (None, Some(token), false) => Authenticator::from_token(&token)?,
+        };
+        let mut session = self.session.options()?;
+        session.memory_limit = Some(session.memory_limit.unwrap_or(DEFAULT_SERVER_MEMORY));
+        Ok(ServeOptions {
+            session,
+            listen: self.listen,
+            auth,
+            limits: QueryLimits {
+                query_memory: self.query_memory_limit,
+                max_concurrent: self.max_concurrent_queries.max(1),
+                queue_timeout: std::time::Duration::from_secs_f64(self.queue_timeout),
+                query_timeout: std::time::Duration::from_secs_f64(self.query_timeout),
+                allow_writes: self.allow_writes,
+            },
+        })
+    }
+}
+
 fn parse_date(text: &str) -> std::result::Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| format!("'{text}' is not a date in YYYY-MM-DD form: {e}"))
@@ -172,7 +263,31 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run_batch(args).await,
         Command::Gen(args) => run_gen(args),
         Command::Stitch(args) => run_stitch(args).await,
+        Command::Serve(args) => serve(args.options()?, shutdown_signal()).await,
     }
+}
+
+/// Ctrl-C or SIGTERM: stop taking queries and let the running ones end.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    eprintln!("userlake serve: shutting down");
 }
 
 async fn run_sql(args: SqlArgs) -> Result<()> {

@@ -1,6 +1,6 @@
 //! userlake: user-growth analytics on Parquet event lakes, as an embedded extension of
 //! Apache DataFusion. This library is the engine every front-end shares: the session
-//! bootstrap, the lake catalog, batch jobs, the shell and the data generator.
+//! bootstrap, the lake catalog, batch jobs, the shell, the data generator and the Flight SQL server.
 
 pub mod byte_size;
 pub mod cli;
@@ -12,6 +12,7 @@ pub mod object_stores;
 pub mod output;
 pub mod query;
 pub mod script;
+pub mod serve;
 pub mod session;
 pub mod shell;
 pub mod stitch_job;

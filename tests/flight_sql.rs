@@ -1,0 +1,259 @@
+//! `userlake serve` end to end: the real binary on a free loopback port, queried by ADBC's
+//! Flight SQL driver (tests/peers/flight_sql_client.py), the way notebooks query it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{error_of, peer_reference, peers_skipped, repo, sample_lake, userlake};
+
+const TOKEN: &str = "analyst-token-3f9c2a71d4e8b605";
+
+/// A running server; killed when dropped, so a failing test leaves nothing behind.
+struct Server {
+    child: Child,
+    uri: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tokens = dir.path().join("tokens");
+        std::fs::write(&tokens, format!("# who may query\nanalyst {TOKEN}\n")).expect("tokens");
+        let log = dir.path().join("server.log");
+        let binary = assert_cmd::cargo::cargo_bin("userlake");
+        let mut child = Command::new(binary)
+            .current_dir(repo())
+            .env_remove("USERLAKE_TOKEN")
+            .env_remove("USERLAKE_LAKE")
+            .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+            .arg(&tokens)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("the server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let Some(address) = first.strip_prefix("userlake serve: listening on ") else {
+            let _ = child.kill();
+            panic!(
+                "the server did not start: {first}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        // keep draining stdout so the server never blocks on a full pipe
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            uri: address.to_string(),
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).expect("the server log")
+    }
+
+    /// Waits for a line containing `needle` in the log.
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn os(text: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(text)
+}
+
+fn path_os(path: &Path) -> &std::ffi::OsStr {
+    path.as_os_str()
+}
+
+#[test]
+fn notebooks_query_call_functions_bind_parameters_and_browse_tables() {
+    if peers_skipped() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let binary = assert_cmd::cargo::cargo_bin("userlake");
+    let lake = sample_lake();
+    let report = peer_reference(
+        "flight_sql_client.py",
+        &[
+            os("functional"),
+            os(&server.uri),
+            os(TOKEN),
+            path_os(&binary),
+            path_os(&lake),
+            path_os(work.path()),
+        ],
+    );
+    assert!(report["funnel_rows"].as_u64().unwrap_or(0) > 1, "{report}");
+    assert!(
+        report["stitch_rows"].as_u64().unwrap_or(0) > 1000,
+        "{report}"
+    );
+    assert_eq!(report["writes_refused"], 5, "{report}");
+
+    let log = server.log();
+    assert!(
+        log.contains("query user=analyst kind=prepared outcome=ok"),
+        "{log}"
+    );
+    assert!(log.contains("refused peer=127.0.0.1:"), "{log}");
+    assert!(log.contains("outcome=error"), "{log}");
+    assert!(!log.contains(TOKEN), "the token leaked into the log");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn timeouts_busy_slots_memory_limits_and_allowed_writes() {
+    if peers_skipped() {
+        return;
+    }
+    let server = Server::start(&[
+        "--allow-writes",
+        "--query-timeout",
+        "4",
+        "--max-concurrent-queries",
+        "1",
+        "--queue-timeout",
+        "0.5",
+        "--query-memory-limit",
+        "32M",
+    ]);
+    let report = peer_reference(
+        "flight_sql_client.py",
+        &[os("limits"), os(&server.uri), os(TOKEN)],
+    );
+    let seconds = report["timeout_seconds"].as_f64().unwrap_or(f64::NAN);
+    assert!((3.9..8.0).contains(&seconds), "{report}");
+    let log = server.log();
+    assert!(log.contains("outcome=timeout"), "{log}");
+    assert!(log.contains("server busy"), "{log}");
+    assert!(log.contains("--query-memory-limit"), "{log}");
+}
+
+#[test]
+fn sixteen_clients_at_once_and_one_that_disconnects_mid_stream() {
+    if peers_skipped() {
+        return;
+    }
+    let memory_limit: u64 = 1 << 30;
+    let server = Server::start(&["--memory-limit", "1G", "--query-memory-limit", "256M"]);
+    let pid = server.child.id().to_string();
+    let report = peer_reference(
+        "flight_sql_client.py",
+        &[
+            os("load"),
+            os(&server.uri),
+            os(TOKEN),
+            os(&pid),
+            os("--clients"),
+            os("16"),
+            os("--queries"),
+            os("50"),
+        ],
+    );
+    eprintln!("load: {report}");
+    assert_eq!(report["queries"], 800, "{report}");
+    let peak = report["peak_rss_bytes"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        peak < memory_limit,
+        "peak memory {peak} over the limit: {report}"
+    );
+    let log = server.wait_for_log("outcome=cancelled");
+    let cancelled = log
+        .lines()
+        .find(|line| line.contains("outcome=cancelled"))
+        .unwrap_or_else(|| panic!("the dropped stream was not cancelled: {log}"));
+    assert!(cancelled.contains("CROSS JOIN"), "{cancelled}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn serving_without_a_token_needs_no_auth_on_a_loopback_address() {
+    let error = error_of(userlake().env_remove("USERLAKE_TOKEN").args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    assert!(error.contains("a token is required"), "{error}");
+
+    let error = error_of(userlake().env_remove("USERLAKE_TOKEN").args([
+        "serve",
+        "--no-auth",
+        "--listen",
+        "0.0.0.0:0",
+    ]));
+    assert!(error.contains("only on a loopback address"), "{error}");
+
+    let error = error_of(userlake().env("USERLAKE_TOKEN", "short").args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    assert!(error.contains("at least 16 characters"), "{error}");
+
+    let error = error_of(userlake().env("USERLAKE_TOKEN", TOKEN).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--memory-limit",
+        "1G",
+        "--query-memory-limit",
+        "2G",
+    ]));
+    assert!(error.contains("larger than the server's"), "{error}");
+}
+
+#[test]
+fn no_auth_on_loopback_says_so_at_start() {
+    let binary = assert_cmd::cargo::cargo_bin("userlake");
+    let mut child = Command::new(binary)
+        .current_dir(repo())
+        .env_remove("USERLAKE_TOKEN")
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let banner: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(2)
+        .map_while(Result::ok)
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        banner[0].starts_with("userlake serve: listening on grpc://127.0.0.1:"),
+        "{banner:?}"
+    );
+    assert!(
+        banner[1].contains("WARNING: authentication is off"),
+        "{banner:?}"
+    );
+}
