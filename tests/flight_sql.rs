@@ -257,3 +257,118 @@ fn no_auth_on_loopback_says_so_at_start() {
         "{banner:?}"
     );
 }
+
+/// The protocol paths the ADBC driver does not take, through arrow-flight's own client: the
+/// handshake with a padded Basic header, statements without prepare, the update path, key
+/// metadata (empty: the lake has none) and the SQL type list.
+#[tokio::test]
+async fn arrow_flight_client_handshake_keys_types_and_updates() {
+    use arrow::array::{Array, RecordBatch, StringArray};
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use arrow_flight::sql::{CommandGetPrimaryKeys, CommandGetXdbcTypeInfo, SqlInfo};
+    use futures::TryStreamExt;
+
+    let server = Server::start(&[]);
+    let address = server.uri.replace("grpc://", "http://");
+    let channel = tonic::transport::Endpoint::from_shared(address)
+        .expect("an endpoint")
+        .connect()
+        .await
+        .expect("connected");
+    let mut client = FlightSqlServiceClient::new(channel);
+
+    async fn fetch(
+        client: &mut FlightSqlServiceClient<tonic::transport::Channel>,
+        info: arrow_flight::FlightInfo,
+    ) -> Vec<RecordBatch> {
+        let mut batches = Vec::new();
+        for endpoint in info.endpoint {
+            let ticket = endpoint.ticket.expect("a ticket");
+            let stream = client.do_get(ticket).await.expect("do_get");
+            batches.extend(stream.try_collect::<Vec<_>>().await.expect("batches"));
+        }
+        batches
+    }
+
+    let refused = client.execute("SELECT 1".into(), None).await;
+    assert!(refused.is_err(), "a query without a token ran");
+    assert!(
+        client
+            .handshake("analyst", "wrong-password-0000000")
+            .await
+            .is_err()
+    );
+    client
+        .handshake("analyst", TOKEN)
+        .await
+        .expect("the handshake");
+
+    let info = client
+        .execute("SELECT 'a' || 'b' AS s, 40 + 2 AS n".into(), None)
+        .await
+        .expect("a statement");
+    let batches = fetch(&mut client, info).await;
+    let strings = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("classic Utf8, not a view");
+    assert_eq!(strings.value(0), "ab");
+
+    let mut prepared = client
+        .prepare(
+            "SELECT count(*) AS n FROM events WHERE event_name = $1".into(),
+            None,
+        )
+        .await
+        .expect("prepared");
+    assert_eq!(
+        prepared.parameter_schema().expect("schema").fields().len(),
+        1
+    );
+    let parameters = RecordBatch::try_from_iter(vec![(
+        "$1",
+        std::sync::Arc::new(StringArray::from(vec!["pay_order"])) as _,
+    )])
+    .expect("parameters");
+    prepared.set_parameters(parameters).expect("bound");
+    let info = prepared.execute().await.expect("executed");
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+    prepared.close().await.expect("closed");
+
+    let update = client
+        .execute_update("CREATE VIEW v AS SELECT 1 AS x".into(), None)
+        .await
+        .expect_err("read-only");
+    assert!(update.to_string().contains("read-only"), "{update}");
+
+    let info = client
+        .get_primary_keys(CommandGetPrimaryKeys {
+            catalog: None,
+            db_schema: None,
+            table: "events".into(),
+        })
+        .await
+        .expect("primary keys");
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
+
+    let info = client
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .expect("type info");
+    let batches = fetch(&mut client, info).await;
+    assert!(batches.iter().map(RecordBatch::num_rows).sum::<usize>() >= 10);
+
+    let info = client
+        .get_sql_info(vec![
+            SqlInfo::FlightSqlServerName,
+            SqlInfo::FlightSqlServerReadOnly,
+        ])
+        .await
+        .expect("sql info");
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    assert!(batches[0].column(1).len() == 2);
+}
