@@ -169,6 +169,9 @@ pub struct StitchArgs {
 pub const DEFAULT_SERVER_MEMORY: usize = 4 << 30;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("memory_limit", |arg| arg.help(
+    "Memory all running queries share (default 4G); each query also has --query-memory-limit",
+)))]
 pub struct ServeArgs {
     /// The lake, spill directory and parallelism; --memory-limit is the server's total
     /// (default 4G), shared by all running queries.
@@ -184,7 +187,8 @@ pub struct ServeArgs {
     /// Serve without authentication; only allowed on a loopback address.
     #[arg(long)]
     pub no_auth: bool,
-    /// Allow DDL, DML, COPY and SET (refused by default: the server is read-only).
+    /// Allow DDL, DML and COPY (refused by default: the server is read-only). SET is always
+    /// refused: every query runs in a session of its own.
     #[arg(long)]
     pub allow_writes: bool,
     /// Memory one query may use before spilling or failing.
