@@ -291,6 +291,27 @@ impl UserlakeFlightSql {
         Ok(changed_rows(&batches))
     }
 
+    /// A metadata command's FlightInfo, for an authenticated caller: its ticket is the command.
+    fn command_info(
+        &self,
+        request: Request<FlightDescriptor>,
+        schema: &Schema,
+        command: Any,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.user(&request)?;
+        endpoint_info(schema, command.encode_to_vec(), request.into_inner())
+    }
+
+    /// A metadata answer, computed only once the caller is authenticated.
+    fn answer(
+        &self,
+        request: &Request<Ticket>,
+        batch: impl FnOnce() -> Result<RecordBatch, Status>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.user(request)?;
+        Ok(one_batch_stream(batch()?))
+    }
+
     fn prepared_owned(&self, handle: &[u8], user: &str) -> Result<PreparedStatement, Status> {
         self.prepared.get(handle, user)
     }
@@ -583,13 +604,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.into_builder().schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_catalogs(
@@ -597,11 +613,9 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        Ok(one_batch_stream(catalog::catalogs(
-            &self.base,
-            query.into_builder(),
-        )?))
+        self.answer(&request, || {
+            catalog::catalogs(&self.base, query.into_builder())
+        })
     }
 
     async fn get_flight_info_schemas(
@@ -609,13 +623,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.clone().into_builder().schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_schemas(
@@ -623,11 +632,9 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        Ok(one_batch_stream(catalog::schemas(
-            &self.base,
-            query.into_builder(),
-        )?))
+        self.answer(&request, || {
+            catalog::schemas(&self.base, query.into_builder())
+        })
     }
 
     async fn get_flight_info_tables(
@@ -635,13 +642,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.clone().into_builder().schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_tables(
@@ -649,6 +651,7 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        // listing tables is async, so it cannot go through `answer`
         self.user(&request)?;
         let batch = catalog::tables(&self.base, query.into_builder()).await?;
         Ok(one_batch_stream(batch))
@@ -659,13 +662,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.into_builder().schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_table_types(
@@ -673,15 +671,13 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        let mut builder = query.into_builder();
-        for table_type in catalog::TABLE_TYPES {
-            builder.append(table_type);
-        }
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch_stream(batch))
+        self.answer(&request, || {
+            let mut builder = query.into_builder();
+            for table_type in catalog::TABLE_TYPES {
+                builder.append(table_type);
+            }
+            builder.build().map_err(|e| Status::internal(e.to_string()))
+        })
     }
 
     async fn get_flight_info_sql_info(
@@ -689,13 +685,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.clone().into_builder(&self.sql_info).schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_sql_info(
@@ -703,12 +694,10 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        let batch = query
-            .into_builder(&self.sql_info)
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch_stream(batch))
+        self.answer(&request, || {
+            let builder = query.into_builder(&self.sql_info);
+            builder.build().map_err(|e| Status::internal(e.to_string()))
+        })
     }
 
     async fn get_flight_info_xdbc_type_info(
@@ -716,13 +705,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = query.into_builder(&self.type_info).schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_xdbc_type_info(
@@ -730,12 +714,10 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        let batch = query
-            .into_builder(&self.type_info)
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch_stream(batch))
+        self.answer(&request, || {
+            let builder = query.into_builder(&self.type_info);
+            builder.build().map_err(|e| Status::internal(e.to_string()))
+        })
     }
 
     async fn get_flight_info_primary_keys(
@@ -743,13 +725,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = catalog::primary_keys_schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_primary_keys(
@@ -757,10 +734,9 @@ impl FlightSqlService for UserlakeFlightSql {
         _query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        Ok(one_batch_stream(RecordBatch::new_empty(
-            catalog::primary_keys_schema(),
-        )))
+        self.answer(&request, || {
+            Ok(RecordBatch::new_empty(catalog::primary_keys_schema()))
+        })
     }
 
     async fn get_flight_info_exported_keys(
@@ -768,13 +744,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = catalog::foreign_keys_schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_exported_keys(
@@ -782,10 +753,9 @@ impl FlightSqlService for UserlakeFlightSql {
         _query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        Ok(one_batch_stream(RecordBatch::new_empty(
-            catalog::foreign_keys_schema(),
-        )))
+        self.answer(&request, || {
+            Ok(RecordBatch::new_empty(catalog::foreign_keys_schema()))
+        })
     }
 
     async fn get_flight_info_imported_keys(
@@ -793,13 +763,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = catalog::foreign_keys_schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_imported_keys(
@@ -807,10 +772,9 @@ impl FlightSqlService for UserlakeFlightSql {
         _query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        Ok(one_batch_stream(RecordBatch::new_empty(
-            catalog::foreign_keys_schema(),
-        )))
+        self.answer(&request, || {
+            Ok(RecordBatch::new_empty(catalog::foreign_keys_schema()))
+        })
     }
 
     async fn get_flight_info_cross_reference(
@@ -818,13 +782,8 @@ impl FlightSqlService for UserlakeFlightSql {
         query: CommandGetCrossReference,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.user(&request)?;
         let schema = catalog::foreign_keys_schema();
-        endpoint_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        self.command_info(request, &schema, query.as_any())
     }
 
     async fn do_get_cross_reference(
@@ -832,10 +791,9 @@ impl FlightSqlService for UserlakeFlightSql {
         _query: CommandGetCrossReference,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.user(&request)?;
-        Ok(one_batch_stream(RecordBatch::new_empty(
-            catalog::foreign_keys_schema(),
-        )))
+        self.answer(&request, || {
+            Ok(RecordBatch::new_empty(catalog::foreign_keys_schema()))
+        })
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
