@@ -74,6 +74,7 @@ impl SessionArgs {
             memory_limit: self.memory_limit,
             spill_dir: self.spill_dir.clone(),
             target_partitions: self.target_partitions,
+            file_list_ttl: None,
         })
     }
 }
@@ -203,6 +204,17 @@ pub struct ServeArgs {
     /// Seconds a query may run (planning and streaming) before it is cancelled.
     #[arg(long, default_value_t = 300.0, value_parser = parse_seconds)]
     pub query_timeout: f64,
+    /// Seconds a table's file list is reused before the lake is listed again, so files that
+    /// nightly jobs add show up (0: list on every query).
+    #[arg(long, default_value_t = 30.0, value_parser = parse_non_negative_seconds)]
+    pub file_list_ttl: f64,
+}
+
+fn parse_non_negative_seconds(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
+        _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
+    }
 }
 
 fn parse_seconds(text: &str) -> std::result::Result<f64, String> {
@@ -241,6 +253,7 @@ impl ServeArgs {
         };
         let mut session = self.session.options()?;
         session.memory_limit = Some(session.memory_limit.unwrap_or(DEFAULT_SERVER_MEMORY));
+        session.file_list_ttl = Some(std::time::Duration::from_secs_f64(self.file_list_ttl));
         Ok(ServeOptions {
             session,
             listen: self.listen,

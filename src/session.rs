@@ -27,6 +27,10 @@ pub struct SessionOptions {
     pub spill_dir: Option<PathBuf>,
     /// Parallelism of plans; the number of cores when `None`.
     pub target_partitions: Option<usize>,
+    /// How long a table's list of files is reused before the lake is listed again. `None`
+    /// keeps it for the life of the session, which suits one job or one shell; a server over
+    /// a lake that nightly jobs append to must see the new partitions.
+    pub file_list_ttl: Option<std::time::Duration>,
 }
 
 /// A ready session and what its lake held.
@@ -70,6 +74,11 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
             DiskManagerBuilder::default()
                 .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
         );
+    }
+    match options.file_list_ttl {
+        Some(ttl) if ttl.is_zero() => runtime = runtime.with_object_list_cache_limit(0),
+        Some(ttl) => runtime = runtime.with_object_list_cache_ttl(Some(ttl)),
+        None => {}
     }
     let runtime = runtime.build_arc()?;
 

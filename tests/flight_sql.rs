@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
+use arrow_flight::sql::client::FlightSqlServiceClient;
 use common::{error_of, peer_reference, peers_skipped, repo, sample_lake, userlake};
+use futures::TryStreamExt;
 
 const TOKEN: &str = "analyst-token-3f9c2a71d4e8b605";
 
@@ -258,38 +261,79 @@ fn no_auth_on_loopback_says_so_at_start() {
     );
 }
 
-/// The protocol paths the ADBC driver does not take, through arrow-flight's own client: the
-/// handshake with a padded Basic header, statements without prepare, the update path, key
-/// metadata (empty: the lake has none) and the SQL type list.
-#[tokio::test]
-async fn arrow_flight_client_handshake_keys_types_and_updates() {
-    use arrow::array::{Array, RecordBatch, StringArray};
-    use arrow_flight::sql::client::FlightSqlServiceClient;
-    use arrow_flight::sql::{CommandGetPrimaryKeys, CommandGetXdbcTypeInfo, SqlInfo};
-    use futures::TryStreamExt;
-
-    let server = Server::start(&[]);
+async fn flight_client(server: &Server) -> FlightSqlServiceClient<tonic::transport::Channel> {
     let address = server.uri.replace("grpc://", "http://");
     let channel = tonic::transport::Endpoint::from_shared(address)
         .expect("an endpoint")
         .connect()
         .await
         .expect("connected");
-    let mut client = FlightSqlServiceClient::new(channel);
+    FlightSqlServiceClient::new(channel)
+}
 
-    async fn fetch(
-        client: &mut FlightSqlServiceClient<tonic::transport::Channel>,
-        info: arrow_flight::FlightInfo,
-    ) -> Vec<RecordBatch> {
-        let mut batches = Vec::new();
-        for endpoint in info.endpoint {
-            let ticket = endpoint.ticket.expect("a ticket");
-            let stream = client.do_get(ticket).await.expect("do_get");
-            batches.extend(stream.try_collect::<Vec<_>>().await.expect("batches"));
-        }
-        batches
+async fn fetch(
+    client: &mut FlightSqlServiceClient<tonic::transport::Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("a ticket");
+        let stream = client.do_get(ticket).await.expect("do_get");
+        batches.extend(stream.try_collect::<Vec<_>>().await.expect("batches"));
     }
+    batches
+}
 
+async fn count_events(client: &mut FlightSqlServiceClient<tonic::transport::Channel>) -> i64 {
+    let info = client
+        .execute("SELECT count(*) AS n FROM events".into(), None)
+        .await
+        .expect("a count");
+    let batches = fetch(client, info).await;
+    batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .expect("a count")
+        .value(0)
+}
+
+/// A server outlives many nightly runs: files added to the lake must show up in its queries.
+#[tokio::test]
+async fn files_added_to_the_lake_show_up_after_the_file_list_ttl() {
+    let lake = tempfile::tempdir().expect("tempdir");
+    common::copy_dir(&sample_lake(), lake.path());
+    let lake_arg = lake.path().to_str().expect("a UTF-8 path");
+    let server = Server::start(&["--lake", lake_arg, "--file-list-ttl", "0.5"]);
+    let mut client = flight_client(&server).await;
+    client
+        .handshake("analyst", TOKEN)
+        .await
+        .expect("the handshake");
+    let before = count_events(&mut client).await;
+
+    let days = common::entry_names(&lake.path().join("events"));
+    let last = days.last().expect("a partition");
+    let added = lake.path().join("events").join("dt=2099-01-01");
+    common::copy_dir(&lake.path().join("events").join(last), &added);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = count_events(&mut client).await;
+    assert!(
+        after > before,
+        "the new partition was not seen: {before} then {after}"
+    );
+}
+
+/// The protocol paths the ADBC driver does not take, through arrow-flight's own client: the
+/// handshake with a padded Basic header, statements without prepare, the update path, key
+/// metadata (empty: the lake has none) and the SQL type list.
+#[tokio::test]
+async fn arrow_flight_client_handshake_keys_types_and_updates() {
+    use arrow::array::{Array, StringArray};
+    use arrow_flight::sql::{CommandGetPrimaryKeys, CommandGetXdbcTypeInfo, SqlInfo};
+
+    let server = Server::start(&[]);
+    let mut client = flight_client(&server).await;
     let refused = client.execute("SELECT 1".into(), None).await;
     assert!(refused.is_err(), "a query without a token ran");
     assert!(
