@@ -125,7 +125,11 @@ fn notebooks_query_call_functions_bind_parameters_and_browse_tables() {
         log.contains("query user=analyst kind=prepared outcome=ok"),
         "{log}"
     );
-    assert!(log.contains("refused peer=127.0.0.1:"), "{log}");
+    assert!(log.contains("refused call=query peer=127.0.0.1:"), "{log}");
+    assert!(
+        log.contains("refused call=handshake peer=127.0.0.1:"),
+        "{log}"
+    );
     assert!(log.contains("outcome=error"), "{log}");
     assert!(!log.contains(TOKEN), "the token leaked into the log");
     assert!(!log.contains("panicked"), "{log}");

@@ -58,7 +58,7 @@ impl QueryRecord {
     fn line(&self, outcome: &Outcome) -> String {
         let mut line = format!(
             "{} query user={} kind={} outcome=",
-            Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            now(),
             self.user,
             self.kind
         );
@@ -86,6 +86,19 @@ impl Drop for QueryRecord {
     fn drop(&mut self) {
         self.finish(Outcome::Cancelled);
     }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A refused call (a bad token, a failed handshake): from where, and why; never what was sent.
+pub fn log_refusal(call: &str, peer: Option<std::net::SocketAddr>, reason: &str) {
+    let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+    eprintln!(
+        "{} refused call={call} peer={peer} reason={reason:?}",
+        now()
+    );
 }
 
 fn one_line(text: &str) -> String {

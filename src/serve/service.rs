@@ -46,7 +46,7 @@ use super::catalog;
 use super::limits::{Admission, QueryMemoryPool};
 use super::placeholders::number_question_marks;
 use super::prepared::{PreparedStatement, PreparedStatements, bind_parameters, parameters_of};
-use super::query_log::{Outcome, QueryRecord};
+use super::query_log::{Outcome, QueryRecord, log_refusal};
 use super::result_stream::{ResultStream, classic_schema, status_of};
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
@@ -108,17 +108,7 @@ impl UserlakeFlightSql {
     fn user<T>(&self, request: &Request<T>) -> Result<String, Status> {
         self.auth
             .authenticate(request.metadata())
-            .inspect_err(|status| {
-                let peer = request
-                    .remote_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| "unknown".into());
-                eprintln!(
-                    "{} refused peer={peer} reason={:?}",
-                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    status.message()
-                );
-            })
+            .inspect_err(|status| log_refusal("query", request.remote_addr(), status.message()))
     }
 
     /// A session for one query: the bootstrap's functions, tables and settings, with the
@@ -421,15 +411,12 @@ impl FlightSqlService for UserlakeFlightSql {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<HandshakeStream>, Status> {
-        let (user, token) = self
+        // the user matters only for the log lines of later calls, which carry the token
+        let (_user, token) = self
             .auth
             .handshake(request.metadata())
             .inspect_err(|status| {
-                eprintln!(
-                    "{} refused handshake reason={:?}",
-                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    status.message()
-                );
+                log_refusal("handshake", request.remote_addr(), status.message())
             })?;
         let reply = HandshakeResponse {
             protocol_version: 0,
@@ -443,7 +430,6 @@ impl FlightSqlService for UserlakeFlightSql {
                 .map_err(|_| Status::internal("the token cannot be sent as a header"))?;
             response.metadata_mut().insert("authorization", header);
         }
-        let _ = user;
         Ok(response)
     }
 
