@@ -203,6 +203,10 @@ def functional(uri, token, userlake, lake, workdir):
     # A bad statement is the user's error, named.
     message = refused(lambda: query(conn, "SELECT no_such_column FROM events"), "INVALID_ARGUMENT")
     check("no_such_column" in message, message)
+    # so is a value that fails while the result streams
+    message = refused(lambda: query(conn, "SELECT CAST(event_name AS INT) AS n FROM events"), "INVALID_ARGUMENT")
+    check("Cannot cast string" in message, message)
+    check(query(conn, "SELECT 3 AS three")["three"][0].as_py() == 3, "after a failed stream")
     conn.close()
     print(json.dumps(report))
 
