@@ -159,6 +159,20 @@ impl UserlakeFlightSql {
         Ok(plan)
     }
 
+    /// Plans a statement with its bound parameter values, if any.
+    async fn plan_bound(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+        parameters: Option<&[ScalarValue]>,
+    ) -> Result<LogicalPlan, Status> {
+        let plan = self.plan(ctx, sql).await?;
+        match parameters {
+            Some(values) => bind_parameters(plan, values),
+            None => Ok(plan),
+        }
+    }
+
     /// The FlightInfo of a statement. A query is only planned here (its ticket runs it); a
     /// write (DDL, DML, COPY) runs now, because clients fetch a result only when they read
     /// one, and nobody reads the empty result of a CREATE VIEW.
@@ -171,14 +185,7 @@ impl UserlakeFlightSql {
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
         let ctx = self.query_context()?;
-        let planned = async {
-            let mut plan = self.plan(&ctx, sql).await?;
-            if let Some(values) = parameters {
-                plan = bind_parameters(plan, values)?;
-            }
-            Ok::<_, Status>(plan)
-        };
-        let plan = match planned.await {
+        let plan = match self.plan_bound(&ctx, sql, parameters).await {
             Ok(plan) => plan,
             Err(status) => {
                 QueryRecord::start(user, "plan", sql).finish(outcome_of(&status));
@@ -207,11 +214,8 @@ impl UserlakeFlightSql {
         let deadline = Box::pin(tokio::time::sleep(timeout));
         let ctx = self.query_context()?;
         let work = async {
-            let mut plan = self.plan(&ctx, sql).await?;
-            if let Some(values) = parameters {
-                plan = bind_parameters(plan, values)?;
-            }
-            // DDL and DML run here, once: planning for FlightInfo never executes anything.
+            let plan = self.plan_bound(&ctx, sql, parameters).await?;
+            // Everything, writes included, runs here and only here.
             let frame = ctx
                 .execute_logical_plan(plan)
                 .await
