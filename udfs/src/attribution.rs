@@ -25,7 +25,7 @@ use datafusion::logical_expr::{
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
-use crate::strings::{StrColumn, for_each_str};
+use crate::strings::{StrColumn, for_each_str, is_string_type};
 use crate::time::{for_each_tick, is_time_type, passes, ticks_per_second, window_ticks};
 
 const NAME: &str = "attribution";
@@ -241,10 +241,7 @@ impl AggregateUDFImpl for Attribution {
                 arg_types.len()
             );
         }
-        if !matches!(
-            arg_types[0],
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-        ) {
+        if !is_string_type(&arg_types[0]) {
             return plan_err!(
                 "{NAME}: the model must be a string such as 'linear', got {}",
                 arg_types[0]
@@ -256,10 +253,7 @@ impl AggregateUDFImpl for Attribution {
                 arg_types[1]
             );
         }
-        if !matches!(
-            arg_types[2],
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
-        ) {
+        if !(is_string_type(&arg_types[2]) || arg_types[2].is_null()) {
             return plan_err!("{NAME}: channel must be a string, got {}", arg_types[2]);
         }
         if !(is_time_type(&arg_types[3]) || arg_types[3].is_null()) {

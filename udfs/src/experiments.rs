@@ -15,6 +15,8 @@ use datafusion::logical_expr::{
 };
 use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
 
+use crate::numeric::coerce_numeric;
+
 pub(crate) const EXPERIMENT_SECTION: DocSection = DocSection {
     include: true,
     label: "Experiment functions",
@@ -381,16 +383,7 @@ impl ScalarUDFImpl for AbTest {
                 arg_types.len()
             );
         }
-        for (i, t) in arg_types.iter().enumerate() {
-            if !(t.is_numeric() || t.is_null()) {
-                return plan_err!(
-                    "{}: argument {} must be numeric, got {t}",
-                    self.name(),
-                    i + 1
-                );
-            }
-        }
-        Ok(vec![DataType::Float64; arg_types.len()])
+        coerce_numeric(self.name(), arg_types, arg_types.len())
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

@@ -14,6 +14,7 @@ mod grouped_rows;
 pub mod identity;
 mod literals;
 mod markov;
+mod numeric;
 pub mod referral;
 pub mod retention;
 pub mod sequence;

@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
 
 use crate::attribution::ATTRIBUTION_SECTION;
 use crate::flat_groups::state_field;
-use crate::strings::{StrColumn, for_each_str};
+use crate::strings::{StrColumn, for_each_str, is_string_type};
 
 const NAME: &str = "markov_attribution";
 /// The chain's three special states, in the partial state's from/to columns. Channel names
@@ -281,13 +281,10 @@ impl AggregateUDFImpl for MarkovAttribution {
                 arg_types.len()
             );
         }
+        let string_or_null = |t: &DataType| is_string_type(t) || t.is_null();
         let path_ok = match &arg_types[0] {
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => true,
-            DataType::List(f) | DataType::LargeList(f) => matches!(
-                f.data_type(),
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
-            ),
-            _ => false,
+            DataType::List(f) | DataType::LargeList(f) => string_or_null(f.data_type()),
+            other => string_or_null(other),
         };
         if !path_ok {
             return plan_err!(

@@ -4,6 +4,14 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 
+/// True for Arrow's string types (not `Null`: callers say whether they accept an untyped NULL).
+pub fn is_string_type(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    )
+}
+
 /// Calls `f(row, value)` for every row of a string array.
 pub fn for_each_str(
     array: &ArrayRef,

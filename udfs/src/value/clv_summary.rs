@@ -10,6 +10,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{
@@ -24,6 +25,7 @@ use datafusion::logical_expr::{
 use super::fit_udaf::VALUE_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::literals::literal_argument;
+use crate::strings::is_string_type;
 use crate::time::passes;
 
 const NAME: &str = "clv_summary";
@@ -183,6 +185,37 @@ fn literal_period(args: &AccumulatorArgs, index: usize, default: Period) -> Resu
     }
 }
 
+/// The (order_time, amount, as_of) columns, as `coerce_types` made them.
+fn order_columns(
+    values: &[ArrayRef],
+) -> Result<(
+    &TimestampMicrosecondArray,
+    &Float64Array,
+    &TimestampMicrosecondArray,
+)> {
+    match (
+        values[0].as_primitive_opt::<TimestampMicrosecondType>(),
+        values[1].as_primitive_opt::<Float64Type>(),
+        values[2].as_primitive_opt::<TimestampMicrosecondType>(),
+    ) {
+        (Some(times), Some(amounts), Some(as_ofs)) => Ok((times, amounts, as_ofs)),
+        _ => exec_err!("{NAME}: unexpected argument types"),
+    }
+}
+
+/// An order's amount: NULL counts as 0 (the order still counts), NaN and infinity are errors.
+fn order_amount(amounts: &Float64Array, row: usize) -> Result<f64> {
+    let amount = if amounts.is_null(row) {
+        0.0
+    } else {
+        amounts.value(row)
+    };
+    if !amount.is_finite() {
+        return exec_err!("{NAME}: amount must be a number, got {amount}");
+    }
+    Ok(amount)
+}
+
 impl AggregateUDFImpl for ClvSummary {
     fn name(&self) -> &str {
         NAME
@@ -212,7 +245,7 @@ impl AggregateUDFImpl for ClvSummary {
         }
         let mut types = vec![time.clone(), DataType::Float64, time];
         for t in &arg_types[3..] {
-            if !matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) {
+            if !is_string_type(t) {
                 return plan_err!("{NAME}: period and unit must be strings such as 'day', got {t}");
             }
             types.push(t.clone());
@@ -510,13 +543,7 @@ impl FlatGroups for ClvGroups {
         group_of: impl Fn(usize) -> usize,
         keep: impl Fn(usize) -> bool,
     ) -> Result<()> {
-        let (Some(times), Some(amounts), Some(as_ofs)) = (
-            values[0].as_primitive_opt::<TimestampMicrosecondType>(),
-            values[1].as_primitive_opt::<Float64Type>(),
-            values[2].as_primitive_opt::<TimestampMicrosecondType>(),
-        ) else {
-            return exec_err!("{NAME}: unexpected argument types");
-        };
+        let (times, amounts, as_ofs) = order_columns(values)?;
         for row in 0..times.len() {
             if !keep(row) || times.is_null(row) {
                 continue;
@@ -531,14 +558,7 @@ impl FlatGroups for ClvGroups {
             if period > as_of {
                 continue;
             }
-            let amount = if amounts.is_null(row) {
-                0.0
-            } else {
-                amounts.value(row)
-            };
-            if !amount.is_finite() {
-                return exec_err!("{NAME}: amount must be a number, got {amount}");
-            }
+            let amount = order_amount(amounts, row)?;
             self.push(group, period, amount)?;
         }
         Ok(())
@@ -596,13 +616,7 @@ impl FlatGroups for ClvGroups {
         // Each row becomes its own one-order state, as its own group would have it, built
         // column by column: DataFusion takes this path for every row once it decides partial
         // aggregation does not pay (many customers), so it must cost little more than a copy.
-        let (Some(times), Some(amounts), Some(as_ofs)) = (
-            values[0].as_primitive_opt::<TimestampMicrosecondType>(),
-            values[1].as_primitive_opt::<Float64Type>(),
-            values[2].as_primitive_opt::<TimestampMicrosecondType>(),
-        ) else {
-            return exec_err!("{NAME}: unexpected argument types");
-        };
+        let (times, amounts, as_ofs) = order_columns(values)?;
         let rows = times.len();
         let mut as_of_ticks: Vec<Option<i64>> = Vec::with_capacity(rows);
         let mut lengths: Vec<usize> = Vec::with_capacity(rows);
@@ -627,14 +641,7 @@ impl FlatGroups for ClvGroups {
             if i32::try_from(period).is_err() {
                 return exec_err!("{NAME}: an order time is out of range (period {period})");
             }
-            let amount = if amounts.is_null(row) {
-                0.0
-            } else {
-                amounts.value(row)
-            };
-            if !amount.is_finite() {
-                return exec_err!("{NAME}: amount must be a number, got {amount}");
-            }
+            let amount = order_amount(amounts, row)?;
             lengths.push(1);
             periods.push(period);
             values_out.push(amount);

@@ -21,6 +21,7 @@ use super::fit::Fit;
 use super::{bgnbd, gamma_gamma, pareto_nbd};
 use crate::flat_groups::state_field;
 use crate::literals::literal_argument;
+use crate::numeric::coerce_numeric;
 
 pub(crate) const VALUE_SECTION: DocSection = DocSection {
     include: true,
@@ -173,16 +174,7 @@ impl AggregateUDFImpl for ModelFit {
                 arg_types.len()
             );
         }
-        for (i, t) in arg_types.iter().enumerate() {
-            if !(t.is_numeric() || t.is_null()) {
-                return plan_err!(
-                    "{}: argument {} must be numeric, got {t}",
-                    self.name(),
-                    i + 1
-                );
-            }
-        }
-        Ok(vec![DataType::Float64; arg_types.len()])
+        coerce_numeric(self.name(), arg_types, arg_types.len())
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

@@ -12,6 +12,8 @@ use datafusion::logical_expr::{
 use serde::Deserialize;
 
 use super::fit_udaf::VALUE_SECTION;
+use crate::numeric::coerce_numeric;
+use crate::strings::is_string_type;
 
 const MICROS_PER_DAY: f64 = 86_400_000_000.0;
 
@@ -135,10 +137,6 @@ static LIFECYCLE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-fn is_string(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-}
-
 fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
@@ -172,7 +170,7 @@ impl ScalarUDFImpl for LifecycleLayer {
             ][i];
             let ok = match i {
                 3 | 4 => t.is_numeric() || t.is_null(),
-                6 => is_string(t),
+                6 => is_string_type(t),
                 _ => {
                     matches!(
                         t,
@@ -180,7 +178,7 @@ impl ScalarUDFImpl for LifecycleLayer {
                             | DataType::Date32
                             | DataType::Date64
                             | DataType::Null
-                    ) || is_string(t)
+                    ) || is_string_type(t)
                 }
             };
             if !ok {
@@ -326,12 +324,7 @@ impl ScalarUDFImpl for LtvSimple {
                 arg_types.len()
             );
         }
-        for t in arg_types {
-            if !(t.is_numeric() || t.is_null()) {
-                return plan_err!("ltv_simple: arguments must be numeric, got {t}");
-            }
-        }
-        Ok(vec![DataType::Float64; 3])
+        coerce_numeric(self.name(), arg_types, 3)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

@@ -15,6 +15,8 @@ use datafusion::logical_expr::{
 use serde::Deserialize;
 
 use super::fit_udaf::VALUE_SECTION;
+use crate::numeric::coerce_numeric;
+use crate::strings::is_string_type;
 
 /// One rule of a segment table: inclusive score ranges; a missing range matches any score.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -153,22 +155,6 @@ fn float_columns(name: &str, arrays: &[ArrayRef]) -> Result<Vec<Float64Array>> {
         .collect()
 }
 
-fn coerce_numeric(name: &str, arg_types: &[DataType], count: usize) -> Result<Vec<DataType>> {
-    arg_types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if i >= count {
-                Ok(t.clone())
-            } else if t.is_numeric() || t.is_null() {
-                Ok(DataType::Float64)
-            } else {
-                plan_err!("{name}: argument {} must be numeric, got {t}", i + 1)
-            }
-        })
-        .collect()
-}
-
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RfmSegment {
     signature: Signature,
@@ -219,7 +205,7 @@ impl ScalarUDFImpl for RfmSegment {
             );
         }
         if let Some(t) = arg_types.get(3)
-            && !matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+            && !is_string_type(t)
         {
             return plan_err!("rfm_segment: map must be a TOML string, got {t}");
         }
