@@ -25,7 +25,9 @@ SELECT
   person,
   date_part('day', (SELECT as_of FROM layer_as_of) - CAST(max(order_time) AS TIMESTAMP)) AS recency_days,
   count(DISTINCT order_id) AS frequency,
-  sum(amount) AS monetary
+  sum(amount) AS monetary,
+  min(order_time) AS first_order_at,
+  max(order_time) AS last_order_at
 FROM order_persons
 WHERE status = 'paid' AND person IS NOT NULL
   AND CAST(order_time AS TIMESTAMP) < (SELECT as_of FROM layer_as_of)
@@ -47,19 +49,12 @@ FROM event_persons
 WHERE person IS NOT NULL AND CAST(event_time AS TIMESTAMP) < (SELECT as_of FROM layer_as_of)
 GROUP BY person;
 
-CREATE VIEW person_orders AS
-SELECT person, min(order_time) AS first_order_at, max(order_time) AS last_order_at
-FROM order_persons
-WHERE status = 'paid' AND person IS NOT NULL
-  AND CAST(order_time AS TIMESTAMP) < (SELECT as_of FROM layer_as_of)
-GROUP BY person;
-
 CREATE TABLE customer_layers AS
 SELECT
-  coalesce(a.person, o.person) AS person,
-  least(a.first_seen, o.first_order_at) AS joined_at,
+  coalesce(a.person, b.person) AS person,
+  least(a.first_seen, b.first_order_at) AS joined_at,
   a.last_active_at,
-  o.last_order_at,
+  b.last_order_at,
   b.recency_days,
   coalesce(b.frequency, 0) AS frequency,
   coalesce(b.monetary, 0) AS monetary,
@@ -70,11 +65,12 @@ SELECT
   b.eight_class['code'] AS rfm_class_code,
   b.eight_class['label_cn'] AS rfm_class_cn,
   b.eight_class['label_en'] AS rfm_class_en,
-  lifecycle_layer(least(a.first_seen, o.first_order_at), a.last_active_at, o.last_order_at,
+  lifecycle_layer(least(a.first_seen, b.first_order_at), a.last_active_at, b.last_order_at,
                   coalesce(b.frequency, 0), coalesce(b.monetary, 0), (SELECT as_of FROM layer_as_of)) AS lifecycle
+-- buyers (paid orders before as_of) and everyone active: the buyers' scores carry their first
+-- and last order times
 FROM person_activity a
-FULL JOIN person_orders o ON a.person = o.person
-LEFT JOIN buyer_scores b ON b.person = coalesce(a.person, o.person);
+FULL JOIN buyer_scores b ON a.person = b.person;
 
 CREATE TABLE layer_summary AS
 SELECT 'rfm_segment' AS layering, rfm_segment AS layer, count(*) AS people,
