@@ -101,10 +101,6 @@ impl UserlakeFlightSql {
         })
     }
 
-    pub fn admission(&self) -> &Admission {
-        &self.admission
-    }
-
     fn user<T>(&self, request: &Request<T>) -> Result<String, Status> {
         self.auth
             .authenticate(request.metadata())
@@ -305,10 +301,6 @@ impl UserlakeFlightSql {
         self.user(request)?;
         Ok(one_batch_stream(batch()?))
     }
-
-    fn prepared_owned(&self, handle: &[u8], user: &str) -> Result<PreparedStatement, Status> {
-        self.prepared.get(handle, user)
-    }
 }
 
 fn timeout_status(timeout: Duration) -> Status {
@@ -486,12 +478,17 @@ impl FlightSqlService for UserlakeFlightSql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let user = self.user(&request)?;
         let ctx = self.query_context()?;
-        let plan = self.plan(&ctx, &query.query).await.inspect_err(|status| {
+        let planned = async {
+            // stored numbered, so that each execution plans it as it is
+            let sql = number_question_marks(&query.query).map_err(Status::invalid_argument)?;
+            let plan = self.plan(&ctx, &sql).await?;
+            Ok::<_, Status>((sql, plan))
+        };
+        let (sql, plan) = planned.await.inspect_err(|status| {
             QueryRecord::start(&user, "prepare", &query.query).finish(outcome_of(status));
         })?;
         let dataset_schema = classic_schema(plan.schema().as_arrow());
         let parameter_schema = parameter_schema(&plan)?;
-        let sql = number_question_marks(&query.query).map_err(Status::invalid_argument)?;
         let handle = self.prepared.insert(PreparedStatement {
             owner: user,
             sql,
@@ -511,7 +508,7 @@ impl FlightSqlService for UserlakeFlightSql {
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let user = self.user(&request)?;
         let handle = query.prepared_statement_handle.to_vec();
-        self.prepared_owned(&handle, &user)?;
+        self.prepared.get(&handle, &user)?;
         let flight_data = request.into_inner().map_err(FlightError::from);
         let batches: Vec<RecordBatch> =
             arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
@@ -533,7 +530,7 @@ impl FlightSqlService for UserlakeFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let user = self.user(&request)?;
-        let statement = self.prepared_owned(&query.prepared_statement_handle, &user)?;
+        let statement = self.prepared.get(&query.prepared_statement_handle, &user)?;
         self.statement_info(
             &user,
             &statement.sql,
@@ -550,7 +547,7 @@ impl FlightSqlService for UserlakeFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let user = self.user(&request)?;
-        let statement = self.prepared_owned(&query.prepared_statement_handle, &user)?;
+        let statement = self.prepared.get(&query.prepared_statement_handle, &user)?;
         self.stream_result(
             &user,
             "prepared",
@@ -584,7 +581,7 @@ impl FlightSqlService for UserlakeFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let user = self.user(&request)?;
-        let statement = self.prepared_owned(&query.prepared_statement_handle, &user)?;
+        let statement = self.prepared.get(&query.prepared_statement_handle, &user)?;
         self.run_update(&user, &statement.sql, statement.parameters.as_deref())
             .await
     }
