@@ -6,9 +6,12 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
@@ -82,7 +85,14 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
     }
     let runtime = runtime.build_arc()?;
 
-    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+    let mut ctx = SessionContext::new_with_state(
+        SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rules(physical_optimizer_rules())
+            .build(),
+    );
     userlake_udfs::register_all(&mut ctx)?;
     for (name, function) in userlake_udfs::table_functions() {
         ctx.register_udtf(name, function);
@@ -93,4 +103,19 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
         None => Vec::new(),
     };
     Ok(Session { ctx, tables })
+}
+
+/// DataFusion's physical optimizer rules with userlake's own inserted after the rule each
+/// names (at the end, before the sanity check, if that rule is missing).
+fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    for (after, rule) in userlake_udfs::physical_optimizer_rules() {
+        let at = rules
+            .iter()
+            .position(|r| r.name() == after)
+            .map(|i| i + 1)
+            .unwrap_or(rules.len().saturating_sub(1));
+        rules.insert(at, rule);
+    }
+    rules
 }

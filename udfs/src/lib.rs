@@ -19,6 +19,7 @@ pub mod referral;
 pub mod retention;
 pub mod sequence;
 pub mod sessionize;
+pub mod single_phase;
 pub mod stitch;
 mod strings;
 pub mod time;
@@ -118,6 +119,18 @@ pub fn table_function_documentation(name: &str) -> Option<&'static Documentation
         "referral_tree" => Some(&referral::REFERRAL_TREE_DOC),
         _ => None,
     }
+}
+
+/// The physical optimizer rules that suit this crate's aggregates, with the name of the
+/// DataFusion rule each should run after. See [`single_phase`].
+pub fn physical_optimizer_rules() -> Vec<(
+    &'static str,
+    Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>,
+)> {
+    vec![(
+        "CombinePartialFinalAggregate",
+        Arc::new(single_phase::SinglePhaseRowKeepingAggregates::new()),
+    )]
 }
 
 /// Registers every userlake function but the table functions (see [`table_functions`]).

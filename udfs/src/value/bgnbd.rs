@@ -60,6 +60,17 @@ impl BgNbd {
         t: f64,
         out: &mut [Option<f64>],
     ) {
+        self.purchase_curve(horizons, x, t, out);
+        let denominator = self.recency_divisor(x, t_x, t);
+        for value in out.iter_mut() {
+            *value = value.map(|v| v / denominator).filter(|v| v.is_finite());
+        }
+    }
+
+    /// Expected purchases at each horizon times `recency_divisor`: the part of equation 10 that
+    /// does not depend on the time of the last purchase, so that customers who share
+    /// (frequency, t) share it. `None` where the hypergeometric series does not settle.
+    pub fn purchase_curve(&self, horizons: &[f64], x: f64, t: f64, out: &mut [Option<f64>]) {
         let Self { r, alpha, a, b } = *self;
         let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
         let zs: Vec<f64> = horizons.iter().map(|h| h / (alpha + t + h)).collect();
@@ -68,11 +79,6 @@ impl BgNbd {
         let mut series = vec![0.0; zs.len()];
         let transformed = hyp2f1_many(hc - ha, hc - hb, hc, &zs, &mut series);
         let first = (a + b + x - 1.0) / (a - 1.0);
-        let denominator = if x > 0.0 {
-            1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + x)
-        } else {
-            1.0
-        };
         for (i, (&horizon, &z)) in horizons.iter().zip(&zs).enumerate() {
             if horizon == 0.0 {
                 out[i] = Some(0.0);
@@ -91,8 +97,18 @@ impl BgNbd {
             };
             let second =
                 1.0 - (ln_hyp + (r + x) * ((alpha + t) / (alpha + t + horizon)).ln()).exp();
-            let value = first * second / denominator;
+            let value = first * second;
             out[i] = value.is_finite().then_some(value);
+        }
+    }
+
+    /// The denominator of equation 10: 1 for a customer who never bought again.
+    pub fn recency_divisor(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        let Self { r, alpha, a, b } = *self;
+        if x > 0.0 {
+            1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + x)
+        } else {
+            1.0
         }
     }
 

@@ -73,7 +73,12 @@ impl Period {
     /// The period holding `micros` as a small integer: its first hour (hour periods) or first day
     /// (the others) since the epoch. Entries keep ticks, not microseconds, to stay 16 bytes.
     pub fn tick(self, micros: i64) -> i64 {
-        self.start(micros) / self.tick_micros()
+        match self {
+            // one division where the period is the tick
+            Self::Hour => micros.div_euclid(MICROS_PER_HOUR),
+            Self::Day => micros.div_euclid(MICROS_PER_DAY),
+            _ => self.start(micros) / self.tick_micros(),
+        }
     }
 
     pub fn tick_micros(self) -> i64 {
@@ -294,7 +299,7 @@ impl ClvSummary {
             unit,
             as_of: AsOfByGroup::default(),
             entries: Vec::new(),
-            compacted_len: 0,
+            next_compaction: MIN_COMPACTION,
         })
     }
 }
@@ -379,8 +384,12 @@ struct ClvGroups {
     unit: Period,
     as_of: AsOfByGroup,
     entries: Vec<Entry>,
-    compacted_len: usize,
+    /// The entry count at which `push` compacts next.
+    next_compaction: usize,
 }
+
+/// Compaction does not pay below this many entries.
+const MIN_COMPACTION: usize = 1 << 20;
 
 impl ClvGroups {
     fn set_as_of(&mut self, group: usize, as_of: i64) -> Result<()> {
@@ -398,14 +407,12 @@ impl ClvGroups {
             period,
             amount,
         });
-        // Compaction is only there to bound memory (a customer rarely buys twice in a period),
-        // so it waits until the entries are several times the groups and twice what the last
-        // compaction left: its cost stays linear in the input.
+        // Compaction before the end is only there to bound memory where customers buy several
+        // times per period; it waits until the entries are several times the groups, and
+        // `compact` spaces the next one by how much this one saved, so its cost stays linear
+        // in the input and near nothing where there is little to merge.
         let len = self.entries.len();
-        if len >= 1 << 20
-            && len >= self.compacted_len.saturating_mul(2)
-            && len >= self.as_of.len().saturating_mul(4)
-        {
+        if len >= self.next_compaction && len >= self.as_of.len().saturating_mul(4) {
             self.compact();
         }
         Ok(())
@@ -414,6 +421,7 @@ impl ClvGroups {
     /// Sorts by (group, period) and sums the entries of each customer-period: a counting sort
     /// by group (groups are dense indices), then each group's few entries by period.
     fn compact(&mut self) {
+        let before = self.entries.len();
         let groups = self.as_of.len();
         let mut starts = vec![0usize; groups + 1];
         for entry in &self.entries {
@@ -437,7 +445,11 @@ impl ClvGroups {
         }
         for g in 0..groups {
             let slice = &mut sorted[starts[g]..starts[g + 1]];
-            slice.sort_by_key(|e| e.period);
+            // by amount too, so that a customer-period's total is summed in the same order
+            // however its orders arrived
+            slice.sort_unstable_by(|x, y| {
+                x.period.cmp(&y.period).then(x.amount.total_cmp(&y.amount))
+            });
             for entry in slice.iter() {
                 match self.entries.last_mut() {
                     Some(last) if last.group == entry.group && last.period == entry.period => {
@@ -447,7 +459,15 @@ impl ClvGroups {
                 }
             }
         }
-        self.compacted_len = self.entries.len();
+        // Twice the entries left when a quarter or more merged away; eight times when less did,
+        // since then the entries are nearly all distinct customer-periods already.
+        let left = self.entries.len();
+        let growth = if left.saturating_mul(4) <= before.saturating_mul(3) {
+            2
+        } else {
+            8
+        };
+        self.next_compaction = left.saturating_mul(growth).max(MIN_COMPACTION);
     }
 
     /// Takes the compacted entries and as_of values of the groups `emit_to` names, renumbering
@@ -464,7 +484,6 @@ impl ClvGroups {
             entry.group -= emitted as u32;
         }
         let taken = std::mem::replace(&mut self.entries, rest);
-        self.compacted_len = self.entries.len();
         (as_of, taken)
     }
 }
@@ -670,7 +689,7 @@ mod tests {
             unit: Period::Week,
             as_of: AsOfByGroup::default(),
             entries: Vec::new(),
-            compacted_len: 0,
+            next_compaction: MIN_COMPACTION,
         })
     }
 

@@ -5,46 +5,89 @@
 
 use hashbrown::HashMap;
 
-/// Counts of distinct tuples of `N` floats (keyed by their bits, -0.0 folded into 0.0).
+/// Counts of distinct tuples of `N` floats. Rows are counted in a hash map; partial states
+/// merged in are kept as the sorted runs they arrive as, and `sorted` merges everything once.
 #[derive(Debug, Default, Clone)]
 pub struct PatternCounts<const N: usize> {
     counts: HashMap<[u64; N], u64>,
+    runs: Vec<([u64; N], u64)>,
+}
+
+/// An integer that compares as `f64::total_cmp` compares the float, with -0.0 folded into 0.0:
+/// sorting patterns is then a plain integer sort.
+fn ordered_key(value: f64) -> u64 {
+    let bits = if value == 0.0 { 0 } else { value.to_bits() };
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+fn from_ordered_key(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
 }
 
 impl<const N: usize> PatternCounts<N> {
     pub fn add(&mut self, values: [f64; N], count: u64) {
-        let key = values.map(|v| if v == 0.0 { 0u64 } else { v.to_bits() });
-        *self.counts.entry(key).or_insert(0) += count;
+        *self.counts.entry(values.map(ordered_key)).or_insert(0) += count;
     }
 
+    /// Room for `additional` more patterns without rehashing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.counts.reserve(additional);
+    }
+
+    /// Adds counted patterns, best in ascending order (as `sorted` gives them): a sorted run
+    /// costs the final sort one merge pass.
+    pub fn add_run(&mut self, patterns: impl IntoIterator<Item = ([f64; N], u64)>) {
+        self.runs.extend(
+            patterns
+                .into_iter()
+                .map(|(values, count)| (values.map(ordered_key), count)),
+        );
+    }
+
+    /// Pattern rows held: distinct within the rows counted and within each run merged in,
+    /// but a pattern may be in several.
     pub fn len(&self) -> usize {
-        self.counts.len()
+        self.counts.len() + self.runs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.counts.is_empty() && self.runs.is_empty()
     }
 
-    /// The patterns in ascending order, with their counts: a fixed order keeps the fit's sums,
-    /// and so its result, the same however the input was partitioned.
+    /// The distinct patterns in ascending order (`f64::total_cmp`, column by column), with
+    /// their counts: a fixed order keeps the fit's sums, and so its result, the same however
+    /// the input was partitioned.
     pub fn sorted(&self) -> Vec<([f64; N], u64)> {
-        let mut rows: Vec<([f64; N], u64)> = self
-            .counts
-            .iter()
-            .map(|(key, &count)| (key.map(f64::from_bits), count))
-            .collect();
-        rows.sort_by(|a, b| {
-            a.0.iter()
-                .zip(&b.0)
-                .map(|(x, y)| x.total_cmp(y))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        rows
+        let mut rows = self.runs.clone();
+        let runs_end = rows.len();
+        rows.extend(self.counts.iter().map(|(key, &count)| (*key, count)));
+        // the hash map's part is unordered: sort it alone, then merge it with the runs
+        rows[runs_end..].sort_unstable_by_key(|row| row.0);
+        // the stable sort finds the already sorted runs and only merges them
+        rows.sort_by_key(|row| row.0);
+        let mut distinct: Vec<([u64; N], u64)> = Vec::with_capacity(rows.len());
+        for (key, count) in rows {
+            match distinct.last_mut() {
+                Some(last) if last.0 == key => last.1 += count,
+                _ => distinct.push((key, count)),
+            }
+        }
+        distinct
+            .into_iter()
+            .map(|(key, count)| (key.map(from_ordered_key), count))
+            .collect()
     }
 
     pub fn heap_size(&self) -> usize {
-        self.counts.capacity() * (N * 8 + 8 + 8)
+        self.counts.capacity() * (N * 8 + 8 + 8) + self.runs.capacity() * (N * 8 + 8)
     }
 }
 

@@ -334,6 +334,7 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
             .iter()
             .map(|a| float_column(a, name))
             .collect::<Result<_>>()?;
+        self.counts.reserve(columns[0].len());
         for row in 0..columns[0].len() {
             if columns.iter().any(|c| c.is_null(row)) {
                 continue;
@@ -393,10 +394,12 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
             let Some(counts) = counts.as_primitive_opt::<UInt64Type>() else {
                 return exec_err!("{name}: unexpected partial state");
             };
-            for i in 0..counts.len() {
+            // a partial state is sorted: keep it as a run for the final sort to merge
+            let run = (0..counts.len()).map(|i| {
                 let pattern: [f64; N] = std::array::from_fn(|c| columns[c].value(i));
-                self.counts.add(pattern, counts.value(i));
-            }
+                (pattern, counts.value(i))
+            });
+            self.counts.add_run(run);
         }
         Ok(())
     }

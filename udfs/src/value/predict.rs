@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, LazyLock};
 
+use hashbrown::HashMap;
+
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Float64Builder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
@@ -229,6 +231,8 @@ impl ScalarUDFImpl for Prediction {
             .collect::<Result<_>>()?;
         let rows = args.number_rows;
         let mut out = Float64Builder::with_capacity(rows);
+        let mut curves = CurveCache::default();
+        let (mut p, mut v) = ([0.0; MAX_PARAMETERS], [0.0; MAX_INPUTS]);
         for row in 0..rows {
             let null = model.is_null(row)
                 || parameters.iter().any(|p| p.is_null(row))
@@ -237,9 +241,17 @@ impl ScalarUDFImpl for Prediction {
                 out.append_null();
                 continue;
             }
-            let p: Vec<f64> = parameters.iter().map(|c| c.value(row)).collect();
-            let v: Vec<f64> = inputs.iter().map(|c| c.value(row)).collect();
-            out.append_option(self.predict(&p, &v)?);
+            for (slot, column) in p.iter_mut().zip(&parameters) {
+                *slot = column.value(row);
+            }
+            for (slot, column) in v.iter_mut().zip(&inputs) {
+                *slot = column.value(row);
+            }
+            out.append_option(self.predict(
+                &p[..parameters.len()],
+                &v[..inputs.len()],
+                &mut curves,
+            )?);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
@@ -275,8 +287,60 @@ fn check_parameters(name: &str, parameters: &[f64]) -> Result<()> {
     Ok(())
 }
 
+/// The most parameters of a model and arguments of a prediction.
+const MAX_PARAMETERS: usize = 4;
+const MAX_INPUTS: usize = 8;
+
+/// BG/NBD purchase curves (`BgNbd::purchase_curve`) already computed in a batch, by model,
+/// frequency, t and horizons. They cost a hypergeometric series each and do not depend on
+/// recency, and customers share far fewer (frequency, t) pairs than summaries (9,651 against
+/// 416,911 in the LTV benchmark's million customers), so each batch computes each curve once.
+#[derive(Default)]
+struct CurveCache {
+    ranges: HashMap<[u64; 8], (usize, usize)>,
+    values: Vec<Option<f64>>,
+}
+
+impl CurveCache {
+    /// The curve of (model, x, t) at `horizons`; `horizon_key` identifies the horizons.
+    fn curve(
+        &mut self,
+        model: &BgNbd,
+        x: f64,
+        t: f64,
+        horizon_key: [f64; 2],
+        horizons: impl FnOnce() -> Vec<f64>,
+    ) -> &[Option<f64>] {
+        let key = [
+            model.r,
+            model.alpha,
+            model.a,
+            model.b,
+            x,
+            t,
+            horizon_key[0],
+            horizon_key[1],
+        ]
+        .map(f64::to_bits);
+        let values = &mut self.values;
+        let (start, end) = *self.ranges.entry(key).or_insert_with(|| {
+            let horizons = horizons();
+            let start = values.len();
+            values.resize(start + horizons.len(), None);
+            model.purchase_curve(&horizons, x, t, &mut values[start..]);
+            (start, values.len())
+        });
+        &self.values[start..end]
+    }
+}
+
 impl Prediction {
-    fn predict(&self, parameters: &[f64], v: &[f64]) -> Result<Option<f64>> {
+    fn predict(
+        &self,
+        parameters: &[f64],
+        v: &[f64],
+        curves: &mut CurveCache,
+    ) -> Result<Option<f64>> {
         let name = self.name();
         check_parameters(name, parameters)?;
         Ok(match self.kind {
@@ -288,7 +352,15 @@ impl Prediction {
                         v[0]
                     );
                 }
-                BgNbd::from_slice(parameters).expected_purchases(v[0], v[1], v[2], v[3])
+                let (horizon, x, t_x, t) = (v[0], v[1], v[2], v[3]);
+                if horizon == 0.0 {
+                    return Ok(Some(0.0));
+                }
+                let model = BgNbd::from_slice(parameters);
+                let curve = curves.curve(&model, x, t, [horizon, 0.0], || vec![horizon]);
+                curve[0]
+                    .map(|v| v / model.recency_divisor(x, t_x, t))
+                    .filter(|v| v.is_finite())
             }
             PredictionKind::ProbabilityAlive => {
                 check_summary(name, v[0], v[1], v[2])?;
@@ -327,14 +399,16 @@ impl Prediction {
                     return exec_err!("{name}: units_per_month must be positive, got {units}");
                 }
                 let model = BgNbd::from_slice(parameters);
-                let horizons: Vec<f64> = (1..=months as u64).map(|m| m as f64 * units).collect();
-                let mut cumulative = vec![None; horizons.len()];
-                model.expected_purchases_at(&horizons, frequency, recency, t, &mut cumulative);
+                let divisor = model.recency_divisor(frequency, recency, t);
+                let curve = curves.curve(&model, frequency, t, [months, units], || {
+                    (1..=months as u64).map(|m| m as f64 * units).collect()
+                });
                 let mut value = 0.0;
                 let mut previous = 0.0;
                 let mut discount_factor = 1.0;
-                for purchases in cumulative {
-                    let Some(purchases) = purchases else {
+                for purchases in curve {
+                    let Some(purchases) = purchases.map(|p| p / divisor).filter(|p| p.is_finite())
+                    else {
                         return Ok(None);
                     };
                     discount_factor /= 1.0 + discount;

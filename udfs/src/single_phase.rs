@@ -1,0 +1,125 @@
+//! A physical optimizer rule that runs grouped aggregations of row-keeping aggregates
+//! (`clv_summary`, `attribution`) in one phase.
+//!
+//! DataFusion plans a grouped aggregation over several partitions in two phases: a partial
+//! aggregation per input partition, a hash repartition of the partial states by the group keys,
+//! and a final aggregation merging the states. That pays when the partial phase shrinks the
+//! data. The aggregates named in [`ROW_KEEPING_AGGREGATES`] keep (nearly) every matching row in
+//! their state, so their partial phase shrinks nothing: it hashes every key once more, turns the
+//! rows into list states, and the final phase unpacks them again. Repartitioning the input rows
+//! by the group keys and aggregating once (DataFusion's `SinglePartitioned` mode, which it
+//! already uses when the input happens to be partitioned that way) gives the same answer with
+//! one hash table per row instead of two and no list states.
+//!
+//! The rule rewrites
+//! `AggregateExec(FinalPartitioned) <- RepartitionExec(Hash) <- AggregateExec(Partial) <- input`
+//! into `AggregateExec(SinglePartitioned) <- RepartitionExec(Hash on the group keys) <- input`
+//! when every aggregate of the node is row-keeping. Grouping sets, ordered input and global
+//! aggregates (no GROUP BY) are left as they are.
+
+use std::sync::Arc;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::error::Result;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, InputOrderMode, Partitioning};
+
+/// The aggregates of this crate whose state keeps every input row of the group, so that a
+/// partial aggregation cannot shrink their input: `clv_summary` (every order) and
+/// `attribution` (every touch). The funnel and sequence aggregates are not among them: they
+/// keep only the rows that match a condition, usually a small part of the events, so their
+/// partial states are much smaller than the rows and the two phases pay (measured on the
+/// 10M-event lake of `benches/behaviour`: one phase made them 10-30% slower).
+pub const ROW_KEEPING_AGGREGATES: &[&str] = &["clv_summary", "attribution"];
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct SinglePhaseRowKeepingAggregates;
+
+impl SinglePhaseRowKeepingAggregates {
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// The one-phase equivalent of `plan`, if `plan` is a final aggregation of row-keeping
+    /// aggregates over a hash repartition of their partial aggregation.
+    fn rewrite(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(final_agg) = plan.downcast_ref::<AggregateExec>() else {
+            return Ok(None);
+        };
+        if *final_agg.mode() != AggregateMode::FinalPartitioned {
+            return Ok(None);
+        }
+        let Some(repartition) = final_agg.input().downcast_ref::<RepartitionExec>() else {
+            return Ok(None);
+        };
+        let Partitioning::Hash(_, partitions) = repartition.partitioning() else {
+            return Ok(None);
+        };
+        if repartition.preserve_order() {
+            return Ok(None);
+        }
+        let Some(partial) = repartition.input().downcast_ref::<AggregateExec>() else {
+            return Ok(None);
+        };
+        let keeps_rows = |agg: &AggregateExec| {
+            !agg.aggr_expr().is_empty()
+                && agg
+                    .aggr_expr()
+                    .iter()
+                    .all(|e| ROW_KEEPING_AGGREGATES.contains(&e.fun().name()))
+        };
+        if *partial.mode() != AggregateMode::Partial
+            || !partial.group_expr().is_single()
+            || partial.group_expr().is_empty()
+            || partial.input_order_mode() != &InputOrderMode::Linear
+            || !keeps_rows(partial)
+        {
+            return Ok(None);
+        }
+        let input = Arc::clone(partial.input());
+        let by_group_keys = Partitioning::Hash(partial.group_expr().input_exprs(), *partitions);
+        let repartitioned = Arc::new(RepartitionExec::try_new(input, by_group_keys)?);
+        let single = AggregateExec::try_new(
+            AggregateMode::SinglePartitioned,
+            partial.group_expr().clone(),
+            partial.aggr_expr().to_vec(),
+            partial.filter_expr().to_vec(),
+            repartitioned,
+            partial.input_schema(),
+        )?
+        .with_limit_options(final_agg.limit_options());
+        // The final aggregation's output is what the plan above reads: keep it exactly.
+        if single.schema() != final_agg.schema() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(single)))
+    }
+}
+
+impl PhysicalOptimizerRule for SinglePhaseRowKeepingAggregates {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_down(|plan| {
+            Ok(match Self::rewrite(&plan)? {
+                Some(rewritten) => Transformed::yes(rewritten),
+                None => Transformed::no(plan),
+            })
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "SinglePhaseRowKeepingAggregates"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
