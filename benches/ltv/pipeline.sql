@@ -1,5 +1,6 @@
 -- The LTV benchmark pipeline in userlake: per-customer summaries from the orders, the BG/NBD
--- and Gamma-Gamma fits, and predictions for every customer, written to Parquet.
+-- and Gamma-Gamma fits, and predictions for every customer, written to Parquet (snappy, the
+-- codec pandas writes on the lifetimes side; userlake's own default is zstd).
 --   userlake run benches/ltv/pipeline.sql --var orders=DIR --out OUT
 -- benches/ltv/compare.py runs it and the same pipeline in lifetimes on the same files.
 
@@ -24,7 +25,7 @@ COPY (
          bgnbd_clv(m.bg, s.frequency, s.recency, s.t,
                    gamma_gamma_expected_spend(m.gg, s.frequency, s.monetary_value), 12, 0.01, 4.345) AS clv
   FROM summaries s CROSS JOIN model m
-) TO '${out}/predictions.parquet' STORED AS PARQUET;
+) TO '${out}/predictions.parquet' STORED AS PARQUET OPTIONS ('format.compression' 'snappy');
 
 COPY (SELECT bg['r'] AS r, bg['alpha'] AS alpha, bg['a'] AS a, bg['b'] AS b, bg['converged'] AS bg_converged,
              gg['p'] AS p, gg['q'] AS q, gg['v'] AS v, gg['converged'] AS gg_converged FROM model)

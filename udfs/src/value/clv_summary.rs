@@ -337,6 +337,7 @@ impl AsOfByGroup {
         }
     }
 
+    #[inline]
     fn set(&mut self, group: usize, as_of: i64) -> Result<()> {
         if let Some(per_group) = &mut self.per_group {
             match per_group[group] {
@@ -402,6 +403,12 @@ impl ClvGroups {
                 "{NAME}: an order time or group is out of range (period {period}, group {group})"
             );
         };
+        if self.entries.len() >= u32::MAX as usize {
+            return exec_err!(
+                "{NAME}: more than {} orders in one partition; raise target_partitions",
+                u32::MAX
+            );
+        }
         self.entries.push(Entry {
             group,
             period,
@@ -423,7 +430,9 @@ impl ClvGroups {
     fn compact(&mut self) {
         let before = self.entries.len();
         let groups = self.as_of.len();
-        let mut starts = vec![0usize; groups + 1];
+        // u32 positions halve the counters' cache footprint; `push` keeps the entries below
+        // u32::MAX
+        let mut starts = vec![0u32; groups + 1];
         for entry in &self.entries {
             starts[entry.group as usize + 1] += 1;
         }
@@ -440,11 +449,12 @@ impl ClvGroups {
             self.entries.len()
         ];
         for entry in self.entries.drain(..) {
-            sorted[next[entry.group as usize]] = entry;
-            next[entry.group as usize] += 1;
+            let slot = &mut next[entry.group as usize];
+            sorted[*slot as usize] = entry;
+            *slot += 1;
         }
         for g in 0..groups {
-            let slice = &mut sorted[starts[g]..starts[g + 1]];
+            let slice = &mut sorted[starts[g] as usize..starts[g + 1] as usize];
             // by amount too, so that a customer-period's total is summed in the same order
             // however its orders arrived
             slice.sort_unstable_by(|x, y| {
@@ -563,15 +573,26 @@ impl FlatGroups for ClvGroups {
         keep: impl Fn(usize) -> bool,
     ) -> Result<()> {
         let (times, amounts, as_ofs) = order_columns(values)?;
+        // as_of is nearly always one value (a literal): find its period once per batch
+        let first_as_of = as_ofs.values().first().copied();
+        let constant_as_of = match first_as_of {
+            Some(first)
+                if as_ofs.null_count() == 0 && as_ofs.values().iter().all(|v| *v == first) =>
+            {
+                Some(self.period.tick(first))
+            }
+            _ => None,
+        };
         for row in 0..times.len() {
             if !keep(row) || times.is_null(row) {
                 continue;
             }
-            if as_ofs.is_null(row) {
-                return exec_err!("{NAME}: as_of is NULL");
-            }
+            let as_of = match constant_as_of {
+                Some(as_of) => as_of,
+                None if as_ofs.is_null(row) => return exec_err!("{NAME}: as_of is NULL"),
+                None => self.period.tick(as_ofs.value(row)),
+            };
             let group = group_of(row);
-            let as_of = self.period.tick(as_ofs.value(row));
             self.set_as_of(group, as_of)?;
             let period = self.period.tick(times.value(row));
             if period > as_of {
