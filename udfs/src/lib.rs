@@ -3,7 +3,8 @@
 //! engine, only DataFusion and a few small crates (for stitching). `register_all` adds every
 //! function to any `FunctionRegistry` (a `SessionContext`, a `SessionState`), as
 //! `datafusion-functions-json` does; `table_functions` lists the table functions to register
-//! with `SessionContext::register_udtf`.
+//! with `SessionContext::register_udtf`; `physical_optimizer_rules` the planner rules that suit
+//! the aggregates (optional: answers are the same without them, only slower).
 
 pub mod attribution;
 mod event_list;

@@ -4,7 +4,7 @@
 //! DataFusion plans a grouped aggregation over several partitions in two phases: a partial
 //! aggregation per input partition, a hash repartition of the partial states by the group keys,
 //! and a final aggregation merging the states. That pays when the partial phase shrinks the
-//! data. The aggregates named in [`ROW_KEEPING_AGGREGATES`] keep (nearly) every matching row in
+//! data. The aggregates named in [`ROW_KEEPING_AGGREGATES`] keep every row of their group in
 //! their state, so their partial phase shrinks nothing: it hashes every key once more, turns the
 //! rows into list states, and the final phase unpacks them again. Repartitioning the input rows
 //! by the group keys and aggregating once (DataFusion's `SinglePartitioned` mode, which it
