@@ -61,10 +61,16 @@ impl BgNbd {
         out: &mut [Option<f64>],
     ) {
         self.purchase_curve(horizons, x, t, out);
-        let denominator = self.recency_divisor(x, t_x, t);
+        let divisor = self.recency_divisor(x, t_x, t);
         for value in out.iter_mut() {
-            *value = value.map(|v| v / denominator).filter(|v| v.is_finite());
+            *value = Self::expected_from_curve(*value, divisor);
         }
+    }
+
+    /// Expected purchases from a value of `purchase_curve` and the customer's
+    /// `recency_divisor`; `None` where either is not a number.
+    pub fn expected_from_curve(curve: Option<f64>, divisor: f64) -> Option<f64> {
+        curve.map(|v| v / divisor).filter(|v| v.is_finite())
     }
 
     /// Expected purchases at each horizon times `recency_divisor`: the part of equation 10 that

@@ -208,6 +208,39 @@ fn order_columns(
     }
 }
 
+/// as_of's period (its tick) for each row of a batch. as_of is nearly always one value (a
+/// literal), so that value's period is found once per batch.
+struct AsOfPeriods<'a> {
+    period: Period,
+    column: &'a TimestampMicrosecondArray,
+    constant: Option<i64>,
+}
+
+impl<'a> AsOfPeriods<'a> {
+    fn new(period: Period, column: &'a TimestampMicrosecondArray) -> Self {
+        let values = column.values();
+        let constant = match values.first() {
+            Some(&first) if column.null_count() == 0 && values.iter().all(|v| *v == first) => {
+                Some(period.tick(first))
+            }
+            _ => None,
+        };
+        Self {
+            period,
+            column,
+            constant,
+        }
+    }
+
+    fn at(&self, row: usize) -> Result<i64> {
+        match self.constant {
+            Some(as_of) => Ok(as_of),
+            None if self.column.is_null(row) => exec_err!("{NAME}: as_of is NULL"),
+            None => Ok(self.period.tick(self.column.value(row))),
+        }
+    }
+}
+
 /// An order's amount: NULL counts as 0 (the order still counts), NaN and infinity are errors.
 fn order_amount(amounts: &Float64Array, row: usize) -> Result<f64> {
     let amount = if amounts.is_null(row) {
@@ -573,25 +606,12 @@ impl FlatGroups for ClvGroups {
         keep: impl Fn(usize) -> bool,
     ) -> Result<()> {
         let (times, amounts, as_ofs) = order_columns(values)?;
-        // as_of is nearly always one value (a literal): find its period once per batch
-        let first_as_of = as_ofs.values().first().copied();
-        let constant_as_of = match first_as_of {
-            Some(first)
-                if as_ofs.null_count() == 0 && as_ofs.values().iter().all(|v| *v == first) =>
-            {
-                Some(self.period.tick(first))
-            }
-            _ => None,
-        };
+        let as_of_periods = AsOfPeriods::new(self.period, as_ofs);
         for row in 0..times.len() {
             if !keep(row) || times.is_null(row) {
                 continue;
             }
-            let as_of = match constant_as_of {
-                Some(as_of) => as_of,
-                None if as_ofs.is_null(row) => return exec_err!("{NAME}: as_of is NULL"),
-                None => self.period.tick(as_ofs.value(row)),
-            };
+            let as_of = as_of_periods.at(row)?;
             let group = group_of(row);
             self.set_as_of(group, as_of)?;
             let period = self.period.tick(times.value(row));
@@ -657,6 +677,7 @@ impl FlatGroups for ClvGroups {
         // column by column: DataFusion takes this path for every row once it decides partial
         // aggregation does not pay (many customers), so it must cost little more than a copy.
         let (times, amounts, as_ofs) = order_columns(values)?;
+        let as_of_periods = AsOfPeriods::new(self.period, as_ofs);
         let rows = times.len();
         let mut as_of_ticks: Vec<Option<i64>> = Vec::with_capacity(rows);
         let mut lengths: Vec<usize> = Vec::with_capacity(rows);
@@ -668,10 +689,7 @@ impl FlatGroups for ClvGroups {
                 lengths.push(0);
                 continue;
             }
-            if as_ofs.is_null(row) {
-                return exec_err!("{NAME}: as_of is NULL");
-            }
-            let as_of = self.period.tick(as_ofs.value(row));
+            let as_of = as_of_periods.at(row)?;
             let period = self.period.tick(times.value(row));
             as_of_ticks.push(Some(as_of));
             if period > as_of {

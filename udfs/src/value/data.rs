@@ -52,16 +52,6 @@ impl<const N: usize> PatternCounts<N> {
         );
     }
 
-    /// Pattern rows held: distinct within the rows counted and within each run merged in,
-    /// but a pattern may be in several.
-    pub fn len(&self) -> usize {
-        self.counts.len() + self.runs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.runs.is_empty()
-    }
-
     /// The distinct patterns in ascending order (`f64::total_cmp`, column by column), with
     /// their counts: a fixed order keeps the fit's sums, and so its result, the same however
     /// the input was partitioned.

@@ -353,14 +353,9 @@ impl Prediction {
                     );
                 }
                 let (horizon, x, t_x, t) = (v[0], v[1], v[2], v[3]);
-                if horizon == 0.0 {
-                    return Ok(Some(0.0));
-                }
                 let model = BgNbd::from_slice(parameters);
                 let curve = curves.curve(&model, x, t, [horizon, 0.0], || vec![horizon]);
-                curve[0]
-                    .map(|v| v / model.recency_divisor(x, t_x, t))
-                    .filter(|v| v.is_finite())
+                BgNbd::expected_from_curve(curve[0], model.recency_divisor(x, t_x, t))
             }
             PredictionKind::ProbabilityAlive => {
                 check_summary(name, v[0], v[1], v[2])?;
@@ -407,8 +402,7 @@ impl Prediction {
                 let mut previous = 0.0;
                 let mut discount_factor = 1.0;
                 for purchases in curve {
-                    let Some(purchases) = purchases.map(|p| p / divisor).filter(|p| p.is_finite())
-                    else {
+                    let Some(purchases) = BgNbd::expected_from_curve(*purchases, divisor) else {
                         return Ok(None);
                     };
                     discount_factor /= 1.0 + discount;
