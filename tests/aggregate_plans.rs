@@ -1,6 +1,7 @@
 //! The one-phase plan for row-keeping aggregates (`userlake_udfs::single_phase`): which
 //! queries the session's optimizer rewrites, which it leaves alone, and that the rewritten
-//! plans give exactly the answers of DataFusion's two-phase plans.
+//! plans give exactly the answers of DataFusion's two-phase plans. Also which `coalesce`
+//! calls stay one-pass function calls (`userlake_udfs::coalesce`).
 
 use std::sync::Arc;
 
@@ -180,4 +181,24 @@ async fn one_phase_answers_are_the_two_phase_answers() {
             assert_eq!(ours, expected, "{sql} at target_partitions {partitions}");
         }
     }
+}
+
+#[tokio::test]
+async fn coalesce_stays_a_call_only_when_every_argument_cannot_fail() {
+    let ctx = userlake_session(2).await;
+    let person = plan_of(
+        &ctx,
+        "SELECT coalesce(customer, channel, 'anonymous') FROM orders",
+    )
+    .await;
+    assert!(
+        person.contains("coalesce(customer@0, channel@1, anonymous)"),
+        "{person}"
+    );
+    // a division can fail, so it is only evaluated where the amount is NULL, in a CASE
+    let ratio = plan_of(&ctx, "SELECT coalesce(amount, 10 / amount) FROM orders").await;
+    assert!(
+        ratio.contains("CASE WHEN amount@0 IS NOT NULL THEN amount@0 ELSE 10 / amount@0 END"),
+        "{ratio}"
+    );
 }
