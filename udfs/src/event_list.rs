@@ -34,6 +34,13 @@ pub trait EventsEvaluator: Debug + Send + Sync + 'static {
     fn keeps_unmatched_rows(&self) -> bool {
         false
     }
+    /// Whether the result never reads past the first row that matches no condition and is
+    /// later than a row matching condition 1 (`strict_order` stops there). Events later than
+    /// any such row are then dropped as they come, in every partition: whatever the other
+    /// partitions hold, the first such row of the whole group is no later than this one.
+    fn stops_at_unmatched_after_first_step(&self) -> bool {
+        false
+    }
     /// One result per group, in group order; each group's slice may be reordered.
     fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef>;
 }
@@ -122,20 +129,82 @@ pub struct EventListGroups<E: EventsEvaluator> {
     arguments: EventArguments,
     rows: GroupedRows<u64>,
     num_groups: usize,
+    /// Present when the evaluator stops at the first unmatched row after step 1.
+    stop: Option<StopTimes>,
+}
+
+/// Per group: the earliest time of a row matching condition 1, and the earliest time of an
+/// unmatched row later than such a row (`i64::MAX` while there is none). The evaluation never
+/// reads an event later than the second, so those events are not kept.
+#[derive(Debug, Default)]
+struct StopTimes {
+    first_start: Vec<i64>,
+    last_read: Vec<i64>,
+}
+
+impl StopTimes {
+    fn grow(&mut self, groups: usize) {
+        if self.first_start.len() < groups {
+            self.first_start.resize(groups, i64::MAX);
+            self.last_read.resize(groups, i64::MAX);
+        }
+    }
+
+    /// Whether to keep an event; notes what it tells of where the evaluation will stop.
+    fn keep(&mut self, group: usize, time: i64, mask: u64) -> bool {
+        if time > self.last_read[group] {
+            return false;
+        }
+        if mask & 1 != 0 {
+            self.first_start[group] = self.first_start[group].min(time);
+        } else if mask == 0 && time > self.first_start[group] {
+            // Unmatched rows sort before matched ones of the same time, so only a strictly
+            // later unmatched row stops a chain started at `first_start`.
+            self.last_read[group] = time;
+        }
+        true
+    }
+
+    /// Forgets the first `emitted` groups (their rows were taken).
+    fn drain(&mut self, emitted: usize) {
+        self.first_start.drain(..emitted);
+        self.last_read.drain(..emitted);
+    }
+
+    fn size(&self) -> usize {
+        (self.first_start.capacity() + self.last_read.capacity()) * size_of::<i64>()
+    }
 }
 
 impl<E: EventsEvaluator> EventListGroups<E> {
     pub fn new(evaluator: Arc<E>, arguments: EventArguments) -> Self {
+        let stop = evaluator
+            .stops_at_unmatched_after_first_step()
+            .then(StopTimes::default);
         Self {
             evaluator,
             arguments,
             rows: GroupedRows::new(),
             num_groups: 0,
+            stop,
+        }
+    }
+
+    fn set_num_groups(&mut self, total_num_groups: usize) {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        if let Some(stop) = &mut self.stop {
+            stop.grow(self.num_groups);
         }
     }
 
     fn push(&mut self, group: usize, time: i64, mask: u64) {
-        self.rows.push(group, time, mask);
+        if self
+            .stop
+            .as_mut()
+            .is_none_or(|stop| stop.keep(group, time, mask))
+        {
+            self.rows.push(group, time, mask);
+        }
     }
 
     /// Removes the groups `emit_to` asks for and returns their events bucketed by group
@@ -145,7 +214,17 @@ impl<E: EventsEvaluator> EventListGroups<E> {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
         };
-        let buckets = self.rows.take(emitted);
+        let buckets = match &mut self.stop {
+            Some(stop) => {
+                // rows kept before a group's stop was found are dropped now
+                let buckets = self
+                    .rows
+                    .take_until(emitted, Some(&stop.last_read[..emitted]));
+                stop.drain(emitted);
+                buckets
+            }
+            None => self.rows.take(emitted),
+        };
         self.num_groups -= emitted;
         (buckets.starts, buckets.rows)
     }
@@ -159,7 +238,7 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
+        self.set_num_groups(total_num_groups);
         let keep = self.evaluator.keeps_unmatched_rows();
         let name = self.evaluator.name().to_string();
         let arguments = self.arguments;
@@ -193,7 +272,7 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
+        self.set_num_groups(total_num_groups);
         let (times, masks) = state_lists(values, self.evaluator.name())?;
         let time_values = times.values().as_primitive::<Int64Type>();
         let mask_values = masks.values().as_primitive::<UInt64Type>();
@@ -238,7 +317,7 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
     }
 
     fn size(&self) -> usize {
-        self.rows.size()
+        self.rows.size() + self.stop.as_ref().map_or(0, StopTimes::size)
     }
 }
 

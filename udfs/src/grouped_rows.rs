@@ -36,9 +36,17 @@ impl<P: Copy + Default> GroupedRows<P> {
     /// Removes the rows of groups `0..emitted` and returns them bucketed by group; the rows of
     /// the groups that stay are renumbered from 0.
     pub fn take(&mut self, emitted: usize) -> Buckets<P> {
+        self.take_until(emitted, None)
+    }
+
+    /// As `take`, dropping the emitted rows of group g later than `last_times[g]` (when given:
+    /// one entry per emitted group).
+    pub fn take_until(&mut self, emitted: usize, last_times: Option<&[i64]>) -> Buckets<P> {
+        let wanted =
+            |i: usize, group: usize| last_times.is_none_or(|last| self.times[i] <= last[group]);
         let mut starts = vec![0usize; emitted + 1];
-        for &group in &self.groups {
-            if (group as usize) < emitted {
+        for (i, &group) in self.groups.iter().enumerate() {
+            if (group as usize) < emitted && wanted(i, group as usize) {
                 starts[group as usize + 1] += 1;
             }
         }
@@ -52,8 +60,10 @@ impl<P: Copy + Default> GroupedRows<P> {
         for i in 0..self.groups.len() {
             let group = self.groups[i] as usize;
             if group < emitted {
-                rows[cursor[group]] = (self.times[i], self.payloads[i]);
-                cursor[group] += 1;
+                if wanted(i, group) {
+                    rows[cursor[group]] = (self.times[i], self.payloads[i]);
+                    cursor[group] += 1;
+                }
             } else {
                 kept_groups.push((group - emitted) as u32);
                 kept_times.push(self.times[i]);
@@ -91,5 +101,17 @@ mod tests {
         assert_eq!(rest.starts, vec![0, 1, 2]);
         assert_eq!(rest.rows, vec![(20, 2000), (30, 3000)]);
         assert_eq!(rows.take(0).rows, vec![]);
+    }
+
+    #[test]
+    fn drops_emitted_rows_later_than_their_groups_last_time() {
+        let mut rows = GroupedRows::<u64>::new();
+        for (group, time) in [(0, 5), (1, 7), (0, 3), (2, 9), (1, 8), (0, 4)] {
+            rows.push(group, time, 0);
+        }
+        let first = rows.take_until(2, Some(&[4, i64::MAX]));
+        assert_eq!(first.starts, vec![0, 2, 4]);
+        assert_eq!(first.rows, vec![(3, 0), (4, 0), (7, 0), (8, 0)]);
+        assert_eq!(rows.take(1).rows, vec![(9, 0)]);
     }
 }

@@ -59,6 +59,10 @@ impl EventsEvaluator for DetailEvaluator {
         self.mode.strict_order
     }
 
+    fn stops_at_unmatched_after_first_step(&self) -> bool {
+        self.mode.strict_order
+    }
+
     fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
         let per_second = ticks_per_second(&self.time_type) as f64;
         let mut levels = Vec::with_capacity(groups.len());

@@ -162,6 +162,10 @@ impl EventsEvaluator for FunnelEvaluator {
         self.mode.strict_order
     }
 
+    fn stops_at_unmatched_after_first_step(&self) -> bool {
+        self.mode.strict_order
+    }
+
     fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
         // One entries buffer for all groups: no allocation per group.
         let mut entries = Vec::new();
@@ -292,5 +296,95 @@ impl AggregateUDFImpl for WindowFunnel {
 
     fn documentation(&self) -> Option<&Documentation> {
         Some(&DOCUMENTATION)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{AsArray, BooleanArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::logical_expr::EmitTo;
+
+    use super::super::level::funnel_level;
+    use super::*;
+
+    /// `strict_order` drops events it will never read, in partial and final phases alike:
+    /// over random groups split across three partitions, the levels must equal those of all
+    /// the events evaluated at once.
+    #[test]
+    fn strict_order_levels_survive_dropping_unread_events() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        for mode in [
+            "strict_order",
+            "strict_order,allow_reentry",
+            "strict_order,strict_increase",
+        ] {
+            let mode = FunnelMode::parse(NAME, mode).unwrap();
+            let evaluator = Arc::new(FunnelEvaluator {
+                steps: 3,
+                window: 20,
+                mode,
+            });
+            let groups = 60usize;
+            // (partition, group, time, mask): few times so that ties are common
+            let events: Vec<(u64, usize, i64, u64)> = (0..1500)
+                .map(|_| {
+                    let mask = [0, 0, 1, 2, 4, 3, 6, 1][next(8) as usize];
+                    (next(3), next(groups as u64) as usize, next(60) as i64, mask)
+                })
+                .collect();
+            let mut finals = EventListGroups::new(Arc::clone(&evaluator), ARGUMENTS);
+            for partition in 0..3 {
+                let mut partial = EventListGroups::new(Arc::clone(&evaluator), ARGUMENTS);
+                let mine: Vec<_> = events.iter().filter(|e| e.0 == partition).collect();
+                for batch in mine.chunks(97) {
+                    let times: ArrayRef =
+                        Arc::new(Int64Array::from_iter_values(batch.iter().map(|e| e.2)));
+                    let condition = |bit: u64| -> ArrayRef {
+                        Arc::new(BooleanArray::from_iter(
+                            batch.iter().map(|e| Some(e.3 & bit != 0)),
+                        ))
+                    };
+                    let values = vec![
+                        Arc::clone(&times),
+                        Arc::clone(&times),
+                        times,
+                        condition(1),
+                        condition(2),
+                        condition(4),
+                    ];
+                    let group_indices: Vec<usize> = batch.iter().map(|e| e.1).collect();
+                    partial
+                        .update_batch(&values, &group_indices, None, groups)
+                        .unwrap();
+                }
+                let states = partial.state(EmitTo::All).unwrap();
+                let rows = states[0].len();
+                finals
+                    .merge_batch(&states, &(0..rows).collect::<Vec<_>>(), groups)
+                    .unwrap();
+            }
+            let first = finals.evaluate(EmitTo::First(7)).unwrap();
+            let rest = finals.evaluate(EmitTo::All).unwrap();
+            let levels: Vec<i64> = [first, rest]
+                .iter()
+                .flat_map(|a| a.as_primitive::<Int64Type>().values().to_vec())
+                .collect();
+            for (group, level) in levels.iter().enumerate() {
+                let mut all: Vec<(i64, u64)> = events
+                    .iter()
+                    .filter(|e| e.1 == group && (e.3 != 0 || mode.strict_order))
+                    .map(|e| (e.2, e.3))
+                    .collect();
+                let expected = funnel_level(&mut all, 3, 20, mode) as i64;
+                assert_eq!(*level, expected, "group {group}, mode {mode:?}");
+            }
+        }
     }
 }
