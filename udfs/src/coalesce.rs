@@ -297,18 +297,12 @@ mod tests {
     /// NULLs and a mix of inline and buffer-held values.
     #[test]
     fn matches_a_row_by_row_reference_on_sliced_views() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::TestRandom::new(0x9e37_79b9_7f4a_7c15);
         let columns: Vec<Vec<Option<String>>> = (0..3)
             .map(|column| {
                 (0..1000)
                     .map(|row| {
-                        let roll = next() % 10;
+                        let roll = random.below(10);
                         (roll >= 4).then(|| {
                             if roll % 2 == 0 {
                                 format!("c{column}r{row}")

@@ -177,6 +177,30 @@ pub fn function_names() -> Vec<String> {
         .collect()
 }
 
+/// Reproducible pseudo-random numbers for the crate's randomized tests (xorshift64).
+#[cfg(test)]
+pub(crate) struct TestRandom(u64);
+
+#[cfg(test)]
+impl TestRandom {
+    /// A generator from a non-zero seed: the same seed gives the same numbers.
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..bound`.
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -313,13 +313,7 @@ mod tests {
     /// the events evaluated at once.
     #[test]
     fn strict_order_levels_survive_dropping_unread_events() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |below: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % below
-        };
+        let mut random = crate::TestRandom::new(0x2545_f491_4f6c_dd1d);
         for mode in [
             "strict_order",
             "strict_order,allow_reentry",
@@ -335,8 +329,13 @@ mod tests {
             // (partition, group, time, mask): few times so that ties are common
             let events: Vec<(u64, usize, i64, u64)> = (0..1500)
                 .map(|_| {
-                    let mask = [0, 0, 1, 2, 4, 3, 6, 1][next(8) as usize];
-                    (next(3), next(groups as u64) as usize, next(60) as i64, mask)
+                    let mask = [0, 0, 1, 2, 4, 3, 6, 1][random.below(8) as usize];
+                    (
+                        random.below(3),
+                        random.below(groups as u64) as usize,
+                        random.below(60) as i64,
+                        mask,
+                    )
                 })
                 .collect();
             let mut finals = EventListGroups::new(Arc::clone(&evaluator), ARGUMENTS);

@@ -736,26 +736,27 @@ mod tests {
     fn converted_states_merge_to_the_same_summaries() {
         // 3,000 orders of 200 customers, some NULL, some after as_of, some filtered out
         let rows = 3000;
-        let mut state = 12345u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::TestRandom::new(12345);
         let as_of = 200 * MICROS_PER_DAY;
         let times: Vec<Option<i64>> = (0..rows)
             .map(|_| {
-                (next() % 13 != 0).then(|| {
-                    (next() % 230) as i64 * MICROS_PER_DAY + (next() % 86_400_000_000) as i64
+                (random.next_u64() % 13 != 0).then(|| {
+                    (random.next_u64() % 230) as i64 * MICROS_PER_DAY
+                        + (random.next_u64() % 86_400_000_000) as i64
                 })
             })
             .collect();
         let amounts: Vec<Option<f64>> = (0..rows)
-            .map(|_| (next() % 17 != 0).then(|| (next() % 1000) as f64 / 10.0))
+            .map(|_| {
+                (random.next_u64() % 17 != 0).then(|| (random.next_u64() % 1000) as f64 / 10.0)
+            })
             .collect();
-        let group_indices: Vec<usize> = (0..rows).map(|_| (next() % 200) as usize).collect();
-        let filter: BooleanArray = (0..rows).map(|_| Some(next() % 9 != 0)).collect();
+        let group_indices: Vec<usize> = (0..rows)
+            .map(|_| (random.next_u64() % 200) as usize)
+            .collect();
+        let filter: BooleanArray = (0..rows)
+            .map(|_| Some(random.next_u64() % 9 != 0))
+            .collect();
         let values: Vec<ArrayRef> = vec![
             Arc::new(TimestampMicrosecondArray::from(times)),
             Arc::new(Float64Array::from(amounts)),
