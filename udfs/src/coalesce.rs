@@ -304,7 +304,7 @@ mod tests {
                     .map(|row| {
                         let roll = random.below(10);
                         (roll >= 4).then(|| {
-                            if roll % 2 == 0 {
+                            if roll.is_multiple_of(2) {
                                 format!("c{column}r{row}")
                             } else {
                                 format!("column-{column}-row-{row}-long-enough-for-a-buffer")

@@ -740,7 +740,7 @@ mod tests {
         let as_of = 200 * MICROS_PER_DAY;
         let times: Vec<Option<i64>> = (0..rows)
             .map(|_| {
-                (random.next_u64() % 13 != 0).then(|| {
+                (!random.next_u64().is_multiple_of(13)).then(|| {
                     (random.next_u64() % 230) as i64 * MICROS_PER_DAY
                         + (random.next_u64() % 86_400_000_000) as i64
                 })
@@ -748,14 +748,15 @@ mod tests {
             .collect();
         let amounts: Vec<Option<f64>> = (0..rows)
             .map(|_| {
-                (random.next_u64() % 17 != 0).then(|| (random.next_u64() % 1000) as f64 / 10.0)
+                (!random.next_u64().is_multiple_of(17))
+                    .then(|| (random.next_u64() % 1000) as f64 / 10.0)
             })
             .collect();
         let group_indices: Vec<usize> = (0..rows)
             .map(|_| (random.next_u64() % 200) as usize)
             .collect();
         let filter: BooleanArray = (0..rows)
-            .map(|_| Some(random.next_u64() % 9 != 0))
+            .map(|_| Some(!random.next_u64().is_multiple_of(9)))
             .collect();
         let values: Vec<ArrayRef> = vec![
             Arc::new(TimestampMicrosecondArray::from(times)),
