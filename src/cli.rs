@@ -16,9 +16,11 @@ use crate::output::{OutputFormat, write_batches, write_batches_to_file};
 use crate::query::execute;
 use crate::script::split_statements;
 use crate::serve::{Authenticator, QueryLimits, ServeOptions, serve};
+use crate::session::object_store_runtime;
 use crate::session::{SessionOptions, build_session};
 use crate::shell::run_shell;
 use crate::stitch_job::{DEFAULT_EDGES, StitchOptions, explain, run_stitch_job};
+use crate::storage::Storage;
 
 pub const DEFAULT_LAKE: &str = "data/sample";
 
@@ -92,9 +94,10 @@ pub struct SqlArgs {
     /// How results are printed.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Write the last statement's result to this file instead of standard output.
+    /// Write the last statement's result to this file (a path or an s3:// URL) instead of
+    /// standard output.
     #[arg(short = 'o', long = "output")]
-    pub output: Option<PathBuf>,
+    pub output: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -108,16 +111,18 @@ pub struct RunArgs {
     /// script gives a default.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-    /// Where outputs go; the script writes under it as ${out}.
+    /// Where outputs go: a directory or s3://bucket/prefix; the script writes under it as
+    /// ${out}.
     #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    pub out: String,
 }
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// The lake directory to write (tables of the same names are replaced).
+    /// The lake to write: a directory or s3://bucket/prefix (tables of the same names are
+    /// replaced).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: String,
     /// People to simulate.
     #[arg(long, default_value_t = 10_000)]
     pub users: u64,
@@ -154,12 +159,14 @@ pub struct StitchArgs {
     /// defaults.
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// The --out of the previous run: unified ids are carried forward from its id_graph.
+    /// The --out of the previous run (a directory or s3:// prefix): unified ids are carried
+    /// forward from its id_graph.
     #[arg(long)]
-    pub previous: Option<PathBuf>,
-    /// Where the four outputs are written (each a directory of Parquet).
+    pub previous: Option<String>,
+    /// Where the four outputs are written (each a directory of Parquet): a directory or
+    /// s3://bucket/prefix.
     #[arg(long, required_unless_present = "explain")]
-    pub out: Option<PathBuf>,
+    pub out: Option<String>,
     /// Explain how two identifiers were joined or why they were kept apart, instead of
     /// writing outputs: --explain phone:13812345678 member_id:M123.
     #[arg(long, num_args = 2, value_names = ["TYPE:VALUE", "TYPE:VALUE"])]
@@ -278,7 +285,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Sql(args) => run_sql(args).await,
         Command::Run(args) => run_batch(args).await,
-        Command::Gen(args) => run_gen(args),
+        Command::Gen(args) => run_gen(args).await,
         Command::Stitch(args) => run_stitch(args).await,
         Command::Serve(args) => serve(args.options()?, shutdown_signal()).await,
     }
@@ -317,6 +324,12 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
             .to_lowercase(),
         ));
     }
+    // A bad output location is refused before anything runs.
+    if let Some(output) = &args.output
+        && let LakeLocation::Remote(url) = LakeLocation::parse(output)?
+    {
+        split_object_url(&url, output)?;
+    }
     let mut sql = String::new();
     for command in &args.commands {
         sql.push_str(command);
@@ -338,8 +351,15 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
     for (index, statement) in statements.iter().enumerate() {
         let result = execute(&session.ctx, statement).await?;
         match (&args.output, index == last) {
-            (Some(path), true) => {
-                write_batches_to_file(path, args.format, &result.schema, &result.batches)?
+            (Some(location), true) => {
+                write_result(
+                    &session.ctx,
+                    location,
+                    args.format,
+                    &result.schema,
+                    &result.batches,
+                )
+                .await?
             }
             (Some(_), false) => {}
             (None, _) => {
@@ -368,12 +388,13 @@ async fn run_batch(args: RunArgs) -> Result<()> {
         }
     }
     let session = build_session(&args.session.options()?).await?;
+    let out = Storage::open_text(&session.ctx.runtime_env(), &args.out)?;
     let summary = run_job(
         &session.ctx,
         &JobOptions {
             scripts: args.scripts.clone(),
             variables,
-            out_dir: args.out.clone(),
+            out,
             progress: true,
         },
     )
@@ -386,12 +407,7 @@ async fn run_batch(args: RunArgs) -> Result<()> {
         if summary.outputs.is_empty() {
             "none".to_string()
         } else {
-            summary
-                .outputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            summary.outputs.join(", ")
         }
     );
     Ok(())
@@ -420,7 +436,8 @@ async fn run_stitch(args: StitchArgs) -> Result<()> {
     let Some(out) = &args.out else {
         return Err(Error::usage("--out is required (or --explain)"));
     };
-    let summary = run_stitch_job(&session.ctx, &options, out).await?;
+    let storage = Storage::open_text(&session.ctx.runtime_env(), out)?;
+    let summary = run_stitch_job(&session.ctx, &options, &storage).await?;
     eprintln!(
         "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s ({}); outputs in {}",
         summary.identifiers,
@@ -428,25 +445,45 @@ async fn run_stitch(args: StitchArgs) -> Result<()> {
         summary.hubs,
         summary.seconds,
         summary.phases.join(", "),
-        out.display()
+        out
     );
     Ok(())
 }
 
-fn run_gen(args: GenArgs) -> Result<()> {
-    let report = generate(&GeneratorConfig {
-        out: args.out.clone(),
+async fn run_gen(args: GenArgs) -> Result<()> {
+    let location = LakeLocation::parse(&args.out)?;
+    // A lake on object storage is generated on local disk first, then uploaded.
+    let (out_dir, local_staging) = match &location {
+        LakeLocation::Local(path) => (path.clone(), None),
+        LakeLocation::Remote(_) => {
+            let staging = tempfile::Builder::new()
+                .prefix("userlake-gen-")
+                .tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            (staging.path().to_path_buf(), Some(staging))
+        }
+    };
+    let config = GeneratorConfig {
+        out: out_dir.clone(),
         users: args.users,
         days: args.days,
         start: args.start,
         seed: args.seed,
         activity: args.activity,
         progress: !args.quiet,
-    })?;
+    };
+    let report = tokio::task::spawn_blocking(move || generate(&config))
+        .await
+        .map_err(|e| Error::usage(format!("the generator stopped: {e}")))??;
+    if local_staging.is_some() {
+        let runtime = object_store_runtime()?;
+        let storage = Storage::create(&runtime, &location)?;
+        storage.publish_from(&out_dir).await?;
+    }
     eprintln!(
         "wrote {}: {} users, {} events ({} late), {} touches, {} orders, {} identity edges, \
          {} referrals, {} truth rows in {:.1}s ({:.0} events/s){}",
-        args.out.display(),
+        args.out,
         report.users,
         report.events,
         report.late_events,
@@ -463,4 +500,43 @@ fn run_gen(args: GenArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// Writes the result of `sql -o LOCATION`: a local file is written beside its target and
+/// renamed; an object is written to a local temporary file and uploaded whole.
+async fn write_result(
+    ctx: &datafusion::prelude::SessionContext,
+    location: &str,
+    format: OutputFormat,
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::array::RecordBatch],
+) -> Result<()> {
+    match LakeLocation::parse(location)? {
+        LakeLocation::Local(path) => write_batches_to_file(&path, format, schema, batches),
+        LakeLocation::Remote(url) => {
+            let (bucket, key) = split_object_url(&url, location)?;
+            let temporary = tempfile::Builder::new()
+                .prefix("userlake-output-")
+                .tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            let file = temporary.path().join("result");
+            write_batches_to_file(&file, format, schema, batches)?;
+            let storage = Storage::open(&ctx.runtime_env(), &LakeLocation::Remote(bucket))?;
+            storage.upload_file(&file, &key).await?;
+            Ok(())
+        }
+    }
+}
+
+/// `s3://bucket/a/b.csv` as the bucket's URL and the key `a/b.csv`.
+fn split_object_url(url: &url::Url, text: &str) -> Result<(url::Url, String)> {
+    let key = url.path().trim_start_matches('/').to_string();
+    if key.is_empty() || key.ends_with('/') {
+        return Err(Error::usage(format!(
+            "-o {text}: name an object (s3://bucket/path/file.csv), not a bucket or prefix"
+        )));
+    }
+    let mut bucket = url.clone();
+    bucket.set_path("/");
+    Ok((bucket, key))
 }

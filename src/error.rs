@@ -44,6 +44,15 @@ pub enum Error {
 
     #[error("{0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+
+    /// An object store refused or failed a request; `location` is the path as the user wrote
+    /// it (`s3://bucket/out/runs/...` or a directory).
+    #[error("{location}: {source}")]
+    Storage {
+        location: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
 }
 
 impl Error {

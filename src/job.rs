@@ -1,8 +1,8 @@
 //! `userlake run FILE.sql...`: a batch job. The scripts' statements run in order, in one
 //! session (so a later script sees an earlier one's views), with `${NAME}` substituted;
-//! `${out}` is a staging directory inside `--out`, and what the job wrote there is moved into
-//! `--out` only when every statement succeeded, so a failed job leaves the previous outputs
-//! untouched and no half-written ones.
+//! `${out}` is a local staging directory, and what the job wrote there is published to `--out`
+//! (a directory or `s3://` prefix) only when every statement succeeded, so a failed job leaves
+//! the previous outputs untouched and no half-written ones.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,11 +15,12 @@ use crate::error::{Error, Result};
 use crate::output::{OutputFormat, write_batches};
 use crate::query::execute;
 use crate::script::{is_valid_variable_name, prepare_script};
+use crate::storage::{Storage, staging_dir};
 
 pub struct JobOptions {
     pub scripts: Vec<PathBuf>,
     pub variables: Vec<(String, String)>,
-    pub out_dir: PathBuf,
+    pub out: Storage,
     /// Show each statement's progress line on stderr.
     pub progress: bool,
 }
@@ -29,7 +30,8 @@ pub struct JobSummary {
     pub statements: usize,
     pub rows: u64,
     pub seconds: f64,
-    pub outputs: Vec<PathBuf>,
+    /// The published outputs, as paths or URLs.
+    pub outputs: Vec<String>,
 }
 
 /// Parses `NAME=VALUE`.
@@ -53,13 +55,7 @@ pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSu
         sources.push((script.clone(), sql));
     }
 
-    std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
-    let out_dir =
-        std::fs::canonicalize(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(&out_dir)
-        .map_err(|e| Error::io(&out_dir, e))?;
+    let staging = staging_dir(&options.out)?;
 
     let mut variables = BTreeMap::new();
     variables.insert("out".to_string(), staging.path().display().to_string());
@@ -131,12 +127,15 @@ pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSu
         }
     }
 
-    let outputs = publish(staging.path(), &out_dir)?;
+    let outputs = options.out.publish_from(staging.path()).await?;
     Ok(JobSummary {
         statements: total,
         rows,
         seconds: started.elapsed().as_secs_f64(),
-        outputs,
+        outputs: outputs
+            .iter()
+            .map(|name| options.out.describe(name))
+            .collect(),
     })
 }
 
@@ -145,39 +144,4 @@ fn in_script(script: &Path, error: Error) -> Error {
         Error::Statement { .. } => Error::Usage(format!("{}: {error}", script.display())),
         other => other,
     }
-}
-
-/// Moves every entry of `staging` into `out_dir`, replacing older outputs of the same name.
-pub(crate) fn publish(staging: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut published = Vec::new();
-    let entries = std::fs::read_dir(staging).map_err(|e| Error::io(staging, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(staging, e))?;
-        let target = out_dir.join(entry.file_name());
-        if target.exists() {
-            // Renamed aside first, so the target is never missing for long nor half-replaced.
-            let aside = out_dir.join(format!(
-                ".replaced-{}-{}",
-                std::process::id(),
-                entry.file_name().to_string_lossy()
-            ));
-            std::fs::rename(&target, &aside).map_err(|e| Error::io(&target, e))?;
-            std::fs::rename(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
-            remove_path(&aside)?;
-        } else {
-            std::fs::rename(entry.path(), &target).map_err(|e| Error::io(&target, e))?;
-        }
-        published.push(target);
-    }
-    published.sort();
-    Ok(published)
-}
-
-fn remove_path(path: &Path) -> Result<()> {
-    let result = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    result.map_err(|e| Error::io(path, e))
 }

@@ -16,6 +16,7 @@ pub mod serve;
 pub mod session;
 pub mod shell;
 pub mod stitch_job;
+pub mod storage;
 
 pub use error::{Error, Result};
 pub use session::{Session, SessionOptions, build_session};

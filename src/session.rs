@@ -105,6 +105,14 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
     Ok(Session { ctx, tables })
 }
 
+/// A runtime that reaches the same object stores as a session (local disk and `s3://`), for
+/// commands that write files without running queries.
+pub fn object_store_runtime() -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    Ok(RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(LakeObjectStoreRegistry::new()))
+        .build_arc()?)
+}
+
 /// DataFusion's physical optimizer rules with userlake's own inserted after the rule each
 /// names (at the end, before the sanity check, if that rule is missing).
 fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {

@@ -4,7 +4,7 @@
 //! `rejected_edges`, `merge_log` and `run_stats` (Parquet, one directory each) into `--out`,
 //! all four published together once every one is written.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::output::{OutputFormat, write_batches_to_file, write_parquet_atomically};
 use crate::query::execute;
 use crate::script::split_statements;
+use crate::storage::{Storage, staging_dir};
 
 /// The edges stitched by default: a view made by the bundled `sql/identity_edges.sql`.
 pub const DEFAULT_EDGES: &str = "all_identity_edges";
@@ -33,7 +34,9 @@ const PREVIOUS_TABLE: &str = "previous_id_graph";
 pub struct StitchOptions {
     pub edges: String,
     pub rules: Option<PathBuf>,
-    pub previous: Option<PathBuf>,
+    /// The output location (directory or `s3://` prefix) of an earlier run, whose `id_graph`
+    /// carries unified ids forward.
+    pub previous: Option<String>,
 }
 
 /// What a run did, for the summary line.
@@ -65,18 +68,17 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
         }
     }
     let previous_name = match &options.previous {
-        Some(dir) => {
-            let graph = dir.join("id_graph");
-            if !graph.is_dir() {
+        Some(location) => {
+            let earlier = Storage::open_text(&ctx.runtime_env(), location)?;
+            if earlier.list("id_graph").await?.is_empty() {
                 return Err(Error::usage(format!(
-                    "--previous {}: no id_graph directory there (the --out of an earlier \
-                     `userlake stitch`)",
-                    dir.display()
+                    "--previous {location}: no id_graph there (the --out of an earlier \
+                     `userlake stitch`)"
                 )));
             }
             ctx.register_parquet(
                 PREVIOUS_TABLE,
-                graph.display().to_string(),
+                earlier.url("id_graph/"),
                 ParquetReadOptions::default(),
             )
             .await?;
@@ -96,27 +98,22 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
         edges,
         edges_name: options.edges.clone(),
         previous,
-        previous_name: options.previous.as_ref().map(|p| p.display().to_string()),
+        previous_name: options.previous.clone(),
         rules: Arc::new(rules),
     };
     Ok(run_stitch(&input, ctx.task_ctx()).await?)
 }
 
-/// Runs the job and publishes its four outputs into `out_dir`.
+/// Runs the job and publishes its four outputs under `out` (a directory or `s3://` prefix).
 pub async fn run_stitch_job(
     ctx: &SessionContext,
     options: &StitchOptions,
-    out_dir: &Path,
+    out: &Storage,
 ) -> Result<StitchSummary> {
     let started = Instant::now();
     let stitched = stitch(ctx, options).await?;
     let computed = Instant::now();
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let out_dir = std::fs::canonicalize(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(&out_dir)
-        .map_err(|e| Error::io(&out_dir, e))?;
+    let staging = staging_dir(out)?;
     let config = ctx.state().config().clone();
     let (batch_size, writers) = (
         config.batch_size().max(1),
@@ -178,7 +175,7 @@ pub async fn run_stitch_job(
         })
     })?;
     drop(nodes);
-    crate::job::publish(staging.path(), &out_dir)?;
+    out.publish_from(staging.path()).await?;
     let mut phases: Vec<String> = stitched
         .phases
         .seconds

@@ -219,3 +219,185 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
     let err = error_of(missing.args(["sql", "--lake", "s3://no-such-bucket/x", "-c", "SELECT 1"]));
     assert!(err.contains("lake s3://no-such-bucket/x"), "{err}");
 }
+
+/// The objects under `prefix` in the bucket, as `key size` lines.
+async fn object_keys(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let mut keys: Vec<String> = store
+        .list(Some(&ObjectPath::from(prefix)))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+fn s3_store(endpoint: &str, bucket: &str) -> object_store::aws::AmazonS3 {
+    AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap()
+}
+
+/// Every option that names an output location writes to S3 when given an s3:// URL (and
+/// nothing to a local directory named after it); a fresh process reads each back.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_output_option_writes_to_s3() {
+    let Some(server) = start_server() else { return };
+    create_bucket(&server.endpoint, "out");
+    let store = s3_store(&server.endpoint, "out");
+    let workdir = tempfile::tempdir().unwrap();
+    let aws = |args: &[&str]| {
+        let mut command = userlake();
+        with_aws(&mut command, &server.endpoint);
+        command.current_dir(workdir.path()).args(args);
+        command
+    };
+    let sample = sample_lake();
+    let sample = sample.to_str().unwrap();
+
+    // sql -o
+    aws(&[
+        "sql",
+        "--lake",
+        sample,
+        "-c",
+        "SELECT channel, count(*) AS orders FROM orders GROUP BY channel ORDER BY channel",
+        "--format",
+        "csv",
+        "-o",
+        "s3://out/adhoc/orders.csv",
+    ])
+    .assert()
+    .success();
+    let csv = store
+        .get(&ObjectPath::from("adhoc/orders.csv"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(csv.starts_with(b"channel,orders\n"), "{csv:?}");
+    let err = error_of(&mut aws(&["sql", "-c", "SELECT 1", "-o", "s3://out/"]));
+    assert!(err.contains("name an object"), "{err}");
+
+    // gen --out
+    aws(&[
+        "gen",
+        "--out",
+        "s3://out/lake",
+        "--users",
+        "300",
+        "--days",
+        "4",
+        "--quiet",
+    ])
+    .assert()
+    .success();
+    let keys = object_keys(&store, "lake/events").await;
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    let events = stdout_of(&mut aws(&[
+        "sql",
+        "--lake",
+        "s3://out/lake",
+        "-c",
+        "SELECT count(DISTINCT dt) AS days FROM events",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(events, "days\n4\n");
+
+    // stitch --out, then --previous from S3
+    aws(&[
+        "stitch",
+        "--lake",
+        sample,
+        "--out",
+        "s3://out/stitch/night1",
+    ])
+    .assert()
+    .success();
+    aws(&[
+        "stitch",
+        "--lake",
+        sample,
+        "--out",
+        "s3://out/stitch/night2",
+        "--previous",
+        "s3://out/stitch/night1",
+    ])
+    .assert()
+    .success();
+    for night in ["night1", "night2"] {
+        let keys = object_keys(&store, &format!("stitch/{night}")).await;
+        for table in ["id_graph", "rejected_edges", "merge_log", "run_stats"] {
+            assert!(
+                keys.iter()
+                    .any(|k| k.starts_with(&format!("stitch/{night}/{table}/"))),
+                "{night} {table}: {keys:?}"
+            );
+        }
+    }
+    // the second night carried every unified id forward from the first, read from S3
+    let created = |night: &str| {
+        stdout_of(&mut aws(&[
+            "sql",
+            "--lake",
+            &format!("s3://out/stitch/{night}"),
+            "-c",
+            "SELECT count(*) AS created FROM merge_log WHERE event = 'created'",
+            "--format",
+            "csv",
+        ]))
+    };
+    assert_ne!(created("night1"), "created\n0\n");
+    assert_eq!(created("night2"), "created\n0\n");
+
+    // run FILE.sql --out
+    let script = workdir.path().join("report.sql");
+    std::fs::write(
+        &script,
+        "COPY (SELECT channel, sum(spend) AS spend FROM costs GROUP BY channel) \
+         TO '${out}/spend/part-0.parquet' STORED AS PARQUET;",
+    )
+    .unwrap();
+    aws(&[
+        "run",
+        script.to_str().unwrap(),
+        "--lake",
+        sample,
+        "--out",
+        "s3://out/adhoc-run",
+    ])
+    .assert()
+    .success();
+    let spend = stdout_of(&mut aws(&[
+        "sql",
+        "--lake",
+        "s3://out/adhoc-run",
+        "-c",
+        "SELECT count(*) AS channels FROM spend",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(spend, "channels\n10\n");
+
+    // nothing was written to a local directory named after the URL
+    assert_eq!(common::entry_names(workdir.path()), vec!["report.sql"]);
+
+    // a scheme userlake cannot write to is refused before anything runs
+    let err = error_of(&mut aws(&[
+        "gen",
+        "--out",
+        "gs://out/lake",
+        "--users",
+        "10",
+    ]));
+    assert!(err.contains("unsupported scheme 'gs://'"), "{err}");
+}

@@ -137,7 +137,7 @@ fn bad_stitch_input_is_named() {
             .arg("--out")
             .arg(dir.path().join("out")),
     );
-    assert!(err.contains("no id_graph directory there"), "{err}");
+    assert!(err.contains("no id_graph there"), "{err}");
 
     let err = error_of(userlake().args([
         "stitch",
