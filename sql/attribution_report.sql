@@ -1,11 +1,11 @@
 -- Revenue and margin credited per channel and campaign under each attribution model, side by
 -- side, for paid orders, from the marketing touches that preceded them.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/attribution_report.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
 -- Variables: lookback (default INTERVAL '30 days'): touches older than that before an order do
 -- not count; half_life (default INTERVAL '7 days') for time_decay.
--- Writes ${out}/attribution_report.csv: channel, campaign, then revenue_* and margin_* under
+-- Publishes (as jobs/nightly.toml declares) attribution_report.csv: channel, campaign, then revenue_* and margin_* under
 -- first_touch, last_touch, linear, time_decay and position_based (40/20/40). Each column sums
 -- to the revenue (margin) of the orders that had a touch; orders without one are on the
 -- '(no touch)' row. Touches belong to the person of the visit they preceded (event_persons of
@@ -22,12 +22,12 @@ SELECT
   attribution('first_touch', t.touch_time, t.channel_campaign, o.order_time) AS first_touch,
   attribution('last_touch', t.touch_time, t.channel_campaign, o.order_time) AS last_touch,
   attribution('linear', t.touch_time, t.channel_campaign, o.order_time) AS linear,
-  attribution('time_decay', t.touch_time, t.channel_campaign, o.order_time, ${half_life:-INTERVAL '7 days'}) AS time_decay,
+  attribution('time_decay', t.touch_time, t.channel_campaign, o.order_time, ${half_life}) AS time_decay,
   attribution('position_based', t.touch_time, t.channel_campaign, o.order_time) AS position_based
 FROM order_persons o
 JOIN touch_persons t
   ON t.person = o.person AND t.touch_time <= o.order_time
- AND t.touch_time > o.order_time - ${lookback:-INTERVAL '30 days'}
+ AND t.touch_time > o.order_time - ${lookback}
 WHERE o.status = 'paid'
 GROUP BY o.order_id, o.amount, o.gross_margin;
 
@@ -70,5 +70,3 @@ SELECT
 FROM credited
 GROUP BY 1, 2;
 
-COPY (SELECT * FROM attribution_report ORDER BY channel, campaign)
-TO '${out}/attribution_report.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');

@@ -1,10 +1,10 @@
 -- Channel economics: per acquisition channel and campaign, what was spent, who came, what they
 -- bought, whether it paid, and the GMV decomposition operators use.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/rfm_layers.sql sql/ltv_report.sql \
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --     sql/channel_roi.sql --lake data/sample --out out
 --
--- Writes ${out}/channel_roi.csv. Runs after sql/ltv_report.sql in the same job (it uses its
+-- Publishes (as jobs/nightly.toml declares) channel_roi.csv. Runs after sql/ltv_report.sql in the same job (it uses its
 -- 12-month CLV). People are OneID unified ids; a person is acquired by the channel and campaign
 -- of their first event. Per channel and campaign:
 --   spend                 from costs ('organic' and other unpaid channels: 0)
@@ -85,5 +85,3 @@ LEFT JOIN bought b ON b.channel = a.channel AND b.campaign = a.campaign
 LEFT JOIN sales x ON x.channel = a.channel AND x.campaign = a.campaign
 LEFT JOIN future f ON f.channel = a.channel AND f.campaign = a.campaign;
 
-COPY (SELECT * FROM channel_roi ORDER BY channel, campaign)
-TO '${out}/channel_roi.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');

@@ -1,9 +1,9 @@
 -- A/B experiments: per experiment and arm, users, conversion and revenue per user, with the
 -- tests of arm b against arm a.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/experiment_report.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
--- Writes ${out}/experiment_report.csv, one row per experiment and arm (the test results repeated
+-- Publishes (as jobs/nightly.toml declares) experiment_report.csv, one row per experiment and arm (the test results repeated
 -- on both rows of an experiment).
 --
 -- A user is a OneID person (sql/identity.sql, earlier in the same job) with events carrying the
@@ -71,5 +71,3 @@ FROM experiment_arms r
 LEFT JOIN tests t ON t.experiment = r.experiment
 LEFT JOIN excluded e ON e.experiment = r.experiment;
 
-COPY (SELECT * FROM experiment_report ORDER BY experiment, arm)
-TO '${out}/experiment_report.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');

@@ -1,12 +1,12 @@
 -- Fission (referral) report: per campaign and week, invitations sent and accepted, K-factor,
 -- invitees' first orders, the generation depth of the tree, and two-level distribution rewards.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/fission_report.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
 -- Variables: level1_rate (default 0.10: share of an invitee's paid orders rewarded to their
 -- inviter), level2_rate (default 0.05: to the inviter's inviter).
--- Writes ${out}/fission_report.csv (by campaign and week of invitation) and
--- ${out}/fission_rewards.csv (by campaign and week of the rewarded order).
+-- Publishes (as jobs/nightly.toml declares) fission_report.csv (by campaign and week of invitation) and
+-- fission_rewards.csv (by campaign and week of the rewarded order).
 --
 -- People are OneID unified ids (the id_graph of sql/identity.sql, run earlier in the same job):
 -- the tree is referral_tree('referrals', 'mapping = "id_graph"'), so an invitee reached through
@@ -29,7 +29,7 @@ SELECT * FROM referral_tree('referrals', 'mapping = "id_graph"') WHERE NOT cycle
 CREATE VIEW fission_invitations AS
 SELECT
   coalesce(r.campaign, 'unknown') AS campaign,
-  CAST(date_trunc('week', r.invited_at AT TIME ZONE 'Asia/Shanghai') AS DATE) AS week,
+  CAST(date_trunc('week', r.invited_at AT TIME ZONE '${time_zone}') AS DATE) AS week,
   coalesce(g.unified_id, r.inviter_type || ':' || r.inviter_value) AS inviter,
   r.accepted_at
 FROM referrals r
@@ -39,7 +39,7 @@ LEFT JOIN id_graph g
 CREATE VIEW fission_invitees AS
 SELECT
   coalesce(t.campaign, 'unknown') AS campaign,
-  CAST(date_trunc('week', t.accepted_at AT TIME ZONE 'Asia/Shanghai') AS DATE) AS week,
+  CAST(date_trunc('week', t.accepted_at AT TIME ZONE '${time_zone}') AS DATE) AS week,
   t.person_value AS person,
   t.generation,
   count(o.order_id) > 0 AS ordered
@@ -81,7 +81,7 @@ CREATE TABLE fission_rewards AS
 WITH rewarded_orders AS (
   SELECT
     coalesce(t.campaign, 'unknown') AS campaign,
-    CAST(date_trunc('week', o.order_time AT TIME ZONE 'Asia/Shanghai') AS DATE) AS week,
+    CAST(date_trunc('week', o.order_time AT TIME ZONE '${time_zone}') AS DATE) AS week,
     o.amount,
     o.status,
     -- the inviter's own inviter, if the inviter was invited too
@@ -97,19 +97,14 @@ SELECT
   campaign, week,
   count(*) AS orders,
   round(sum(amount), 2) AS gmv,
-  round(sum(amount) * ${level1_rate:-0.10}, 2) AS level1_paid,
-  round(sum(CASE WHEN has_grandparent THEN amount ELSE 0 END) * ${level2_rate:-0.05}, 2) AS level2_paid,
-  round(sum(CASE WHEN status = 'refunded' THEN amount * ${level1_rate:-0.10}
-                   + CASE WHEN has_grandparent THEN amount * ${level2_rate:-0.05} ELSE 0 END
+  round(sum(amount) * ${level1_rate}, 2) AS level1_paid,
+  round(sum(CASE WHEN has_grandparent THEN amount ELSE 0 END) * ${level2_rate}, 2) AS level2_paid,
+  round(sum(CASE WHEN status = 'refunded' THEN amount * ${level1_rate}
+                   + CASE WHEN has_grandparent THEN amount * ${level2_rate} ELSE 0 END
                  ELSE 0 END), 2) AS rewards_reversed,
-  round(sum(CASE WHEN status = 'paid' THEN amount * ${level1_rate:-0.10}
-                   + CASE WHEN has_grandparent THEN amount * ${level2_rate:-0.05} ELSE 0 END
+  round(sum(CASE WHEN status = 'paid' THEN amount * ${level1_rate}
+                   + CASE WHEN has_grandparent THEN amount * ${level2_rate} ELSE 0 END
                  ELSE 0 END), 2) AS rewards_net
 FROM rewarded_orders
 GROUP BY campaign, week;
 
-COPY (SELECT * FROM fission_report ORDER BY campaign, week)
-TO '${out}/fission_report.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
-
-COPY (SELECT * FROM fission_rewards ORDER BY campaign, week)
-TO '${out}/fission_rewards.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');

@@ -1,7 +1,7 @@
 -- Funnel report: users reaching each step, step-to-step and overall conversion, and the
 -- median and p90 time to convert per step, by the channel of each user's entry step.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/funnel_report.sql --lake data/sample --out out \
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --     --var steps="'follow_account','view_content','add_to_cart','pay_order'" \
 --     --var window="INTERVAL '7 days'" --var from=2026-01-01 --var to=2026-03-01
 --
@@ -11,36 +11,36 @@
 --   mode    window_funnel's mode ('' by default; e.g. strict_order)
 --   from,to the dates (Asia/Shanghai) whose events are read; the entry step must fall in them
 --
--- Writes ${out}/funnel_report.csv: one row per (entry channel, step), plus channel 'all'.
+-- Publishes (as jobs/nightly.toml declares) funnel_report.csv: one row per (entry channel, step), plus channel 'all'.
 -- The breakdown is attributed to the channel of the entry step of each user's reported chain,
 -- not to the events themselves (a GROUP BY channel over events would split chains).
 -- Users are OneID unified ids, from sql/identity.sql run earlier in the same job.
 
 CREATE VIEW funnel_steps AS
-SELECT k AS step_number, (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[k] AS step
-FROM unnest(range(1, CAST(array_length(make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'})) AS BIGINT) + 1)) AS t(k);
+SELECT k AS step_number, (make_array(${steps}))[k] AS step
+FROM unnest(range(1, CAST(array_length(make_array(${steps})) AS BIGINT) + 1)) AS t(k);
 
 CREATE VIEW funnel_events AS
 SELECT
   person,
   event_time, event_name, coalesce(channel, 'unknown') AS channel
 FROM event_persons
-WHERE dt BETWEEN DATE '${from:-2000-01-01}' AND DATE '${to:-2999-12-31}' + INTERVAL '3 days'
-  AND to_date(event_time AT TIME ZONE 'Asia/Shanghai') BETWEEN DATE '${from:-2000-01-01}' AND DATE '${to:-2999-12-31}';
+WHERE dt BETWEEN DATE '${from}' AND DATE '${to}' + INTERVAL '3 days'
+  AND to_date(event_time AT TIME ZONE '${time_zone}') BETWEEN DATE '${from}' AND DATE '${to}';
 
 CREATE VIEW funnel_people AS
 SELECT person, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_seconds'] AS seconds
 FROM (
   SELECT person,
-    window_funnel_detail(${window:-INTERVAL '7 days'}, '${mode:-}', event_time,
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[1],
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[2],
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[3],
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[4],
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[5],
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[6],
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[7],
-      event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[8]) AS f
+    window_funnel_detail(${window}, '${mode}', event_time,
+      event_name = (make_array(${steps}))[1],
+      event_name = (make_array(${steps}))[2],
+      event_name = (make_array(${steps}))[3],
+      event_name = (make_array(${steps}))[4],
+      event_name = (make_array(${steps}))[5],
+      event_name = (make_array(${steps}))[6],
+      event_name = (make_array(${steps}))[7],
+      event_name = (make_array(${steps}))[8]) AS f
   FROM funnel_events
   WHERE person IS NOT NULL
   GROUP BY person
@@ -53,7 +53,7 @@ FROM funnel_people p
 JOIN funnel_events e
   ON e.person = p.person
  AND e.event_time = p.entry_time
- AND e.event_name = (make_array(${steps:-'follow_account','view_content','add_to_cart','pay_order'}))[1]
+ AND e.event_name = (make_array(${steps}))[1]
 WHERE p.level >= 1
 GROUP BY p.person, p.level, p.seconds;
 
@@ -77,8 +77,5 @@ SELECT
   round(median_seconds, 1) AS median_seconds_to_step,
   round(p90_seconds, 1) AS p90_seconds_to_step
 FROM by_step;
-
-COPY (SELECT * FROM funnel_report ORDER BY channel = 'all' DESC, channel, step_number)
-TO '${out}/funnel_report.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
 
 SELECT * FROM funnel_report WHERE channel = 'all' ORDER BY step_number;

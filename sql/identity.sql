@@ -1,16 +1,10 @@
--- OneID in the nightly job: stitch the identity graph, publish it, and key every event and
--- order by the person (unified_id) it belongs to. Runs after sql/identity_edges.sql, in the
--- same job, and before the reports that count people:
+-- OneID in the nightly job: key every event and order by the person (unified_id) it belongs
+-- to. Runs after the identity step of jobs/nightly.toml, which stitched the identity graph
+-- (sql/identity_edges.sql and the stitch builtin) and published it as id_graph, carrying
+-- unified ids forward from the last committed run.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/nightly.sql ... --out out
---
--- Writes ${out}/id_graph/ (Parquet; feed it back with stitch(..., 'previous_id_graph') or
--- `userlake stitch --previous` to keep ids stable across runs). The batch command
--- `userlake stitch` writes the audit tables too (rejected edges, merge log, run stats).
-
-CREATE TABLE id_graph AS SELECT * FROM stitch('all_identity_edges');
-
-COPY id_graph TO '${out}/id_graph/part-0.parquet' STORED AS PARQUET;
+-- Hands event_persons and order_persons (every column of events and orders, plus person) to
+-- the reports that count people.
 
 -- A row belongs to the person of its most trusted valid identifier (the anchor that
 -- sql/identity_edges.sql linked every other identifier of the row to). Offline device ids are

@@ -1,9 +1,9 @@
 -- LTV by acquisition cohort: cumulative gross margin per customer by months since the first
 -- order, per acquisition month and channel, and LTV/CAC per channel.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/ltv_cohort.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
--- Writes ${out}/ltv_cohort.csv and ${out}/ltv_cac.csv.
+-- Publishes (as jobs/nightly.toml declares) ltv_cohort.csv and ltv_cac.csv.
 --
 -- A customer is acquired by their first paid order: the acquisition month is that order's
 -- calendar month (Asia/Shanghai) and the channel is that order's channel. Month 0 is the
@@ -23,8 +23,8 @@ SELECT
   channel,
   status,
   gross_margin,
-  CAST(date_trunc('month', order_time AT TIME ZONE 'Asia/Shanghai') AS DATE) AS order_month,
-  to_date(order_time AT TIME ZONE 'Asia/Shanghai') AS order_day,
+  CAST(date_trunc('month', order_time AT TIME ZONE '${time_zone}') AS DATE) AS order_month,
+  to_date(order_time AT TIME ZONE '${time_zone}') AS order_day,
   order_time
 FROM order_persons
 WHERE person IS NOT NULL AND status IN ('paid', 'refunded');
@@ -97,8 +97,3 @@ LEFT JOIN to_date_margin m ON m.channel = a.channel
 LEFT JOIN observed o1 ON o1.channel = a.channel AND o1.month = 1
 LEFT JOIN observed o2 ON o2.channel = a.channel AND o2.month = 2;
 
-COPY (SELECT * FROM ltv_cohort ORDER BY acquisition_month, channel, month)
-TO '${out}/ltv_cohort.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
-
-COPY (SELECT * FROM ltv_cac ORDER BY channel)
-TO '${out}/ltv_cac.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');

@@ -2,10 +2,10 @@
 -- customer the expected purchases and margin over the next 12 months, P(alive), the discounted
 -- 12-month CLV, and the layers of sql/rfm_layers.sql (run earlier in the same job).
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/rfm_layers.sql sql/ltv_report.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
 -- Variables: as_of (as in sql/rfm_layers.sql), monthly_discount_rate (default 0.01).
--- Writes ${out}/ltv_report.parquet (one row per buyer) and ${out}/ltv_model.csv (the fitted
+-- Publishes (as jobs/nightly.toml declares) ltv_report.parquet (one row per buyer) and ltv_model.csv (the fitted
 -- parameters, log-likelihoods and whether each fit converged).
 --
 -- Summaries count purchases per day and measure time in weeks (lifetimes' freq='D',
@@ -24,7 +24,7 @@ FROM (
 )
 WHERE s IS NOT NULL;
 
-CREATE TABLE ltv_model AS
+CREATE TABLE ltv_fits AS
 SELECT f.bgnbd, f.gamma_gamma, r.margin_rate
 FROM (
   SELECT bgnbd_fit(frequency, recency, t) AS bgnbd, gamma_gamma_fit(frequency, monetary_value) AS gamma_gamma
@@ -44,7 +44,7 @@ WITH predicted AS (
     gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) AS spend,
     m.bgnbd,
     m.margin_rate
-  FROM ltv_summaries s CROSS JOIN ltv_model m
+  FROM ltv_summaries s CROSS JOIN ltv_fits m
 )
 SELECT
   p.person,
@@ -57,7 +57,7 @@ SELECT
   round(p.spend, 2) AS expected_spend,
   round(p.purchases * p.spend * p.margin_rate, 2) AS expected_margin_12m,
   round(bgnbd_clv(p.bgnbd, p.frequency, p.recency, p.t, p.spend * p.margin_rate,
-                  12, ${monthly_discount_rate:-0.01}, 4.345), 2) AS clv_12m,
+                  12, ${monthly_discount_rate}, 4.345), 2) AS clv_12m,
   l.rfm_segment,
   l.rfm_class_cn,
   l.rfm_class_en,
@@ -65,22 +65,21 @@ SELECT
 FROM predicted p
 LEFT JOIN customer_layers l ON l.person = p.person;
 
-COPY (SELECT * FROM ltv_report ORDER BY clv_12m DESC, person)
-TO '${out}/ltv_report.parquet' STORED AS PARQUET;
-
-COPY (SELECT * FROM (
-  SELECT 'bgnbd' AS model, 'r' AS parameter, bgnbd['r'] AS value FROM ltv_model
-  UNION ALL SELECT 'bgnbd', 'alpha', bgnbd['alpha'] FROM ltv_model
-  UNION ALL SELECT 'bgnbd', 'a', bgnbd['a'] FROM ltv_model
-  UNION ALL SELECT 'bgnbd', 'b', bgnbd['b'] FROM ltv_model
-  UNION ALL SELECT 'bgnbd', 'log_likelihood', bgnbd['log_likelihood'] FROM ltv_model
-  UNION ALL SELECT 'bgnbd', 'customers', CAST(bgnbd['customers'] AS DOUBLE) FROM ltv_model
-  UNION ALL SELECT 'bgnbd', 'converged', CASE WHEN bgnbd['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_model
-  UNION ALL SELECT 'gamma_gamma', 'p', gamma_gamma['p'] FROM ltv_model
-  UNION ALL SELECT 'gamma_gamma', 'q', gamma_gamma['q'] FROM ltv_model
-  UNION ALL SELECT 'gamma_gamma', 'v', gamma_gamma['v'] FROM ltv_model
-  UNION ALL SELECT 'gamma_gamma', 'log_likelihood', gamma_gamma['log_likelihood'] FROM ltv_model
-  UNION ALL SELECT 'gamma_gamma', 'customers', CAST(gamma_gamma['customers'] AS DOUBLE) FROM ltv_model
-  UNION ALL SELECT 'gamma_gamma', 'converged', CASE WHEN gamma_gamma['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_model
-  UNION ALL SELECT 'margin', 'rate', margin_rate FROM ltv_model
-) ORDER BY model, parameter) TO '${out}/ltv_model.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
+-- The fitted parameters, log-likelihoods and whether each fit converged, one row each.
+CREATE VIEW ltv_model AS
+SELECT * FROM (
+  SELECT 'bgnbd' AS model, 'r' AS parameter, bgnbd['r'] AS value FROM ltv_fits
+  UNION ALL SELECT 'bgnbd', 'alpha', bgnbd['alpha'] FROM ltv_fits
+  UNION ALL SELECT 'bgnbd', 'a', bgnbd['a'] FROM ltv_fits
+  UNION ALL SELECT 'bgnbd', 'b', bgnbd['b'] FROM ltv_fits
+  UNION ALL SELECT 'bgnbd', 'log_likelihood', bgnbd['log_likelihood'] FROM ltv_fits
+  UNION ALL SELECT 'bgnbd', 'customers', CAST(bgnbd['customers'] AS DOUBLE) FROM ltv_fits
+  UNION ALL SELECT 'bgnbd', 'converged', CASE WHEN bgnbd['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_fits
+  UNION ALL SELECT 'gamma_gamma', 'p', gamma_gamma['p'] FROM ltv_fits
+  UNION ALL SELECT 'gamma_gamma', 'q', gamma_gamma['q'] FROM ltv_fits
+  UNION ALL SELECT 'gamma_gamma', 'v', gamma_gamma['v'] FROM ltv_fits
+  UNION ALL SELECT 'gamma_gamma', 'log_likelihood', gamma_gamma['log_likelihood'] FROM ltv_fits
+  UNION ALL SELECT 'gamma_gamma', 'customers', CAST(gamma_gamma['customers'] AS DOUBLE) FROM ltv_fits
+  UNION ALL SELECT 'gamma_gamma', 'converged', CASE WHEN gamma_gamma['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_fits
+  UNION ALL SELECT 'margin', 'rate', margin_rate FROM ltv_fits
+);

@@ -1,8 +1,8 @@
 -- userlake nightly job: daily KPIs by acquisition channel, and for all channels together.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/nightly.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
--- Writes ${out}/kpi_daily.parquet and ${out}/kpi_daily.csv, one row per (day, channel) plus a
+-- Publishes (as jobs/nightly.toml declares) kpi_daily.parquet and kpi_daily.csv, one row per (day, channel) plus a
 -- channel = 'all' row per day, with:
 --   dau          people active that day (Asia/Shanghai days)
 --   mau          people active in the 30 days ending that day
@@ -21,7 +21,7 @@
 
 CREATE VIEW event_people AS
 SELECT
-  to_date(event_time AT TIME ZONE 'Asia/Shanghai') AS day,
+  to_date(event_time AT TIME ZONE '${time_zone}') AS day,
   coalesce(channel, 'unknown') AS channel,
   person AS person_key
 FROM event_persons;
@@ -48,7 +48,7 @@ FROM dau JOIN mau ON dau.day = mau.day AND dau.channel = mau.channel;
 
 CREATE VIEW order_people AS
 SELECT
-  to_date(order_time AT TIME ZONE 'Asia/Shanghai') AS day,
+  to_date(order_time AT TIME ZONE '${time_zone}') AS day,
   coalesce(channel, 'unknown') AS channel,
   person AS person_key,
   amount, gross_margin, status
@@ -84,12 +84,6 @@ SELECT
   round(coalesce(s.gross_margin, 0), 2) AS gross_margin
 FROM activity a
 FULL JOIN sales s ON a.day = s.day AND a.channel = s.channel;
-
-COPY (SELECT * FROM kpi_daily ORDER BY day, channel)
-TO '${out}/kpi_daily.parquet' STORED AS PARQUET;
-
-COPY (SELECT * FROM kpi_daily ORDER BY day, channel)
-TO '${out}/kpi_daily.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
 
 -- The report: the last seven days, all channels.
 SELECT day, dau, mau, stickiness, orders, gmv, aov, refund_rate

@@ -2,16 +2,16 @@
 -- (N = 1, 3, 7, 14, 30). A cell that the lake cannot observe yet (some of the cohort joined
 -- less than N days before the lake's last day) is NULL, not 0.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/retention_cohort.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
--- Writes ${out}/retention_cohort.csv. Days are Asia/Shanghai days; a user joins on their first
+-- Publishes (as jobs/nightly.toml declares) retention_cohort.csv. Days are Asia/Shanghai days; a user joins on their first
 -- active day. Users are OneID unified ids, from
 -- sql/identity.sql run earlier in the same job.
 
 CREATE VIEW cohort_activity AS
 SELECT DISTINCT
   person,
-  to_date(event_time AT TIME ZONE 'Asia/Shanghai') AS day
+  to_date(event_time AT TIME ZONE '${time_zone}') AS day
 FROM event_persons;
 
 CREATE VIEW cohort_members AS
@@ -40,8 +40,5 @@ SELECT
   CASE WHEN max(f.join_day) + 30 <= (SELECT day FROM last_day) THEN round(sum(f.r[6]) * 1.0 / count(*), 4) END AS day_30
 FROM cohort_flags f
 GROUP BY f.cohort_week;
-
-COPY (SELECT * FROM retention_cohort ORDER BY cohort_week)
-TO '${out}/retention_cohort.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
 
 SELECT * FROM retention_cohort ORDER BY cohort_week;

@@ -1,10 +1,10 @@
 -- Customer layers: RFM scores and segments, the 8-class RFM layer, and the lifecycle tier of
 -- every person, as of a day.
 --
---   userlake run sql/identity_edges.sql sql/identity.sql sql/rfm_layers.sql --lake data/sample --out out
+--   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
 -- Variables: as_of (default: the day after the lake's last order, UTC midnight).
--- Writes ${out}/customer_layers.parquet (one row per person) and ${out}/layer_summary.csv
+-- Publishes (as jobs/nightly.toml declares) customer_layers.parquet (one row per person) and layer_summary.csv
 -- (people, buyers and money per segment, class and tier).
 --
 -- RFM scores are quintiles by ntile(5): r_score over recency (days since the last paid order,
@@ -16,7 +16,7 @@
 
 CREATE VIEW layer_as_of AS
 SELECT coalesce(
-  to_timestamp(nullif('${as_of:-}', '')),
+  to_timestamp(nullif('${as_of}', '')),
   CAST(date_trunc('day', (SELECT max(order_time) FROM order_persons)) + INTERVAL '1 day' AS TIMESTAMP)
 ) AS as_of;
 
@@ -84,8 +84,3 @@ UNION ALL
 SELECT 'lifecycle', lifecycle, count(*), count(*) FILTER (WHERE frequency > 0), round(sum(monetary), 2)
 FROM customer_layers GROUP BY lifecycle;
 
-COPY (SELECT * FROM customer_layers ORDER BY person)
-TO '${out}/customer_layers.parquet' STORED AS PARQUET;
-
-COPY (SELECT * FROM layer_summary ORDER BY layering, people DESC, layer)
-TO '${out}/layer_summary.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');

@@ -11,9 +11,12 @@ use crate::byte_size::parse_byte_size;
 use crate::error::{Error, Result};
 use crate::generator::{GeneratorConfig, generate};
 use crate::job::{JobOptions, parse_variable, run_job};
+use crate::jobfile::JobFile;
 use crate::lake::LakeLocation;
 use crate::output::{OutputFormat, write_batches, write_batches_to_file};
+use crate::pipeline::{PipelineOptions, run_pipeline};
 use crate::query::execute;
+use crate::runs::list_runs;
 use crate::script::split_statements;
 use crate::serve::{Authenticator, QueryLimits, ServeOptions, serve};
 use crate::session::object_store_runtime;
@@ -39,8 +42,11 @@ pub struct Cli {
 pub enum Command {
     /// Run SQL: an interactive shell, or the statements given with -c / -f.
     Sql(SqlArgs),
-    /// Run a batch job: SQL scripts with ${NAME} variables, writing outputs under --out.
+    /// Run a job file (jobs/nightly.toml) for one date as a committed run under --out, or
+    /// ad-hoc SQL scripts with ${NAME} variables.
     Run(RunArgs),
+    /// List a job's runs under --out: date, id, status, rows, duration.
+    Runs(RunsArgs),
     /// Generate a realistic lake of the canonical tables.
     Gen(GenArgs),
     /// Stitch identities (OneID): write id_graph, rejected_edges, merge_log and run_stats.
@@ -102,9 +108,12 @@ pub struct SqlArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The SQL scripts, run in order in one session.
-    #[arg(required = true)]
+    /// A job file (JOB.toml), or SQL scripts run in order in one session.
+    #[arg(required = true, value_name = "JOB.toml | FILE.sql")]
     pub scripts: Vec<PathBuf>,
+    /// The date the job file runs for (default: today in the job's time_zone).
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<chrono::NaiveDate>,
     #[command(flatten)]
     pub session: SessionArgs,
     /// A variable for ${NAME} in the scripts (repeatable): NAME=VALUE. `${NAME:-default}` in a
@@ -115,6 +124,16 @@ pub struct RunArgs {
     /// ${out}.
     #[arg(long, default_value = "out")]
     pub out: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The --out of the job: a directory or s3://bucket/prefix.
+    #[arg(long, default_value = "out")]
+    pub out: String,
+    /// Only the runs of this date.
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +304,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Sql(args) => run_sql(args).await,
         Command::Run(args) => run_batch(args).await,
+        Command::Runs(args) => list_job_runs(args).await,
         Command::Gen(args) => run_gen(args).await,
         Command::Stitch(args) => run_stitch(args).await,
         Command::Serve(args) => serve(args.options()?, shutdown_signal()).await,
@@ -379,6 +399,20 @@ async fn run_batch(args: RunArgs) -> Result<()> {
         .iter()
         .map(|v| parse_variable(v))
         .collect::<Result<Vec<_>>>()?;
+    let is_job_file = |path: &PathBuf| path.extension().is_some_and(|e| e == "toml");
+    if args.scripts.iter().any(is_job_file) {
+        if args.scripts.len() > 1 {
+            return Err(Error::usage(
+                "run takes one job file (JOB.toml) or SQL scripts, not both",
+            ));
+        }
+        return run_job_file(&args, variables).await;
+    }
+    if args.date.is_some() {
+        return Err(Error::usage(
+            "--date is for job files (JOB.toml); scripts take --var",
+        ));
+    }
     for script in &args.scripts {
         if !script.is_file() {
             return Err(Error::io(
@@ -410,6 +444,99 @@ async fn run_batch(args: RunArgs) -> Result<()> {
             summary.outputs.join(", ")
         }
     );
+    Ok(())
+}
+
+async fn run_job_file(args: &RunArgs, overrides: Vec<(String, String)>) -> Result<()> {
+    // the job file is read and checked before the lake is opened
+    let job = JobFile::read(&args.scripts[0])?;
+    let session_options = args.session.options()?;
+    let lake = session_options
+        .lake
+        .clone()
+        .ok_or_else(|| Error::usage("no lake"))?;
+    let session = build_session(&session_options).await?;
+    let out = Storage::open_text(&session.ctx.runtime_env(), &args.out)?;
+    let summary = run_pipeline(
+        &session,
+        &PipelineOptions {
+            job,
+            lake,
+            out: out.clone(),
+            date: args.date,
+            overrides,
+            progress: true,
+        },
+    )
+    .await?;
+    let rows: u64 = summary.outputs.iter().map(|o| o.rows).sum();
+    let reused = summary.steps.iter().filter(|s| s.reused).count();
+    eprintln!(
+        "committed run {} of {} in {:.2}s: {} steps{}, {} tables, {} rows; in {}",
+        summary.run_id,
+        summary.date,
+        summary.seconds,
+        summary.steps.len(),
+        if reused > 0 {
+            format!(" ({reused} reused)")
+        } else {
+            String::new()
+        },
+        summary.outputs.len(),
+        rows,
+        out.describe(&summary.run_path)
+    );
+    for removed in &summary.removed {
+        eprintln!("removed {}", out.describe(removed));
+    }
+    Ok(())
+}
+
+async fn list_job_runs(args: RunsArgs) -> Result<()> {
+    let runtime = object_store_runtime()?;
+    let out = Storage::open_text(&runtime, &args.out)?;
+    let date = args.date.map(|d| d.format("%Y-%m-%d").to_string());
+    let runs = list_runs(&out, date.as_deref()).await?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let write = |lock: &mut std::io::StdoutLock, line: String| {
+        writeln!(lock, "{line}").map_err(|e| Error::io("<stdout>", e))
+    };
+    write(
+        &mut lock,
+        format!(
+            "{:<10}  {:<23}  {:<10}  {:>12}  {:>9}  {}",
+            "date", "run_id", "status", "rows", "seconds", "steps"
+        ),
+    )?;
+    for run in &runs {
+        let line = match &run.manifest {
+            Some(manifest) => format!(
+                "{:<10}  {:<23}  {:<10}  {:>12}  {:>9.2}  {}",
+                run.date,
+                run.run_id,
+                "committed",
+                manifest.outputs.iter().map(|o| o.rows).sum::<u64>(),
+                manifest.seconds,
+                manifest.steps.len()
+            ),
+            None => format!(
+                "{:<10}  {:<23}  {:<10}  {:>12}  {:>9}  {} finished{}",
+                run.date,
+                run.run_id,
+                "incomplete",
+                "-",
+                "-",
+                run.finished_steps.len(),
+                if run.record.is_none() {
+                    " (no run record)"
+                } else {
+                    ""
+                }
+            ),
+        };
+        write(&mut lock, line)?;
+    }
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, write_batches};
 use crate::query::execute;
-use crate::script::{is_valid_variable_name, prepare_script};
+use crate::script::{Statement, is_valid_variable_name, prepare_script};
 use crate::storage::{Storage, staging_dir};
 
 pub struct JobOptions {
@@ -76,29 +76,74 @@ pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSu
     }
 
     let total: usize = jobs.iter().map(|(_, statements)| statements.len()).sum();
-    let several = jobs.len() > 1;
-    let mut done = 0;
-    let mut rows = 0u64;
-    let stderr = std::io::stderr();
+    let mut runner = StatementRunner::new(total, jobs.len() > 1, options.progress);
     for (script, statements) in &jobs {
+        runner.run(ctx, script, statements).await?;
+    }
+    let rows = runner.rows;
+
+    let outputs = options.out.publish_from(staging.path()).await?;
+    Ok(JobSummary {
+        statements: total,
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+        outputs: outputs
+            .iter()
+            .map(|name| options.out.describe(name))
+            .collect(),
+    })
+}
+
+/// Runs statements in order, counting them and their rows, with a progress line per
+/// statement on stderr and query results printed as tables on stdout.
+pub struct StatementRunner {
+    total: usize,
+    done: usize,
+    /// Name the script in progress lines (several scripts or steps).
+    name_scripts: bool,
+    progress: bool,
+    pub rows: u64,
+}
+
+impl StatementRunner {
+    pub fn new(total: usize, name_scripts: bool, progress: bool) -> Self {
+        StatementRunner {
+            total,
+            done: 0,
+            name_scripts,
+            progress,
+            rows: 0,
+        }
+    }
+
+    pub async fn run(
+        &mut self,
+        ctx: &SessionContext,
+        script: &Path,
+        statements: &[Statement],
+    ) -> Result<()> {
         let file_name = script
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        let stderr = std::io::stderr();
         for statement in statements {
             let result = execute(ctx, statement)
                 .await
                 .map_err(|e| in_script(script, e))?;
-            done += 1;
+            self.done += 1;
             let written = result.written_rows();
-            rows += written.unwrap_or(result.row_count() as u64);
-            if options.progress {
+            let rows = written.unwrap_or(result.row_count() as u64);
+            self.rows += rows;
+            if self.progress {
                 let first_line = statement.text.lines().next().unwrap_or_default();
                 let summary: String = first_line.chars().take(60).collect();
                 let _ = writeln!(
                     stderr.lock(),
-                    "[{done}/{total}] {}line {}: {}{} -> {} rows in {:.2}s",
-                    if several {
+                    "[{}/{}] {}line {}: {}{} -> {} rows in {:.2}s",
+                    self.done,
+                    self.total,
+                    if self.name_scripts {
                         format!("{file_name} ")
                     } else {
                         String::new()
@@ -110,7 +155,7 @@ pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSu
                     } else {
                         ""
                     },
-                    written.unwrap_or(result.row_count() as u64),
+                    rows,
                     result.elapsed.as_secs_f64()
                 );
             }
@@ -125,21 +170,11 @@ pub async fn run_job(ctx: &SessionContext, options: &JobOptions) -> Result<JobSu
                 )?;
             }
         }
+        Ok(())
     }
-
-    let outputs = options.out.publish_from(staging.path()).await?;
-    Ok(JobSummary {
-        statements: total,
-        rows,
-        seconds: started.elapsed().as_secs_f64(),
-        outputs: outputs
-            .iter()
-            .map(|name| options.out.describe(name))
-            .collect(),
-    })
 }
 
-fn in_script(script: &Path, error: Error) -> Error {
+pub(crate) fn in_script(script: &Path, error: Error) -> Error {
     match error {
         Error::Statement { .. } => Error::Usage(format!("{}: {error}", script.display())),
         other => other,

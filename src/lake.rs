@@ -32,6 +32,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::storage::Storage;
 
 /// Where a lake lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,17 +105,22 @@ impl fmt::Display for LakeLocation {
     }
 }
 
-/// What opening a lake found, for `\d` and logs.
+/// What opening a lake found, for `\d`, logs and a job's record of its inputs.
 #[derive(Debug, Clone)]
 pub struct LakeTable {
     pub name: String,
-    pub files: usize,
+    /// The table's Parquet files as listed when the lake was opened.
+    pub files: Vec<ObjectMeta>,
     pub partition_columns: Vec<String>,
     /// Files that could not be read as Parquet, with the reason.
     pub unreadable_files: Vec<(String, String)>,
 }
 
-/// Registers every table of the lake in the session's default schema.
+/// The directory of a job's runs in an output lake (see `crate::runs`); it is not a table.
+pub const RUNS_DIRECTORY: &str = "runs";
+
+/// Registers every table of the lake in the session's default schema. A lake that a job
+/// writes (`OUT/runs/<date>/<run-id>/`) also gets the tables of its latest committed run.
 pub async fn register_lake(
     ctx: &SessionContext,
     location: &LakeLocation,
@@ -144,27 +150,67 @@ pub async fn register_lake(
     table_names.sort();
 
     let mut tables = Vec::new();
+    if table_names.iter().any(|name| name == RUNS_DIRECTORY) {
+        let storage = Storage::open(&ctx.runtime_env(), location)?;
+        if let Some(run) = crate::runs::latest_committed_run(&storage).await? {
+            for output in &run.manifest.outputs {
+                let directory = format!("{}/{}/", run.path, output.table);
+                if let Some(table) =
+                    register_directory(ctx, &output.table, &storage.url(&directory)).await?
+                {
+                    tables.push(table);
+                }
+            }
+        }
+        table_names.retain(|name| name != RUNS_DIRECTORY);
+    }
     for name in table_names {
-        let table_prefix = root_prefix.clone().join(name.as_str());
-        let files = list_parquet_files(store.as_ref(), &table_prefix)
-            .await
-            .map_err(|e| lake_error(format!("table {name}: cannot list files: {e}")))?;
-        if files.is_empty() {
+        if tables.iter().any(|t| t.name == name) {
             continue;
         }
-        let partitions = partition_columns(&name, &table_prefix, &files)?;
-        let table_url = ListingTableUrl::parse(format!("{root}{name}/"))?;
-        let (provider, unreadable) =
-            table_provider(ctx, &store, &name, table_url, &files, &partitions).await?;
-        ctx.register_table(name.as_str(), provider)?;
-        tables.push(LakeTable {
-            name,
-            files: files.len(),
-            partition_columns: partitions.iter().map(|(n, _)| n.clone()).collect(),
-            unreadable_files: unreadable,
-        });
+        let table_url = format!("{root}{name}/");
+        if let Some(table) = register_directory(ctx, &name, &table_url).await? {
+            tables.push(table);
+        }
     }
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tables)
+}
+
+/// Registers the Parquet files below `directory_url` (a URL ending in `/`) as table `name`,
+/// replacing a table of that name; `None` when there are no files.
+pub async fn register_directory(
+    ctx: &SessionContext,
+    name: &str,
+    directory_url: &str,
+) -> Result<Option<LakeTable>> {
+    let table_url = ListingTableUrl::parse(directory_url)?;
+    let lake_error = |reason: String| Error::Lake {
+        location: directory_url.to_string(),
+        reason,
+    };
+    let store = ctx
+        .runtime_env()
+        .object_store(&table_url)
+        .map_err(|e| lake_error(e.to_string()))?;
+    let table_prefix = table_url.prefix().clone();
+    let files = list_parquet_files(store.as_ref(), &table_prefix)
+        .await
+        .map_err(|e| lake_error(format!("table {name}: cannot list files: {e}")))?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let partitions = partition_columns(name, &table_prefix, &files)?;
+    let (provider, unreadable) =
+        table_provider(ctx, &store, name, table_url, &files, &partitions).await?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, provider)?;
+    Ok(Some(LakeTable {
+        name: name.to_string(),
+        files,
+        partition_columns: partitions.iter().map(|(n, _)| n.clone()).collect(),
+        unreadable_files: unreadable,
+    }))
 }
 
 async fn list_parquet_files(

@@ -228,6 +228,37 @@ pub fn prepare_script(sql: &str, variables: &BTreeMap<String, String>) -> Result
     Ok(statements)
 }
 
+/// The names of the variables `sql` refers to outside comments, each once, in order of first
+/// use (`${NAME}` and `${NAME:-default}` alike).
+pub fn referenced_variables(sql: &str) -> Vec<String> {
+    let splitter = split_raw(sql);
+    let mut raw = splitter.statements;
+    if splitter.current.has_code {
+        raw.push(splitter.current);
+    }
+    let mut names: Vec<String> = Vec::new();
+    for stmt in raw {
+        for (kind, piece) in &stmt.pieces {
+            if *kind == Segment::Comment {
+                continue;
+            }
+            let mut rest = piece.as_str();
+            while let Some(start) = rest.find("${") {
+                let after = &rest[start + 2..];
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                let name = &after[..end];
+                if is_valid_variable_name(name) && !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+                rest = &after[end..];
+            }
+        }
+    }
+    names
+}
+
 fn substitute(
     text: &str,
     comments: &[std::ops::Range<usize>],
@@ -343,6 +374,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a valid variable reference"), "{err}");
+    }
+
+    #[test]
+    fn referenced_variables_skip_comments_and_repeat_once() {
+        let names = referenced_variables(
+            "-- ${in_comment}\nSELECT ${a}, '${b:-x}', ${a}\n/* ${c} */ FROM t WHERE d = ${tz:-'UTC'};",
+        );
+        assert_eq!(names, vec!["a", "b", "tz"]);
     }
 
     #[test]

@@ -88,6 +88,21 @@ impl Storage {
         Storage::open(runtime, &LakeLocation::parse(text)?)
     }
 
+    /// The location `relative` below this one.
+    pub fn child(&self, relative: &str) -> Result<Storage> {
+        let relative = relative.trim_matches('/');
+        let url = self
+            .url
+            .join(&format!("{relative}/"))
+            .map_err(|e| Error::usage(format!("{}: {e}", self.describe(relative))))?;
+        Ok(Storage {
+            store: Arc::clone(&self.store),
+            root: self.path(relative),
+            url,
+            display: self.describe(relative),
+        })
+    }
+
     pub fn is_local(&self) -> bool {
         self.url.scheme() == "file"
     }

@@ -424,40 +424,51 @@ fn bad_job_arguments() {
     assert!(err.contains("not a valid variable name"), "{err}");
 }
 
-/// Runs the identity scripts, then `scripts`, on the sample lake with `--var` settings `vars`:
-/// the temporary directory (kept alive by the caller), the output directory and what the job
+/// The run directory of the one committed run under `out`.
+fn committed_run_dir(out: &std::path::Path) -> PathBuf {
+    let mut runs = Vec::new();
+    for date in std::fs::read_dir(out.join("runs")).unwrap() {
+        for run in std::fs::read_dir(date.unwrap().path()).unwrap() {
+            let run = run.unwrap().path();
+            if run.join("_manifest.json").is_file() {
+                runs.push(run);
+            }
+        }
+    }
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs.remove(0)
+}
+
+/// Runs jobs/nightly.toml on the sample lake with `--var` settings `vars`: the temporary
+/// directory (kept alive by the caller), the committed run's directory and what the job
 /// printed.
-fn run_on_sample(scripts: &[&str], vars: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
+fn run_nightly_on_sample(vars: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut command = userlake();
-    command
-        .args(["run", "sql/identity_edges.sql", "sql/identity.sql"])
-        .args(scripts)
-        .args(["--lake", "data/sample"]);
+    command.args([
+        "run",
+        "jobs/nightly.toml",
+        "--lake",
+        "data/sample",
+        "--date",
+        "2026-03-01",
+    ]);
     for var in vars {
         command.args(["--var", var]);
     }
     let report = stdout_of(command.arg("--out").arg(&out));
-    (dir, out, report)
+    let run = committed_run_dir(&out);
+    (dir, run, report)
 }
 
 #[test]
 fn the_nightly_job_runs_on_the_sample() {
-    let (_dir, out, report) = run_on_sample(
-        &[
-            "sql/nightly.sql",
-            "sql/funnel_report.sql",
-            "sql/retention_cohort.sql",
-            "sql/rfm_layers.sql",
-            "sql/ltv_cohort.sql",
-            "sql/ltv_report.sql",
-            "sql/channel_roi.sql",
-        ],
-        &[],
-    );
+    let (_dir, out, report) = run_nightly_on_sample(&["level1_rate=0.2"]);
     check_customer_value_outputs(&out);
     check_channel_roi(&out);
+    check_fission_report(&out);
+    check_experiment_and_attribution_reports(&out);
     let funnel = std::fs::read_to_string(out.join("funnel_report.csv")).unwrap();
     assert!(funnel.starts_with(
         "channel,step_number,step,users,step_conversion,overall_conversion,median_seconds_to_step,p90_seconds_to_step\n"
@@ -477,7 +488,7 @@ fn the_nightly_job_runs_on_the_sample() {
         "day,channel,dau,mau,stickiness,orders,buyers,gmv,aov,refund_rate,net_revenue,gross_margin"
     );
     // one row per day for all channels, and the all-channel GMV is the lake's GMV
-    assert!(out.join("kpi_daily.parquet").exists());
+    assert!(out.join("kpi_daily").is_dir());
     let all_days = csv.lines().filter(|l| l.contains(",all,")).count();
     assert_eq!(all_days, 60);
     let check = stdout_of(userlake().args([
@@ -533,15 +544,15 @@ fn check_customer_value_outputs(out: &std::path::Path) {
     // the rows (after the header) of a query over one Parquet output, registered as `t`
     let query = |file: &std::path::Path, sql: &str| -> Vec<String> {
         let register = format!(
-            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}'",
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/'",
             file.display()
         );
         let text =
             stdout_of(userlake().args(["sql", "--format", "csv", "-c", &register, "-c", sql]));
         text.lines().skip(2).map(str::to_string).collect()
     };
-    let layers = out.join("customer_layers.parquet");
-    let report = out.join("ltv_report.parquet");
+    let layers = out.join("customer_layers");
+    let report = out.join("ltv_report");
     let counts = query(
         &layers,
         "SELECT count(*) FILTER (WHERE frequency > 0), count(rfm_segment), count(rfm_class_en), count(lifecycle), count(*) FROM t",
@@ -595,9 +606,8 @@ fn check_customer_value_outputs(out: &std::path::Path) {
     );
 }
 
-#[test]
-fn the_fission_report_runs_on_the_sample() {
-    let (_dir, out, _) = run_on_sample(&["sql/fission_report.sql"], &["level1_rate=0.2"]);
+/// The fission report, run with level1_rate=0.2.
+fn check_fission_report(out: &std::path::Path) {
     let report = std::fs::read_to_string(out.join("fission_report.csv")).unwrap();
     let mut lines = report.lines();
     assert_eq!(
@@ -638,12 +648,7 @@ fn the_fission_report_runs_on_the_sample() {
     }
 }
 
-#[test]
-fn the_experiment_and_attribution_reports_run_on_the_sample() {
-    let (_dir, out, _) = run_on_sample(
-        &["sql/experiment_report.sql", "sql/attribution_report.sql"],
-        &[],
-    );
+fn check_experiment_and_attribution_reports(out: &std::path::Path) {
     let number = |v: &str| v.parse::<f64>().unwrap_or(f64::NAN);
     let experiments = std::fs::read_to_string(out.join("experiment_report.csv")).unwrap();
     let mut lines = experiments.lines();
@@ -711,4 +716,253 @@ fn the_experiment_and_attribution_reports_run_on_the_sample() {
 fn the_sample_data_readme_names_the_generator_command() {
     let readme = std::fs::read_to_string(repo().join("data/README.md")).unwrap();
     assert!(readme.contains("--users 1000 --days 60 --start 2026-01-01 --seed 42"));
+}
+
+/// A one-step job over the sample's orders, written into `dir`.
+fn tiny_job(dir: &std::path::Path, extra: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("tiny.sql"),
+        "CREATE VIEW helper AS SELECT * FROM orders WHERE channel = '${channel}';\n\
+         CREATE VIEW orders_by_day AS SELECT dt AS day, count(*) AS orders FROM helper GROUP BY dt;\n",
+    )
+    .unwrap();
+    let job = dir.join("tiny.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "[job]\nname = \"tiny\"\nkeep_runs = 2\n\n[variables]\nchannel = \"douyin\"\n{extra}\n\n\
+             [[step]]\nname = \"orders\"\nsql = \"tiny.sql\"\n\
+             publish = [{{ table = \"orders_by_day\", formats = [\"parquet\", \"csv\"], order_by = \"day\" }}]\n"
+        ),
+    )
+    .unwrap();
+    job
+}
+
+#[test]
+fn a_job_file_is_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let fails = |job_text: &str, vars: &[&str]| {
+        let job = dir.path().join("bad.toml");
+        std::fs::write(&job, job_text).unwrap();
+        let mut command = userlake();
+        command.arg("run").arg(&job).arg("--out").arg(&out);
+        for var in vars {
+            command.args(["--var", var]);
+        }
+        let err = error_of(&mut command);
+        assert!(!out.exists(), "nothing is written: {err}");
+        err
+    };
+    std::fs::write(dir.path().join("a.sql"), "SELECT ${x};").unwrap();
+    let step = "[[step]]\nname = \"a\"\nsql = \"a.sql\"\n";
+    let err = fails(&format!("[job]\nname = \"j\"\nnam = 1\n{step}"), &[]);
+    assert!(
+        err.contains("bad.toml") && err.contains("unknown field `nam`"),
+        "{err}"
+    );
+    let err = fails(
+        "[job]\nname = \"j\"\n[[step]]\nname = \"a\"\nsql = \"missing.sql\"\n",
+        &[],
+    );
+    assert!(
+        err.contains("missing.sql") && err.contains("step 1"),
+        "{err}"
+    );
+    let err = fails(&format!("[job]\nname = \"j\"\n{step}"), &[]);
+    assert!(
+        err.contains("uses ${x}") && err.contains("[variables]"),
+        "{err}"
+    );
+    let twice = format!(
+        "[job]\nname = \"j\"\n[variables]\nx = \"1\"\n{step}publish = [{{ table = \"t\" }}]\n\
+         [[step]]\nname = \"b\"\nsql = \"a.sql\"\npublish = [{{ table = \"t\" }}]\n"
+    );
+    let err = fails(&twice, &[]);
+    assert!(
+        err.contains("table t is already published by step \"a\""),
+        "{err}"
+    );
+    let declared = format!("[job]\nname = \"j\"\n[variables]\nx = \"1\"\n{step}");
+    let err = fails(&declared, &["y=2"]);
+    assert!(
+        err.contains("--var y") && err.contains("declared: x"),
+        "{err}"
+    );
+    let err = fails(
+        "[job]\nname = \"j\"\n[[step]]\nname = \"a\"\nbuiltin = \"magic\"\n",
+        &[],
+    );
+    assert!(err.contains("unknown builtin \"magic\""), "{err}");
+    // a declared table the script never creates fails the step, and nothing is committed
+    let job = tiny_job(dir.path(), "");
+    std::fs::write(dir.path().join("tiny.sql"), "SELECT 1;").unwrap();
+    let err = error_of(
+        userlake()
+            .arg("run")
+            .arg(&job)
+            .args(["--lake", "data/sample", "--out"])
+            .arg(&out),
+    );
+    assert!(
+        err.contains("step \"orders\"") && err.contains("does not create it"),
+        "{err}"
+    );
+    let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
+    assert!(listing.contains("incomplete"), "{listing}");
+}
+
+#[test]
+fn runs_commit_readers_see_the_latest_and_old_runs_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = tiny_job(dir.path(), "");
+    let run = |date: &str, vars: &[&str]| {
+        let mut command = userlake();
+        command
+            .arg("run")
+            .arg(&job)
+            .args(["--lake", "data/sample", "--date", date, "--out"])
+            .arg(&out);
+        for var in vars {
+            command.args(["--var", var]);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let read = |sql: &str| {
+        stdout_of(
+            userlake()
+                .args(["sql", "--format", "csv", "-c", sql, "--lake"])
+                .arg(&out),
+        )
+    };
+    run("2026-03-01", &[]);
+    let first = read("SELECT sum(orders) AS n FROM orders_by_day");
+    // the same date again: a new committed run with the same outputs
+    run("2026-03-01", &[]);
+    assert_eq!(read("SELECT sum(orders) AS n FROM orders_by_day"), first);
+    // another channel on a later date: readers see the new run
+    run("2026-03-02", &["channel=wechat"]);
+    let wechat = read("SELECT sum(orders) AS n FROM orders_by_day");
+    assert_ne!(wechat, first);
+    // keep_runs = 2: a third run of the first date removes its oldest
+    run("2026-03-01", &[]);
+    let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
+    let committed = |date: &str| {
+        listing
+            .lines()
+            .filter(|l| l.starts_with(date) && l.contains("committed"))
+            .count()
+    };
+    assert_eq!(
+        (committed("2026-03-01"), committed("2026-03-02")),
+        (2, 1),
+        "{listing}"
+    );
+    // the latest date's run is what readers see, not the latest backfill
+    assert_eq!(read("SELECT sum(orders) AS n FROM orders_by_day"), wechat);
+    // the helper view was private to its step
+    let manifest_dirs: Vec<_> = std::fs::read_dir(out.join("runs/2026-03-02"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let manifest = std::fs::read_to_string(manifest_dirs[0].join("_manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["variables"]["channel"], "wechat");
+    assert_eq!(manifest["outputs"][0]["table"], "orders_by_day");
+    assert!(
+        manifest["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["table"] == "orders")
+    );
+    assert!(!read("SHOW TABLES").contains("helper"));
+}
+
+/// A run killed after some steps finished is resumed by the next invocation for its date: the
+/// finished steps are reused, and the outputs equal an uninterrupted run's.
+#[test]
+fn a_killed_run_resumes_and_commits_the_same_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let start = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_userlake"));
+        command
+            .current_dir(repo())
+            .env_remove("USERLAKE_LAKE")
+            .args([
+                "run",
+                "jobs/nightly.toml",
+                "--lake",
+                "data/sample",
+                "--date",
+                "2026-03-01",
+            ])
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let mut child = start().spawn().unwrap();
+    let started = std::time::Instant::now();
+    let step_file = |step: &str| -> Option<PathBuf> {
+        let date = out.join("runs/2026-03-01");
+        let run = std::fs::read_dir(&date).ok()?.next()?.ok()?.path();
+        let file = run.join("_steps").join(format!("{step}.json"));
+        file.is_file().then_some(file)
+    };
+    while step_file("people").is_none() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before it was killed"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "step people never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
+    assert!(listing.contains("incomplete"), "{listing}");
+    // nothing committed: a reader sees no published table
+    let tables = stdout_of(
+        userlake()
+            .args(["sql", "--format", "csv", "-c", "SHOW TABLES", "--lake"])
+            .arg(&out),
+    );
+    assert!(!tables.contains("kpi_daily"), "{tables}");
+
+    let resumed = start().output().unwrap();
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming run"), "{stderr}");
+    assert!(stderr.contains("step identity: reused"), "{stderr}");
+    assert!(stderr.contains("step people: reused"), "{stderr}");
+    let resumed_run = committed_run_dir(&out);
+
+    let (_dir, uninterrupted, _) = run_nightly_on_sample(&[]);
+    for file in [
+        "kpi_daily.csv",
+        "funnel_report.csv",
+        "retention_cohort.csv",
+        "layer_summary.csv",
+        "fission_report.csv",
+        "experiment_report.csv",
+    ] {
+        let resumed = std::fs::read_to_string(resumed_run.join(file)).unwrap();
+        let expected = std::fs::read_to_string(uninterrupted.join(file)).unwrap();
+        let first_difference = resumed.lines().zip(expected.lines()).find(|(a, b)| a != b);
+        assert_eq!(first_difference, None, "{file}");
+        assert_eq!(resumed.lines().count(), expected.lines().count(), "{file}");
+    }
 }

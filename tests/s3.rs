@@ -154,38 +154,68 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
         assert_eq!(local, remote, "{query}");
     }
 
-    // The nightly job reads the S3 lake and writes the same report as from disk.
+    // The nightly job reads the S3 lake, commits its run to S3, and a fresh process reads
+    // the published tables back from S3: the same as a run from disk to disk.
     let dir = tempfile::tempdir().unwrap();
     let mut job = userlake();
     with_aws(&mut job, &server.endpoint);
     job.args([
         "run",
-        "sql/identity_edges.sql",
-        "sql/identity.sql",
-        "sql/nightly.sql",
+        "jobs/nightly.toml",
         "--lake",
         "s3://lake/prod/sample",
         "--out",
+        "s3://lake/nightly",
+        "--date",
+        "2026-03-01",
     ])
-    .arg(dir.path().join("remote"))
     .assert()
     .success();
     userlake()
         .args([
             "run",
-            "sql/identity_edges.sql",
-            "sql/identity.sql",
-            "sql/nightly.sql",
+            "jobs/nightly.toml",
             "--lake",
             "data/sample",
+            "--date",
+            "2026-03-01",
             "--out",
         ])
         .arg(dir.path().join("local"))
         .assert()
         .success();
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("remote/kpi_daily.csv")).unwrap(),
-        std::fs::read_to_string(dir.path().join("local/kpi_daily.csv")).unwrap()
+    for table in [
+        "kpi_daily",
+        "funnel_report",
+        "retention_cohort",
+        "layer_summary",
+    ] {
+        let query = format!("SELECT * FROM {table}");
+        let mut remote = userlake();
+        with_aws(&mut remote, &server.endpoint);
+        let remote = stdout_of(remote.args([
+            "sql",
+            "--lake",
+            "s3://lake/nightly",
+            "-c",
+            &query,
+            "--format",
+            "csv",
+        ]));
+        let local = stdout_of(
+            userlake()
+                .args(["sql", "-c", &query, "--format", "csv", "--lake"])
+                .arg(dir.path().join("local")),
+        );
+        assert!(remote.lines().count() > 2, "{table}: {remote}");
+        assert_eq!(local, remote, "{table}");
+    }
+    let mut runs = userlake();
+    with_aws(&mut runs, &server.endpoint);
+    let listing = stdout_of(runs.args(["runs", "--out", "s3://lake/nightly"]));
+    assert!(
+        listing.contains("2026-03-01") && listing.contains("committed"),
+        "{listing}"
     );
 
     // COPY ... TO s3:// writes a table that a lake on S3 then reads.

@@ -1,0 +1,455 @@
+//! `userlake run JOB.toml`: runs a job file's steps for one date as one run in the output
+//! location's run layout (`crate::runs`), and commits it by writing its manifest last.
+//!
+//! A step hands later steps exactly the tables it declares (published, or kept with
+//! `tables = [...]`): each is written to the run directory and read back from there, and
+//! whatever else the step defined is dropped when it ends. That contract is what makes a run
+//! resumable: an invocation that finds an interrupted run of the same job, variables and
+//! inputs for its date takes the finished steps' tables from their files instead of running
+//! them again, and the later steps see the same tables either way.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use datafusion::config::{CsvOptions, TableParquetOptions};
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::job::{StatementRunner, in_script};
+use crate::jobfile::{JobFile, Publish, Step, StepKind};
+use crate::lake::{LakeLocation, register_directory};
+use crate::runs::{
+    FileRecord, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunListing, RunRecord, StepRecord,
+    TableOutput, WORK_DIRECTORY, clean_up, file_record, latest_committed_run_up_to, list_runs,
+    new_run_id, read_step_record, run_path, timestamp, write_json,
+};
+use crate::script::{Statement, prepare_script};
+use crate::session::Session;
+use crate::stitch_job::{StitchOptions, run_stitch_job};
+use crate::storage::Storage;
+
+pub struct PipelineOptions {
+    pub job: JobFile,
+    pub lake: LakeLocation,
+    pub out: Storage,
+    /// The run's date; today in the job's `time_zone` (or UTC) when `None`.
+    pub date: Option<chrono::NaiveDate>,
+    pub overrides: Vec<(String, String)>,
+    pub progress: bool,
+}
+
+pub struct PipelineSummary {
+    pub date: String,
+    pub run_id: String,
+    /// `runs/<date>/<run-id>` below the output location.
+    pub run_path: String,
+    pub steps: Vec<StepRecord>,
+    pub outputs: Vec<TableOutput>,
+    pub seconds: f64,
+    /// Runs removed after the commit (never committed, or beyond `keep_runs`).
+    pub removed: Vec<String>,
+}
+
+pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Result<PipelineSummary> {
+    let started = Instant::now();
+    let ctx = &session.ctx;
+    let job = &options.job;
+    let out = &options.out;
+    let mut variables = job.resolve_variables(&options.overrides)?;
+    let date = match options.date {
+        Some(date) => date,
+        None => today(ctx, variables.get("time_zone").map(String::as_str)).await?,
+    };
+    let date = date.format("%Y-%m-%d").to_string();
+    variables.insert("date".to_string(), date.clone());
+
+    let lake_storage = Storage::open(&ctx.runtime_env(), &options.lake)?;
+    let inputs: Vec<InputTable> = session
+        .tables
+        .iter()
+        .map(|table| InputTable {
+            table: table.name.clone(),
+            files: table
+                .files
+                .iter()
+                .map(|meta| file_record(&lake_storage, meta, ""))
+                .collect(),
+        })
+        .collect();
+
+    // an interrupted run of the same job, variables and inputs is resumed
+    let earlier_runs = list_runs(out, Some(&date)).await?;
+    let previous = latest_committed_run_up_to(out, Some(&date)).await?;
+    let mut record = RunRecord {
+        job: job.name.clone(),
+        job_hash: job.hash.clone(),
+        date: date.clone(),
+        run_id: String::new(),
+        started_at: timestamp(chrono::Utc::now()),
+        userlake_version: env!("CARGO_PKG_VERSION").to_string(),
+        variables: variables.clone(),
+        lake: options.lake.to_string(),
+        inputs,
+        previous_run: previous.as_ref().map(|p| p.path.clone()),
+    };
+    let resumable = earlier_runs.iter().rev().find(|run| {
+        !run.is_committed()
+            && run.record.as_ref().is_some_and(|earlier| {
+                RunRecord {
+                    run_id: String::new(),
+                    started_at: String::new(),
+                    ..earlier.clone()
+                } == RunRecord {
+                    started_at: String::new(),
+                    ..record.clone()
+                }
+            })
+    });
+    let run_id = match resumable {
+        Some(run) => run.run_id.clone(),
+        None => new_run_id(chrono::Utc::now()),
+    };
+    record.run_id = run_id.clone();
+    variables.insert("run_id".to_string(), run_id.clone());
+
+    // every script is substituted before anything runs, so a bad value fails first
+    let mut prepared: Vec<Vec<Statement>> = Vec::with_capacity(job.steps.len());
+    for step in &job.steps {
+        let statements = match &step.script {
+            Some(script) => {
+                prepare_script(&step.sql, &variables).map_err(|e| in_script(script, e))?
+            }
+            None => Vec::new(),
+        };
+        prepared.push(statements);
+    }
+
+    let run_dir = run_path(&date, &run_id);
+    match resumable {
+        Some(_) => log_line(
+            options.progress,
+            format!("resuming run {run_id} of {date} (same job, variables and inputs)"),
+        ),
+        None => {
+            write_json(
+                out,
+                &format!("{run_dir}/{}", crate::runs::RUN_RECORD),
+                &record,
+            )
+            .await?;
+            log_line(options.progress, format!("run {run_id} of {date}"));
+        }
+    }
+    let run_storage = out.child(&run_dir)?;
+
+    let total: usize = prepared.iter().map(Vec::len).sum();
+    let mut runner = StatementRunner::new(total, true, options.progress);
+    let mut steps = Vec::new();
+    let mut outputs = Vec::new();
+    for (step, statements) in job.steps.iter().zip(&prepared) {
+        let step_started = Instant::now();
+        if resumable.is_some()
+            && let Some(mut finished) = read_step_record(out, &run_dir, &step.name).await?
+        {
+            for table in &finished.tables {
+                register_directory(ctx, &table.table, &run_storage.url(&table.directory)).await?;
+            }
+            finished.reused = true;
+            log_line(
+                options.progress,
+                format!("step {}: reused from the interrupted run", step.name),
+            );
+            outputs.extend(finished.tables.iter().filter(|t| t.published).cloned());
+            steps.push(finished);
+            continue;
+        }
+        let before = table_names(ctx)?;
+        let tables = run_step(
+            ctx,
+            step,
+            statements,
+            &mut runner,
+            &run_storage,
+            previous.as_ref().map(|p| out.url(&p.path)),
+        )
+        .await
+        .map_err(|e| Error::usage(format!("step {:?}: {e}", step.name)))?;
+        // what the step defined but did not declare is private to it
+        let declared: BTreeSet<String> = step.output_tables().into_iter().collect();
+        for name in table_names(ctx)?.difference(&before) {
+            if !declared.contains(name) {
+                ctx.deregister_table(name.as_str())?;
+            }
+        }
+        let finished = StepRecord {
+            step: step.name.clone(),
+            status: "done".to_string(),
+            seconds: step_started.elapsed().as_secs_f64(),
+            reused: false,
+            tables,
+        };
+        write_json(
+            out,
+            &format!(
+                "{run_dir}/{}/{}.json",
+                crate::runs::STEPS_DIRECTORY,
+                step.name
+            ),
+            &finished,
+        )
+        .await?;
+        log_line(
+            options.progress,
+            format!("step {} done in {:.2}s", step.name, finished.seconds),
+        );
+        outputs.extend(finished.tables.iter().filter(|t| t.published).cloned());
+        steps.push(finished);
+    }
+
+    let manifest = Manifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        run: record,
+        committed_at: timestamp(chrono::Utc::now()),
+        seconds: started.elapsed().as_secs_f64(),
+        steps: steps.clone(),
+        outputs: outputs.clone(),
+    };
+    write_json(
+        out,
+        &format!("{run_dir}/{}", crate::runs::MANIFEST),
+        &manifest,
+    )
+    .await?;
+
+    // the kept tables served the steps of this run; committed, it needs them no more
+    run_storage.delete_all(WORK_DIRECTORY).await?;
+    let committed = RunListing {
+        date: date.clone(),
+        run_id: run_id.clone(),
+        path: run_dir.clone(),
+        record: None,
+        manifest: Some(manifest),
+        finished_steps: Vec::new(),
+    };
+    let removed = clean_up(out, &committed, job.keep_runs).await?;
+    Ok(PipelineSummary {
+        date,
+        run_id,
+        run_path: run_dir,
+        steps,
+        outputs,
+        seconds: started.elapsed().as_secs_f64(),
+        removed,
+    })
+}
+
+fn log_line(progress: bool, line: String) {
+    if progress {
+        eprintln!("{line}");
+    }
+}
+
+/// Today's date in `time_zone` (an IANA name such as Asia/Shanghai), or in UTC.
+async fn today(ctx: &SessionContext, time_zone: Option<&str>) -> Result<chrono::NaiveDate> {
+    let Some(zone) = time_zone else {
+        return Ok(chrono::Utc::now().date_naive());
+    };
+    let sql = format!(
+        "SELECT to_char(now() AT TIME ZONE '{}', '%Y-%m-%d')",
+        zone.replace('\'', "''")
+    );
+    let frame = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| Error::usage(format!("time_zone = {zone:?}: {e}")))?;
+    let batches = frame
+        .collect()
+        .await
+        .map_err(|e| Error::usage(format!("time_zone = {zone:?}: {e}")))?;
+    let text = batches
+        .first()
+        .and_then(|batch| arrow::util::display::array_value_to_string(batch.column(0), 0).ok())
+        .unwrap_or_default();
+    chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map_err(|e| Error::usage(format!("time_zone = {zone:?}: today is {text:?}: {e}")))
+}
+
+fn table_names(ctx: &SessionContext) -> Result<BTreeSet<String>> {
+    let catalog = ctx.state().config_options().catalog.clone();
+    let schema = ctx
+        .catalog(&catalog.default_catalog)
+        .and_then(|c| c.schema(&catalog.default_schema))
+        .ok_or_else(|| Error::usage("the session has no default schema"))?;
+    Ok(schema.table_names().into_iter().collect())
+}
+
+/// Runs one step and writes its declared tables; returns them as written.
+async fn run_step(
+    ctx: &SessionContext,
+    step: &Step,
+    statements: &[Statement],
+    runner: &mut StatementRunner,
+    run_storage: &Storage,
+    previous_run: Option<String>,
+) -> Result<Vec<TableOutput>> {
+    if let Some(script) = &step.script {
+        runner.run(ctx, script, statements).await?;
+    }
+    let mut written = Vec::new();
+    if let StepKind::Stitch { edges, rules } = &step.kind {
+        let options = StitchOptions {
+            edges: edges.clone(),
+            rules: rules.clone(),
+            previous: previous_run,
+        };
+        let summary = run_stitch_job(ctx, &options, run_storage).await?;
+        eprintln!(
+            "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s",
+            summary.identifiers, summary.components, summary.hubs, summary.seconds
+        );
+    }
+    for publish in &step.publish {
+        let table = if matches!(step.kind, StepKind::Stitch { .. }) {
+            register_written(
+                ctx,
+                run_storage,
+                &publish.table,
+                &format!("{}/", publish.table),
+                true,
+            )
+            .await?
+        } else {
+            write_table(
+                ctx,
+                run_storage,
+                publish,
+                &format!("{}/", publish.table),
+                true,
+            )
+            .await?
+        };
+        written.push(table);
+    }
+    for name in &step.tables {
+        let publish = Publish {
+            table: name.clone(),
+            csv: false,
+            order_by: None,
+        };
+        let directory = format!("{WORK_DIRECTORY}/{name}/");
+        written.push(write_table(ctx, run_storage, &publish, &directory, false).await?);
+    }
+    Ok(written)
+}
+
+/// Writes `publish.table` as Parquet under `directory` of the run (and a CSV copy beside it
+/// when asked), then registers the written files under the table's name, so later steps read
+/// what was written instead of computing it again.
+async fn write_table(
+    ctx: &SessionContext,
+    run_storage: &Storage,
+    publish: &Publish,
+    directory: &str,
+    published: bool,
+) -> Result<TableOutput> {
+    let name = &publish.table;
+    if !ctx.table_exist(name.as_str())? {
+        return Err(Error::usage(format!(
+            "the step declares table {name}, but its script does not create it"
+        )));
+    }
+    let query = match &publish.order_by {
+        Some(order) => format!("SELECT * FROM {name} ORDER BY {order}"),
+        None => format!("SELECT * FROM {name}"),
+    };
+    let frame = ctx
+        .sql(&query)
+        .await
+        .map_err(|e| Error::usage(format!("table {name}: {e}")))?;
+    let schema = frame.schema().inner().clone();
+    // a stale file from an interrupted attempt at this step must not join the table
+    run_storage.delete_all(directory).await?;
+    let counts = frame
+        .write_parquet(
+            &run_storage.url(directory),
+            DataFrameWriteOptions::new(),
+            Some(TableParquetOptions::default()),
+        )
+        .await?;
+    let rows = count_of(&counts);
+    if run_storage.list(directory).await?.is_empty() {
+        // DataFusion writes no file for no rows; an empty table is still a table to readers
+        let mut bytes = Vec::new();
+        let writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None)?;
+        writer.close()?;
+        run_storage
+            .put(&format!("{directory}part-0.parquet"), bytes)
+            .await?;
+    }
+    let mut copies = Vec::new();
+    if publish.csv {
+        let file = format!("{name}.csv");
+        let frame = ctx.sql(&query).await?;
+        frame
+            .write_csv(
+                &run_storage.url(&file),
+                DataFrameWriteOptions::new().with_single_file_output(true),
+                Some(CsvOptions::default().with_has_header(true)),
+            )
+            .await?;
+        for meta in run_storage.list(&file).await? {
+            copies.push(file_record(run_storage, &meta, ""));
+        }
+    }
+    let mut output = register_written(ctx, run_storage, name, directory, published).await?;
+    output.rows = rows;
+    output.copies = copies;
+    Ok(output)
+}
+
+/// Registers the Parquet files the run wrote under `directory` as table `name`.
+async fn register_written(
+    ctx: &SessionContext,
+    run_storage: &Storage,
+    name: &str,
+    directory: &str,
+    published: bool,
+) -> Result<TableOutput> {
+    let files: Vec<FileRecord> = run_storage
+        .list(directory)
+        .await?
+        .iter()
+        .filter(|meta| meta.location.as_ref().ends_with(".parquet"))
+        .map(|meta| file_record(run_storage, meta, ""))
+        .collect();
+    let rows = match register_directory(ctx, name, &run_storage.url(directory)).await? {
+        Some(_) => {
+            let frame = ctx.table(name).await?;
+            frame.count().await? as u64
+        }
+        None => 0,
+    };
+    Ok(TableOutput {
+        table: name.to_string(),
+        directory: directory.to_string(),
+        rows,
+        files,
+        copies: Vec::new(),
+        published,
+    })
+}
+
+/// The `count` DataFusion's writers return.
+fn count_of(batches: &[arrow::array::RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+                .map(|a| a.value(0))
+        })
+        .sum()
+}

@@ -1,0 +1,327 @@
+//! The layout of a job's runs in its output location, the same on local disk and `s3://`:
+//!
+//! ```text
+//! OUT/runs/<date>/<run-id>/_run.json          written first: job, variables, inputs
+//! OUT/runs/<date>/<run-id>/_steps/<step>.json one per finished step: its tables and files
+//! OUT/runs/<date>/<run-id>/<table>/*.parquet  published tables (and <table>.csv)
+//! OUT/runs/<date>/<run-id>/_work/<table>/     a step's tables for later steps, until commit
+//! OUT/runs/<date>/<run-id>/_manifest.json     written last: the commit
+//! ```
+//!
+//! A run is committed when its manifest exists. The manifest is one object, written whole
+//! (S3 shows a PUT entirely or not at all; on local disk it is renamed into place), and a run
+//! directory never changes after it, so a reader that picks the latest manifest sees one
+//! run's tables, never a mix, even on object storage where nothing renames atomically.
+//! Run ids sort by start time, so the latest run of a date is the greatest committed id.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+pub const MANIFEST: &str = "_manifest.json";
+pub const RUN_RECORD: &str = "_run.json";
+pub const STEPS_DIRECTORY: &str = "_steps";
+pub const WORK_DIRECTORY: &str = "_work";
+
+/// A file the run read or wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Below the lake root (inputs) or the run directory (outputs).
+    pub path: String,
+    pub bytes: u64,
+    /// Last modification time, RFC 3339.
+    pub modified: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputTable {
+    pub table: String,
+    pub files: Vec<FileRecord>,
+}
+
+/// What a run is for: written when it starts, so a later invocation can tell whether it may
+/// resume it (same job, same variables, same inputs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub job: String,
+    /// SHA-256 of the job file and every script it runs.
+    pub job_hash: String,
+    pub date: String,
+    pub run_id: String,
+    pub started_at: String,
+    pub userlake_version: String,
+    pub variables: BTreeMap<String, String>,
+    pub lake: String,
+    pub inputs: Vec<InputTable>,
+    /// The committed run whose state this one started from (`runs/<date>/<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_run: Option<String>,
+}
+
+/// One table a step wrote, in the run directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableOutput {
+    pub table: String,
+    /// Below the run directory: `<table>/` for published tables, `_work/<table>/` for the
+    /// tables a step hands to later steps.
+    pub directory: String,
+    pub rows: u64,
+    pub files: Vec<FileRecord>,
+    /// Extra copies in other formats (`<table>.csv`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<FileRecord>,
+    pub published: bool,
+}
+
+impl TableOutput {
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().chain(&self.copies).map(|f| f.bytes).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub status: String,
+    pub seconds: f64,
+    /// True when the step's tables were taken from an interrupted run of the same job.
+    #[serde(default)]
+    pub reused: bool,
+    pub tables: Vec<TableOutput>,
+}
+
+/// The commit of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    #[serde(flatten)]
+    pub run: RunRecord,
+    pub committed_at: String,
+    pub seconds: f64,
+    pub steps: Vec<StepRecord>,
+    /// The published tables, in the order the job declares them.
+    pub outputs: Vec<TableOutput>,
+}
+
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+
+/// `runs/<date>/<run-id>`.
+pub fn run_path(date: &str, run_id: &str) -> String {
+    format!("{RUNS_DIRECTORY}/{date}/{run_id}")
+}
+
+pub use crate::lake::RUNS_DIRECTORY;
+
+/// A run id that sorts by start time: `20261202T225511Z-3fa9c2`.
+pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // the standard library seeds each RandomState from the OS: enough to tell apart two
+    // runs started in the same second
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let suffix = hasher.finish() & 0xff_ffff;
+    format!("{}-{suffix:06x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// A run found in the output location.
+#[derive(Debug, Clone)]
+pub struct RunListing {
+    pub date: String,
+    pub run_id: String,
+    /// `runs/<date>/<run-id>`.
+    pub path: String,
+    pub record: Option<RunRecord>,
+    pub manifest: Option<Manifest>,
+    /// The steps that finished, for a run that did not commit.
+    pub finished_steps: Vec<String>,
+}
+
+impl RunListing {
+    pub fn is_committed(&self) -> bool {
+        self.manifest.is_some()
+    }
+}
+
+/// A committed run and its manifest.
+#[derive(Debug, Clone)]
+pub struct CommittedRun {
+    pub path: String,
+    pub manifest: Manifest,
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    storage: &Storage,
+    relative: &str,
+) -> Result<Option<T>> {
+    match storage.get(relative).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::usage(format!(
+                "{}: not a userlake run file: {e}",
+                storage.describe(relative)
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
+pub async fn write_json<T: Serialize>(storage: &Storage, relative: &str, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::usage(format!("{}: {e}", storage.describe(relative))))?;
+    storage.put(relative, bytes).await
+}
+
+pub async fn read_manifest(storage: &Storage, run_path: &str) -> Result<Option<Manifest>> {
+    read_json(storage, &format!("{run_path}/{MANIFEST}")).await
+}
+
+pub async fn read_run_record(storage: &Storage, run_path: &str) -> Result<Option<RunRecord>> {
+    read_json(storage, &format!("{run_path}/{RUN_RECORD}")).await
+}
+
+pub async fn read_step_record(
+    storage: &Storage,
+    run_path: &str,
+    step: &str,
+) -> Result<Option<StepRecord>> {
+    read_json(
+        storage,
+        &format!("{run_path}/{STEPS_DIRECTORY}/{step}.json"),
+    )
+    .await
+}
+
+/// Every run of every date (or of `date` only), oldest first.
+pub async fn list_runs(storage: &Storage, date: Option<&str>) -> Result<Vec<RunListing>> {
+    let dates = match date {
+        Some(date) => vec![date.to_string()],
+        None => storage.list_directories(RUNS_DIRECTORY).await?,
+    };
+    let mut runs = Vec::new();
+    for date in dates {
+        for run_id in storage
+            .list_directories(&format!("{RUNS_DIRECTORY}/{date}"))
+            .await?
+        {
+            let path = run_path(&date, &run_id);
+            let manifest = read_manifest(storage, &path).await?;
+            let (record, finished_steps) = if manifest.is_some() {
+                (None, Vec::new())
+            } else {
+                let steps = storage
+                    .list(&format!("{path}/{STEPS_DIRECTORY}"))
+                    .await?
+                    .iter()
+                    .filter_map(|meta| meta.location.filename().map(str::to_string))
+                    .filter_map(|name| name.strip_suffix(".json").map(str::to_string))
+                    .collect();
+                (read_run_record(storage, &path).await?, steps)
+            };
+            runs.push(RunListing {
+                date: date.clone(),
+                run_id,
+                path,
+                record,
+                manifest,
+                finished_steps,
+            });
+        }
+    }
+    Ok(runs)
+}
+
+/// The latest committed run: the greatest date that has one, and its latest committed id.
+/// With `up_to`, only runs of that date or earlier.
+pub async fn latest_committed_run(storage: &Storage) -> Result<Option<CommittedRun>> {
+    latest_committed_run_up_to(storage, None).await
+}
+
+pub async fn latest_committed_run_up_to(
+    storage: &Storage,
+    up_to: Option<&str>,
+) -> Result<Option<CommittedRun>> {
+    let dates = storage.list_directories(RUNS_DIRECTORY).await?;
+    for date in dates.iter().rev() {
+        if up_to.is_some_and(|limit| date.as_str() > limit) {
+            continue;
+        }
+        let ids = storage
+            .list_directories(&format!("{RUNS_DIRECTORY}/{date}"))
+            .await?;
+        for run_id in ids.iter().rev() {
+            let path = run_path(date, run_id);
+            if let Some(manifest) = read_manifest(storage, &path).await? {
+                return Ok(Some(CommittedRun { path, manifest }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// After a commit: removes the runs of any date that never committed and started before
+/// `committed` (they can no longer be resumed: a new run was committed since), and the
+/// committed runs of `committed`'s date beyond the newest `keep` of them. Returns the removed
+/// runs' paths.
+pub async fn clean_up(
+    storage: &Storage,
+    committed: &RunListing,
+    keep: usize,
+) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let runs = list_runs(storage, None).await?;
+    let mut kept_of_date = 0usize;
+    for run in runs.iter().rev() {
+        if run.path == committed.path {
+            kept_of_date += 1;
+            continue;
+        }
+        let remove = if run.is_committed() {
+            if run.date == committed.date {
+                kept_of_date += 1;
+                kept_of_date > keep.max(1)
+            } else {
+                false
+            }
+        } else {
+            run.run_id < committed.run_id
+        };
+        if remove {
+            // the manifest goes first, so a run being removed is never seen as committed
+            // with files missing
+            storage
+                .delete_all(&format!("{}/{MANIFEST}", run.path))
+                .await?;
+            storage.delete_all(&run.path).await?;
+            removed.push(run.path.clone());
+        }
+    }
+    Ok(removed)
+}
+
+/// The RFC 3339 form of a file's modification time.
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The record of an object the run read or wrote, `relative_to` cut from its path.
+pub fn file_record(
+    storage: &Storage,
+    meta: &object_store::ObjectMeta,
+    relative_to: &str,
+) -> FileRecord {
+    let relative = storage.relative(&meta.location);
+    let path = relative
+        .strip_prefix(relative_to)
+        .map(|p| p.trim_start_matches('/').to_string())
+        .unwrap_or(relative);
+    FileRecord {
+        path,
+        bytes: meta.size,
+        modified: timestamp(meta.last_modified),
+        etag: meta.e_tag.clone(),
+    }
+}
