@@ -12,9 +12,9 @@
 -- sql/identity.sql, run earlier in the same job); margin is that of orders not refunded.
 
 CREATE VIEW touch_persons AS
-SELECT e.person, t.touch_time, t.channel || ' / ' || coalesce(t.campaign, '-') AS channel_campaign
+SELECT e.person_id, t.touch_time, t.channel || ' / ' || coalesce(t.campaign, '-') AS channel_campaign
 FROM touches t JOIN event_persons e ON e.event_id = t.event_id
-WHERE e.person IS NOT NULL;
+WHERE e.person_id IS NOT NULL;
 
 CREATE TABLE order_credits AS
 SELECT
@@ -26,7 +26,7 @@ SELECT
   attribution('position_based', t.touch_time, t.channel_campaign, o.order_time) AS position_based
 FROM order_persons o
 JOIN touch_persons t
-  ON t.person = o.person AND t.touch_time <= o.order_time
+  ON t.person_id = o.person_id AND t.touch_time <= o.order_time
  AND t.touch_time > o.order_time - ${lookback}
 WHERE o.status = 'paid'
 GROUP BY o.order_id, o.amount, o.gross_margin;

@@ -2,7 +2,6 @@
 -- bought, whether it paid, and the GMV decomposition operators use.
 --
 --   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
---     sql/channel_roi.sql --lake data/sample --out out
 --
 -- Publishes (as jobs/nightly.toml declares) channel_roi.csv. Runs after sql/ltv_report.sql in the same job (it uses its
 -- 12-month CLV). People are OneID unified ids; a person is acquired by the channel and campaign
@@ -20,24 +19,26 @@
 --   traffic x conversion x aov x orders_per_buyer = gmv: new_people, buyers / new_people,
 --   gmv / orders, orders / buyers (the product is the GMV, up to rounding)
 
-CREATE VIEW roi_acquisition AS
-SELECT person, coalesce(channel, 'unknown') AS channel, coalesce(campaign, 'none') AS campaign FROM (
-  SELECT person, channel, campaign,
-         row_number() OVER (PARTITION BY person ORDER BY event_time, event_id) AS n
-  FROM event_persons WHERE person IS NOT NULL
-) WHERE n = 1;
+-- Each person's first event (by time, then event id), found by one grouping rather than a sort
+-- of every event; a table, since two of the views below read it.
+CREATE TABLE roi_acquisition AS
+SELECT person_id,
+       coalesce(first_value(channel ORDER BY event_time, event_id), 'unknown') AS channel,
+       coalesce(first_value(campaign ORDER BY event_time, event_id), 'none') AS campaign
+FROM event_persons WHERE person_id IS NOT NULL
+GROUP BY person_id;
 
 CREATE VIEW roi_orders AS
-SELECT a.channel, a.campaign, o.person, o.order_id, o.order_time, o.amount, o.gross_margin, o.status,
-       row_number() OVER (PARTITION BY o.person ORDER BY o.order_time, o.order_id) AS nth
-FROM order_persons o JOIN roi_acquisition a ON a.person = o.person
+SELECT a.channel, a.campaign, o.person_id, o.order_id, o.order_time, o.amount, o.gross_margin, o.status,
+       row_number() OVER (PARTITION BY o.person_id ORDER BY o.order_time, o.order_id) AS nth
+FROM order_persons o JOIN roi_acquisition a ON a.person_id = o.person_id
 WHERE o.status IN ('paid', 'refunded');
 
 CREATE VIEW roi_buyers AS
-SELECT channel, campaign, person,
+SELECT channel, campaign, person_id,
        min(order_time) FILTER (WHERE nth = 1) AS first_order,
        min(order_time) FILTER (WHERE nth = 2) AS second_order
-FROM roi_orders GROUP BY channel, campaign, person;
+FROM roi_orders GROUP BY channel, campaign, person_id;
 
 CREATE TABLE channel_roi AS
 WITH spend AS (
@@ -58,7 +59,7 @@ sales AS (
 ),
 future AS (
   SELECT a.channel, a.campaign, sum(r.clv_12m) AS clv_12m
-  FROM ltv_report r JOIN roi_acquisition a ON a.person = r.person GROUP BY a.channel, a.campaign
+  FROM ltv_report r JOIN roi_acquisition a ON a.person_id = r.person_id GROUP BY a.channel, a.campaign
 )
 SELECT
   a.channel, a.campaign,

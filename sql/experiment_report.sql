@@ -14,24 +14,24 @@
 --   revenue per user: ab_test_means over every user's revenue (0 for non-buyers)
 
 CREATE VIEW experiment_exposure AS
-SELECT experiment, person, min(arm) AS arm, count(DISTINCT arm) AS arms, min(event_time) AS entered
+SELECT experiment, person_id, min(arm) AS arm, count(DISTINCT arm) AS arms, min(event_time) AS entered
 FROM event_persons
-WHERE experiment IS NOT NULL AND person IS NOT NULL
-GROUP BY experiment, person;
+WHERE experiment IS NOT NULL AND person_id IS NOT NULL
+GROUP BY experiment, person_id;
 
 CREATE VIEW experiment_windows AS
 SELECT experiment, max(event_time) AS ends FROM event_persons WHERE experiment IS NOT NULL GROUP BY experiment;
 
 CREATE VIEW experiment_users AS
-SELECT x.experiment, x.arm, x.person,
+SELECT x.experiment, x.arm, x.person_id,
        count(o.order_id) > 0 AS converted,
        coalesce(sum(o.amount), 0) AS revenue
 FROM experiment_exposure x
 JOIN experiment_windows w ON w.experiment = x.experiment
 LEFT JOIN order_persons o
-  ON o.person = x.person AND o.status = 'paid' AND o.order_time >= x.entered AND o.order_time <= w.ends
+  ON o.person_id = x.person_id AND o.status = 'paid' AND o.order_time >= x.entered AND o.order_time <= w.ends
 WHERE x.arms = 1
-GROUP BY x.experiment, x.arm, x.person;
+GROUP BY x.experiment, x.arm, x.person_id;
 
 CREATE TABLE experiment_arms AS
 SELECT experiment, arm, count(*) AS users,

@@ -40,12 +40,12 @@ CREATE VIEW fission_invitees AS
 SELECT
   coalesce(t.campaign, 'unknown') AS campaign,
   CAST(date_trunc('week', t.accepted_at AT TIME ZONE '${time_zone}') AS DATE) AS week,
-  t.person_value AS person,
+  t.person_value AS unified_id,
   t.generation,
   count(o.order_id) > 0 AS ordered
 FROM fission_tree t
 LEFT JOIN order_persons o
-  ON o.person = t.person_value AND o.status = 'paid' AND o.order_time >= t.accepted_at
+  ON o.unified_id = t.person_value AND o.status = 'paid' AND o.order_time >= t.accepted_at
 WHERE t.person_type = 'unified_id'
 GROUP BY 1, 2, 3, 4;
 
@@ -88,7 +88,7 @@ WITH rewarded_orders AS (
     (parent.person_value IS NOT NULL) AS has_grandparent
   FROM fission_tree t
   JOIN order_persons o
-    ON t.person_type = 'unified_id' AND o.person = t.person_value AND o.order_time >= t.accepted_at
+    ON t.person_type = 'unified_id' AND o.unified_id = t.person_value AND o.order_time >= t.accepted_at
    AND o.status IN ('paid', 'refunded')
   LEFT JOIN fission_tree parent
     ON parent.person_type = t.inviter_type AND parent.person_value = t.inviter_value

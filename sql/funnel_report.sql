@@ -22,16 +22,16 @@ FROM unnest(range(1, CAST(array_length(make_array(${steps})) AS BIGINT) + 1)) AS
 
 CREATE VIEW funnel_events AS
 SELECT
-  person,
+  person_id,
   event_time, event_name, coalesce(channel, 'unknown') AS channel
 FROM event_persons
 WHERE dt BETWEEN DATE '${from}' AND DATE '${to}' + INTERVAL '3 days'
   AND to_date(event_time AT TIME ZONE '${time_zone}') BETWEEN DATE '${from}' AND DATE '${to}';
 
 CREATE VIEW funnel_people AS
-SELECT person, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_seconds'] AS seconds
+SELECT person_id, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_seconds'] AS seconds
 FROM (
-  SELECT person,
+  SELECT person_id,
     window_funnel_detail(${window}, '${mode}', event_time,
       event_name = (make_array(${steps}))[1],
       event_name = (make_array(${steps}))[2],
@@ -42,20 +42,20 @@ FROM (
       event_name = (make_array(${steps}))[7],
       event_name = (make_array(${steps}))[8]) AS f
   FROM funnel_events
-  WHERE person IS NOT NULL
-  GROUP BY person
+  WHERE person_id IS NOT NULL
+  GROUP BY person_id
 );
 
 -- The channel of each entered user's entry step (the first step of the reported chain).
 CREATE VIEW funnel_entries AS
-SELECT p.person, min(e.channel) AS channel, p.level, p.seconds
+SELECT p.person_id, min(e.channel) AS channel, p.level, p.seconds
 FROM funnel_people p
 JOIN funnel_events e
-  ON e.person = p.person
+  ON e.person_id = p.person_id
  AND e.event_time = p.entry_time
  AND e.event_name = (make_array(${steps}))[1]
 WHERE p.level >= 1
-GROUP BY p.person, p.level, p.seconds;
+GROUP BY p.person_id, p.level, p.seconds;
 
 CREATE TABLE funnel_report AS
 WITH by_step AS (

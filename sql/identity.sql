@@ -3,15 +3,17 @@
 -- (sql/identity_edges.sql and the stitch builtin) and published it as id_graph, carrying
 -- unified ids forward from the last committed run.
 --
--- Hands event_persons and order_persons (every column of events and orders, plus person) to
--- the reports that count people.
+-- Hands on event_persons and order_persons: the columns of events and orders that reports
+-- read, without the raw identifiers, plus person_id (the stitched person's dense number;
+-- id_graph maps it to the unified_id, which order_persons also carries).
 
 -- A row belongs to the person of its most trusted valid identifier (the anchor that
 -- sql/identity_edges.sql linked every other identifier of the row to). Offline device ids are
 -- store iPads, never a person. Rows whose only identifiers are placeholders or hubs belong to
--- nobody: person is NULL and they are not counted as people.
+-- nobody: person_id is NULL and they are not counted as people.
 CREATE VIEW event_persons AS
-SELECT e.*, g.unified_id AS person
+SELECT e.event_id, e.event_time, e.event_name, e.channel, e.campaign, e.platform, e.experiment,
+       e.arm, e.dt, g.person_id
 FROM (
   SELECT *, anchor['id_type'] AS anchor_type, anchor['id_value'] AS anchor_value
   FROM (
@@ -38,7 +40,8 @@ FROM (
 LEFT JOIN id_graph g ON g.id_type = e.anchor_type AND g.id_value = e.anchor_value;
 
 CREATE VIEW order_persons AS
-SELECT o.*, g.unified_id AS person
+SELECT o.order_id, o.order_time, o.shop, o.amount, o.gross_margin, o.status, o.channel,
+       o.campaign, o.dt, g.person_id, g.unified_id
 FROM (
   SELECT *, anchor['id_type'] AS anchor_type, anchor['id_value'] AS anchor_value
   FROM (

@@ -27,7 +27,9 @@ FROM (
 GROUP BY source, member_id, unionid, phone, email, buyer_type, buyer_id, openid, device_id,
          cookie_id;
 
-CREATE OR REPLACE VIEW anchored_identifier_sets AS
+-- A table, not a view: the eight branches below read it, and a view would group the events
+-- eight times.
+CREATE OR REPLACE TABLE anchored_identifier_sets AS
 SELECT *,
   CASE anchor_type
     WHEN 'member_id' THEN member_id WHEN 'unionid' THEN unionid WHEN 'phone' THEN phone

@@ -18,7 +18,7 @@
 
 CREATE VIEW ltv_orders AS
 SELECT
-  person,
+  person_id,
   order_id,
   channel,
   status,
@@ -27,22 +27,22 @@ SELECT
   to_date(order_time AT TIME ZONE '${time_zone}') AS order_day,
   order_time
 FROM order_persons
-WHERE person IS NOT NULL AND status IN ('paid', 'refunded');
+WHERE person_id IS NOT NULL AND status IN ('paid', 'refunded');
 
 CREATE VIEW ltv_customers AS
-SELECT person, acquisition_month, coalesce(channel, 'unknown') AS channel FROM (
-  SELECT person, order_month AS acquisition_month, channel,
-         row_number() OVER (PARTITION BY person ORDER BY order_time, order_id) AS n
+SELECT person_id, acquisition_month, coalesce(channel, 'unknown') AS channel FROM (
+  SELECT person_id, order_month AS acquisition_month, channel,
+         row_number() OVER (PARTITION BY person_id ORDER BY order_time, order_id) AS n
   FROM ltv_orders
 ) WHERE n = 1;
 
 CREATE VIEW ltv_margin_by_month AS
 SELECT
-  c.acquisition_month, c.channel, c.person,
+  c.acquisition_month, c.channel, c.person_id,
   (date_part('year', o.order_month) - date_part('year', c.acquisition_month)) * 12
     + date_part('month', o.order_month) - date_part('month', c.acquisition_month) AS month,
   sum(CASE WHEN o.status = 'paid' THEN o.gross_margin ELSE 0 END) AS margin
-FROM ltv_customers c JOIN ltv_orders o ON o.person = c.person
+FROM ltv_customers c JOIN ltv_orders o ON o.person_id = c.person_id
 GROUP BY 1, 2, 3, 4;
 
 CREATE VIEW ltv_cohort_sizes AS

@@ -15,12 +15,12 @@
 -- converge, its predictions are still written, and ltv_model.csv says so.
 
 CREATE TABLE ltv_summaries AS
-SELECT person, s['frequency'] AS frequency, s['recency'] AS recency, s['t'] AS t, s['monetary_value'] AS monetary_value
+SELECT person_id, s['frequency'] AS frequency, s['recency'] AS recency, s['t'] AS t, s['monetary_value'] AS monetary_value
 FROM (
-  SELECT person, clv_summary(order_time, amount, as_of, 'day', 'week') AS s
+  SELECT person_id, clv_summary(order_time, amount, as_of, 'day', 'week') AS s
   FROM order_persons CROSS JOIN layer_as_of
-  WHERE status = 'paid' AND person IS NOT NULL
-  GROUP BY person
+  WHERE status = 'paid' AND person_id IS NOT NULL
+  GROUP BY person_id
 )
 WHERE s IS NOT NULL;
 
@@ -32,7 +32,7 @@ FROM (
 ) f
 CROSS JOIN (
   SELECT sum(gross_margin) / sum(amount) AS margin_rate FROM order_persons
-  WHERE status = 'paid' AND person IS NOT NULL
+  WHERE status = 'paid' AND person_id IS NOT NULL
 ) r;
 
 CREATE TABLE ltv_report AS
@@ -47,7 +47,7 @@ WITH predicted AS (
   FROM ltv_summaries s CROSS JOIN ltv_fits m
 )
 SELECT
-  p.person,
+  p.person_id,
   p.frequency,
   p.recency,
   p.t,
@@ -63,7 +63,7 @@ SELECT
   l.rfm_class_en,
   l.lifecycle
 FROM predicted p
-LEFT JOIN customer_layers l ON l.person = p.person;
+LEFT JOIN customer_layers l ON l.person_id = p.person_id;
 
 -- The fitted parameters, log-likelihoods and whether each fit converged, one row each.
 CREATE VIEW ltv_model AS

@@ -10,23 +10,23 @@
 
 CREATE VIEW cohort_activity AS
 SELECT DISTINCT
-  person,
+  person_id,
   to_date(event_time AT TIME ZONE '${time_zone}') AS day
 FROM event_persons;
 
 CREATE VIEW cohort_members AS
-SELECT person, min(day) AS join_day FROM cohort_activity WHERE person IS NOT NULL GROUP BY person;
+SELECT person_id, min(day) AS join_day FROM cohort_activity WHERE person_id IS NOT NULL GROUP BY person_id;
 
 CREATE VIEW cohort_flags AS
 SELECT
-  m.person,
+  m.person_id,
   CAST(date_trunc('week', m.join_day) AS DATE) AS cohort_week,
   m.join_day,
   retention(a.day = m.join_day, a.day = m.join_day + 1, a.day = m.join_day + 3,
             a.day = m.join_day + 7, a.day = m.join_day + 14, a.day = m.join_day + 30) AS r
 FROM cohort_members m
-JOIN cohort_activity a ON a.person = m.person
-GROUP BY m.person, m.join_day;
+JOIN cohort_activity a ON a.person_id = m.person_id
+GROUP BY m.person_id, m.join_day;
 
 CREATE TABLE retention_cohort AS
 WITH last_day AS (SELECT max(day) AS day FROM cohort_activity)

@@ -22,36 +22,36 @@ SELECT coalesce(
 
 CREATE VIEW buyer_rfm AS
 SELECT
-  person,
+  person_id,
   date_part('day', (SELECT as_of FROM layer_as_of) - CAST(max(order_time) AS TIMESTAMP)) AS recency_days,
   count(DISTINCT order_id) AS frequency,
   sum(amount) AS monetary,
   min(order_time) AS first_order_at,
   max(order_time) AS last_order_at
 FROM order_persons
-WHERE status = 'paid' AND person IS NOT NULL
+WHERE status = 'paid' AND person_id IS NOT NULL
   AND CAST(order_time AS TIMESTAMP) < (SELECT as_of FROM layer_as_of)
-GROUP BY person;
+GROUP BY person_id;
 
 CREATE VIEW buyer_scores AS
 SELECT
   *,
-  ntile(5) OVER (ORDER BY recency_days DESC, person) AS r_score,
-  ntile(5) OVER (ORDER BY frequency, person) AS f_score,
-  ntile(5) OVER (ORDER BY monetary, person) AS m_score,
+  ntile(5) OVER (ORDER BY recency_days DESC, person_id) AS r_score,
+  ntile(5) OVER (ORDER BY frequency, person_id) AS f_score,
+  ntile(5) OVER (ORDER BY monetary, person_id) AS m_score,
   rfm_8class(recency_days, frequency, monetary,
              avg(recency_days) OVER (), avg(frequency) OVER (), avg(monetary) OVER ()) AS eight_class
 FROM buyer_rfm;
 
 CREATE VIEW person_activity AS
-SELECT person, min(event_time) AS first_seen, max(event_time) AS last_active_at
+SELECT person_id, min(event_time) AS first_seen, max(event_time) AS last_active_at
 FROM event_persons
-WHERE person IS NOT NULL AND CAST(event_time AS TIMESTAMP) < (SELECT as_of FROM layer_as_of)
-GROUP BY person;
+WHERE person_id IS NOT NULL AND CAST(event_time AS TIMESTAMP) < (SELECT as_of FROM layer_as_of)
+GROUP BY person_id;
 
 CREATE TABLE customer_layers AS
 SELECT
-  coalesce(a.person, b.person) AS person,
+  coalesce(a.person_id, b.person_id) AS person_id,
   least(a.first_seen, b.first_order_at) AS joined_at,
   a.last_active_at,
   b.last_order_at,
@@ -61,7 +61,7 @@ SELECT
   b.r_score,
   b.f_score,
   b.m_score,
-  CASE WHEN b.person IS NOT NULL THEN rfm_segment(b.r_score, b.f_score, b.m_score) END AS rfm_segment,
+  CASE WHEN b.person_id IS NOT NULL THEN rfm_segment(b.r_score, b.f_score, b.m_score) END AS rfm_segment,
   b.eight_class['code'] AS rfm_class_code,
   b.eight_class['label_cn'] AS rfm_class_cn,
   b.eight_class['label_en'] AS rfm_class_en,
@@ -70,7 +70,7 @@ SELECT
 -- buyers (paid orders before as_of) and everyone active: the buyers' scores carry their first
 -- and last order times
 FROM person_activity a
-FULL JOIN buyer_scores b ON a.person = b.person;
+FULL JOIN buyer_scores b ON a.person_id = b.person_id;
 
 CREATE TABLE layer_summary AS
 SELECT 'rfm_segment' AS layering, rfm_segment AS layer, count(*) AS people,

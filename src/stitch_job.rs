@@ -8,16 +8,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use userlake_udfs::stitch::ingest::EDGE_COLUMNS;
 use userlake_udfs::stitch::outputs::{
     ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA,
 };
-use userlake_udfs::stitch::previous::PREVIOUS_COLUMNS;
+use userlake_udfs::stitch::previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS};
 use userlake_udfs::stitch::{
     Explanation, StitchInput, StitchRules, Stitched, parse_identifier, run_stitch, scan_columns,
+    scan_columns_with_optional,
 };
 
 use crate::error::{Error, Result};
@@ -67,9 +68,11 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
             })?;
         }
     }
+    let mut person_id_floor = 0;
     let previous_name = match &options.previous {
         Some(location) => {
             let earlier = Storage::open_text(&ctx.runtime_env(), location)?;
+            person_id_floor = person_id_high_water(ctx, &earlier).await?;
             if earlier.list("id_graph").await?.is_empty() {
                 return Err(Error::usage(format!(
                     "--previous {location}: no id_graph there (the --out of an earlier \
@@ -89,9 +92,16 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
     let state = ctx.state();
     let edges = scan_columns(&state, &options.edges, &EDGE_COLUMNS, "the edges").await?;
     let previous = match &previous_name {
-        Some(name) => {
-            Some(scan_columns(&state, name, &PREVIOUS_COLUMNS, "the previous graph").await?)
-        }
+        Some(name) => Some(
+            scan_columns_with_optional(
+                &state,
+                name,
+                &PREVIOUS_COLUMNS,
+                &[PERSON_ID_COLUMN],
+                "the previous graph",
+            )
+            .await?,
+        ),
         None => None,
     };
     let input = StitchInput {
@@ -100,8 +110,43 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
         previous,
         previous_name: options.previous.clone(),
         rules: Arc::new(rules),
+        person_id_floor,
     };
     Ok(run_stitch(&input, ctx.task_ctx()).await?)
+}
+
+/// The largest person number an earlier run gave out, from its `run_stats` (0 without one):
+/// a number that left the graph (its person merged into another) is never given again.
+async fn person_id_high_water(ctx: &SessionContext, earlier: &Storage) -> Result<i64> {
+    if earlier.list("run_stats").await?.is_empty() {
+        return Ok(0);
+    }
+    let frame = ctx
+        .read_parquet(earlier.url("run_stats/"), ParquetReadOptions::default())
+        .await?
+        .filter(
+            datafusion::prelude::col("stat")
+                .eq(datafusion::prelude::lit("person_id"))
+                .and(datafusion::prelude::col("key").eq(datafusion::prelude::lit("high_water"))),
+        )?
+        .aggregate(
+            vec![],
+            vec![datafusion::functions_aggregate::expr_fn::max(
+                datafusion::prelude::col("value"),
+            )],
+        )?;
+    let batches = frame.collect().await?;
+    Ok(batches
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .filter(|a| a.is_valid(0))
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0))
 }
 
 /// Runs the job and publishes its four outputs under `out` (a directory or `s3://` prefix).

@@ -886,25 +886,6 @@ fn runs_commit_readers_see_the_latest_and_old_runs_are_cleaned_up() {
     assert!(!read("SHOW TABLES").contains("helper"));
 }
 
-/// Two CSV rows are the same when their texts are, field by field, except that rounded
-/// numbers may differ by one unit of their last decimal: floating-point sums depend on the
-/// order partitions finish in, which can move a value across a rounding boundary
-/// (119.925 -> 119.92 or 119.93), in any run.
-fn same_csv_row(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
-    a.len() == b.len()
-        && a.iter().zip(&b).all(|(x, y)| {
-            if x == y {
-                return true;
-            }
-            let decimals = x.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
-            match (x.parse::<f64>(), y.parse::<f64>()) {
-                (Ok(x), Ok(y)) => (x - y).abs() <= 10f64.powi(-decimals) * 1.000_001,
-                _ => false,
-            }
-        })
-}
-
 /// A run killed after some steps finished is resumed by the next invocation for its date: the
 /// finished steps are reused, and the outputs equal an uninterrupted run's.
 #[test]
@@ -983,8 +964,134 @@ fn a_killed_run_resumes_and_commits_the_same_outputs() {
         let first_difference = resumed
             .lines()
             .zip(expected.lines())
-            .find(|(a, b)| !same_csv_row(a, b));
+            .find(|(a, b)| !common::same_csv_row(a, b));
         assert_eq!(first_difference, None, "{file}");
         assert_eq!(resumed.lines().count(), expected.lines().count(), "{file}");
     }
+}
+
+/// The sample lake as it stood on `last_day`: partitions after it left out.
+fn sample_up_to(dir: &std::path::Path, last_day: &str) -> PathBuf {
+    let lake = dir.join(format!("lake-{last_day}"));
+    for table in std::fs::read_dir(sample_lake()).unwrap() {
+        let table = table.unwrap();
+        for entry in std::fs::read_dir(table.path()).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().to_string();
+            let keep = match name.strip_prefix("dt=") {
+                Some(day) => day <= last_day,
+                None => true,
+            };
+            if keep {
+                let target = lake.join(table.file_name()).join(&name);
+                if entry.file_type().unwrap().is_dir() {
+                    copy_dir(&entry.path(), &target);
+                } else {
+                    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                    std::fs::copy(entry.path(), &target).unwrap();
+                }
+            }
+        }
+    }
+    lake
+}
+
+/// Three nights of a growing lake: each night's identity step reads the last committed run's
+/// graph, so a person keeps their unified id and person_id from night to night, new people get
+/// new numbers, and no number is given to two unified ids.
+#[test]
+fn ids_are_stable_over_three_appended_nights() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::copy(
+        repo().join("sql/identity_edges.sql"),
+        dir.path().join("identity_edges.sql"),
+    )
+    .unwrap();
+    let job = dir.path().join("identity.toml");
+    std::fs::write(
+        &job,
+        "[job]\nname = \"identity\"\n[[step]]\nname = \"identity\"\nbuiltin = \"stitch\"\n\
+         sql = \"identity_edges.sql\"\n",
+    )
+    .unwrap();
+    let mut nights: Vec<std::collections::BTreeMap<String, (String, i64)>> = Vec::new();
+    for day in ["2026-02-27", "2026-02-28", "2026-03-01"] {
+        let lake = sample_up_to(dir.path(), day);
+        let output = userlake()
+            .arg("run")
+            .arg(&job)
+            .args(["--date", day, "--lake"])
+            .arg(&lake)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let graph = stdout_of(
+            userlake()
+                .args([
+                    "sql",
+                    "--format",
+                    "csv",
+                    "-c",
+                    "SELECT id_type || ':' || id_value, unified_id, person_id FROM id_graph",
+                    "--lake",
+                ])
+                .arg(&out),
+        );
+        let night: std::collections::BTreeMap<String, (String, i64)> = graph
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let mut fields = line.rsplitn(3, ',');
+                let person: i64 = fields.next().unwrap().parse().unwrap();
+                let unified = fields.next().unwrap().to_string();
+                (fields.next().unwrap().to_string(), (unified, person))
+            })
+            .collect();
+        // one number per unified id, and one unified id per number
+        let pairs: std::collections::BTreeSet<&(String, i64)> = night.values().collect();
+        let ids: std::collections::BTreeSet<&String> = pairs.iter().map(|p| &p.0).collect();
+        let numbers: std::collections::BTreeSet<i64> = pairs.iter().map(|p| p.1).collect();
+        assert_eq!((ids.len(), numbers.len()), (pairs.len(), pairs.len()));
+        nights.push(night);
+    }
+    for pair in nights.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        assert!(after.len() > before.len(), "the lake grew");
+        let before_numbers: std::collections::BTreeMap<&String, i64> =
+            before.values().map(|(u, p)| (u, *p)).collect();
+        let high_water = before_numbers.values().max().copied().unwrap();
+        let mut kept = 0;
+        for (identifier, (unified, person)) in after {
+            match before_numbers.get(unified) {
+                // a unified id that carried forward keeps its number
+                Some(&number) => {
+                    assert_eq!(*person, number, "{identifier} {unified}");
+                    kept += 1;
+                }
+                // a new unified id gets a number no earlier night gave out
+                None => assert!(*person > high_water, "{identifier} {unified} {person}"),
+            }
+        }
+        let same_person = before
+            .iter()
+            .filter(|(identifier, (unified, _))| {
+                after.get(*identifier).is_some_and(|(u, _)| u == unified)
+            })
+            .count();
+        assert!(
+            same_person * 100 >= before.len() * 95,
+            "{same_person} of {}",
+            before.len()
+        );
+        assert!(kept > 0);
+    }
+    let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
+    assert_eq!(listing.matches("committed").count(), 3, "{listing}");
 }

@@ -120,3 +120,28 @@ pub async fn session_with_parquet(
     }
     session.ctx
 }
+
+/// Two CSV rows are the same when their texts are, field by field, except that rounded
+/// numbers may differ by one unit of their last decimal: floating-point sums depend on the
+/// order partitions finish in, which can move a value across a rounding boundary
+/// (119.925 -> 119.92 or 119.93), in any run.
+pub fn same_csv_row(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
+    a.len() == b.len()
+        && a.iter().zip(&b).all(|(x, y)| {
+            if x == y {
+                return true;
+            }
+            let decimals = x.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => (x - y).abs() <= 10f64.powi(-decimals) * 1.000_001,
+                _ => false,
+            }
+        })
+}
+
+/// `same_csv_row` over every row of two CSV texts, and the same number of rows.
+pub fn same_csv(a: &str, b: &str) -> bool {
+    a.lines().count() == b.lines().count()
+        && a.lines().zip(b.lines()).all(|(x, y)| same_csv_row(x, y))
+}

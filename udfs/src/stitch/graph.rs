@@ -67,6 +67,9 @@ pub struct Component {
     pub anchor: u32,
     pub size: u32,
     pub unified_id: String,
+    /// The dense person number: carried with the unified id from the previous graph, or the
+    /// next unused number for a new unified id.
+    pub person_id: i64,
 }
 
 /// One line of the merge log.
@@ -111,6 +114,8 @@ pub struct Stitched {
     pub phases: Phases,
     /// No previous graph: every component's id was created by this run.
     pub first_run: bool,
+    /// The largest person number given out so far (this run's and earlier runs').
+    pub person_id_high_water: i64,
 }
 
 /// Wall-clock time of each step of a run.
@@ -225,6 +230,7 @@ impl Stitched {
         builder: GraphBuilder,
         rules: &StitchRules,
         previous: Option<&PreviousGraph>,
+        person_id_floor: i64,
     ) -> Result<Self> {
         let GraphBuilder {
             types,
@@ -372,6 +378,7 @@ impl Stitched {
                         anchor: i,
                         size: 0,
                         unified_id: String::new(),
+                        person_id: 0,
                     });
                     c
                 }
@@ -424,9 +431,11 @@ impl Stitched {
             hub_threshold,
             phases,
             first_run: false,
+            person_id_high_water: 0,
         };
         stitched.phases.lap("components");
         stitched.assign_ids(previous);
+        stitched.number_people(previous, person_id_floor);
         stitched.phases.lap("ids");
         Ok(stitched)
     }
@@ -447,6 +456,43 @@ impl Stitched {
     /// `type:value` of an identifier.
     pub fn label(&self, node: u32) -> String {
         format!("{}:{}", self.type_name(node), self.value(node))
+    }
+
+    /// Gives every component its person number: the one its unified id had in `previous`, or
+    /// else, in the order of the new unified ids, the next number above `floor` and above
+    /// every number `previous` holds, so a number is never given to two people.
+    fn number_people(&mut self, previous: Option<&PreviousGraph>, floor: i64) {
+        let mut known: HashMap<&str, i64> = HashMap::new();
+        let mut next = floor.max(0);
+        if let Some(previous) = previous {
+            next = next.max(previous.max_person_id());
+            for (number, id) in previous.ids().iter().enumerate() {
+                if let Some(person) = previous.person_id(number as u32) {
+                    known.insert(id.as_str(), person);
+                }
+            }
+        }
+        let mut new_people: Vec<usize> = Vec::new();
+        let mut numbers = vec![0i64; self.components.len()];
+        for (c, component) in self.components.iter().enumerate() {
+            match known.get(component.unified_id.as_str()) {
+                Some(&person) => numbers[c] = person,
+                None => new_people.push(c),
+            }
+        }
+        new_people.sort_unstable_by(|&a, &b| {
+            self.components[a]
+                .unified_id
+                .cmp(&self.components[b].unified_id)
+        });
+        for c in new_people {
+            next += 1;
+            numbers[c] = next;
+        }
+        self.person_id_high_water = next;
+        for (component, number) in self.components.iter_mut().zip(numbers) {
+            component.person_id = number;
+        }
     }
 
     /// Gives every component its unified id: carried forward from `previous` where it holds

@@ -19,6 +19,7 @@ pub static ID_GRAPH_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("id_type", DataType::Utf8, false),
         Field::new("id_value", DataType::Utf8, false),
         Field::new("unified_id", DataType::Utf8, false),
+        Field::new("person_id", DataType::Int64, false),
         Field::new("component_size", DataType::Int64, false),
         Field::new("first_seen", timestamp(), false),
         Field::new("last_seen", timestamp(), false),
@@ -97,6 +98,7 @@ impl Stitched {
         let mut id_type = StringBuilder::new();
         let mut id_value = StringBuilder::with_capacity(chunk.len(), chunk.len() * 24);
         let mut unified_id = StringBuilder::with_capacity(chunk.len(), chunk.len() * 33);
+        let mut person = Int64Builder::with_capacity(chunk.len());
         let mut size = Int64Builder::with_capacity(chunk.len());
         let mut first = TimestampMicrosecondBuilder::with_capacity(chunk.len());
         let mut last = TimestampMicrosecondBuilder::with_capacity(chunk.len());
@@ -106,6 +108,7 @@ impl Stitched {
             id_type.append_value(self.type_name(i));
             id_value.append_value(self.value(i));
             unified_id.append_value(&c.unified_id);
+            person.append_value(c.person_id);
             size.append_value(i64::from(c.size));
             first.append_value(self.first[i as usize]);
             last.append_value(self.last[i as usize]);
@@ -115,6 +118,7 @@ impl Stitched {
             Arc::new(id_type.finish()),
             Arc::new(id_value.finish()),
             Arc::new(unified_id.finish()),
+            Arc::new(person.finish()),
             Arc::new(size.finish()),
             Arc::new(first.finish().with_timezone("UTC")),
             Arc::new(last.finish().with_timezone("UTC")),
@@ -334,6 +338,7 @@ impl Stitched {
         for (event, count) in events {
             push("merge_log", event, count);
         }
+        push("person_id", "high_water", self.person_id_high_water);
         for (phase, seconds) in &self.phases.seconds {
             push("milliseconds", phase, (seconds * 1000.0).round() as i64);
         }

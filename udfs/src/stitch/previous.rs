@@ -18,6 +18,9 @@ pub const PREVIOUS_COLUMNS: [&str; 5] = [
     "is_anchor",
 ];
 
+/// The previous graph's person numbers, read when it has them.
+pub const PERSON_ID_COLUMN: &str = "person_id";
+
 /// One identifier of the previous graph.
 #[derive(Debug, Clone, Copy)]
 pub struct PreviousRow {
@@ -33,6 +36,8 @@ pub struct PreviousGraph {
     rows: Vec<PreviousRow>,
     ids: Vec<String>,
     id_numbers: HashMap<String, u32>,
+    /// The person number of each unified id (by its number), where the graph has one.
+    person_ids: Vec<Option<i64>>,
 }
 
 impl PreviousGraph {
@@ -58,6 +63,19 @@ impl PreviousGraph {
             );
         }
         let is_anchor = is_anchor.as_boolean();
+        let person_id = match batch.column_by_name(PERSON_ID_COLUMN) {
+            Some(column) => Some(
+                datafusion::arrow::compute::cast(column, &DataType::Int64).map_err(|e| {
+                    DataFusionError::Plan(format!(
+                        "stitch: column person_id of {table} must be an integer: {e}"
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        let person_id = person_id
+            .as_ref()
+            .map(|c| c.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
         for row in 0..batch.num_rows() {
             let (Some(t), Some(v), Some(u)) =
                 (id_type.get(row), id_value.get(row), unified_id.get(row))
@@ -76,9 +94,15 @@ impl PreviousGraph {
                     let id = self.ids.len() as u32;
                     self.ids.push(u.to_string());
                     self.id_numbers.insert(u.to_string(), id);
+                    self.person_ids.push(None);
                     id
                 }
             };
+            if let Some(numbers) = person_id
+                && numbers.is_valid(row)
+            {
+                self.person_ids[id as usize] = Some(numbers.value(row));
+            }
             self.rows.push(PreviousRow {
                 key: identifier_key(t, v),
                 id,
@@ -95,6 +119,16 @@ impl PreviousGraph {
 
     pub fn rows(&self) -> &[PreviousRow] {
         &self.rows
+    }
+
+    /// The person number of a unified id (by its number), if the graph had one.
+    pub fn person_id(&self, id: u32) -> Option<i64> {
+        self.person_ids.get(id as usize).copied().flatten()
+    }
+
+    /// The largest person number in the graph (0 for none).
+    pub fn max_person_id(&self) -> i64 {
+        self.person_ids.iter().flatten().copied().max().unwrap_or(0)
     }
 
     /// The unified ids, by number.

@@ -73,7 +73,7 @@ fn stitch_in(
         let chunk = EdgeChunk::from_batch(rules, &edge_batch(part), "edges").unwrap();
         builder.absorb(chunk, reader).unwrap();
     }
-    Stitched::compute(builder.finish().unwrap(), rules, previous).unwrap()
+    Stitched::compute(builder.finish().unwrap(), rules, previous, 0).unwrap()
 }
 
 fn stitch(rows: &[Row]) -> Stitched {
@@ -468,6 +468,76 @@ fn unified_ids_carry_forward_through_merges_and_splits() {
     assert_eq!(split.other_ids.as_deref(), Some(id_a.as_str()));
     let ids: BTreeSet<&String> = g3.values().map(|v| &v.0).collect();
     assert_eq!(ids.len(), 3);
+}
+
+/// `type:value` -> person_id, for every identifier.
+fn person_ids(s: &Stitched) -> BTreeMap<String, i64> {
+    (0..s.keys.len() as u32)
+        .filter(|&i| s.component[i as usize] != NO_COMPONENT)
+        .map(|i| {
+            (
+                s.label(i),
+                s.components[s.component[i as usize] as usize].person_id,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn person_ids_are_dense_and_follow_the_unified_ids() {
+    let rules = StitchRules::default();
+    let day1 = vec![
+        row("unionid:U1", "phone:13800000001", 1),
+        row("unionid:U2", "phone:13800000002", 2),
+        row("unionid:U3", "phone:13800000003", 3),
+    ];
+    let run1 = stitch_in(&day1, 1, &rules, None);
+    let p1 = person_ids(&run1);
+    let mut numbers: Vec<i64> = p1.values().copied().collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    assert_eq!(run1.person_id_high_water, 3);
+    // new people are numbered in the order of their unified ids, so a run is reproducible
+    let by_id: BTreeMap<String, i64> = run1
+        .components
+        .iter()
+        .map(|c| (c.unified_id.clone(), c.person_id))
+        .collect();
+    assert_eq!(by_id.values().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+
+    // U2 and U3 merge, and U4 is new: the survivor keeps its number, the new person gets the
+    // next one, and the number of the absorbed person is not given again
+    let mut day2 = day1.clone();
+    day2.push(row("phone:13800000002", "cookie_id:ck", 10));
+    day2.push(row("cookie_id:ck", "phone:13800000003", 11));
+    day2.push(row("unionid:U4", "phone:13800000004", 12));
+    let run2 = stitch_in(&day2, 2, &rules, Some(&as_previous(&run1)));
+    let p2 = person_ids(&run2);
+    assert_eq!(p2["unionid:U1"], p1["unionid:U1"]);
+    let survivor = p2["unionid:U2"];
+    assert_eq!(p2["unionid:U3"], survivor);
+    assert!([p1["unionid:U2"], p1["unionid:U3"]].contains(&survivor));
+    assert_eq!(p2["unionid:U4"], 4);
+
+    // the next night a new person arrives: above the high-water mark even when the largest
+    // number left the graph (a floor from the run before, as the jobs pass it)
+    let mut day3 = day2.clone();
+    day3.push(row("unionid:U5", "phone:13800000005", 20));
+    let builder = SharedBuilder::default();
+    let chunk = EdgeChunk::from_batch(&rules, &edge_batch(&day3), "edges").unwrap();
+    builder.absorb(chunk, 0).unwrap();
+    let run3 = Stitched::compute(
+        builder.finish().unwrap(),
+        &rules,
+        Some(&as_previous(&run2)),
+        10,
+    )
+    .unwrap();
+    let p3 = person_ids(&run3);
+    assert_eq!(p3["unionid:U5"], 11);
+    assert_eq!(p3["unionid:U4"], 4);
+    assert_eq!(run3.person_id_high_water, 11);
 }
 
 #[test]

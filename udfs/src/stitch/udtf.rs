@@ -30,7 +30,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::graph::Stitched;
 use super::ingest::{EDGE_COLUMNS, EdgeChunk, SharedBuilder};
 use super::outputs::ID_GRAPH_SCHEMA;
-use super::previous::{PREVIOUS_COLUMNS, PreviousGraph};
+use super::previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS, PreviousGraph};
 use super::rules::StitchRules;
 use crate::literals::table_function_string;
 
@@ -48,8 +48,9 @@ pub static STITCH_DOC: LazyLock<Documentation> = LazyLock::new(|| {
             description: None,
         },
         "Identity stitching: joins identifiers seen together into people and gives each a \
-         stable unified_id. One row per identifier: id_type, id_value (normalised), unified_id, \
-         component_size, first_seen, last_seen, is_anchor. Placeholders link nothing; hubs \
+         stable unified_id and a dense person_id (BIGINT, 1, 2, ...: as stable as the \
+         unified_id, a new person gets the next number). One row per identifier: id_type, \
+         id_value (normalised), unified_id, person_id, component_size, first_seen, last_seen, is_anchor. Placeholders link nothing; hubs \
          (identifiers linked to more distinct identifiers than their type's threshold) are \
          left out; a link that would give a person more identifiers of a type than its limit \
          (default: one member_id) is refused; edges are applied in a fixed priority order, so \
@@ -133,6 +134,17 @@ pub async fn scan_columns(
     columns: &[&str],
     role: &str,
 ) -> Result<Arc<dyn ExecutionPlan>> {
+    scan_columns_with_optional(state, name, columns, &[], role).await
+}
+
+/// `scan_columns`, plus those of `optional` the table has.
+pub async fn scan_columns_with_optional(
+    state: &SessionState,
+    name: &str,
+    columns: &[&str],
+    optional: &[&str],
+    role: &str,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let reference = TableReference::from(name);
     let provider = state
         .schema_for_ref(reference.clone())?
@@ -153,6 +165,12 @@ pub async fn scan_columns(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut projection = projection;
+    projection.extend(
+        optional
+            .iter()
+            .filter_map(|column| schema.index_of(column).ok()),
+    );
     // planned like any query, so that the optimizer splits large files over the cores
     let plan = LogicalPlanBuilder::scan(reference, provider_as_source(provider), Some(projection))?
         .build()?;
@@ -181,9 +199,16 @@ impl TableProvider for StitchTable {
         };
         let edges = scan_columns(state, &self.edges, &EDGE_COLUMNS, "the edges").await?;
         let previous = match &self.previous {
-            Some(name) => {
-                Some(scan_columns(state, name, &PREVIOUS_COLUMNS, "the previous graph").await?)
-            }
+            Some(name) => Some(
+                scan_columns_with_optional(
+                    state,
+                    name,
+                    &PREVIOUS_COLUMNS,
+                    &[PERSON_ID_COLUMN],
+                    "the previous graph",
+                )
+                .await?,
+            ),
             None => None,
         };
         Ok(Arc::new(StitchExec::new(
@@ -192,6 +217,7 @@ impl TableProvider for StitchTable {
                 edges_name: self.edges.clone(),
                 previous,
                 previous_name: self.previous.clone(),
+                person_id_floor: 0,
                 rules: Arc::clone(&self.rules),
             },
             projection.cloned(),
@@ -207,6 +233,9 @@ pub struct StitchInput {
     pub previous: Option<Arc<dyn ExecutionPlan>>,
     pub previous_name: Option<String>,
     pub rules: Arc<StitchRules>,
+    /// The person numbers already given out (a previous run's high-water mark): new people
+    /// are numbered above it and above every number in the previous graph.
+    pub person_id_floor: i64,
 }
 
 /// Runs a stitching: reads every partition of the edges in parallel (normalising and keying
@@ -255,13 +284,15 @@ pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Resul
         .map_err(|_| DataFusionError::Internal("stitch: readers still running".into()))?
         .finish()?;
     let rules = Arc::clone(&input.rules);
+    let person_id_floor = input.person_id_floor;
     let read_seconds = started.elapsed().as_secs_f64();
     // the linking is one long CPU-bound step: keep it off the async workers
-    let mut stitched =
-        SpawnedTask::spawn_blocking(move || Stitched::compute(builder, &rules, previous.as_ref()))
-            .join_unwind()
-            .await
-            .map_err(|e| DataFusionError::Execution(format!("stitch: {e}")))??;
+    let mut stitched = SpawnedTask::spawn_blocking(move || {
+        Stitched::compute(builder, &rules, previous.as_ref(), person_id_floor)
+    })
+    .join_unwind()
+    .await
+    .map_err(|e| DataFusionError::Execution(format!("stitch: {e}")))??;
     stitched.phases.seconds.insert(0, ("read", read_seconds));
     Ok(stitched)
 }
