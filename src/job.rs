@@ -12,6 +12,7 @@ use std::time::Instant;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
+use crate::materialize::create_table_on_disk;
 use crate::output::{OutputFormat, write_batches};
 use crate::query::execute;
 use crate::script::{Statement, is_valid_variable_name, prepare_script};
@@ -103,6 +104,8 @@ pub struct StatementRunner {
     name_scripts: bool,
     progress: bool,
     pub rows: u64,
+    /// Where `CREATE TABLE ... AS` writes its rows instead of memory (job files).
+    tables_on: Option<Storage>,
 }
 
 impl StatementRunner {
@@ -113,7 +116,14 @@ impl StatementRunner {
             name_scripts,
             progress,
             rows: 0,
+            tables_on: None,
         }
+    }
+
+    /// From now on, `CREATE [OR REPLACE] TABLE name AS query` writes its rows as Parquet under
+    /// `storage` and registers the files, rather than holding them in memory.
+    pub fn write_tables_to(&mut self, storage: Option<Storage>) {
+        self.tables_on = storage;
     }
 
     pub async fn run(
@@ -128,9 +138,18 @@ impl StatementRunner {
             .unwrap_or_default();
         let stderr = std::io::stderr();
         for statement in statements {
-            let result = execute(ctx, statement)
-                .await
-                .map_err(|e| in_script(script, e))?;
+            let on_disk = match &self.tables_on {
+                Some(storage) => create_table_on_disk(ctx, statement, storage)
+                    .await
+                    .map_err(|e| in_script(script, e))?,
+                None => None,
+            };
+            let result = match on_disk {
+                Some(result) => result,
+                None => execute(ctx, statement)
+                    .await
+                    .map_err(|e| in_script(script, e))?,
+            };
             self.done += 1;
             let written = result.written_rows();
             let rows = written.unwrap_or(result.row_count() as u64);

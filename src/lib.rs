@@ -9,6 +9,7 @@ pub mod generator;
 pub mod job;
 pub mod jobfile;
 pub mod lake;
+pub mod materialize;
 pub mod object_stores;
 pub mod output;
 pub mod pipeline;

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use datafusion::config::{CsvOptions, TableParquetOptions};
+use datafusion::config::CsvOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::job::{StatementRunner, in_script};
 use crate::jobfile::{JobFile, Publish, Step, StepKind};
 use crate::lake::{LakeLocation, register_directory};
+use crate::materialize::write_frame;
 use crate::runs::{
     FileRecord, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunListing, RunRecord, StepRecord,
     TableOutput, WORK_DIRECTORY, clean_up, file_record, latest_committed_run_up_to, list_runs,
@@ -28,6 +29,9 @@ use crate::script::{Statement, prepare_script};
 use crate::session::Session;
 use crate::stitch_job::{StitchOptions, run_stitch_job};
 use crate::storage::Storage;
+
+/// Below `_work/`: the tables a step creates for itself, one directory per step.
+const STEP_TABLES: &str = "_private";
 
 pub struct PipelineOptions {
     pub job: JobFile,
@@ -294,7 +298,12 @@ async fn run_step(
     previous_run: Option<String>,
 ) -> Result<Vec<TableOutput>> {
     if let Some(script) = &step.script {
-        runner.run(ctx, script, statements).await?;
+        // the step's own tables live in the run directory until the commit, not in memory
+        let tables = run_storage.child(&format!("{WORK_DIRECTORY}/{STEP_TABLES}/{}", step.name))?;
+        runner.write_tables_to(Some(tables));
+        let ran = runner.run(ctx, script, statements).await;
+        runner.write_tables_to(None);
+        ran?;
     }
     let mut written = Vec::new();
     if let StepKind::Stitch { edges, rules } = &step.kind {
@@ -367,26 +376,7 @@ async fn write_table(
         .sql(&query)
         .await
         .map_err(|e| Error::usage(format!("table {name}: {e}")))?;
-    let schema = frame.schema().inner().clone();
-    // a stale file from an interrupted attempt at this step must not join the table
-    run_storage.delete_all(directory).await?;
-    let counts = frame
-        .write_parquet(
-            &run_storage.url(directory),
-            DataFrameWriteOptions::new(),
-            Some(TableParquetOptions::default()),
-        )
-        .await?;
-    let rows = count_of(&counts);
-    if run_storage.list(directory).await?.is_empty() {
-        // DataFusion writes no file for no rows; an empty table is still a table to readers
-        let mut bytes = Vec::new();
-        let writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None)?;
-        writer.close()?;
-        run_storage
-            .put(&format!("{directory}part-0.parquet"), bytes)
-            .await?;
-    }
+    let rows = write_frame(frame, run_storage, directory).await?;
     let mut copies = Vec::new();
     if publish.csv {
         let file = format!("{name}.csv");
@@ -438,18 +428,4 @@ async fn register_written(
         copies: Vec::new(),
         published,
     })
-}
-
-/// The `count` DataFusion's writers return.
-fn count_of(batches: &[arrow::array::RecordBatch]) -> u64 {
-    batches
-        .iter()
-        .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::UInt64Array>()
-                .map(|a| a.value(0))
-        })
-        .sum()
 }

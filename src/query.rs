@@ -15,6 +15,9 @@ pub struct QueryResult {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub elapsed: Duration,
+    /// Rows a statement wrote where it says so otherwise than by a `count` row (a table a
+    /// job wrote to files).
+    pub written: Option<u64>,
 }
 
 impl QueryResult {
@@ -24,6 +27,9 @@ impl QueryResult {
 
     /// For `COPY` and `INSERT`, the rows written, which DataFusion reports as a one-row `count`.
     pub fn written_rows(&self) -> Option<u64> {
+        if self.written.is_some() {
+            return self.written;
+        }
         let is_count = self.schema.fields().len() == 1 && self.schema.field(0).name() == "count";
         if !is_count || self.row_count() != 1 {
             return None;
@@ -50,12 +56,18 @@ pub async fn execute(ctx: &SessionContext, statement: &Statement) -> Result<Quer
             schema,
             batches,
             elapsed: started.elapsed(),
+            written: None,
         }),
-        Err(error) => Err(Error::Statement {
-            number: statement.number,
-            line: statement.line,
-            source: Box::new(locate(error, statement.line)),
-        }),
+        Err(error) => Err(statement_error(statement, error)),
+    }
+}
+
+/// A DataFusion error of `statement`, with its number, line and the SQL's position.
+pub fn statement_error(statement: &Statement, error: DataFusionError) -> Error {
+    Error::Statement {
+        number: statement.number,
+        line: statement.line,
+        source: Box::new(locate(error, statement.line)),
     }
 }
 
