@@ -7,64 +7,35 @@
 -- read, without the raw identifiers, plus person_id (the stitched person's dense number;
 -- id_graph maps it to the unified_id, which order_persons also carries).
 
--- A row belongs to the person of its most trusted valid identifier (the anchor that
--- sql/identity_edges.sql linked every other identifier of the row to). Offline device ids are
--- store iPads, never a person. Rows whose only identifiers are placeholders or hubs belong to
+-- A row belongs to the person of its most trusted valid identifier: anchor_identifier ranks
+-- them by the stitcher's priority, as sql/identity_edges.sql does for the edges (the same
+-- qualified openids: app_id:openid). Offline device ids are store
+-- iPads, never a person. Rows whose only identifiers are placeholders or hubs belong to
 -- nobody: person_id is NULL and they are not counted as people.
 CREATE VIEW event_persons AS
 SELECT e.event_id, e.event_time, e.event_name, e.channel, e.campaign, e.platform, e.experiment,
        e.arm, e.dt, g.person_id
 FROM (
-  SELECT *, anchor['id_type'] AS anchor_type, anchor['id_value'] AS anchor_value
-  FROM (
-    SELECT *,
-      CASE
-        WHEN normalize_id('member_id', member_id) IS NOT NULL
-          THEN named_struct('id_type', 'member_id', 'id_value', normalize_id('member_id', member_id))
-        WHEN normalize_id('unionid', unionid) IS NOT NULL
-          THEN named_struct('id_type', 'unionid', 'id_value', normalize_id('unionid', unionid))
-        WHEN normalize_id('phone', phone) IS NOT NULL
-          THEN named_struct('id_type', 'phone', 'id_value', normalize_id('phone', phone))
-        WHEN normalize_id('email', email) IS NOT NULL
-          THEN named_struct('id_type', 'email', 'id_value', normalize_id('email', email))
-        WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL
-          THEN named_struct('id_type', 'openid', 'id_value', normalize_id('openid', coalesce(app_id, '') || ':' || openid))
-        WHEN platform <> 'offline' AND normalize_id('device_id', device_id) IS NOT NULL
-          THEN named_struct('id_type', 'device_id', 'id_value', normalize_id('device_id', device_id))
-        WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL
-          THEN named_struct('id_type', 'cookie_id', 'id_value', normalize_id('cookie_id', cookie_id))
-      END AS anchor
-    FROM events
-  )
+  SELECT *,
+    anchor_identifier(
+      'member_id', member_id, 'unionid', unionid, 'phone', phone, 'email', email,
+      'openid', CASE WHEN openid IS NOT NULL THEN coalesce(app_id, '') || ':' || openid END,
+      'device_id', CASE WHEN platform <> 'offline' THEN device_id END,
+      'cookie_id', cookie_id) AS anchor
+  FROM events
 ) e
-LEFT JOIN id_graph g ON g.id_type = e.anchor_type AND g.id_value = e.anchor_value;
+LEFT JOIN id_graph g ON g.id_type = e.anchor['id_type'] AND g.id_value = e.anchor['id_value'];
 
 CREATE VIEW order_persons AS
 SELECT o.order_id, o.order_time, o.shop, o.amount, o.gross_margin, o.status, o.channel,
        o.campaign, o.dt, g.person_id, g.unified_id
 FROM (
-  SELECT *, anchor['id_type'] AS anchor_type, anchor['id_value'] AS anchor_value
-  FROM (
-    SELECT *,
-      CASE
-        WHEN normalize_id('member_id', member_id) IS NOT NULL
-          THEN named_struct('id_type', 'member_id', 'id_value', normalize_id('member_id', member_id))
-        WHEN normalize_id('unionid', unionid) IS NOT NULL
-          THEN named_struct('id_type', 'unionid', 'id_value', normalize_id('unionid', unionid))
-        WHEN normalize_id('phone', phone) IS NOT NULL
-          THEN named_struct('id_type', 'phone', 'id_value', normalize_id('phone', phone))
-        WHEN normalize_id('email', email) IS NOT NULL
-          THEN named_struct('id_type', 'email', 'id_value', normalize_id('email', email))
-        WHEN normalize_id('buyer', shop_buyer_id) IS NOT NULL
-          THEN named_struct('id_type', shop || '_buyer_id', 'id_value', normalize_id('buyer', shop_buyer_id))
-        WHEN openid IS NOT NULL AND normalize_id('openid', openid) IS NOT NULL
-          THEN named_struct('id_type', 'openid', 'id_value', normalize_id('openid', coalesce(app_id, '') || ':' || openid))
-        WHEN normalize_id('device_id', device_id) IS NOT NULL
-          THEN named_struct('id_type', 'device_id', 'id_value', normalize_id('device_id', device_id))
-        WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL
-          THEN named_struct('id_type', 'cookie_id', 'id_value', normalize_id('cookie_id', cookie_id))
-      END AS anchor
-    FROM orders
-  )
+  SELECT *,
+    anchor_identifier(
+      'member_id', member_id, 'unionid', unionid, 'phone', phone, 'email', email,
+      shop || '_buyer_id', shop_buyer_id,
+      'openid', CASE WHEN openid IS NOT NULL THEN coalesce(app_id, '') || ':' || openid END,
+      'device_id', device_id, 'cookie_id', cookie_id) AS anchor
+  FROM orders
 ) o
-LEFT JOIN id_graph g ON g.id_type = o.anchor_type AND g.id_value = o.anchor_value;
+LEFT JOIN id_graph g ON g.id_type = o.anchor['id_type'] AND g.id_value = o.anchor['id_value'];

@@ -3,9 +3,9 @@
 -- stitch('all_identity_edges').
 --
 -- Each distinct set of identifiers on events (and on orders) links its most trusted valid
--- identifier (the anchor: member_id, unionid, phone, email, shop buyer id, openid, device_id,
--- cookie_id) to each of the others, seen at the first time the set occurred. Raw values are
--- kept, so placeholders reach stitch and are reported in its rejected edges. Openids are
+-- identifier (the anchor, by anchor_identifier: member_id, unionid, phone, email, shop buyer
+-- id, openid, device_id, cookie_id) to each of the others,
+-- seen at the first time the set occurred. Raw values are kept, so placeholders reach stitch and are reported in its rejected edges. Openids are
 -- qualified by their app (app_id:openid), since an openid is unique only within one app.
 
 CREATE OR REPLACE VIEW identifier_sets AS
@@ -27,30 +27,22 @@ FROM (
 GROUP BY source, member_id, unionid, phone, email, buyer_type, buyer_id, openid, device_id,
          cookie_id;
 
--- A table, not a view: the eight branches below read it, and a view would group the events
--- eight times.
+-- Each set's anchor: its most trusted valid identifier (anchor_identifier: the stitcher's
+-- priority, the same function sql/identity.sql keys events and orders with). A table, not a
+-- view: the eight branches below read it, and a view would group the events eight times.
 CREATE OR REPLACE TABLE anchored_identifier_sets AS
-SELECT *,
-  CASE anchor_type
-    WHEN 'member_id' THEN member_id WHEN 'unionid' THEN unionid WHEN 'phone' THEN phone
-    WHEN 'email' THEN email WHEN 'buyer' THEN buyer_id WHEN 'openid' THEN openid
-    WHEN 'device_id' THEN device_id WHEN 'cookie_id' THEN cookie_id
-  END AS anchor_value,
-  CASE WHEN anchor_type = 'buyer' THEN buyer_type ELSE anchor_type END AS anchor_id_type
+SELECT seen_at, source, member_id, unionid, phone, email, buyer_type, buyer_id, openid,
+       device_id, cookie_id,
+       anchor['id_type'] AS anchor_id_type, anchor['id_value'] AS anchor_value,
+       CASE WHEN anchor['id_type'] = lower(buyer_type) THEN 'buyer' ELSE anchor['id_type'] END AS anchor_type
 FROM (
   SELECT *,
-    CASE
-      WHEN normalize_id('member_id', member_id) IS NOT NULL THEN 'member_id'
-      WHEN normalize_id('unionid', unionid) IS NOT NULL THEN 'unionid'
-      WHEN normalize_id('phone', phone) IS NOT NULL THEN 'phone'
-      WHEN normalize_id('email', email) IS NOT NULL THEN 'email'
-      WHEN normalize_id('buyer', buyer_id) IS NOT NULL THEN 'buyer'
-      WHEN normalize_id('openid', openid) IS NOT NULL THEN 'openid'
-      WHEN normalize_id('device_id', device_id) IS NOT NULL THEN 'device_id'
-      WHEN normalize_id('cookie_id', cookie_id) IS NOT NULL THEN 'cookie_id'
-    END AS anchor_type
+    anchor_identifier('member_id', member_id, 'unionid', unionid, 'phone', phone,
+                      'email', email, buyer_type, buyer_id, 'openid', openid,
+                      'device_id', device_id, 'cookie_id', cookie_id) AS anchor
   FROM identifier_sets
-);
+)
+WHERE anchor IS NOT NULL;
 
 CREATE OR REPLACE VIEW all_identity_edges AS
 SELECT a_type, a_value, b_type, b_value, seen_at, source FROM identity_edges

@@ -41,6 +41,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(identity::NormalizeId::default())),
         Arc::new(ScalarUDF::from(identity::IsPlaceholderId::default())),
+        Arc::new(ScalarUDF::from(identity::AnchorIdentifier::default())),
         Arc::new(ScalarUDF::from(identity::HashId::default())),
         Arc::new(ScalarUDF::from(identity::MaskPhone::default())),
         Arc::new(ScalarUDF::from(experiments::AbTest::new(

@@ -65,7 +65,8 @@ pub fn is_placeholder(value: &str) -> bool {
 /// - `device_id` (and `idfa`, `oaid`, `android_id`, `imei`): trimmed and lower-cased, since
 ///   SDKs disagree on the case of the same advertising id.
 /// - anything else (`openid`, `unionid`, `member_id`, `cookie_id`, shop buyer ids): trimmed.
-///   An openid is only unique within its app: qualify it as `app_id:openid` before comparing.
+///   An openid is only unique within its app: qualify it as `app_id:openid` before comparing;
+///   a qualified openid whose openid part is a placeholder (`wx1:0`) is no openid.
 pub fn normalize(id_type: &str, value: &str) -> Option<String> {
     let id_type = id_type.trim().to_ascii_lowercase();
     normalize_typed(&id_type, value).map(Cow::into_owned)
@@ -96,6 +97,12 @@ pub fn normalize_typed<'a>(id_type: &str, value: &'a str) -> Option<Cow<'a, str>
                 Some(Cow::Borrowed(value))
             }
         }
+        // an openid qualified by its app (app_id:openid) identifies nobody when the openid
+        // itself is a placeholder: `wx1:0` is as empty as `0`
+        "openid" => match value.split_once(':') {
+            Some((_, openid)) if is_placeholder(openid) => None,
+            _ => Some(Cow::Borrowed(value)),
+        },
         _ => Some(Cow::Borrowed(value)),
     }
 }
