@@ -6,10 +6,13 @@
 
 use std::time::Instant;
 
-use datafusion::config::TableParquetOptions;
-use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 use crate::lake::register_directory;
@@ -17,39 +20,34 @@ use crate::query::{QueryResult, statement_error};
 use crate::script::Statement;
 use crate::storage::Storage;
 
-/// Writes `frame` as Parquet under `directory` (ending in `/`) of `storage`, replacing what
-/// was there, and returns the rows written. A frame without rows still leaves one (empty)
-/// file, so the table exists for readers.
+/// Writes `frame` as one Parquet file under `directory` (ending in `/`) of `storage`,
+/// replacing what was there, and returns the rows written. The rows stream from the plan into
+/// the file (an object-store upload in parts), so only the writer's row group is held. The
+/// writer takes nothing from the memory pool: DataFusion's own Parquet sink does, and as an
+/// operator that cannot spill it fails once spilling aggregates upstream have taken the whole
+/// pool (seen at 100M events under `--memory-limit 4G`). A frame without rows still leaves
+/// a file with the schema, so the table exists for readers.
 pub async fn write_frame(frame: DataFrame, storage: &Storage, directory: &str) -> Result<u64> {
     let schema = frame.schema().inner().clone();
     // a stale file from an interrupted attempt must not join the table
     storage.delete_all(directory).await?;
-    let counts = frame
-        .write_parquet(
-            &storage.url(directory),
-            DataFrameWriteOptions::new(),
-            Some(TableParquetOptions::default()),
-        )
-        .await?;
-    if storage.list(directory).await?.is_empty() {
-        // DataFusion writes no file for no rows
-        let mut bytes = Vec::new();
-        let writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None)?;
-        writer.close()?;
-        storage
-            .put(&format!("{directory}part-0.parquet"), bytes)
-            .await?;
+    let mut stream = frame.execute_stream().await?;
+    let upload = object_store::buffered::BufWriter::new(
+        std::sync::Arc::clone(storage.store()),
+        storage.path(&format!("{directory}part-0.parquet")),
+    );
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut writer = AsyncArrowWriter::try_new(upload, schema, Some(properties))?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).await?;
     }
-    Ok(counts
-        .iter()
-        .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::UInt64Array>()
-                .map(|a| a.value(0))
-        })
-        .sum())
+    writer.close().await?;
+    Ok(rows)
 }
 
 /// Runs `statement` as a table written under `storage` when it is a `CREATE [OR REPLACE]

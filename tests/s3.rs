@@ -435,3 +435,194 @@ async fn every_output_option_writes_to_s3() {
     ]));
     assert!(err.contains("unsupported scheme 'gs://'"), "{err}");
 }
+
+/// What the fault proxy does to one connection.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Answers `503 Slow Down`, as S3 does under load.
+    Unavailable,
+    /// Closes the connection without an answer.
+    Reset,
+    /// Answers `403 Forbidden`.
+    Forbidden,
+}
+
+/// A proxy on loopback in front of the S3 server: the first connections get `faults` (the
+/// last one repeats when `repeat_last`), the others are forwarded byte for byte.
+struct FaultProxy {
+    endpoint: String,
+    faulted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn start_fault_proxy(upstream: &str, faults: Vec<Fault>, repeat_last: bool) -> FaultProxy {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let faulted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&faulted);
+    std::thread::spawn(move || {
+        for (index, client) in listener.incoming().enumerate() {
+            let Ok(mut client) = client else { continue };
+            let fault = match faults.get(index) {
+                Some(fault) => Some(*fault),
+                None if repeat_last => faults.last().copied(),
+                None => None,
+            };
+            match fault {
+                Some(fault) => {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    // read the request head, then fail it
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    let answer: &[u8] = match fault {
+                        Fault::Unavailable => b"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        Fault::Forbidden => b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        Fault::Reset => b"",
+                    };
+                    let _ = client.write_all(answer);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                }
+                None => {
+                    let Ok(server) = TcpStream::connect(&upstream) else {
+                        continue;
+                    };
+                    let (mut client_read, mut server_write) =
+                        (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut client_read, &mut server_write);
+                        let _ = server_write.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut server_read, mut client_write) = (server, client);
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut server_read, &mut client_write);
+                        let _ = client_write.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        }
+    });
+    FaultProxy { endpoint, faulted }
+}
+
+/// Transient S3 failures (503s, dropped connections) are retried and the command gives the
+/// right answer; with retries off it fails naming the lake; a permanent failure (403) fails at
+/// once, without retrying for minutes. A job commits its run to S3 through the faults.
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_s3_failures_are_retried_and_permanent_ones_are_not() {
+    let Some(server) = start_server() else { return };
+    create_bucket(&server.endpoint, "lake");
+    upload_dir(
+        &s3_store(&server.endpoint, "lake"),
+        &sample_lake(),
+        "sample",
+    )
+    .await;
+    let count_orders = |endpoint: &str, env: &[(&str, &str)]| {
+        let mut command = userlake();
+        with_aws(&mut command, endpoint);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.args([
+            "sql",
+            "--lake",
+            "s3://lake/sample",
+            "-c",
+            "SELECT count(*) AS orders FROM orders",
+            "--format",
+            "csv",
+        ]);
+        let started = Instant::now();
+        let output = command.output().unwrap();
+        (output, started.elapsed())
+    };
+    let (direct, _) = count_orders(&server.endpoint, &[]);
+    assert!(direct.status.success());
+    let expected = String::from_utf8(direct.stdout).unwrap();
+
+    let faults = vec![
+        Fault::Unavailable,
+        Fault::Reset,
+        Fault::Unavailable,
+        Fault::Reset,
+    ];
+    let proxy = start_fault_proxy(&server.endpoint, faults.clone(), false);
+    let (output, _) = count_orders(&proxy.endpoint, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
+    assert_eq!(proxy.faulted.load(std::sync::atomic::Ordering::SeqCst), 4);
+
+    // no retries: the first 503 fails the command, naming the lake
+    let proxy = start_fault_proxy(&server.endpoint, faults, false);
+    let (output, _) = count_orders(&proxy.endpoint, &[("USERLAKE_S3_MAX_RETRIES", "0")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("s3://lake/sample"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // a permanent failure is not retried: it fails within seconds, with default retries
+    let proxy = start_fault_proxy(&server.endpoint, vec![Fault::Forbidden], true);
+    let (output, elapsed) = count_orders(&proxy.endpoint, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("s3://lake/sample") && stderr.contains("403"),
+        "{stderr}"
+    );
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}: {stderr}");
+    let bad = count_orders(&server.endpoint, &[("USERLAKE_S3_MAX_RETRIES", "many")]).0;
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("USERLAKE_S3_MAX_RETRIES"), "{stderr}");
+
+    // a job reads and commits through a flaky connection
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.sql"),
+        "CREATE VIEW orders_by_channel AS SELECT channel, count(*) AS orders FROM orders GROUP BY channel;",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("job.toml"),
+        "[job]\nname = \"flaky\"\n[[step]]\nname = \"orders\"\nsql = \"orders.sql\"\n\
+         publish = [{ table = \"orders_by_channel\", formats = [\"parquet\", \"csv\"] }]\n",
+    )
+    .unwrap();
+    let proxy = start_fault_proxy(
+        &server.endpoint,
+        vec![Fault::Reset, Fault::Unavailable, Fault::Reset],
+        false,
+    );
+    let mut job = userlake();
+    with_aws(&mut job, &proxy.endpoint);
+    let output = job
+        .arg("run")
+        .arg(dir.path().join("job.toml"))
+        .args(["--lake", "s3://lake/sample", "--out", "s3://lake/flaky"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut read = userlake();
+    with_aws(&mut read, &server.endpoint);
+    let total = stdout_of(read.args([
+        "sql",
+        "--lake",
+        "s3://lake/flaky",
+        "-c",
+        "SELECT sum(orders) AS orders FROM orders_by_channel",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(total, expected);
+}
