@@ -20,22 +20,42 @@ use crate::query::{QueryResult, statement_error};
 use crate::script::Statement;
 use crate::storage::Storage;
 
-/// Writes `frame` as one Parquet file under `directory` (ending in `/`) of `storage`,
-/// replacing what was there, and returns the rows written. The rows stream from the plan into
-/// the file (an object-store upload in parts), so only the writer's row group is held. The
-/// writer takes nothing from the memory pool: DataFusion's own Parquet sink does, and as an
-/// operator that cannot spill it fails once spilling aggregates upstream have taken the whole
-/// pool (seen at 100M events under `--memory-limit 4G`). A frame without rows still leaves
-/// a file with the schema, so the table exists for readers.
+/// Writes `frame` as Parquet under `directory` (ending in `/`) of `storage`, one file per
+/// partition of its plan (one for an ordered result, whose plan merges into one), replacing
+/// what was there, and returns the rows written. Rows stream from the plan into the files
+/// (object-store uploads in parts), each file on a task of its own so encoding uses every
+/// core, and only each writer's row group is held. The writers take nothing from the memory
+/// pool: DataFusion's own Parquet sink does, and as an operator that cannot spill it fails
+/// once spilling aggregates upstream have taken the whole pool (seen at 100M events under
+/// `--memory-limit 4G`). A frame without rows still leaves files with the schema, so the
+/// table exists for readers.
 pub async fn write_frame(frame: DataFrame, storage: &Storage, directory: &str) -> Result<u64> {
     let schema = frame.schema().inner().clone();
     // a stale file from an interrupted attempt must not join the table
     storage.delete_all(directory).await?;
-    let mut stream = frame.execute_stream().await?;
-    let upload = object_store::buffered::BufWriter::new(
-        std::sync::Arc::clone(storage.store()),
-        storage.path(&format!("{directory}part-0.parquet")),
-    );
+    let streams = frame.execute_stream_partitioned().await?;
+    let mut writers = tokio::task::JoinSet::new();
+    for (part, stream) in streams.into_iter().enumerate() {
+        let path = storage.path(&format!("{directory}part-{part}.parquet"));
+        let store = std::sync::Arc::clone(storage.store());
+        let schema = schema.clone();
+        writers.spawn(async move {
+            let upload = object_store::buffered::BufWriter::new(store, path);
+            write_stream(stream, upload, schema).await
+        });
+    }
+    let mut rows = 0u64;
+    while let Some(written) = writers.join_next().await {
+        rows += written.map_err(|e| Error::usage(format!("a table writer stopped: {e}")))??;
+    }
+    Ok(rows)
+}
+
+async fn write_stream(
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    upload: object_store::buffered::BufWriter,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<u64> {
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
