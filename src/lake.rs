@@ -152,7 +152,7 @@ pub async fn register_lake(
     let mut tables = Vec::new();
     if table_names.iter().any(|name| name == RUNS_DIRECTORY) {
         let storage = Storage::open(&ctx.runtime_env(), location)?;
-        if let Some(run) = crate::runs::latest_committed_run(&storage).await? {
+        if let Some(run) = crate::runs::latest_committed_run(&storage, None).await? {
             for output in &run.manifest.outputs {
                 let directory = format!("{}/{}/", run.path, output.table);
                 if let Some(table) =

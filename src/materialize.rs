@@ -78,11 +78,8 @@ pub async fn create_table_on_disk(
     storage: &Storage,
 ) -> Result<Option<QueryResult>> {
     let started = Instant::now();
-    let text = statement.text.trim_start();
-    if !text
-        .get(..6)
-        .is_some_and(|word| word.eq_ignore_ascii_case("create"))
-    {
+    // decided on the words, so that views and queries are not planned twice
+    if !starts_create_table(&statement.text) {
         return Ok(None);
     }
     let plan = ctx
@@ -125,11 +122,41 @@ pub async fn create_table_on_disk(
     Ok(Some(result))
 }
 
+/// Whether `sql` begins `CREATE [OR REPLACE] [TEMPORARY] TABLE`.
+fn starts_create_table(sql: &str) -> bool {
+    let mut words = sql.split_whitespace().map(str::to_ascii_lowercase);
+    if words.next().as_deref() != Some("create") {
+        return false;
+    }
+    words
+        .find(|w| !matches!(w.as_str(), "or" | "replace" | "temporary" | "temp"))
+        .is_some_and(|w| w == "table")
+}
+
 fn empty_result(started: Instant) -> QueryResult {
     QueryResult {
         schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
         batches: Vec::new(),
         elapsed: started.elapsed(),
         written: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_create_table;
+
+    #[test]
+    fn recognises_create_table_statements_only() {
+        assert!(starts_create_table("CREATE TABLE t AS SELECT 1"));
+        assert!(starts_create_table("create or replace table t AS SELECT 1"));
+        assert!(starts_create_table(
+            "CREATE TEMPORARY\n TABLE t AS SELECT 1"
+        ));
+        assert!(!starts_create_table("CREATE VIEW t AS SELECT 1"));
+        assert!(!starts_create_table(
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 'x'"
+        ));
+        assert!(!starts_create_table("SELECT 1"));
     }
 }

@@ -21,9 +21,9 @@ use crate::jobfile::{JobFile, Publish, Step, StepKind};
 use crate::lake::{LakeLocation, register_directory};
 use crate::materialize::write_frame;
 use crate::runs::{
-    FileRecord, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunListing, RunRecord, StepRecord,
-    TableOutput, WORK_DIRECTORY, clean_up, file_record, latest_committed_run_up_to, list_runs,
-    new_run_id, read_step_record, run_path, timestamp, write_json,
+    FileRecord, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunRecord, StepRecord, TableOutput,
+    WORK_DIRECTORY, clean_up, file_record, latest_committed_run, list_runs, new_run_id,
+    read_step_record, run_path, timestamp, write_json,
 };
 use crate::script::{Statement, prepare_script};
 use crate::session::Session;
@@ -77,14 +77,14 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             files: table
                 .files
                 .iter()
-                .map(|meta| file_record(&lake_storage, meta, ""))
+                .map(|meta| file_record(&lake_storage, meta))
                 .collect(),
         })
         .collect();
 
     // an interrupted run of the same job, variables and inputs is resumed
     let earlier_runs = list_runs(out, Some(&date)).await?;
-    let previous = latest_committed_run_up_to(out, Some(&date)).await?;
+    let previous = latest_committed_run(out, Some(&date)).await?;
     let mut record = RunRecord {
         job: job.name.clone(),
         job_hash: job.hash.clone(),
@@ -99,16 +99,10 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
     };
     let resumable = earlier_runs.iter().rev().find(|run| {
         !run.is_committed()
-            && run.record.as_ref().is_some_and(|earlier| {
-                RunRecord {
-                    run_id: String::new(),
-                    started_at: String::new(),
-                    ..earlier.clone()
-                } == RunRecord {
-                    started_at: String::new(),
-                    ..record.clone()
-                }
-            })
+            && run
+                .record
+                .as_ref()
+                .is_some_and(|earlier| earlier.is_same_work(&record))
     });
     let run_id = match resumable {
         Some(run) => run.run_id.clone(),
@@ -216,8 +210,8 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         run: record,
         committed_at: timestamp(chrono::Utc::now()),
         seconds: started.elapsed().as_secs_f64(),
-        steps: steps.clone(),
-        outputs: outputs.clone(),
+        steps,
+        outputs,
     };
     write_json(
         out,
@@ -228,21 +222,13 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
 
     // the kept tables served the steps of this run; committed, it needs them no more
     run_storage.delete_all(WORK_DIRECTORY).await?;
-    let committed = RunListing {
-        date: date.clone(),
-        run_id: run_id.clone(),
-        path: run_dir.clone(),
-        record: None,
-        manifest: Some(manifest),
-        finished_steps: Vec::new(),
-    };
-    let removed = clean_up(out, &committed, job.keep_runs).await?;
+    let removed = clean_up(out, &date, &run_id, job.keep_runs).await?;
     Ok(PipelineSummary {
         date,
         run_id,
         run_path: run_dir,
-        steps,
-        outputs,
+        steps: manifest.steps,
+        outputs: manifest.outputs,
         seconds: started.elapsed().as_secs_f64(),
         removed,
     })
@@ -320,14 +306,9 @@ async fn run_step(
     }
     for publish in &step.publish {
         let table = if matches!(step.kind, StepKind::Stitch { .. }) {
-            register_written(
-                ctx,
-                run_storage,
-                &publish.table,
-                &format!("{}/", publish.table),
-                true,
-            )
-            .await?
+            // the stitcher wrote these itself; their rows are counted from the files
+            let directory = format!("{}/", publish.table);
+            register_written(ctx, run_storage, &publish.table, &directory, true, None).await?
         } else {
             write_table(
                 ctx,
@@ -377,8 +358,10 @@ async fn write_table(
         .await
         .map_err(|e| Error::usage(format!("table {name}: {e}")))?;
     let rows = write_frame(frame, run_storage, directory).await?;
-    let mut copies = Vec::new();
+    let mut output =
+        register_written(ctx, run_storage, name, directory, published, Some(rows)).await?;
     if publish.csv {
+        // from the files just written, not by running the step's query again
         let file = format!("{name}.csv");
         let frame = ctx.sql(&query).await?;
         frame
@@ -389,36 +372,34 @@ async fn write_table(
             )
             .await?;
         for meta in run_storage.list(&file).await? {
-            copies.push(file_record(run_storage, &meta, ""));
+            output.copies.push(file_record(run_storage, &meta));
         }
     }
-    let mut output = register_written(ctx, run_storage, name, directory, published).await?;
-    output.rows = rows;
-    output.copies = copies;
     Ok(output)
 }
 
-/// Registers the Parquet files the run wrote under `directory` as table `name`.
+/// Registers the Parquet files the run wrote under `directory` as table `name`; `rows` are
+/// counted from the files when the writer did not say.
 async fn register_written(
     ctx: &SessionContext,
     run_storage: &Storage,
     name: &str,
     directory: &str,
     published: bool,
+    rows: Option<u64>,
 ) -> Result<TableOutput> {
     let files: Vec<FileRecord> = run_storage
         .list(directory)
         .await?
         .iter()
         .filter(|meta| meta.location.as_ref().ends_with(".parquet"))
-        .map(|meta| file_record(run_storage, meta, ""))
+        .map(|meta| file_record(run_storage, meta))
         .collect();
-    let rows = match register_directory(ctx, name, &run_storage.url(directory)).await? {
-        Some(_) => {
-            let frame = ctx.table(name).await?;
-            frame.count().await? as u64
-        }
-        None => 0,
+    let registered = register_directory(ctx, name, &run_storage.url(directory)).await?;
+    let rows = match (rows, registered) {
+        (Some(rows), _) => rows,
+        (None, Some(_)) => ctx.table(name).await?.count().await? as u64,
+        (None, None) => 0,
     };
     Ok(TableOutput {
         table: name.to_string(),

@@ -63,6 +63,21 @@ pub struct RunRecord {
     pub previous_run: Option<String>,
 }
 
+impl RunRecord {
+    /// Whether `other` is a run of the same work: the same job, date, variables, lake and
+    /// input files, and the same previous run. Only such a run may be resumed.
+    pub fn is_same_work(&self, other: &RunRecord) -> bool {
+        self.job == other.job
+            && self.job_hash == other.job_hash
+            && self.date == other.date
+            && self.userlake_version == other.userlake_version
+            && self.variables == other.variables
+            && self.lake == other.lake
+            && self.inputs == other.inputs
+            && self.previous_run == other.previous_run
+    }
+}
+
 /// One table a step wrote, in the run directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableOutput {
@@ -76,12 +91,6 @@ pub struct TableOutput {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<FileRecord>,
     pub published: bool,
-}
-
-impl TableOutput {
-    pub fn bytes(&self) -> u64 {
-        self.files.iter().chain(&self.copies).map(|f| f.bytes).sum()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,11 +245,7 @@ pub async fn list_runs(storage: &Storage, date: Option<&str>) -> Result<Vec<RunL
 
 /// The latest committed run: the greatest date that has one, and its latest committed id.
 /// With `up_to`, only runs of that date or earlier.
-pub async fn latest_committed_run(storage: &Storage) -> Result<Option<CommittedRun>> {
-    latest_committed_run_up_to(storage, None).await
-}
-
-pub async fn latest_committed_run_up_to(
+pub async fn latest_committed_run(
     storage: &Storage,
     up_to: Option<&str>,
 ) -> Result<Option<CommittedRun>> {
@@ -262,41 +267,47 @@ pub async fn latest_committed_run_up_to(
     Ok(None)
 }
 
-/// After a commit: removes the runs of any date that never committed and started before
-/// `committed` (they can no longer be resumed: a new run was committed since), and the
-/// committed runs of `committed`'s date beyond the newest `keep` of them. Returns the removed
-/// runs' paths.
+/// After the commit of run `run_id` of `date`: removes the runs of any date that never
+/// committed and started before it (they can no longer be resumed: a new run was committed
+/// since), and the committed runs of `date` beyond the newest `keep` of them. Returns the
+/// removed runs' paths. Whether a run committed is asked of the store (does its manifest
+/// exist), not read from the manifest, so a long history costs one request a run.
 pub async fn clean_up(
     storage: &Storage,
-    committed: &RunListing,
+    date: &str,
+    run_id: &str,
     keep: usize,
 ) -> Result<Vec<String>> {
     let mut removed = Vec::new();
-    let runs = list_runs(storage, None).await?;
-    let mut kept_of_date = 0usize;
-    for run in runs.iter().rev() {
-        if run.path == committed.path {
-            kept_of_date += 1;
-            continue;
-        }
-        let remove = if run.is_committed() {
-            if run.date == committed.date {
+    for run_date in storage.list_directories(RUNS_DIRECTORY).await? {
+        let mut kept_of_date = 0usize;
+        let ids = storage
+            .list_directories(&format!("{RUNS_DIRECTORY}/{run_date}"))
+            .await?;
+        // newest first, so the runs kept are the newest
+        for id in ids.iter().rev() {
+            let path = run_path(&run_date, id);
+            let committed = storage.exists(&format!("{path}/{MANIFEST}")).await?;
+            let remove = if run_date == date && id == run_id {
                 kept_of_date += 1;
-                kept_of_date > keep.max(1)
-            } else {
                 false
+            } else if committed {
+                if run_date == date {
+                    kept_of_date += 1;
+                    kept_of_date > keep.max(1)
+                } else {
+                    false
+                }
+            } else {
+                id.as_str() < run_id
+            };
+            if remove {
+                // the manifest goes first, so a run being removed is never seen as
+                // committed with files missing
+                storage.delete_all(&format!("{path}/{MANIFEST}")).await?;
+                storage.delete_all(&path).await?;
+                removed.push(path);
             }
-        } else {
-            run.run_id < committed.run_id
-        };
-        if remove {
-            // the manifest goes first, so a run being removed is never seen as committed
-            // with files missing
-            storage
-                .delete_all(&format!("{}/{MANIFEST}", run.path))
-                .await?;
-            storage.delete_all(&run.path).await?;
-            removed.push(run.path.clone());
         }
     }
     Ok(removed)
@@ -307,19 +318,10 @@ pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The record of an object the run read or wrote, `relative_to` cut from its path.
-pub fn file_record(
-    storage: &Storage,
-    meta: &object_store::ObjectMeta,
-    relative_to: &str,
-) -> FileRecord {
-    let relative = storage.relative(&meta.location);
-    let path = relative
-        .strip_prefix(relative_to)
-        .map(|p| p.trim_start_matches('/').to_string())
-        .unwrap_or(relative);
+/// The record of an object the run read or wrote, its path relative to `storage`.
+pub fn file_record(storage: &Storage, meta: &object_store::ObjectMeta) -> FileRecord {
     FileRecord {
-        path,
+        path: storage.relative(&meta.location),
         bytes: meta.size,
         modified: timestamp(meta.last_modified),
         etag: meta.e_tag.clone(),

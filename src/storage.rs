@@ -181,6 +181,15 @@ impl Storage {
         }
     }
 
+    /// Whether an object exists at `relative`.
+    pub async fn exists(&self, relative: &str) -> Result<bool> {
+        match self.store.head(&self.path(relative)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.error(relative, e)),
+        }
+    }
+
     /// Every object below `relative`, at any depth, sorted by path.
     pub async fn list(&self, relative: &str) -> Result<Vec<ObjectMeta>> {
         let prefix = self.path(relative);
@@ -285,7 +294,7 @@ impl Storage {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(staging, e))?;
             let name = entry.file_name().to_string_lossy().to_string();
-            let mut uploaded = Vec::new();
+            let mut uploaded = std::collections::HashSet::new();
             for file in local_files(&entry.path())? {
                 let below = file
                     .strip_prefix(staging)
@@ -295,7 +304,7 @@ impl Storage {
                     .collect::<Vec<_>>()
                     .join("/");
                 self.upload_file(&file, &below).await?;
-                uploaded.push(self.path(&below));
+                uploaded.insert(self.path(&below));
             }
             for old in self.list(&name).await? {
                 if !uploaded.contains(&old.location) {

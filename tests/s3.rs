@@ -82,13 +82,21 @@ fn create_bucket(endpoint: &str, bucket: &str) {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 
-fn with_aws(command: &mut Command, endpoint: &str) {
+/// `userlake` with the S3 settings of the server at `endpoint`.
+fn userlake_on(endpoint: &str) -> Command {
+    let mut command = userlake();
     command
         .env("AWS_ENDPOINT", endpoint)
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1");
+    command
+}
+
+/// What `query` gives as CSV over `lake`, read through the server at `endpoint`.
+fn csv_of(endpoint: &str, lake: &str, query: &str) -> String {
+    stdout_of(userlake_on(endpoint).args(["sql", "--lake", lake, "-c", query, "--format", "csv"]))
 }
 
 async fn upload_dir(store: &dyn ObjectStore, local: &Path, prefix: &str) {
@@ -140,25 +148,14 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
             "--format",
             "csv",
         ]));
-        let mut remote = userlake();
-        with_aws(&mut remote, &server.endpoint);
-        let remote = stdout_of(remote.args([
-            "sql",
-            "--lake",
-            "s3://lake/prod/sample",
-            "-c",
-            query,
-            "--format",
-            "csv",
-        ]));
+        let remote = csv_of(&server.endpoint, "s3://lake/prod/sample", query);
         assert_eq!(local, remote, "{query}");
     }
 
     // The nightly job reads the S3 lake, commits its run to S3, and a fresh process reads
     // the published tables back from S3: the same as a run from disk to disk.
     let dir = tempfile::tempdir().unwrap();
-    let mut job = userlake();
-    with_aws(&mut job, &server.endpoint);
+    let mut job = userlake_on(&server.endpoint);
     job.args([
         "run",
         "jobs/nightly.toml",
@@ -191,17 +188,7 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
         "layer_summary",
     ] {
         let query = format!("SELECT * FROM {table}");
-        let mut remote = userlake();
-        with_aws(&mut remote, &server.endpoint);
-        let remote = stdout_of(remote.args([
-            "sql",
-            "--lake",
-            "s3://lake/nightly",
-            "-c",
-            &query,
-            "--format",
-            "csv",
-        ]));
+        let remote = csv_of(&server.endpoint, "s3://lake/nightly", &query);
         let local = stdout_of(
             userlake()
                 .args(["sql", "-c", &query, "--format", "csv", "--lake"])
@@ -214,8 +201,7 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
             "{table}:\n{local}\n{remote}"
         );
     }
-    let mut runs = userlake();
-    with_aws(&mut runs, &server.endpoint);
+    let mut runs = userlake_on(&server.endpoint);
     let listing = stdout_of(runs.args(["runs", "--out", "s3://lake/nightly"]));
     assert!(
         listing.contains("2026-03-01") && listing.contains("committed"),
@@ -223,8 +209,7 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
     );
 
     // COPY ... TO s3:// writes a table that a lake on S3 then reads.
-    let mut copy = userlake();
-    with_aws(&mut copy, &server.endpoint);
+    let mut copy = userlake_on(&server.endpoint);
     copy.args([
         "sql",
         "--lake",
@@ -234,22 +219,15 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
     ])
     .assert()
     .success();
-    let mut read_back = userlake();
-    with_aws(&mut read_back, &server.endpoint);
-    let out = stdout_of(read_back.args([
-        "sql",
-        "--lake",
+    let out = csv_of(
+        &server.endpoint,
         "s3://lake/reports",
-        "-c",
         "SELECT count(*) AS channels FROM spend",
-        "--format",
-        "csv",
-    ]));
+    );
     assert_eq!(out, "channels\n10\n");
 
     // A missing bucket is named.
-    let mut missing = userlake();
-    with_aws(&mut missing, &server.endpoint);
+    let mut missing = userlake_on(&server.endpoint);
     let err = error_of(missing.args(["sql", "--lake", "s3://no-such-bucket/x", "-c", "SELECT 1"]));
     assert!(err.contains("lake s3://no-such-bucket/x"), "{err}");
 }
@@ -288,8 +266,7 @@ async fn every_output_option_writes_to_s3() {
     let store = s3_store(&server.endpoint, "out");
     let workdir = tempfile::tempdir().unwrap();
     let aws = |args: &[&str]| {
-        let mut command = userlake();
-        with_aws(&mut command, &server.endpoint);
+        let mut command = userlake_on(&server.endpoint);
         command.current_dir(workdir.path()).args(args);
         command
     };
@@ -522,8 +499,7 @@ async fn transient_s3_failures_are_retried_and_permanent_ones_are_not() {
     )
     .await;
     let count_orders = |endpoint: &str, env: &[(&str, &str)]| {
-        let mut command = userlake();
-        with_aws(&mut command, endpoint);
+        let mut command = userlake_on(endpoint);
         for (name, value) in env {
             command.env(name, value);
         }
@@ -600,8 +576,7 @@ async fn transient_s3_failures_are_retried_and_permanent_ones_are_not() {
         vec![Fault::Reset, Fault::Unavailable, Fault::Reset],
         false,
     );
-    let mut job = userlake();
-    with_aws(&mut job, &proxy.endpoint);
+    let mut job = userlake_on(&proxy.endpoint);
     let output = job
         .arg("run")
         .arg(dir.path().join("job.toml"))
@@ -613,16 +588,10 @@ async fn transient_s3_failures_are_retried_and_permanent_ones_are_not() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut read = userlake();
-    with_aws(&mut read, &server.endpoint);
-    let total = stdout_of(read.args([
-        "sql",
-        "--lake",
+    let total = csv_of(
+        &server.endpoint,
         "s3://lake/flaky",
-        "-c",
         "SELECT sum(orders) AS orders FROM orders_by_channel",
-        "--format",
-        "csv",
-    ]));
+    );
     assert_eq!(total, expected);
 }
