@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::byte_size::parse_byte_size;
 use crate::error::{Error, Result};
-use crate::generator::{GeneratorConfig, generate};
+use crate::generator::{GeneratorConfig, GeneratorRecord, RECORD_FILE, generate};
 use crate::job::{JobOptions, parse_variable, run_job};
 use crate::jobfile::JobFile;
 use crate::lake::LakeLocation;
@@ -139,24 +139,33 @@ pub struct RunsArgs {
 #[derive(Debug, Args)]
 pub struct GenArgs {
     /// The lake to write: a directory or s3://bucket/prefix (tables of the same names are
-    /// replaced).
+    /// replaced, or with --from-day added to).
     #[arg(long)]
     pub out: String,
-    /// People to simulate.
-    #[arg(long, default_value_t = 10_000)]
-    pub users: u64,
-    /// Days to simulate.
+    /// People the plan acquires over --plan-days [default: 10000].
+    #[arg(long)]
+    pub users: Option<u64>,
+    /// The lake's days: days 1 to DAYS are simulated.
     #[arg(long, default_value_t = 90)]
     pub days: u32,
-    /// First day, YYYY-MM-DD.
-    #[arg(long, default_value = "2026-01-01", value_parser = parse_date)]
-    pub start: chrono::NaiveDate,
-    /// Random seed: the same seed gives the same rows.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Scales how often people come back (visit rates), e.g. 1.5 for more events per person.
-    #[arg(long, default_value_t = 1.0)]
-    pub activity: f64,
+    /// The days --users are spread over [default: --days]; acquisition goes on past them.
+    /// Lakes of one plan agree on their common days.
+    #[arg(long)]
+    pub plan_days: Option<u32>,
+    /// Write only days FROM_DAY to --days, added to the lake at --out, which must hold days 1
+    /// to FROM_DAY - 1 made by `userlake gen` (its plan is read from the lake).
+    #[arg(long)]
+    pub from_day: Option<u32>,
+    /// First day, YYYY-MM-DD [default: 2026-01-01].
+    #[arg(long, value_parser = parse_date)]
+    pub start: Option<chrono::NaiveDate>,
+    /// Random seed: the same seed gives the same rows [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Scales how often people come back (visit rates), e.g. 1.5 for more events per person
+    /// [default: 1.0].
+    #[arg(long)]
+    pub activity: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -579,6 +588,8 @@ async fn run_stitch(args: StitchArgs) -> Result<()> {
 
 async fn run_gen(args: GenArgs) -> Result<()> {
     let location = LakeLocation::parse(&args.out)?;
+    let runtime = object_store_runtime()?;
+    let storage = Storage::create(&runtime, &location)?;
     // A lake on object storage is generated on local disk first, then uploaded.
     let (out_dir, local_staging) = match &location {
         LakeLocation::Local(path) => (path.clone(), None),
@@ -590,27 +601,24 @@ async fn run_gen(args: GenArgs) -> Result<()> {
             (staging.path().to_path_buf(), Some(staging))
         }
     };
-    let config = GeneratorConfig {
-        out: out_dir.clone(),
-        users: args.users,
-        days: args.days,
-        start: args.start,
-        seed: args.seed,
-        activity: args.activity,
-        progress: !args.quiet,
-    };
+    let config = generator_config(&args, &storage, out_dir.clone()).await?;
+    let record = GeneratorRecord::of(&config);
     let report = tokio::task::spawn_blocking(move || generate(&config))
         .await
         .map_err(|e| Error::usage(format!("the generator stopped: {e}")))??;
     if local_staging.is_some() {
-        let runtime = object_store_runtime()?;
-        let storage = Storage::create(&runtime, &location)?;
         storage.publish_from(&out_dir).await?;
     }
+    // Last: a lake whose generation stopped half way still records the days it held before.
+    let record_json = serde_json::to_vec_pretty(&record)
+        .map_err(|e| Error::usage(format!("cannot encode {RECORD_FILE}: {e}")))?;
+    storage.put(RECORD_FILE, record_json).await?;
     eprintln!(
-        "wrote {}: {} users, {} events ({} late), {} touches, {} orders, {} identity edges, \
-         {} referrals, {} truth rows in {:.1}s ({:.0} events/s){}",
+        "wrote {} (days {}-{}): {} users, {} events ({} late), {} touches, {} orders, \
+         {} identity edges, {} referrals, {} truth rows in {:.1}s ({:.0} events/s){}",
         args.out,
+        record.last_from_day,
+        record.days,
         report.users,
         report.events,
         report.late_events,
@@ -627,6 +635,101 @@ async fn run_gen(args: GenArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// The generation `gen` asks for: the options as given, or with --from-day the plan the lake
+/// records, which options given again must match.
+async fn generator_config(args: &GenArgs, lake: &Storage, out: PathBuf) -> Result<GeneratorConfig> {
+    let from_day = args.from_day.unwrap_or(1);
+    let whole = GeneratorConfig {
+        out,
+        users: args.users.unwrap_or(10_000),
+        days: args.days,
+        plan_days: args.plan_days.unwrap_or(args.days),
+        from_day,
+        start: args
+            .start
+            .unwrap_or(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default()),
+        seed: args.seed.unwrap_or(42),
+        activity: args.activity.unwrap_or(1.0),
+        progress: !args.quiet,
+    };
+    if from_day <= 1 {
+        return Ok(whole);
+    }
+    if from_day > args.days {
+        return Err(Error::usage(format!(
+            "--from-day {from_day}: must be between 1 and --days ({})",
+            args.days
+        )));
+    }
+    let described = lake.describe(RECORD_FILE);
+    let Some(bytes) = lake.get(RECORD_FILE).await? else {
+        return Err(Error::usage(format!(
+            "--from-day {from_day}: {described} does not exist, so {} is not a lake made by \
+             `userlake gen`; generate its first days without --from-day",
+            args.out
+        )));
+    };
+    let record: GeneratorRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::usage(format!("{described}: not a generator record: {e}")))?;
+    let mismatch = |option: &str, given: String, recorded: String| {
+        Error::usage(format!(
+            "--{option} {given}: the lake at {} was generated with --{option} {recorded}; \
+             an appended day must come from the same plan (leave --{option} out to use the \
+             lake's)",
+            args.out
+        ))
+    };
+    if let Some(users) = args.users.filter(|u| *u != record.users) {
+        return Err(mismatch(
+            "users",
+            users.to_string(),
+            record.users.to_string(),
+        ));
+    }
+    if let Some(seed) = args.seed.filter(|s| *s != record.seed) {
+        return Err(mismatch("seed", seed.to_string(), record.seed.to_string()));
+    }
+    if let Some(start) = args.start.filter(|s| *s != record.start) {
+        return Err(mismatch(
+            "start",
+            start.to_string(),
+            record.start.to_string(),
+        ));
+    }
+    if let Some(activity) = args.activity.filter(|a| *a != record.activity) {
+        return Err(mismatch(
+            "activity",
+            activity.to_string(),
+            record.activity.to_string(),
+        ));
+    }
+    if let Some(plan) = args.plan_days.filter(|p| *p != record.plan_days) {
+        return Err(mismatch(
+            "plan-days",
+            plan.to_string(),
+            record.plan_days.to_string(),
+        ));
+    }
+    let repeats_last = from_day == record.last_from_day && args.days == record.days;
+    if from_day != record.days + 1 && !repeats_last {
+        return Err(Error::usage(format!(
+            "--from-day {from_day}: the lake at {} holds days 1 to {}, so the next day to \
+             append is {}",
+            args.out,
+            record.days,
+            record.days + 1
+        )));
+    }
+    Ok(GeneratorConfig {
+        users: record.users,
+        plan_days: record.plan_days,
+        start: record.start,
+        seed: record.seed,
+        activity: record.activity,
+        ..whole
+    })
 }
 
 /// Writes the result of `sql -o LOCATION`: a local file is written beside its target and

@@ -106,6 +106,90 @@ async fn regenerating_the_sample_gives_the_committed_rows() {
     assert_same_rows(&fresh, &committed);
 }
 
+#[tokio::test]
+async fn a_lake_grown_a_day_at_a_time_has_the_rows_of_one_generated_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let grown = dir.path().join("grown");
+    let plan = ["--users", "300", "--seed", "5", "--start", "2026-03-01"];
+    generate(&grown, &[&plan[..], &["--days", "20"]].concat());
+    // Options left out come from the lake's record; given again, they must match it.
+    generate(&grown, &["--days", "21", "--from-day", "21"]);
+    generate(
+        &grown,
+        &[&plan[..], &["--days", "23", "--from-day", "22"]].concat(),
+    );
+    // The same append again replaces its own files: no duplicate rows.
+    generate(&grown, &["--days", "23", "--from-day", "22"]);
+    let at_once = dir.path().join("at_once");
+    generate(
+        &at_once,
+        &[&plan[..], &["--days", "23", "--plan-days", "20"]].concat(),
+    );
+    assert_same_rows(&lake_rows(&grown).await, &lake_rows(&at_once).await);
+    let events = std::fs::read_dir(grown.join("events")).unwrap().count();
+    assert_eq!(events, 23, "one partition a day");
+
+    // A lake of a longer plan differs: the plan, not the lake's length, says who arrives when.
+    let other_plan = dir.path().join("other_plan");
+    generate(&other_plan, &[&plan[..], &["--days", "23"]].concat());
+    let a = lake_rows(&at_once).await;
+    let b = lake_rows(&other_plan).await;
+    assert!(a[0].1 != b[0].1, "events should differ under another plan");
+}
+
+#[test]
+fn appending_days_is_checked_against_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let err = error_of(
+        userlake()
+            .args(["gen", "--quiet", "--days", "5", "--from-day", "5", "--out"])
+            .arg(&lake),
+    );
+    assert!(
+        err.contains("_generator.json") && err.contains("--from-day 5"),
+        "{err}"
+    );
+    generate(&lake, &["--users", "50", "--days", "5", "--seed", "3"]);
+    let err = error_of(
+        userlake()
+            .args(["gen", "--quiet", "--days", "8", "--from-day", "7", "--out"])
+            .arg(&lake),
+    );
+    assert!(
+        err.contains("holds days 1 to 5") && err.contains("is 6"),
+        "{err}"
+    );
+    let err = error_of(
+        userlake()
+            .args([
+                "gen",
+                "--quiet",
+                "--days",
+                "6",
+                "--from-day",
+                "6",
+                "--seed",
+                "4",
+            ])
+            .arg("--out")
+            .arg(&lake),
+    );
+    assert!(
+        err.contains("--seed 4") && err.contains("--seed 3"),
+        "{err}"
+    );
+    let err = error_of(
+        userlake()
+            .args(["gen", "--quiet", "--days", "6", "--from-day", "7", "--out"])
+            .arg(&lake),
+    );
+    assert!(
+        err.contains("--from-day 7") && err.contains("--days (6)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn regenerating_replaces_tables_whole_and_leaves_others() {
     let dir = tempfile::tempdir().unwrap();

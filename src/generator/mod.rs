@@ -4,6 +4,11 @@
 //!
 //! Tables are written into a staging directory and moved into place at the end, so a failed
 //! or interrupted run leaves no half-written lake.
+//!
+//! A lake grows a day at a time: `--from-day N` simulates the same lake (same seed and plan)
+//! from its first day, writes only days N and later, and adds them beside the lake's files. The
+//! lake's `_generator.json` records the plan and the days written, so an append is checked
+//! against the lake it extends.
 
 mod ids;
 mod model;
@@ -17,21 +22,59 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 use simulate::{Writers, simulate};
-use writer::TableWriter;
+use writer::{TableWriter, WriteWindow};
 
 pub use model::CHANNELS;
+
+/// The lake file that records how a generated lake was made.
+pub const RECORD_FILE: &str = "_generator.json";
 
 #[derive(Debug, Clone)]
 pub struct GeneratorConfig {
     pub out: PathBuf,
+    /// People the plan acquires over `plan_days`.
     pub users: u64,
+    /// The lake's last day (1-based): days 1 to `days` are simulated.
     pub days: u32,
+    /// The days the plan spreads `users` over; acquisition goes on past them at the same growth.
+    pub plan_days: u32,
+    /// The first day written (1-based); 1 writes the whole lake, replacing its tables.
+    pub from_day: u32,
     pub start: chrono::NaiveDate,
     pub seed: u64,
     /// Scales how often people come back (1.0: the calibrated default).
     pub activity: f64,
     pub progress: bool,
+}
+
+/// `_generator.json`: the plan of a generated lake and the days it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRecord {
+    pub seed: u64,
+    pub users: u64,
+    pub plan_days: u32,
+    pub start: chrono::NaiveDate,
+    pub activity: f64,
+    /// The lake holds days 1 to `days`.
+    pub days: u32,
+    /// The first day the last generation wrote (1 when it wrote the whole lake).
+    pub last_from_day: u32,
+}
+
+impl GeneratorRecord {
+    pub fn of(config: &GeneratorConfig) -> Self {
+        Self {
+            seed: config.seed,
+            users: config.users,
+            plan_days: config.plan_days,
+            start: config.start,
+            activity: config.activity,
+            days: config.days,
+            last_from_day: config.from_day,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +116,18 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
             config.days
         )));
     }
+    if config.plan_days == 0 || config.plan_days > 3660 {
+        return Err(Error::usage(format!(
+            "--plan-days {}: must be between 1 and 3660",
+            config.plan_days
+        )));
+    }
+    if config.from_day == 0 || config.from_day > config.days {
+        return Err(Error::usage(format!(
+            "--from-day {}: must be between 1 and --days ({})",
+            config.from_day, config.days
+        )));
+    }
     if !(config.activity.is_finite() && config.activity > 0.0 && config.activity <= 20.0) {
         return Err(Error::usage(format!(
             "--activity {}: must be a number above 0 and at most 20",
@@ -85,15 +140,24 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
         .prefix(".gen-")
         .tempdir_in(&config.out)
         .map_err(|e| Error::io(&config.out, e))?;
+    let window = WriteWindow {
+        first_partition: (config.from_day > 1).then(|| {
+            (config.start + chrono::Days::new(config.from_day as u64 - 1))
+                .format("%Y-%m-%d")
+                .to_string()
+        }),
+        first_day: config.from_day,
+    };
     let dir = |table: &str| staging.path().join(table);
+    let spawn = |table: &str, schema| TableWriter::spawn(dir(table), schema, window.clone());
     let writers = Writers {
-        events: TableWriter::spawn(dir("events"), tables::events_schema()),
-        touches: TableWriter::spawn(dir("touches"), tables::touches_schema()),
-        orders: TableWriter::spawn(dir("orders"), tables::orders_schema()),
-        edges: TableWriter::spawn(dir("identity_edges"), tables::identity_edges_schema()),
-        referrals: TableWriter::spawn(dir("referrals"), tables::referrals_schema()),
-        truth: TableWriter::spawn(dir("_truth"), tables::truth_schema()),
-        costs: TableWriter::spawn(dir("costs"), tables::costs_schema()),
+        events: spawn("events", tables::events_schema()),
+        touches: spawn("touches", tables::touches_schema()),
+        orders: spawn("orders", tables::orders_schema()),
+        edges: spawn("identity_edges", tables::identity_edges_schema()),
+        referrals: spawn("referrals", tables::referrals_schema()),
+        truth: spawn("_truth", tables::truth_schema()),
+        costs: spawn("costs", tables::costs_schema()),
     };
 
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
@@ -101,10 +165,12 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
     let mut population = model::build_population(
         config.seed,
         config.users,
+        config.plan_days,
         config.days,
         start_micros,
         config.activity,
     );
+    let people = population.people.len() as u64;
 
     let bar = if config.progress {
         let bar = ProgressBar::new(config.days as u64);
@@ -121,6 +187,7 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
     let simulated = simulate(
         config.seed,
         config.days,
+        config.from_day - 1,
         config.start,
         &mut population,
         &writers,
@@ -142,12 +209,14 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
         written.push(result?);
     }
     let counts = simulated?;
-    debug_assert_eq!(written[0], counts.events);
-    debug_assert_eq!(written[1], counts.touches);
 
-    publish(staging.path(), &config.out)?;
+    if config.from_day > 1 {
+        append(staging.path(), &config.out)?;
+    } else {
+        publish(staging.path(), &config.out)?;
+    }
     Ok(GeneratorReport {
-        users: config.users,
+        users: people,
         events: written[0],
         touches: written[1],
         late_events: counts.late_events,
@@ -175,6 +244,31 @@ fn publish(staging: &Path, out: &Path) -> Result<()> {
             std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
         } else {
             std::fs::rename(&source, &target).map_err(|e| Error::io(&target, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds the appended days' files to the lake's tables, each file replacing one of its name
+/// (the same append run again writes the same files).
+fn append(staging: &Path, out: &Path) -> Result<()> {
+    for table in TABLES {
+        let source = staging.join(table);
+        if !source.exists() {
+            continue;
+        }
+        let target = out.join(table);
+        std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+        let entries = std::fs::read_dir(&source).map_err(|e| Error::io(&source, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&source, e))?;
+            let destination = target.join(entry.file_name());
+            if destination.is_dir() {
+                std::fs::remove_dir_all(&destination).map_err(|e| Error::io(&destination, e))?;
+            } else if destination.exists() {
+                std::fs::remove_file(&destination).map_err(|e| Error::io(&destination, e))?;
+            }
+            std::fs::rename(entry.path(), &destination).map_err(|e| Error::io(&destination, e))?;
         }
     }
     Ok(())

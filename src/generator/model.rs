@@ -180,12 +180,16 @@ pub struct Population {
     pub day_starts: Vec<usize>,
 }
 
-/// Builds everyone's static traits. Acquisition grows over the period (a brand that is
-/// growing), so later days acquire more people. `activity` scales everyone's visit rate (1.0
-/// is the calibrated default), to reach a number of events per person.
+/// Builds everyone's static traits. Acquisition grows linearly (a brand that is growing): the
+/// plan acquires `users` people over `plan_days`, the last day of the plan 2.5x the first, and
+/// acquisition goes on at that growth past the plan. Who arrives on a day depends on the plan
+/// alone, never on `days`, so a lake of 61 days begins with exactly the 60-day lake of the same
+/// plan (what `gen --from-day` relies on). `activity` scales everyone's visit rate (1.0 is the
+/// calibrated default), to reach a number of events per person.
 pub fn build_population(
     seed: u64,
     users: u64,
+    plan_days: u32,
     days: u32,
     start_micros: i64,
     activity: f64,
@@ -201,12 +205,15 @@ pub fn build_population(
     let mut people = Vec::with_capacity(users as usize);
     let mut day_starts = vec![0usize; days as usize + 1];
     let mut current_day = 0u32;
-    for index in 0..users {
-        let mut rng = Pcg64Mcg::seed_from_u64(key(seed, 0xAC0_u64, index, 0));
-        // Inverse CDF of a linearly growing density on [0, 1).
+    for index in 0..u32::MAX as u64 {
+        // Inverse CDF of a linearly growing density on [0, 1) of the plan, continued past it.
         let u = (index as f64 + 0.5) / users as f64;
         let x = ((1.0 + growth * (growth + 2.0) * u).sqrt() - 1.0) / growth;
-        let day = ((x * days as f64) as u32).min(days.saturating_sub(1));
+        let day = (x * plan_days as f64) as u32;
+        if day >= days {
+            break;
+        }
+        let mut rng = Pcg64Mcg::seed_from_u64(key(seed, 0xAC0_u64, index, 0));
         while current_day < day {
             current_day += 1;
             day_starts[current_day as usize] = people.len();

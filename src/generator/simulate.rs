@@ -49,13 +49,9 @@ pub struct Writers {
     pub costs: TableWriter,
 }
 
+/// What the writers cannot count: rows are counted by the table writers.
 pub struct Counts {
-    pub events: u64,
-    pub touches: u64,
-    pub orders: u64,
-    pub edges: u64,
-    pub referrals: u64,
-    pub truth: u64,
+    /// Written events that arrived in a later partition than their own day's.
     pub late_events: u64,
 }
 
@@ -83,12 +79,17 @@ struct Sim<'a> {
     stray_counter: u64,
     counts: Counts,
     dt: String,
+    /// The first day (0-based) whose rows are written; earlier days are only simulated.
+    first_written_day: u32,
+    /// Whether the day being simulated is written.
+    writing: bool,
 }
 
 /// Runs the whole simulation; `on_day` is called after each day (for progress).
 pub fn simulate(
     seed: u64,
     days: u32,
+    first_written_day: u32,
     start: chrono::NaiveDate,
     population: &mut Population,
     writers: &Writers,
@@ -119,16 +120,10 @@ pub fn simulate(
         event_counter: 0,
         order_counter: 0,
         stray_counter: 0,
-        counts: Counts {
-            events: 0,
-            touches: 0,
-            orders: 0,
-            edges: 0,
-            referrals: 0,
-            truth: 0,
-            late_events: 0,
-        },
+        counts: Counts { late_events: 0 },
         dt: String::new(),
+        first_written_day,
+        writing: false,
     };
     let mut schedule: Vec<Vec<u32>> = vec![Vec::new(); days as usize];
     let mut costs = CostRows::new();
@@ -136,8 +131,8 @@ pub fn simulate(
         sim.dt = (start + chrono::Days::new(day as u64))
             .format("%Y-%m-%d")
             .to_string();
+        sim.writing = day >= first_written_day;
         if let Some(mut late) = sim.late.remove(&day) {
-            sim.counts.events += late.len as u64;
             sim.writers
                 .events
                 .send(Destination::Partition(sim.dt.clone()), late.finish()?)?;
@@ -295,8 +290,10 @@ impl Sim<'_> {
             return Ok(());
         }
         p.truth_written |= 1 << bit;
+        if !self.writing {
+            return Ok(());
+        }
         self.truth.push(id_type, value, person as u64);
-        self.counts.truth += 1;
         if self.truth.len >= BATCH_ROWS {
             let part = self.truth_part;
             self.truth_part += 1;
@@ -473,7 +470,7 @@ impl Sim<'_> {
         }
         if arrival > day as i64 {
             if arrival < self.days as i64 {
-                if arrival > own_day {
+                if arrival > own_day && arrival >= self.first_written_day as i64 {
                     self.counts.late_events += 1;
                 }
                 self.late
@@ -489,7 +486,6 @@ impl Sim<'_> {
             &event_id, micros, name, ids, channel, campaign, platform, assignment,
         );
         if self.events.len >= BATCH_ROWS {
-            self.counts.events += self.events.len as u64;
             let batch = self.events.finish()?;
             self.writers
                 .events
@@ -510,7 +506,6 @@ impl Sim<'_> {
                     micros,
                     source,
                 );
-                self.counts.edges += 1;
             }
         }
         if self.edges.len >= BATCH_ROWS {
@@ -525,7 +520,6 @@ impl Sim<'_> {
     fn flush_day(&mut self) -> Result<()> {
         let dt = Destination::Partition(self.dt.clone());
         if self.events.len > 0 {
-            self.counts.events += self.events.len as u64;
             self.writers
                 .events
                 .send(dt.clone(), self.events.finish()?)?;
@@ -536,7 +530,6 @@ impl Sim<'_> {
                 .send(dt.clone(), self.orders.finish()?)?;
         }
         if self.touches.len > 0 {
-            self.counts.touches += self.touches.len as u64;
             self.writers
                 .touches
                 .send(dt.clone(), self.touches.finish()?)?;
@@ -551,6 +544,9 @@ impl Sim<'_> {
     }
 
     fn costs_of_day(&self, day: u32, acquired: &[u32], costs: &mut CostRows) {
+        if !self.writing {
+            return;
+        }
         let mut rng = Pcg64Mcg::seed_from_u64(key(self.seed, 0xC057, day as u64, 0));
         for (index, channel) in CHANNELS.iter().enumerate() {
             for (campaign_index, campaign) in channel.campaigns.iter().enumerate() {
@@ -808,7 +804,6 @@ impl Sim<'_> {
             channel: Some(p.channel().name),
             campaign: p.campaign(),
         });
-        self.counts.orders += 1;
         if let Some(buyer) = &buyer_id
             && let Some(phone) = &ids.phone
         {
@@ -818,7 +813,6 @@ impl Sim<'_> {
                 t,
                 &source,
             );
-            self.counts.edges += 1;
         } else {
             self.edges_of(&ids, t, &source)?;
         }
@@ -885,7 +879,6 @@ impl Sim<'_> {
                 None,
                 campaign,
             );
-            self.counts.referrals += 1;
         }
         Ok(())
     }
@@ -939,7 +932,6 @@ impl Sim<'_> {
             Some(accepted),
             campaign,
         );
-        self.counts.referrals += 1;
         Ok(())
     }
 }

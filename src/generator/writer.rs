@@ -21,16 +21,44 @@ pub enum Destination {
     Part(usize),
 }
 
+/// Which of the simulated rows a generation writes: the `dt=` partitions from the first day
+/// written on (earlier ones are simulated, to reach the same state, and dropped), and how the
+/// files of unpartitioned tables are named, so an appended day adds files beside the lake's.
+#[derive(Debug, Clone)]
+pub struct WriteWindow {
+    /// `None`: every partition.
+    pub first_partition: Option<String>,
+    /// The first lake day written (1-based); it names the parts of unpartitioned tables.
+    pub first_day: u32,
+}
+
+impl WriteWindow {
+    fn writes(&self, destination: &Destination) -> bool {
+        match (destination, &self.first_partition) {
+            (Destination::Partition(dt), Some(first)) => dt >= first,
+            _ => true,
+        }
+    }
+
+    fn part_file(&self, n: usize) -> String {
+        if self.first_day <= 1 {
+            format!("part-{n:05}.parquet")
+        } else {
+            format!("day-{:05}-part-{n:05}.parquet", self.first_day)
+        }
+    }
+}
+
 pub struct TableWriter {
     sender: Option<SyncSender<(Destination, RecordBatch)>>,
     handle: Option<JoinHandle<Result<u64>>>,
 }
 
 impl TableWriter {
-    pub fn spawn(table_dir: PathBuf, schema: SchemaRef) -> Self {
+    pub fn spawn(table_dir: PathBuf, schema: SchemaRef, window: WriteWindow) -> Self {
         // Two batches in flight bound the memory between simulation and encoding.
         let (sender, receiver) = sync_channel(2);
-        let handle = std::thread::spawn(move || write_table(&table_dir, schema, receiver));
+        let handle = std::thread::spawn(move || write_table(&table_dir, schema, &window, receiver));
         Self {
             sender: Some(sender),
             handle: Some(handle),
@@ -71,11 +99,15 @@ fn properties() -> WriterProperties {
 fn write_table(
     table_dir: &Path,
     schema: SchemaRef,
+    window: &WriteWindow,
     receiver: Receiver<(Destination, RecordBatch)>,
 ) -> Result<u64> {
     let mut current: Option<(Destination, ArrowWriter<File>)> = None;
     let mut rows = 0u64;
     for (destination, batch) in receiver {
+        if !window.writes(&destination) {
+            continue;
+        }
         let switch = current.as_ref().is_none_or(|(d, _)| *d != destination);
         if switch {
             if let Some((_, writer)) = current.take() {
@@ -85,7 +117,7 @@ fn write_table(
                 Destination::Partition(dt) => {
                     table_dir.join(format!("dt={dt}")).join("part-0.parquet")
                 }
-                Destination::Part(n) => table_dir.join(format!("part-{n:05}.parquet")),
+                Destination::Part(n) => table_dir.join(window.part_file(*n)),
             };
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
