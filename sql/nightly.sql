@@ -93,7 +93,15 @@ SELECT
   count(*) FILTER (WHERE status = 'refunded') AS refunded_orders,
   coalesce(sum(amount) FILTER (WHERE status <> 'refunded'), 0) AS net_revenue,
   coalesce(sum(gross_margin) FILTER (WHERE status <> 'refunded'), 0) AS gross_margin
-FROM order_people
+FROM (
+  -- Money is summed as decimals: exact, so a day's figures do not depend on the order the
+  -- rows were added in (float sums do, in their last digit, and an average on a half cent
+  -- would round either way from run to run).
+  SELECT day, channel, person_key, status,
+         CAST(amount AS DECIMAL(20, 4)) AS amount,
+         CAST(gross_margin AS DECIMAL(20, 4)) AS gross_margin
+  FROM order_people
+)
 GROUP BY GROUPING SETS ((day, channel), (day));
 
 -- Computed once, then written twice and reported.
@@ -106,11 +114,11 @@ SELECT
   round(CAST(a.dau AS DOUBLE) / a.mau, 4) AS stickiness,
   coalesce(s.orders, 0) AS orders,
   coalesce(s.buyers, 0) AS buyers,
-  round(coalesce(s.gmv, 0), 2) AS gmv,
-  round(s.gmv / s.orders, 2) AS aov,
+  CAST(round(coalesce(s.gmv, 0), 2) AS DOUBLE) AS gmv,
+  CAST(round(s.gmv / s.orders, 2) AS DOUBLE) AS aov,
   round(CAST(s.refunded_orders AS DOUBLE) / s.orders, 4) AS refund_rate,
-  round(coalesce(s.net_revenue, 0), 2) AS net_revenue,
-  round(coalesce(s.gross_margin, 0), 2) AS gross_margin
+  CAST(round(coalesce(s.net_revenue, 0), 2) AS DOUBLE) AS net_revenue,
+  CAST(round(coalesce(s.gross_margin, 0), 2) AS DOUBLE) AS gross_margin
 FROM activity a
 FULL JOIN sales s ON a.day = s.day AND a.channel = s.channel;
 

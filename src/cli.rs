@@ -124,6 +124,10 @@ pub struct RunArgs {
     /// ${out}.
     #[arg(long, default_value = "out")]
     pub out: String,
+    /// Job files: run every step, even when an interrupted run can be resumed or a committed
+    /// run of the same date already has the outputs of the same job and inputs.
+    #[arg(long)]
+    pub full_refresh: bool,
 }
 
 #[derive(Debug, Args)]
@@ -422,6 +426,11 @@ async fn run_batch(args: RunArgs) -> Result<()> {
             "--date is for job files (JOB.toml); scripts take --var",
         ));
     }
+    if args.full_refresh {
+        return Err(Error::usage(
+            "--full-refresh is for job files (JOB.toml); scripts always run whole",
+        ));
+    }
     for script in &args.scripts {
         if !script.is_file() {
             return Err(Error::io(
@@ -474,6 +483,7 @@ async fn run_job_file(args: &RunArgs, overrides: Vec<(String, String)>) -> Resul
             out: out.clone(),
             date: args.date,
             overrides,
+            full_refresh: args.full_refresh,
             progress: true,
         },
     )

@@ -22,7 +22,7 @@ use crate::lake::{LakeLocation, register_directory};
 use crate::materialize::write_frame;
 use crate::runs::{
     FileRecord, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunRecord, StepRecord, TableOutput,
-    WORK_DIRECTORY, clean_up, file_record, latest_committed_run, list_runs, new_run_id,
+    WORK_DIRECTORY, clean_up, day_before, file_record, latest_committed_run, list_runs, new_run_id,
     read_step_record, run_path, timestamp, write_json,
 };
 use crate::script::{Statement, prepare_script};
@@ -40,6 +40,8 @@ pub struct PipelineOptions {
     /// The run's date; today in the job's `time_zone` (or UTC) when `None`.
     pub date: Option<chrono::NaiveDate>,
     pub overrides: Vec<(String, String)>,
+    /// Run every step: resume nothing, copy nothing from an earlier run.
+    pub full_refresh: bool,
     pub progress: bool,
 }
 
@@ -84,7 +86,9 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
 
     // an interrupted run of the same job, variables and inputs is resumed
     let earlier_runs = list_runs(out, Some(&date)).await?;
-    let previous = latest_committed_run(out, Some(&date)).await?;
+    // the state a run starts from (the id graph) is the last committed run of an earlier
+    // date, never one of its own date: running a date again redoes the same work
+    let previous = latest_committed_run(out, Some(&day_before(&date)?)).await?;
     let mut record = RunRecord {
         job: job.name.clone(),
         job_hash: job.hash.clone(),
@@ -98,11 +102,18 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         previous_run: previous.as_ref().map(|p| p.path.clone()),
     };
     let resumable = earlier_runs.iter().rev().find(|run| {
-        !run.is_committed()
+        !options.full_refresh
+            && !run.is_committed()
             && run
                 .record
                 .as_ref()
                 .is_some_and(|earlier| earlier.is_same_work(&record))
+    });
+    // a committed run of the same work has this run's outputs already: they are copied
+    let same_committed = earlier_runs.iter().rev().find_map(|run| {
+        let manifest = run.manifest.as_ref()?;
+        (!options.full_refresh && manifest.run.is_same_work(&record))
+            .then(|| (run.path.clone(), manifest))
     });
     let run_id = match resumable {
         Some(run) => run.run_id.clone(),
@@ -140,6 +151,32 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         }
     }
     let run_storage = out.child(&run_dir)?;
+
+    if let Some((source, manifest)) = same_committed {
+        log_line(
+            options.progress,
+            format!("the inputs are those of committed run {source}: copying its tables"),
+        );
+        let mut steps = Vec::new();
+        for step in &manifest.steps {
+            let tables = copy_published(out, &source, &run_dir, &step.tables).await?;
+            let copied = StepRecord {
+                step: step.step.clone(),
+                status: step.status.clone(),
+                seconds: 0.0,
+                reused: true,
+                reused_from: Some(source.clone()),
+                tables,
+            };
+            write_step_record(out, &run_dir, &copied).await?;
+            steps.push(copied);
+        }
+        let outputs = steps
+            .iter()
+            .flat_map(|s| s.tables.iter().filter(|t| t.published).cloned())
+            .collect();
+        return commit(options, record, steps, outputs, started).await;
+    }
 
     let total: usize = prepared.iter().map(Vec::len).sum();
     let mut runner = StatementRunner::new(total, true, options.progress);
@@ -185,18 +222,10 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             status: "done".to_string(),
             seconds: step_started.elapsed().as_secs_f64(),
             reused: false,
+            reused_from: None,
             tables,
         };
-        write_json(
-            out,
-            &format!(
-                "{run_dir}/{}/{}.json",
-                crate::runs::STEPS_DIRECTORY,
-                step.name
-            ),
-            &finished,
-        )
-        .await?;
+        write_step_record(out, &run_dir, &finished).await?;
         log_line(
             options.progress,
             format!("step {} done in {:.2}s", step.name, finished.seconds),
@@ -205,6 +234,22 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         steps.push(finished);
     }
 
+    commit(options, record, steps, outputs, started).await
+}
+
+/// Writes the manifest (the commit), then removes the run's work tables and the runs that
+/// are no longer kept.
+async fn commit(
+    options: &PipelineOptions,
+    record: RunRecord,
+    steps: Vec<StepRecord>,
+    outputs: Vec<TableOutput>,
+    started: Instant,
+) -> Result<PipelineSummary> {
+    let out = &options.out;
+    let date = record.date.clone();
+    let run_id = record.run_id.clone();
+    let run_dir = run_path(&date, &run_id);
     let manifest = Manifest {
         format_version: MANIFEST_FORMAT_VERSION,
         run: record,
@@ -221,8 +266,8 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
     .await?;
 
     // the kept tables served the steps of this run; committed, it needs them no more
-    run_storage.delete_all(WORK_DIRECTORY).await?;
-    let removed = clean_up(out, &date, &run_id, job.keep_runs).await?;
+    out.child(&run_dir)?.delete_all(WORK_DIRECTORY).await?;
+    let removed = clean_up(out, &date, &run_id, options.job.keep_runs).await?;
     Ok(PipelineSummary {
         date,
         run_id,
@@ -232,6 +277,61 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         seconds: started.elapsed().as_secs_f64(),
         removed,
     })
+}
+
+async fn write_step_record(out: &Storage, run_dir: &str, step: &StepRecord) -> Result<()> {
+    let path = format!(
+        "{run_dir}/{}/{}.json",
+        crate::runs::STEPS_DIRECTORY,
+        step.step
+    );
+    write_json(out, &path, step).await
+}
+
+/// Copies a committed run's published tables (and their CSV copies) into this run, under the
+/// same names; the work tables, gone since that run committed, are left out.
+async fn copy_published(
+    out: &Storage,
+    source_run: &str,
+    target_run: &str,
+    tables: &[TableOutput],
+) -> Result<Vec<TableOutput>> {
+    let target = out.child(target_run)?;
+    let mut copied = Vec::new();
+    for table in tables.iter().filter(|t| t.published) {
+        for file in table.files.iter().chain(&table.copies) {
+            out.copy(
+                &format!("{source_run}/{}", file.path),
+                &format!("{target_run}/{}", file.path),
+            )
+            .await?;
+        }
+        // the records of the copies, as the store now has them
+        let record = |file: &FileRecord| {
+            let target = &target;
+            let path = file.path.clone();
+            async move {
+                let meta = target.meta(&path).await?.ok_or_else(|| {
+                    Error::usage(format!("{} was not copied", target.describe(&path)))
+                })?;
+                Ok::<_, Error>(file_record(target, &meta))
+            }
+        };
+        let mut files = Vec::new();
+        for file in &table.files {
+            files.push(record(file).await?);
+        }
+        let mut copies = Vec::new();
+        for file in &table.copies {
+            copies.push(record(file).await?);
+        }
+        copied.push(TableOutput {
+            files,
+            copies,
+            ..table.clone()
+        });
+    }
+    Ok(copied)
 }
 
 fn log_line(progress: bool, line: String) {
@@ -371,9 +471,13 @@ async fn write_table(
                 Some(CsvOptions::default().with_has_header(true)),
             )
             .await?;
-        for meta in run_storage.list(&file).await? {
-            output.copies.push(file_record(run_storage, &meta));
-        }
+        let meta = run_storage.meta(&file).await?.ok_or_else(|| {
+            Error::usage(format!(
+                "table {name}: the CSV copy {} was not written",
+                run_storage.describe(&file)
+            ))
+        })?;
+        output.copies.push(file_record(run_storage, &meta));
     }
     Ok(output)
 }

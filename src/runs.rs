@@ -98,9 +98,13 @@ pub struct StepRecord {
     pub step: String,
     pub status: String,
     pub seconds: f64,
-    /// True when the step's tables were taken from an interrupted run of the same job.
+    /// True when the step's tables were taken from an earlier run of the same work (an
+    /// interrupted one, resumed, or a committed one, copied).
     #[serde(default)]
     pub reused: bool,
+    /// The committed run the tables were copied from (`runs/<date>/<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
     pub tables: Vec<TableOutput>,
 }
 
@@ -241,6 +245,16 @@ pub async fn list_runs(storage: &Storage, date: Option<&str>) -> Result<Vec<RunL
         }
     }
     Ok(runs)
+}
+
+/// The day before `date` (YYYY-MM-DD), in the same form.
+pub fn day_before(date: &str) -> Result<String> {
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|e| Error::usage(format!("run date {date:?}: {e}")))?;
+    let before = day
+        .pred_opt()
+        .ok_or_else(|| Error::usage(format!("run date {date:?} has no day before it")))?;
+    Ok(before.format("%Y-%m-%d").to_string())
 }
 
 /// The latest committed run: the greatest date that has one, and its latest committed id.

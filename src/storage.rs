@@ -170,6 +170,14 @@ impl Storage {
         Ok(())
     }
 
+    /// Copies one object to another place below this location (on S3 a server-side copy).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        self.store
+            .copy(&self.path(from), &self.path(to))
+            .await
+            .map_err(|e| self.error(from, e))
+    }
+
     /// The object's bytes, or `None` when there is none.
     pub async fn get(&self, relative: &str) -> Result<Option<Bytes>> {
         match self.store.get(&self.path(relative)).await {
@@ -183,9 +191,14 @@ impl Storage {
 
     /// Whether an object exists at `relative`.
     pub async fn exists(&self, relative: &str) -> Result<bool> {
+        Ok(self.meta(relative).await?.is_some())
+    }
+
+    /// The object at `relative` (size, time, etag), or `None` when there is none.
+    pub async fn meta(&self, relative: &str) -> Result<Option<ObjectMeta>> {
         match self.store.head(&self.path(relative)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error(relative, e)),
         }
     }

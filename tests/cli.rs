@@ -1095,3 +1095,101 @@ fn ids_are_stable_over_three_appended_nights() {
     let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
     assert_eq!(listing.matches("committed").count(), 3, "{listing}");
 }
+
+/// The committed run of `date` written last (run ids sort by start time).
+fn latest_run_of(out: &std::path::Path, date: &str) -> PathBuf {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs").join(date))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("_manifest.json").is_file())
+        .collect();
+    runs.sort();
+    runs.pop().unwrap()
+}
+
+/// Night after night on a lake that `gen --from-day` grows: each run commits; running the last
+/// date again copies the committed outputs byte for byte without running a step; a full refresh
+/// of it runs every step and agrees with the nightly run (exactly, but for the last digit of
+/// a few float sums).
+#[test]
+fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = dir.path().join("out");
+    let grow = |args: &[&str]| {
+        userlake()
+            .args(["gen", "--quiet", "--out"])
+            .arg(&lake)
+            .args(args)
+            .assert()
+            .success();
+    };
+    let run = |date: &str, extra: &[&str]| -> String {
+        let output = userlake()
+            .args(["run", "jobs/nightly.toml", "--date", date, "--lake"])
+            .arg(&lake)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    grow(&["--users", "400", "--days", "28", "--seed", "9"]);
+    run("2026-01-28", &[]);
+    grow(&["--days", "29", "--from-day", "29"]);
+    run("2026-01-29", &[]);
+    grow(&["--days", "30", "--from-day", "30"]);
+    let nightly_log = run("2026-01-30", &[]);
+    assert!(!nightly_log.contains("reused"), "{nightly_log}");
+    let nightly = latest_run_of(&out, "2026-01-30");
+
+    // the CSV tables of a run, by file name
+    let csv_tables = |run: &std::path::Path| -> std::collections::BTreeMap<String, String> {
+        std::fs::read_dir(run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|name| name.ends_with(".csv"))
+            .map(|name| {
+                (
+                    name.clone(),
+                    std::fs::read_to_string(run.join(&name)).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first = csv_tables(&nightly);
+    assert_eq!(first.len(), 12, "CSV tables: {:?}", first.keys());
+
+    let rerun_log = run("2026-01-30", &[]);
+    assert!(rerun_log.contains("12 steps (12 reused)"), "{rerun_log}");
+    let rerun = latest_run_of(&out, "2026-01-30");
+    assert_ne!(rerun, nightly);
+    assert_eq!(csv_tables(&rerun), first, "a rerun copies the outputs");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rerun.join("_manifest.json")).unwrap())
+            .unwrap();
+    assert!(
+        manifest["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["reused_from"].as_str().is_some()),
+        "{manifest}"
+    );
+
+    let refresh_log = run("2026-01-30", &["--full-refresh"]);
+    assert!(!refresh_log.contains("reused"), "{refresh_log}");
+    let refreshed = csv_tables(&latest_run_of(&out, "2026-01-30"));
+    for (name, text) in &first {
+        assert!(common::same_csv(text, &refreshed[name]), "{name} refreshed");
+    }
+    // exactly where the figures are integers or exact decimal sums
+    assert_eq!(first["kpi_daily.csv"], refreshed["kpi_daily.csv"]);
+    // the reader sees the latest committed run of the latest date
+    let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
+    // keep_runs = 2: the first run of the last date made way for the full refresh
+    assert_eq!(listing.matches("committed").count(), 4, "{listing}");
+}
