@@ -484,6 +484,7 @@ async fn run_job_file(args: &RunArgs, overrides: Vec<(String, String)>) -> Resul
             date: args.date,
             overrides,
             full_refresh: args.full_refresh,
+            memory_limit: session_options.memory_limit,
             progress: true,
         },
     )

@@ -28,6 +28,14 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A statement's error, in the script it came from.
+    #[error("{}: {source}", script.display())]
+    Script {
+        script: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
+
     #[error("{source} (at line {line}, column {column})")]
     Located {
         line: u64,
@@ -58,6 +66,20 @@ pub enum Error {
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())
+    }
+
+    /// Whether the error is a query running out of the session's memory pool (an operator
+    /// that could not spill, or could not spill enough).
+    pub fn is_out_of_memory(&self) -> bool {
+        match self {
+            Error::Statement { source, .. } | Error::Script { source, .. } => {
+                source.is_out_of_memory()
+            }
+            Error::Located { source, .. } | Error::DataFusion(source) => {
+                matches!(source.find_root(), DataFusionError::ResourcesExhausted(_))
+            }
+            _ => false,
+        }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -195,7 +195,10 @@ impl StatementRunner {
 
 pub(crate) fn in_script(script: &Path, error: Error) -> Error {
     match error {
-        Error::Statement { .. } => Error::Usage(format!("{}: {error}", script.display())),
+        Error::Statement { .. } => Error::Script {
+            script: script.to_path_buf(),
+            source: Box::new(error),
+        },
         other => other,
     }
 }

@@ -15,6 +15,7 @@ use datafusion::config::CsvOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 
+use crate::byte_size::format_byte_size;
 use crate::error::{Error, Result};
 use crate::job::{StatementRunner, in_script};
 use crate::jobfile::{JobFile, Publish, Step, StepKind};
@@ -42,6 +43,8 @@ pub struct PipelineOptions {
     pub overrides: Vec<(String, String)>,
     /// Run every step: resume nothing, copy nothing from an earlier run.
     pub full_refresh: bool,
+    /// The session's memory limit (`--memory-limit`), named when a step runs out of it.
+    pub memory_limit: Option<usize>,
     pub progress: bool,
 }
 
@@ -209,7 +212,7 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             previous.as_ref().map(|p| out.url(&p.path)),
         )
         .await
-        .map_err(|e| Error::usage(format!("step {:?}: {e}", step.name)))?;
+        .map_err(|e| step_error(step, e, options.memory_limit))?;
         // what the step defined but did not declare is private to it
         let declared: BTreeSet<String> = step.output_tables().into_iter().collect();
         for name in table_names(ctx)?.difference(&before) {
@@ -332,6 +335,20 @@ async fn copy_published(
         });
     }
     Ok(copied)
+}
+
+/// A step's error, naming the step, and the memory limit when the step ran out of it.
+fn step_error(step: &Step, error: Error, memory_limit: Option<usize>) -> Error {
+    match memory_limit {
+        Some(limit) if error.is_out_of_memory() => Error::usage(format!(
+            "step {:?} ran out of memory under --memory-limit {}: {error}. Raise the limit \
+             (this step's operators could not spill enough to fit in it), or run the job \
+             with fewer --target-partitions",
+            step.name,
+            format_byte_size(limit)
+        )),
+        _ => Error::usage(format!("step {:?}: {error}", step.name)),
+    }
 }
 
 fn log_line(progress: bool, line: String) {

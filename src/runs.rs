@@ -321,6 +321,11 @@ pub async fn clean_up(
                 storage.delete_all(&format!("{path}/{MANIFEST}")).await?;
                 storage.delete_all(&path).await?;
                 removed.push(path);
+            } else if committed && run_date == date {
+                // a run killed between its commit and its own clean-up kept its work tables
+                storage
+                    .delete_all(&format!("{path}/{WORK_DIRECTORY}"))
+                    .await?;
             }
         }
     }

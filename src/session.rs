@@ -60,6 +60,16 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
     if let Some(partitions) = options.target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
+    if let Some(limit) = options.memory_limit {
+        // Each sort sets aside this much to merge its spill files; DataFusion's 10 MiB is
+        // more than a whole small pool holds, so small limits failed sorts that could spill.
+        let sorts = 4 * config.target_partitions();
+        let reservation = (limit / sorts.max(1)).clamp(256 * 1024, 10 * 1024 * 1024);
+        config = config.set_usize(
+            "datafusion.execution.sort_spill_reservation_bytes",
+            reservation,
+        );
+    }
 
     let mut runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(LakeObjectStoreRegistry::new()));

@@ -886,87 +886,103 @@ fn runs_commit_readers_see_the_latest_and_old_runs_are_cleaned_up() {
     assert!(!read("SHOW TABLES").contains("helper"));
 }
 
-/// A run killed after some steps finished is resumed by the next invocation for its date: the
-/// finished steps are reused, and the outputs equal an uninterrupted run's.
+/// A run killed at several points (after the first steps, in the middle, and just as the last
+/// step's record is written, when the commit is under way) is resumed by the next invocation
+/// for its date, or, when the kill came after the commit, copied: either way the outputs equal
+/// an uninterrupted run's, a reader never sees a half-written run, and no work tables are left.
 #[test]
 fn a_killed_run_resumes_and_commits_the_same_outputs() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let start = || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_userlake"));
-        command
-            .current_dir(repo())
-            .env_remove("USERLAKE_LAKE")
-            .args([
-                "run",
-                "jobs/nightly.toml",
-                "--lake",
-                "data/sample",
-                "--date",
-                "2026-03-01",
-            ])
-            .arg("--out")
-            .arg(&out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        command
-    };
-    let mut child = start().spawn().unwrap();
-    let started = std::time::Instant::now();
-    let step_file = |step: &str| -> Option<PathBuf> {
-        let date = out.join("runs/2026-03-01");
-        let run = std::fs::read_dir(&date).ok()?.next()?.ok()?.path();
-        let file = run.join("_steps").join(format!("{step}.json"));
-        file.is_file().then_some(file)
-    };
-    while step_file("people").is_none() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the job ended before it was killed"
-        );
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "step people never finished"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
-    assert!(listing.contains("incomplete"), "{listing}");
-    // nothing committed: a reader sees no published table
-    let tables = stdout_of(
-        userlake()
-            .args(["sql", "--format", "csv", "-c", "SHOW TABLES", "--lake"])
-            .arg(&out),
-    );
-    assert!(!tables.contains("kpi_daily"), "{tables}");
-
-    let resumed = start().output().unwrap();
-    let stderr = String::from_utf8_lossy(&resumed.stderr);
-    assert!(resumed.status.success(), "{stderr}");
-    assert!(stderr.contains("resuming run"), "{stderr}");
-    assert!(stderr.contains("step identity: reused"), "{stderr}");
-    assert!(stderr.contains("step people: reused"), "{stderr}");
-    let resumed_run = committed_run_dir(&out);
-
     let (_dir, uninterrupted, _) = run_nightly_on_sample(&[]);
-    for file in [
-        "kpi_daily.csv",
-        "funnel_report.csv",
-        "retention_cohort.csv",
-        "layer_summary.csv",
-        "fission_report.csv",
-        "experiment_report.csv",
-    ] {
-        let resumed = std::fs::read_to_string(resumed_run.join(file)).unwrap();
-        let expected = std::fs::read_to_string(uninterrupted.join(file)).unwrap();
-        let first_difference = resumed
-            .lines()
-            .zip(expected.lines())
-            .find(|(a, b)| !common::same_csv_row(a, b));
-        assert_eq!(first_difference, None, "{file}");
-        assert_eq!(resumed.lines().count(), expected.lines().count(), "{file}");
+    for kill_after in ["people", "funnel", "experiments"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let start = || {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_userlake"));
+            command
+                .current_dir(repo())
+                .env_remove("USERLAKE_LAKE")
+                .args([
+                    "run",
+                    "jobs/nightly.toml",
+                    "--lake",
+                    "data/sample",
+                    "--date",
+                    "2026-03-01",
+                ])
+                .arg("--out")
+                .arg(&out)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            command
+        };
+        let mut child = start().spawn().unwrap();
+        let started = std::time::Instant::now();
+        let step_file = |step: &str| -> Option<PathBuf> {
+            let date = out.join("runs/2026-03-01");
+            let run = std::fs::read_dir(&date).ok()?.next()?.ok()?.path();
+            let file = run.join("_steps").join(format!("{step}.json"));
+            file.is_file().then_some(file)
+        };
+        while step_file(kill_after).is_none() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the job ended before it was killed after {kill_after}"
+            );
+            assert!(
+                started.elapsed().as_secs() < 120,
+                "step {kill_after} never finished"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
+        let committed_before = listing.contains("committed");
+        // a reader sees a published table only once its run committed
+        let tables = stdout_of(
+            userlake()
+                .args(["sql", "--format", "csv", "-c", "SHOW TABLES", "--lake"])
+                .arg(&out),
+        );
+        assert_eq!(tables.contains("kpi_daily"), committed_before, "{tables}");
+        if kill_after != "experiments" {
+            assert!(listing.contains("incomplete"), "{kill_after}: {listing}");
+        }
+
+        let resumed = start().output().unwrap();
+        let stderr = String::from_utf8_lossy(&resumed.stderr);
+        assert!(resumed.status.success(), "{stderr}");
+        if committed_before {
+            assert!(stderr.contains("copying its tables"), "{stderr}");
+        } else {
+            assert!(stderr.contains("resuming run"), "{stderr}");
+            assert!(stderr.contains("step identity: reused"), "{stderr}");
+            assert!(
+                stderr.contains(&format!("step {kill_after}: reused")),
+                "{stderr}"
+            );
+        }
+        let resumed_run = latest_run_of(&out, "2026-03-01");
+        for file in [
+            "kpi_daily.csv",
+            "funnel_report.csv",
+            "retention_cohort.csv",
+            "layer_summary.csv",
+            "fission_report.csv",
+            "experiment_report.csv",
+        ] {
+            let resumed = std::fs::read_to_string(resumed_run.join(file)).unwrap();
+            let expected = std::fs::read_to_string(uninterrupted.join(file)).unwrap();
+            assert!(
+                common::same_csv(&resumed, &expected),
+                "{kill_after}: {file}"
+            );
+        }
+        for run in std::fs::read_dir(out.join("runs/2026-03-01")).unwrap() {
+            let run = run.unwrap().path();
+            assert!(run.join("_manifest.json").is_file(), "{run:?} left behind");
+            assert!(!run.join("_work").exists(), "{run:?} kept its work tables");
+        }
     }
 }
 
@@ -1192,4 +1208,37 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
     // keep_runs = 2: the first run of the last date made way for the full refresh
     assert_eq!(listing.matches("committed").count(), 4, "{listing}");
+}
+
+/// `--memory-limit` holds for the whole job: under a limit too small for a step, the job
+/// fails naming the step and the limit, and commits nothing; under a small one that fits, its
+/// steps spill and the run commits.
+#[test]
+fn the_nightly_job_under_a_memory_limit_spills_or_names_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = |limit: &str| {
+        userlake()
+            .args(["run", "jobs/nightly.toml", "--lake", "data/sample"])
+            .args(["--date", "2026-03-01", "--memory-limit", limit, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let failed = run("4M");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(
+        stderr.contains("ran out of memory under --memory-limit 4.0 MiB")
+            && stderr.contains("error: step \""),
+        "{stderr}"
+    );
+    let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
+    assert!(!listing.contains("committed"), "{listing}");
+    let fits = run("48M");
+    assert!(
+        fits.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fits.stderr)
+    );
 }
