@@ -618,7 +618,12 @@ async fn run_gen(args: GenArgs) -> Result<()> {
         .await
         .map_err(|e| Error::usage(format!("the generator stopped: {e}")))??;
     if local_staging.is_some() {
-        storage.publish_from(&out_dir).await?;
+        // appended days join the lake's objects; a whole lake replaces its tables
+        if record.last_from_day > 1 {
+            storage.add_from(&out_dir).await?;
+        } else {
+            storage.publish_from(&out_dir).await?;
+        }
     }
     // Last: a lake whose generation stopped half way still records the days it held before.
     let record_json = serde_json::to_vec_pretty(&record)

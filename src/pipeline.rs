@@ -22,9 +22,9 @@ use crate::jobfile::{JobFile, Publish, Step, StepKind};
 use crate::lake::{LakeLocation, register_directory};
 use crate::materialize::write_frame;
 use crate::runs::{
-    FileRecord, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunRecord, StepRecord, TableOutput,
-    WORK_DIRECTORY, clean_up, day_before, file_record, latest_committed_run, list_runs, new_run_id,
-    read_step_record, run_path, timestamp, write_json,
+    FileRecord, InputChange, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunRecord, StepRecord,
+    TableOutput, WORK_DIRECTORY, clean_up, day_before, file_record, input_changes,
+    latest_committed_run, list_runs, new_run_id, read_step_record, run_path, timestamp, write_json,
 };
 use crate::script::{Statement, prepare_script};
 use crate::session::Session;
@@ -101,9 +101,23 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         userlake_version: env!("CARGO_PKG_VERSION").to_string(),
         variables: variables.clone(),
         lake: options.lake.to_string(),
+        input_changes: previous
+            .as_ref()
+            .map(|p| input_changes(&p.manifest.run.inputs, &inputs))
+            .unwrap_or_default(),
         inputs,
         previous_run: previous.as_ref().map(|p| p.path.clone()),
     };
+    if let Some(previous) = &previous {
+        log_line(
+            options.progress,
+            format!(
+                "inputs since run {}: {}",
+                previous.path,
+                describe_changes(&record.input_changes)
+            ),
+        );
+    }
     let resumable = earlier_runs.iter().rev().find(|run| {
         !options.full_refresh
             && !run.is_committed()
@@ -335,6 +349,30 @@ async fn copy_published(
         });
     }
     Ok(copied)
+}
+
+/// `events +1 ~0 -0 files (dt=2026-07-20), costs +1 ~0 -0 files`, or `none`.
+fn describe_changes(changes: &[InputChange]) -> String {
+    if changes.is_empty() {
+        return "none".to_string();
+    }
+    let tables: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            let partitions = match c.partitions.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (dt={one})"),
+                [first, .., last] => {
+                    format!(" ({} partitions, dt={first} to {last})", c.partitions.len())
+                }
+            };
+            format!(
+                "{} +{} ~{} -{} files{partitions}",
+                c.table, c.added, c.changed, c.removed
+            )
+        })
+        .collect();
+    tables.join(", ")
 }
 
 /// A step's error, naming the step, and the memory limit when the step ran out of it.

@@ -61,6 +61,84 @@ pub struct RunRecord {
     /// The committed run whose state this one started from (`runs/<date>/<id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_run: Option<String>,
+    /// The watermark: what the lake gained, changed or lost since the previous run's inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_changes: Vec<InputChange>,
+}
+
+/// What changed in one input table between two runs' inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputChange {
+    pub table: String,
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    /// The `dt=` partitions of the files added, changed or removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+}
+
+/// The input tables whose files differ between `before` and `now` (a file changed when its
+/// size, time or etag did), with the partitions those files are in.
+pub fn input_changes(before: &[InputTable], now: &[InputTable]) -> Vec<InputChange> {
+    let files_of = |tables: &[InputTable]| -> BTreeMap<(String, String), FileRecord> {
+        tables
+            .iter()
+            .flat_map(|t| {
+                t.files
+                    .iter()
+                    .map(|f| ((t.table.clone(), f.path.clone()), f.clone()))
+            })
+            .collect()
+    };
+    enum Kind {
+        Added,
+        Changed,
+        Removed,
+    }
+    let (old, new) = (files_of(before), files_of(now));
+    let mut changes: BTreeMap<String, InputChange> = BTreeMap::new();
+    let mut note = |table: &str, path: &str, kind: Kind| {
+        let change = changes
+            .entry(table.to_string())
+            .or_insert_with(|| InputChange {
+                table: table.to_string(),
+                added: 0,
+                changed: 0,
+                removed: 0,
+                partitions: Vec::new(),
+            });
+        match kind {
+            Kind::Added => change.added += 1,
+            Kind::Changed => change.changed += 1,
+            Kind::Removed => change.removed += 1,
+        }
+        let partition = path
+            .split('/')
+            .find_map(|segment| segment.strip_prefix("dt="));
+        if let Some(partition) = partition
+            && !change.partitions.iter().any(|p| p == partition)
+        {
+            change.partitions.push(partition.to_string());
+        }
+    };
+    for ((table, path), file) in &new {
+        match old.get(&(table.clone(), path.clone())) {
+            None => note(table, path, Kind::Added),
+            Some(earlier) if earlier != file => note(table, path, Kind::Changed),
+            Some(_) => {}
+        }
+    }
+    for (table, path) in old.keys() {
+        if !new.contains_key(&(table.clone(), path.clone())) {
+            note(table, path, Kind::Removed);
+        }
+    }
+    let mut changes: Vec<InputChange> = changes.into_values().collect();
+    for change in &mut changes {
+        change.partitions.sort();
+    }
+    changes
 }
 
 impl RunRecord {

@@ -307,18 +307,7 @@ impl Storage {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(staging, e))?;
             let name = entry.file_name().to_string_lossy().to_string();
-            let mut uploaded = std::collections::HashSet::new();
-            for file in local_files(&entry.path())? {
-                let below = file
-                    .strip_prefix(staging)
-                    .unwrap_or(&file)
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().to_string())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                self.upload_file(&file, &below).await?;
-                uploaded.insert(self.path(&below));
-            }
+            let uploaded = self.upload_files(staging, &entry.path()).await?;
             for old in self.list(&name).await? {
                 if !uploaded.contains(&old.location) {
                     let relative = self.relative(&old.location);
@@ -332,6 +321,34 @@ impl Storage {
         }
         published.sort();
         Ok(published)
+    }
+
+    /// Uploads every file below `staging` to the same name under the root, keeping the
+    /// objects already there (those of the same names are replaced).
+    pub async fn add_from(&self, staging: &Path) -> Result<()> {
+        self.upload_files(staging, staging).await.map(|_| ())
+    }
+
+    /// Uploads the files below `path` (a part of `staging`) to their names relative to
+    /// `staging`; returns the objects written.
+    async fn upload_files(
+        &self,
+        staging: &Path,
+        path: &Path,
+    ) -> Result<std::collections::HashSet<ObjectPath>> {
+        let mut uploaded = std::collections::HashSet::new();
+        for file in local_files(path)? {
+            let below = file
+                .strip_prefix(staging)
+                .unwrap_or(&file)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect::<Vec<_>>()
+                .join("/");
+            self.upload_file(&file, &below).await?;
+            uploaded.insert(self.path(&below));
+        }
+        Ok(uploaded)
     }
 }
 

@@ -1156,7 +1156,24 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     grow(&["--users", "400", "--days", "28", "--seed", "9"]);
     run("2026-01-28", &[]);
     grow(&["--days", "29", "--from-day", "29"]);
-    run("2026-01-29", &[]);
+    let second_log = run("2026-01-29", &[]);
+    // the watermark: what the lake gained since the run this one starts from
+    assert!(
+        second_log.contains("events +1 ~0 -0 files (dt=2026-01-29)"),
+        "{second_log}"
+    );
+    let second: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(latest_run_of(&out, "2026-01-29").join("_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let changes = second["input_changes"].as_array().unwrap();
+    let events = changes.iter().find(|c| c["table"] == "events").unwrap();
+    assert_eq!(events["partitions"], serde_json::json!(["2026-01-29"]));
+    let costs = changes.iter().find(|c| c["table"] == "costs").unwrap();
+    assert_eq!(
+        (costs["added"].as_u64(), costs["changed"].as_u64()),
+        (Some(1), Some(0))
+    );
     grow(&["--days", "30", "--from-day", "30"]);
     let nightly_log = run("2026-01-30", &[]);
     assert!(!nightly_log.contains("reused"), "{nightly_log}");

@@ -323,6 +323,33 @@ async fn every_output_option_writes_to_s3() {
         "csv",
     ]));
     assert_eq!(events, "days\n4\n");
+    // gen --from-day on S3: the plan is read from the lake's _generator.json there
+    aws(&[
+        "gen",
+        "--out",
+        "s3://out/lake",
+        "--days",
+        "5",
+        "--from-day",
+        "5",
+        "--quiet",
+    ])
+    .assert()
+    .success();
+    let keys = object_keys(&store, "lake/events").await;
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    let record = store
+        .get(&ObjectPath::from("lake/_generator.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(
+        (record["days"].as_u64(), record["users"].as_u64()),
+        (Some(5), Some(300))
+    );
 
     // stitch --out, then --previous from S3
     aws(&[
