@@ -7,11 +7,13 @@ use super::optimize::{FiniteDifferences, Objective};
 use super::pareto_nbd::{self, ParetoNbd};
 
 fn cdnow_rows() -> Vec<Vec<f64>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/data/cdnow_customers_summary_with_transactions.csv"
-    );
-    let text = std::fs::read_to_string(path).expect("tests/data/ holds the CDNOW summary");
+    // cargo sets the crate's directory when it runs the tests; the compile-time value is
+    // wrong in a binary another checkout built into a shared target directory
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let path = std::path::Path::new(&crate_dir)
+        .join("../tests/data/cdnow_customers_summary_with_transactions.csv");
+    let text = std::fs::read_to_string(&path).expect("tests/data/ holds the CDNOW summary");
     text.lines()
         .skip(1)
         .map(|line| {
