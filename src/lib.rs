@@ -10,6 +10,7 @@ pub mod job;
 pub mod jobfile;
 pub mod lake;
 pub mod materialize;
+pub mod nested_text;
 pub mod object_stores;
 pub mod output;
 pub mod pipeline;

@@ -15,6 +15,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
+use crate::nested_text::{nested_as_text, text_schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {
@@ -47,6 +48,18 @@ pub fn write_batches<W: Write>(
     batches: &[RecordBatch],
 ) -> Result<()> {
     let mut out = out;
+    // CSV and the table print nested values as text (JSON has its own notation for them)
+    let (printed, printed_schema);
+    let (schema, batches) = if matches!(format, OutputFormat::Csv | OutputFormat::Table) {
+        printed = batches
+            .iter()
+            .map(nested_as_text)
+            .collect::<Result<Vec<_>>>()?;
+        printed_schema = text_schema(schema);
+        (&printed_schema, printed.as_slice())
+    } else {
+        (schema, batches)
+    };
     match format {
         OutputFormat::Table => {
             let options = FormatOptions::default().with_null("NULL");

@@ -91,6 +91,35 @@ fn nulls_are_explicit() {
     assert!(table.contains("NULL"), "{table}");
 }
 
+/// Lists and structs print in CSV and in the table as DuckDB prints them, a CSV file too;
+/// JSON keeps its arrays and objects.
+#[test]
+fn lists_and_structs_print_as_text() {
+    let sql = "SELECT retention(x >= 1, x >= 2, x >= 3) AS r, \
+               named_struct('level', 3, 'step', 'pay order') AS s, ['a, b', NULL] AS l \
+               FROM (VALUES (1), (3)) AS v(x)";
+    let csv = stdout_of(userlake().args(["sql", "--format", "csv", "-c", sql]));
+    assert_eq!(
+        csv,
+        "r,s,l\n\"[1, 1, 1]\",\"{'level': 3, 'step': pay order}\",\"['a, b', NULL]\"\n"
+    );
+    let table = stdout_of(userlake().args(["sql", "-c", sql]));
+    assert!(
+        table.contains("| [1, 1, 1] | {'level': 3, 'step': pay order} |"),
+        "{table}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.csv");
+    userlake()
+        .args(["sql", "--format", "csv", "-c", sql, "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), csv);
+    let json = stdout_of(userlake().args(["sql", "--format", "json", "-c", sql]));
+    assert!(json.contains("\"r\":[1,1,1]"), "{json}");
+}
+
 #[test]
 fn parquet_and_arrow_files() {
     let dir = tempfile::tempdir().unwrap();

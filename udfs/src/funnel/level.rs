@@ -8,48 +8,134 @@
 //! For each step the state keeps the chain that reached it with the latest start (the latest
 //! start leaves the most of the window), as ClickHouse's `windowFunnel` does, with two fixes:
 //! under `strict_increase`, entries read the state as it was before their timestamp, so a chain
-//! is never lost to a later chain's same-time step; under `strict_once`, each level also keeps
-//! the best chain ending on another row, so one row never fills two steps of a chain.
+//! is never lost to a later chain's same-time step; under `strict_once`, a row fills one step of
+//! a chain at most. A row has one time, so only rows at the chain's last time can come again:
+//! each level keeps, besides the latest start, every chain ending at the current time that no
+//! other beats (starting no earlier with a subset of its rows at that time). Two identical rows
+//! matching three steps therefore reach level 2, never 3.
 
 use super::mode::FunnelMode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A chain under `strict_once`: its start, the time of its last step, and the rows that filled
+/// its steps at that time.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Chain {
     start: i64,
-    /// Rank of the row that filled this chain's last step.
-    row: u32,
+    time: i64,
+    rows: Vec<u32>,
 }
 
-/// The best chain at a level, and the best one whose last row differs from it.
-#[derive(Debug, Clone, Copy, Default)]
+impl Chain {
+    /// The rows this chain used at `time` (none when its last step was earlier).
+    fn rows_at(&self, time: i64) -> &[u32] {
+        if self.time == time { &self.rows } else { &[] }
+    }
+}
+
+fn is_subset(small: &[u32], large: &[u32]) -> bool {
+    small.iter().all(|row| large.contains(row))
+}
+
+/// The chains that reached one step.
+#[derive(Debug, Default)]
 struct Level {
-    best: Option<Chain>,
-    other_row: Option<Chain>,
+    /// The latest start of a chain at this level (every mode but `strict_once`).
+    latest_start: Option<i64>,
+    /// Under `strict_once`: the chains no other beats.
+    chains: Vec<Chain>,
 }
 
-impl Level {
-    fn offer(&mut self, chain: Chain) {
-        match self.best {
-            None => self.best = Some(chain),
-            Some(best) if chain.start > best.start => {
-                if best.row != chain.row {
-                    self.other_row = Some(best);
-                }
-                self.best = Some(chain);
-            }
-            Some(best) => {
-                if chain.row != best.row && self.other_row.is_none_or(|o| chain.start > o.start) {
-                    self.other_row = Some(chain);
-                }
-            }
+impl Clone for Level {
+    fn clone(&self) -> Self {
+        Level {
+            latest_start: self.latest_start,
+            chains: self.chains.clone(),
         }
     }
 
-    /// The chain to extend with a step on `row`.
-    fn extendable(&self, row: u32, strict_once: bool) -> Option<Chain> {
-        match self.best {
-            Some(best) if strict_once && best.row == row => self.other_row,
-            best => best,
+    // snapshots are taken once per timestamp: reuse their allocations
+    fn clone_from(&mut self, source: &Self) {
+        self.latest_start = source.latest_start;
+        self.chains.clone_from(&source.chains);
+    }
+}
+
+impl Level {
+    fn is_reached(&self) -> bool {
+        self.latest_start.is_some() || !self.chains.is_empty()
+    }
+
+    fn offer(&mut self, start: i64, chain: Option<Chain>) {
+        let Some(chain) = chain else {
+            if self.latest_start.is_none_or(|latest| start > latest) {
+                self.latest_start = Some(start);
+            }
+            return;
+        };
+        let time = chain.time;
+        // chains that ended before `time` used none of its rows: the latest-starting one
+        // beats the others
+        let latest_earlier = self
+            .chains
+            .iter()
+            .filter(|c| c.time < time)
+            .map(|c| c.start)
+            .max();
+        if let Some(latest) = latest_earlier {
+            let mut kept = false;
+            self.chains.retain(|c| {
+                let keep = c.time == time || (!kept && c.start == latest);
+                kept |= c.time < time && keep;
+                keep
+            });
+        }
+        if self
+            .chains
+            .iter()
+            .any(|c| c.start >= chain.start && is_subset(c.rows_at(time), &chain.rows))
+        {
+            return;
+        }
+        self.chains
+            .retain(|c| !(chain.start >= c.start && is_subset(&chain.rows, c.rows_at(time))));
+        self.chains.push(chain);
+    }
+
+    /// The chains a step on `row` at `time` makes from this level's chains, within `window`
+    /// of their start; for `strict_once`, pushed to `out` (none when the level has none).
+    fn extend(
+        &self,
+        row: u32,
+        time: i64,
+        window: i64,
+        once: bool,
+        out: &mut Vec<(i64, Option<Chain>)>,
+    ) {
+        out.clear();
+        if !once {
+            if let Some(start) = self.latest_start
+                && time <= start.saturating_add(window)
+            {
+                out.push((start, None));
+            }
+            return;
+        }
+        for chain in &self.chains {
+            let used = chain.rows_at(time);
+            if used.contains(&row) || time > chain.start.saturating_add(window) {
+                continue;
+            }
+            let mut rows = Vec::with_capacity(used.len() + 1);
+            rows.extend_from_slice(used);
+            rows.push(row);
+            out.push((
+                chain.start,
+                Some(Chain {
+                    start: chain.start,
+                    time,
+                    rows,
+                }),
+            ));
         }
     }
 }
@@ -111,8 +197,11 @@ pub fn entries_level(
     window: i64,
     mode: FunnelMode,
 ) -> (usize, usize) {
+    // strictly increasing times never put one row (one time) on two steps
+    let once = mode.strict_once && !mode.strict_increase;
     let mut levels = vec![Level::default(); steps];
     let mut snapshot = vec![Level::default(); steps];
+    let mut extensions = Vec::new();
     let mut max_level = 0usize;
     let mut started = false;
     let mut current_time = None;
@@ -120,7 +209,7 @@ pub fn entries_level(
     for (index, entry) in entries.iter().enumerate() {
         if mode.strict_increase && current_time != Some(entry.time) {
             // entries read the state as it was before their time
-            snapshot.copy_from_slice(&levels);
+            snapshot.clone_from_slice(&levels);
             current_time = Some(entry.time);
         }
         let (time, row) = (entry.time, entry.row);
@@ -132,12 +221,17 @@ pub fn entries_level(
         };
         let step = step as usize;
         if step == 0 {
-            levels[0].offer(Chain { start: time, row });
+            let chain = once.then(|| Chain {
+                start: time,
+                time,
+                rows: vec![row],
+            });
+            levels[0].offer(time, chain);
             started = true;
             max_level = max_level.max(1);
             continue;
         }
-        if mode.strict_deduplication && levels[step].best.is_some() {
+        if mode.strict_deduplication && levels[step].is_reached() {
             return (max_level, index);
         }
         let previous = if mode.strict_increase {
@@ -145,19 +239,17 @@ pub fn entries_level(
         } else {
             &levels[step - 1]
         };
-        if mode.strict_order && started && previous.best.is_none() {
+        if mode.strict_order && started && !previous.is_reached() {
             if mode.allow_reentry {
                 continue;
             }
             return (max_level, index);
         }
-        if let Some(chain) = previous.extendable(row, mode.strict_once)
-            && time <= chain.start.saturating_add(window)
-        {
-            levels[step].offer(Chain {
-                start: chain.start,
-                row,
-            });
+        previous.extend(row, time, window, once, &mut extensions);
+        if !extensions.is_empty() {
+            for (start, chain) in extensions.drain(..) {
+                levels[step].offer(start, chain);
+            }
             max_level = max_level.max(step + 1);
             if max_level == steps {
                 return (steps, index + 1);
@@ -357,6 +449,77 @@ mod tests {
         assert_eq!(level(&[(1, A), (1, B), (1, C)], 3, 10, m), 3);
         // the other row at the same time still extends the chain
         assert_eq!(level(&[(1, A), (1, A | B), (2, C)], 3, 10, m), 3);
+        // two identical rows matching every step fill two steps, not three (ClickHouse: 2)
+        let all = A | B | C;
+        assert_eq!(level(&[(0, all), (0, all)], 3, 50, m), 2);
+        assert_eq!(level(&[(0, all), (1, all)], 3, 50, m), 2);
+        assert_eq!(level(&[(0, all), (0, all), (0, all)], 3, 50, m), 3);
+        // a row used for step 1 is free again only for another chain
+        assert_eq!(level(&[(0, A | C), (0, B)], 3, 50, m), 2);
+        assert_eq!(level(&[(0, A | C), (0, B), (0, A)], 3, 50, m), 3);
+        // rows at an earlier time never come again
+        assert_eq!(level(&[(0, all), (1, all), (1, all)], 3, 50, m), 3);
+        // the chain with the later start may be the one whose rows are used up
+        assert_eq!(level(&[(0, A), (5, A | B), (5, C)], 3, 10, m), 3);
+    }
+
+    /// Every assignment of distinct rows to steps, tried: the level strict_once must give.
+    fn brute_force_once(events: &[(i64, u64)], steps: usize, window: i64) -> usize {
+        fn extend(
+            sorted: &[(i64, u64)],
+            used: &mut Vec<usize>,
+            step: usize,
+            steps: usize,
+            start: i64,
+            last: i64,
+            window: i64,
+        ) -> usize {
+            if step == steps {
+                return steps;
+            }
+            let mut best = step;
+            for (i, &(t, mask)) in sorted.iter().enumerate() {
+                if t < last || t > start + window || used.contains(&i) || mask & (1 << step) == 0 {
+                    continue;
+                }
+                used.push(i);
+                best = best.max(extend(sorted, used, step + 1, steps, start, t, window));
+                used.pop();
+                if best == steps {
+                    break;
+                }
+            }
+            best
+        }
+        let mut sorted = events.to_vec();
+        sorted.sort();
+        let mut best = 0;
+        for (i, &(t, mask)) in sorted.iter().enumerate() {
+            if mask & 1 != 0 {
+                best = best.max(extend(&sorted, &mut vec![i], 1, steps, t, t, window));
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn strict_once_equals_the_exhaustive_search_on_random_ties() {
+        // a small xorshift: the cases are the same in every run
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for _ in 0..3000 {
+            let rows = 1 + next(7) as usize;
+            let events: Vec<(i64, u64)> = (0..rows)
+                .map(|_| (next(4) as i64 * 3, 1 + next(15)))
+                .collect();
+            let expected = brute_force_once(&events, 4, 4);
+            assert_eq!(level(&events, 4, 4, "strict_once"), expected, "{events:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `sequence_next_node(direction, base, timestamp, value, base_cond, event1, ..., eventN)`:
 //! the value of the event right after (forward) or before (backward) a chain of events, as
-//! ClickHouse's `sequenceNextNode`. Every row is kept (any row may be the next node); rows are
-//! ordered by (time, value, conditions), so ties never depend on the order rows arrive in.
+//! ClickHouse's `sequenceNextNode`. Every row with a time and a value is kept (any may be the
+//! next node; as in ClickHouse, a row whose value is NULL is not); rows are ordered by (time,
+//! value, conditions), so ties never depend on the order rows arrive in.
 
 use std::sync::{Arc, LazyLock};
 
@@ -29,9 +30,9 @@ use crate::strings::for_each_str;
 use crate::time::{condition_masks, is_time_type, passes, time_ticks};
 
 const NAME: &str = "sequence_next_node";
-const MAX_EVENTS: usize = 63;
-/// The mask bit that records the base condition.
-const BASE_BIT: u64 = 1 << 63;
+const MAX_EVENTS: usize = 64;
+/// The mask bit that records the base condition, above the 64 event conditions.
+const BASE_BIT: u128 = 1 << 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Direction {
@@ -102,8 +103,8 @@ fn parse_options(
     Ok((direction, base))
 }
 
-/// One row: its time, its conditions (bit 63: the base condition) and its value.
-type Node = (i64, u64, Option<String>);
+/// One row: its time, its conditions (bit 64: the base condition) and its value.
+type Node = (i64, u128, Option<String>);
 
 /// The next node's value for one group, given its rows sorted.
 fn next_node(nodes: &[Node], events: usize, direction: Direction, base: Base) -> Option<&str> {
@@ -146,26 +147,25 @@ struct Options {
     events: usize,
 }
 
-/// The rows of a batch as nodes (`None` for rows whose time is NULL).
+/// The rows of a batch as nodes (`None` for rows whose time or value is NULL: as in
+/// ClickHouse, such a row takes no part, neither as a step of the chain nor as the next node).
 fn read_nodes(values: &[ArrayRef]) -> Result<Vec<Option<Node>>> {
     let rows = values.first().map_or(0, |a| a.len());
     let times = time_ticks(&values[0], NAME)?;
-    let mut masks = condition_masks(&values[3..], rows, NAME)?;
+    let masks = condition_masks(&values[3..], rows, NAME)?;
     let base = condition_masks(&values[2..3], rows, NAME)?;
-    for (mask, base) in masks.iter_mut().zip(base) {
-        if base & 1 == 1 {
-            *mask |= BASE_BIT;
-        }
-    }
     let mut texts: Vec<Option<String>> = Vec::with_capacity(rows);
     for_each_str(&values[1], "sequence_next_node's value", |_, v| {
         texts.push(v.map(str::to_string))
     })?;
     Ok(times
         .into_iter()
-        .zip(masks)
+        .zip(masks.into_iter().zip(base))
         .zip(texts)
-        .map(|((time, mask), text)| time.map(|t| (t, mask, text)))
+        .map(|((time, (mask, base)), text)| {
+            let mask = mask as u128 | if base & 1 == 1 { BASE_BIT } else { 0 };
+            Some((time?, mask, Some(text?)))
+        })
         .collect())
 }
 
@@ -186,7 +186,15 @@ fn state_columns(offsets: Vec<usize>, nodes: &[Node]) -> Result<Vec<ArrayRef>> {
         )?,
         list(
             DataType::UInt64,
-            Arc::new(UInt64Array::from_iter_values(nodes.iter().map(|n| n.1))),
+            Arc::new(UInt64Array::from_iter_values(
+                nodes.iter().map(|n| n.1 as u64),
+            )),
+        )?,
+        list(
+            DataType::Boolean,
+            Arc::new(BooleanArray::from_iter(
+                nodes.iter().map(|n| Some(n.1 & BASE_BIT != 0)),
+            )),
         )?,
         list(
             DataType::Utf8,
@@ -206,12 +214,13 @@ fn read_state(values: &[ArrayRef], mut f: impl FnMut(usize, Node)) -> Result<()>
         .iter()
         .filter_map(|v| v.as_list_opt::<i32>())
         .collect();
-    if lists.len() != 3 {
+    if lists.len() != 4 {
         return exec_err!("{NAME}: unexpected partial state");
     }
     let times = lists[0].values().as_primitive::<Int64Type>();
     let masks = lists[1].values().as_primitive::<UInt64Type>();
-    let texts = lists[2].values().as_string::<i32>();
+    let bases = lists[2].values().as_boolean();
+    let texts = lists[3].values().as_string::<i32>();
     let offsets = lists[0].value_offsets();
     for row in 0..lists[0].len() {
         if lists[0].is_null(row) {
@@ -219,7 +228,8 @@ fn read_state(values: &[ArrayRef], mut f: impl FnMut(usize, Node)) -> Result<()>
         }
         for i in offsets[row] as usize..offsets[row + 1] as usize {
             let text = texts.is_valid(i).then(|| texts.value(i).to_string());
-            f(row, (times.value(i), masks.value(i), text));
+            let base = if bases.value(i) { BASE_BIT } else { 0 };
+            f(row, (times.value(i), masks.value(i) as u128 | base, text));
         }
     }
     Ok(())
@@ -497,8 +507,9 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          events must match event1, event2, ...; the result is the value of the event after the \
          last of them (backward: the events before the base match event1, event2, ... going \
          back, and the result is the value before them). NULL when there is no such chain or \
-         no such event. With no event conditions, the base's own value. Every row takes part; \
-         rows are ordered by (time, value, conditions), so ties never depend on row order. \
+         no such event. With no event conditions, the base's own value. Every row with a time \
+         and a value takes part (as in ClickHouse, a row whose value is NULL does not); rows \
+         are ordered by (time, value, conditions), so ties never depend on row order. \
          'forward' with 'tail' and 'backward' with 'head' are errors.",
         "sequence_next_node(direction, base, timestamp, value, base_cond, event1, ..., eventN)",
     )
@@ -507,7 +518,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("timestamp", "Any timestamp unit, DATE, or an integer.")
     .with_argument("value", "The string column whose value is returned (e.g. the page or event name).")
     .with_argument("base_cond", "A boolean the base point must satisfy.")
-    .with_argument("event1, ..., eventN", "Boolean conditions of the chain (0 to 63).")
+    .with_argument("event1, ..., eventN", "Boolean conditions of the chain (0 to 64).")
     .with_sql_example(
         "```sql\n-- what do people do right after adding to cart, then viewing?\nSELECT sequence_next_node('forward', 'first_match', event_time, event_name, true,\n         event_name = 'add_to_cart', event_name = 'view_content') AS next, count(*)\nFROM events GROUP BY user_id;\n```",
     )
@@ -592,6 +603,7 @@ impl AggregateUDFImpl for SequenceNextNode {
         Ok(vec![
             list("times", DataType::Int64),
             list("masks", DataType::UInt64),
+            list("bases", DataType::Boolean),
             list("values", DataType::Utf8),
         ])
     }
@@ -645,7 +657,7 @@ impl AggregateUDFImpl for SequenceNextNode {
 mod tests {
     use super::*;
 
-    fn nodes(rows: &[(i64, u64, &str)]) -> Vec<Node> {
+    fn nodes(rows: &[(i64, u128, &str)]) -> Vec<Node> {
         let mut nodes: Vec<Node> = rows
             .iter()
             .map(|&(t, m, v)| (t, m | BASE_BIT, Some(v.to_string())))

@@ -4,7 +4,8 @@
 //! `(?t op S)` with op in `<`, `<=`, `>`, `>=`, `==`, `!=`: the time between the events
 //! matched just before and just after it (by `(?N)` or `.`; `.*` is transparent), in seconds
 //! (raw units for integer timestamps). As in ClickHouse, any number of events may lie between
-//! the two events a time constraint relates.
+//! the two events a time constraint relates. A pattern of no steps (`''`, `'.*'`) matches at
+//! every event, as ClickHouse's tests expect (00222_sequence_aggregate_function_family).
 
 use datafusion::common::{Result, plan_err};
 
@@ -131,9 +132,6 @@ impl Pattern {
                 "{function}: pattern '{text}' ends with a time constraint; it needs an event after it"
             );
         }
-        if steps.is_empty() {
-            return plan_err!("{function}: pattern '{text}' matches no event; use (?N) or '.'");
-        }
         Ok(Pattern {
             steps,
             conditions_used,
@@ -210,8 +208,6 @@ mod tests {
             ("(?1)(?t<5)", "ends with a time constraint"),
             ("(?1)(?t~5)(?2)", "op one of"),
             ("(?1)(?t<-5)(?2)", "non-negative integer"),
-            ("", "matches no event"),
-            (".*", "matches no event"),
             ("(?1)x", "expected (?N), (?t op S)"),
         ] {
             let err = Pattern::parse("f", pattern, 3).unwrap_err().to_string();

@@ -75,6 +75,9 @@ impl EventsEvaluator for SequenceEvaluator {
     }
 
     fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
+        if self.pattern.steps.is_empty() {
+            return self.evaluate_empty_pattern(groups);
+        }
         let used = self.pattern.conditions_used;
         // A group that never met a condition the pattern names cannot match: skip the work.
         let possible =
@@ -135,6 +138,34 @@ impl EventsEvaluator for SequenceEvaluator {
                     None,
                 )?)
             }
+        })
+    }
+}
+
+impl SequenceEvaluator {
+    /// A pattern of no steps (`''`, `'.*'`) matches at every event taking part (a row meeting
+    /// a condition), as in ClickHouse: it matches a group with such an event, counts one
+    /// match per event, and has no events to list.
+    fn evaluate_empty_pattern(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
+        Ok(match self.kind {
+            SequenceKind::Match => Arc::new(
+                groups
+                    .iter()
+                    .map(|events| Some(!events.is_empty()))
+                    .collect::<BooleanArray>(),
+            ),
+            SequenceKind::Count => Arc::new(
+                groups
+                    .iter()
+                    .map(|events| events.len() as i64)
+                    .collect::<Int64Array>(),
+            ),
+            SequenceKind::Events => Arc::new(ListArray::try_new(
+                Arc::new(Field::new_list_field(self.time_type.clone(), false)),
+                OffsetBuffer::from_lengths(groups.iter().map(|_| 0)),
+                datafusion::arrow::array::new_empty_array(&self.time_type),
+                None,
+            )?),
         })
     }
 }
