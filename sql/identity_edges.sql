@@ -4,45 +4,22 @@
 --
 -- Each distinct set of identifiers on events (and on orders) links its most trusted valid
 -- identifier (the anchor, by anchor_identifier: member_id, unionid, phone, email, shop buyer
--- id, openid, device_id, cookie_id) to each of the others,
--- seen at the first time the set occurred. Raw values are kept, so placeholders reach stitch and are reported in its rejected edges. Openids are
--- qualified by their app (app_id:openid), since an openid is unique only within one app.
+-- id, openid, device_id, cookie_id) to each of the others, seen at the first time the set
+-- occurred. Raw values are kept, so placeholders reach stitch and are reported in its rejected
+-- edges. Openids are qualified by their app (app_id:openid), since an openid is unique only
+-- within one app.
+--
+-- The sets come from `identifier_sets` (sql/identifier_sets.sql), which the nightly job keeps
+-- from run to run: the parts of earlier runs, each the sets of the partitions it read, plus
+-- this run's part. A set seen in several parts is merged here, at its earliest time.
 
-CREATE OR REPLACE VIEW identifier_sets AS
-SELECT min(seen_at) AS seen_at, source, member_id, unionid, phone, email, buyer_type, buyer_id,
-       openid, device_id, cookie_id
-FROM (
-  SELECT event_time AS seen_at, 'event' AS source, member_id, unionid, phone, email,
-         CAST(NULL AS VARCHAR) AS buyer_type, CAST(NULL AS VARCHAR) AS buyer_id,
-         CASE WHEN openid IS NOT NULL THEN coalesce(app_id, '') || ':' || openid END AS openid,
-         device_id, cookie_id
-  FROM events
-  UNION ALL
-  SELECT order_time, 'order_' || shop, member_id, unionid, phone, email,
-         CASE WHEN shop_buyer_id IS NOT NULL THEN shop || '_buyer_id' END, shop_buyer_id,
-         CASE WHEN openid IS NOT NULL THEN coalesce(app_id, '') || ':' || openid END,
-         device_id, cookie_id
-  FROM orders
-)
-GROUP BY source, member_id, unionid, phone, email, buyer_type, buyer_id, openid, device_id,
-         cookie_id;
-
--- Each set's anchor: its most trusted valid identifier (anchor_identifier: the stitcher's
--- priority, the same function sql/identity.sql keys events and orders with). A table, not a
--- view: the eight branches below read it, and a view would group the events eight times.
+-- A table, not a view: the eight branches below read it.
 CREATE OR REPLACE TABLE anchored_identifier_sets AS
-SELECT seen_at, source, member_id, unionid, phone, email, buyer_type, buyer_id, openid,
-       device_id, cookie_id,
-       anchor['id_type'] AS anchor_id_type, anchor['id_value'] AS anchor_value,
-       CASE WHEN anchor['id_type'] = lower(buyer_type) THEN 'buyer' ELSE anchor['id_type'] END AS anchor_type
-FROM (
-  SELECT *,
-    anchor_identifier('member_id', member_id, 'unionid', unionid, 'phone', phone,
-                      'email', email, buyer_type, buyer_id, 'openid', openid,
-                      'device_id', device_id, 'cookie_id', cookie_id) AS anchor
-  FROM identifier_sets
-)
-WHERE anchor IS NOT NULL;
+SELECT min(seen_at) AS seen_at, source, member_id, unionid, phone, email, buyer_type, buyer_id,
+       openid, device_id, cookie_id, anchor_id_type, anchor_value, anchor_type
+FROM identifier_sets
+GROUP BY source, member_id, unionid, phone, email, buyer_type, buyer_id, openid, device_id,
+         cookie_id, anchor_id_type, anchor_value, anchor_type;
 
 CREATE OR REPLACE VIEW all_identity_edges AS
 SELECT a_type, a_value, b_type, b_value, seen_at, source FROM identity_edges

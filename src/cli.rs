@@ -525,14 +525,14 @@ async fn list_job_runs(args: RunsArgs) -> Result<()> {
     write(
         &mut lock,
         format!(
-            "{:<10}  {:<23}  {:<10}  {:>12}  {:>9}  {}",
+            "{:<10}  {:<27}  {:<10}  {:>12}  {:>9}  {}",
             "date", "run_id", "status", "rows", "seconds", "steps"
         ),
     )?;
     for run in &runs {
         let line = match &run.manifest {
             Some(manifest) => format!(
-                "{:<10}  {:<23}  {:<10}  {:>12}  {:>9.2}  {}",
+                "{:<10}  {:<27}  {:<10}  {:>12}  {:>9.2}  {}",
                 run.date,
                 run.run_id,
                 "committed",
@@ -541,7 +541,7 @@ async fn list_job_runs(args: RunsArgs) -> Result<()> {
                 manifest.steps.len()
             ),
             None => format!(
-                "{:<10}  {:<23}  {:<10}  {:>12}  {:>9}  {} finished{}",
+                "{:<10}  {:<27}  {:<10}  {:>12}  {:>9}  {} finished{}",
                 run.date,
                 run.run_id,
                 "incomplete",

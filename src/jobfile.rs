@@ -74,6 +74,27 @@ struct RawStep {
     tables: Vec<String>,
     #[serde(default)]
     publish: Vec<RawPublish>,
+    #[serde(default)]
+    state: Option<RawState>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    table: String,
+    from: String,
+    inputs: Vec<String>,
+}
+
+/// A table a step keeps from run to run (`state = { table, from, inputs }`): each run adds
+/// the rows of view `from`, which the script computes from the `new_<input>` views (the
+/// partitions of each input that no kept part covers yet), and later steps read `table`: the
+/// union of every kept part. See `crate::state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSpec {
+    pub table: String,
+    pub from: String,
+    pub inputs: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +145,7 @@ pub struct Step {
     /// Tables the step materialises for later steps without publishing them.
     pub tables: Vec<String>,
     pub publish: Vec<Publish>,
+    pub state: Option<StateSpec>,
 }
 
 impl Step {
@@ -131,6 +153,7 @@ impl Step {
     pub fn output_tables(&self) -> Vec<String> {
         let mut names: Vec<String> = self.publish.iter().map(|p| p.table.clone()).collect();
         names.extend(self.tables.iter().cloned());
+        names.extend(self.state.iter().map(|s| s.table.clone()));
         names
     }
 }
@@ -305,6 +328,36 @@ impl JobFile {
                     order_by: raw_publish.order_by,
                 });
             }
+            let state = match raw_step.state {
+                Some(raw) => {
+                    if script.is_none() || !matches!(kind, StepKind::Sql) {
+                        return Err(invalid(
+                            path,
+                            format!("{at}: state needs a sql step that computes its rows"),
+                        ));
+                    }
+                    if raw.inputs.is_empty() {
+                        return Err(invalid(
+                            path,
+                            format!("{at}: state.inputs names no lake table"),
+                        ));
+                    }
+                    for name in std::iter::once(&raw.from).chain(&raw.inputs) {
+                        if !is_valid_variable_name(name) {
+                            return Err(invalid(
+                                path,
+                                format!("{at}: state: {name:?} is not a table name"),
+                            ));
+                        }
+                    }
+                    Some(StateSpec {
+                        table: raw.table,
+                        from: raw.from,
+                        inputs: raw.inputs,
+                    })
+                }
+                None => None,
+            };
             let step = Step {
                 name: raw_step.name,
                 kind,
@@ -312,6 +365,7 @@ impl JobFile {
                 sql,
                 tables: raw_step.tables,
                 publish,
+                state,
             };
             for table in step.output_tables() {
                 if !is_valid_variable_name(&table) {

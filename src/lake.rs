@@ -162,7 +162,8 @@ pub async fn register_lake(
                 }
             }
         }
-        table_names.retain(|name| name != RUNS_DIRECTORY);
+        // the job's kept tables serve its steps, not readers
+        table_names.retain(|name| name != RUNS_DIRECTORY && name != crate::state::STATE_DIRECTORY);
     }
     for name in table_names {
         if tables.iter().any(|t| t.name == name) {

@@ -20,6 +20,7 @@ pub mod script;
 pub mod serve;
 pub mod session;
 pub mod shell;
+pub mod state;
 pub mod stitch_job;
 pub mod storage;
 

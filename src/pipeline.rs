@@ -28,6 +28,7 @@ use crate::runs::{
 };
 use crate::script::{Statement, prepare_script};
 use crate::session::Session;
+use crate::state::{self, STATE_DIRECTORY, StateUse};
 use crate::stitch_job::{StitchOptions, run_stitch_job};
 use crate::storage::Storage;
 
@@ -134,7 +135,10 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
     });
     let run_id = match resumable {
         Some(run) => run.run_id.clone(),
-        None => new_run_id(chrono::Utc::now()),
+        None => new_run_id(
+            chrono::Utc::now(),
+            earlier_runs.last().map(|run| run.run_id.as_str()),
+        ),
     };
     record.run_id = run_id.clone();
     variables.insert("run_id".to_string(), run_id.clone());
@@ -183,6 +187,7 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
                 seconds: 0.0,
                 reused: true,
                 reused_from: Some(source.clone()),
+                state: step.state.clone(),
                 tables,
             };
             write_step_record(out, &run_dir, &copied).await?;
@@ -201,7 +206,10 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
     let mut outputs = Vec::new();
     for (step, statements) in job.steps.iter().zip(&prepared) {
         let step_started = Instant::now();
+        // a state step runs again: its new part is already written and valid, so it only
+        // registers the union
         if resumable.is_some()
+            && step.state.is_none()
             && let Some(mut finished) = read_step_record(out, &run_dir, &step.name).await?
         {
             for table in &finished.tables {
@@ -217,16 +225,37 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             continue;
         }
         let before = table_names(ctx)?;
-        let tables = run_step(
+        let kept = KeptState {
+            out,
+            inputs: &record.inputs,
+            run_id: &run_id,
+            full_refresh: options.full_refresh,
+        };
+        let (tables, state) = run_step(
             ctx,
             step,
             statements,
             &mut runner,
             &run_storage,
             previous.as_ref().map(|p| out.url(&p.path)),
+            &kept,
         )
         .await
         .map_err(|e| step_error(step, e, options.memory_limit))?;
+        if let Some(state) = &state {
+            log_line(
+                options.progress,
+                format!(
+                    "state {}: {} parts; {} new input partitions read, {} rows added; {} parts \
+                     invalidated",
+                    state.table,
+                    state.parts,
+                    state.new_partitions,
+                    state.new_rows,
+                    state.invalidated
+                ),
+            );
+        }
         // what the step defined but did not declare is private to it
         let declared: BTreeSet<String> = step.output_tables().into_iter().collect();
         for name in table_names(ctx)?.difference(&before) {
@@ -240,6 +269,7 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             seconds: step_started.elapsed().as_secs_f64(),
             reused: false,
             reused_from: None,
+            state,
             tables,
         };
         write_step_record(out, &run_dir, &finished).await?;
@@ -429,7 +459,16 @@ fn table_names(ctx: &SessionContext) -> Result<BTreeSet<String>> {
     Ok(schema.table_names().into_iter().collect())
 }
 
-/// Runs one step and writes its declared tables; returns them as written.
+/// What a step with a kept table needs of its run.
+struct KeptState<'a> {
+    out: &'a Storage,
+    inputs: &'a [InputTable],
+    run_id: &'a str,
+    full_refresh: bool,
+}
+
+/// Runs one step and writes its declared tables; returns them as written, and what the step
+/// did with its kept table.
 async fn run_step(
     ctx: &SessionContext,
     step: &Step,
@@ -437,7 +476,27 @@ async fn run_step(
     runner: &mut StatementRunner,
     run_storage: &Storage,
     previous_run: Option<String>,
-) -> Result<Vec<TableOutput>> {
+    kept: &KeptState<'_>,
+) -> Result<(Vec<TableOutput>, Option<StateUse>)> {
+    let mut loaded_state = None;
+    if let Some(spec) = &step.state {
+        let storage = kept
+            .out
+            .child(&format!("{STATE_DIRECTORY}/{}", spec.table))?;
+        if kept.full_refresh {
+            storage.delete_all("").await?;
+        }
+        let texts: Vec<String> = statements.iter().map(|s| s.text.clone()).collect();
+        let definition = state::definition_hash(&texts, spec);
+        let loaded = state::load(&storage, spec, &definition, kept.inputs).await?;
+        for (table, (partitions, all)) in &loaded.uncovered {
+            ctx.sql(&state::new_rows_view(table, partitions, *all))
+                .await?
+                .collect()
+                .await?;
+        }
+        loaded_state = Some((spec, storage, definition, loaded));
+    }
     if let Some(script) = &step.script {
         // the step's own tables live in the run directory until the commit, not in memory
         let tables = run_storage.child(&format!("{WORK_DIRECTORY}/{STEP_TABLES}/{}", step.name))?;
@@ -445,6 +504,40 @@ async fn run_step(
         let ran = runner.run(ctx, script, statements).await;
         runner.write_tables_to(None);
         ran?;
+    }
+    let mut state_use = None;
+    if let Some((spec, storage, definition, loaded)) = loaded_state {
+        let covers = state::newly_covered(&loaded, kept.inputs);
+        let new_partitions = covers.len();
+        let invalidated = loaded.invalidated;
+        let mut parts = loaded.parts;
+        let mut new_rows = 0;
+        if !covers.is_empty() {
+            let part =
+                state::write_part(ctx, &storage, spec, kept.run_id, &definition, covers).await?;
+            new_rows = part.rows;
+            parts.push(part);
+        }
+        if !ctx.table_exist(spec.from.as_str())? {
+            return Err(Error::usage(format!(
+                "state {}: the script does not create view {}",
+                spec.table, spec.from
+            )));
+        }
+        let schema = ctx
+            .table(spec.from.as_str())
+            .await?
+            .schema()
+            .inner()
+            .clone();
+        state::register_union(ctx, &storage, spec, &parts, schema).await?;
+        state_use = Some(StateUse {
+            table: spec.table.clone(),
+            parts: parts.iter().filter(|p| p.rows > 0).count(),
+            new_partitions,
+            new_rows,
+            invalidated,
+        });
     }
     let mut written = Vec::new();
     if let StepKind::Stitch { edges, rules } = &step.kind {
@@ -485,7 +578,7 @@ async fn run_step(
         let directory = format!("{WORK_DIRECTORY}/{name}/");
         written.push(write_table(ctx, run_storage, &publish, &directory, false).await?);
     }
-    Ok(written)
+    Ok((written, state_use))
 }
 
 /// Writes `publish.table` as Parquet under `directory` of the run (and a CSV copy beside it

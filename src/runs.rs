@@ -183,6 +183,9 @@ pub struct StepRecord {
     /// The committed run the tables were copied from (`runs/<date>/<id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+    /// For a step that keeps a table from run to run: its parts and what this run added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::state::StateUse>,
     pub tables: Vec<TableOutput>,
 }
 
@@ -208,15 +211,27 @@ pub fn run_path(date: &str, run_id: &str) -> String {
 
 pub use crate::lake::RUNS_DIRECTORY;
 
-/// A run id that sorts by start time: `20261202T225511Z-3fa9c2`.
-pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
+/// A run id that sorts by start time, to the millisecond: `20261202T225511.042Z-3fa9c2`. It
+/// sorts after `after` (the latest id of the date), even when that run started in the same
+/// millisecond or on a clock ahead of this one: which runs a clean-up keeps goes by this order.
+pub fn new_run_id(now: chrono::DateTime<chrono::Utc>, after: Option<&str>) -> String {
     use std::hash::{BuildHasher, Hasher};
+    const FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
+    let mut time = now.naive_utc();
+    let latest = after
+        .and_then(|id| id.split('-').next())
+        .and_then(|stamp| chrono::NaiveDateTime::parse_from_str(stamp, FORMAT).ok());
+    if let Some(latest) = latest
+        && time <= latest
+    {
+        time = latest + chrono::Duration::milliseconds(1);
+    }
     // the standard library seeds each RandomState from the OS: enough to tell apart two
-    // runs started in the same second
+    // runs started in the same millisecond
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
     let suffix = hasher.finish() & 0xff_ffff;
-    format!("{}-{suffix:06x}", now.format("%Y%m%dT%H%M%SZ"))
+    format!("{}-{suffix:06x}", time.format(FORMAT))
 }
 
 /// A run found in the output location.
@@ -396,7 +411,7 @@ pub async fn clean_up(
             if remove {
                 // the manifest goes first, so a run being removed is never seen as
                 // committed with files missing
-                storage.delete_all(&format!("{path}/{MANIFEST}")).await?;
+                storage.delete(&format!("{path}/{MANIFEST}")).await?;
                 storage.delete_all(&path).await?;
                 removed.push(path);
             } else if committed && run_date == date {

@@ -30,6 +30,11 @@ use crate::storage::{Storage, staging_dir};
 /// The edges stitched by default: a view made by the bundled `sql/identity_edges.sql`.
 pub const DEFAULT_EDGES: &str = "all_identity_edges";
 const IDENTITY_EDGES_SQL: &str = include_str!("../sql/identity_edges.sql");
+const IDENTIFIER_SETS_SQL: &str = include_str!("../sql/identifier_sets.sql");
+/// Outside the nightly job, the identifier sets are computed from every event and order.
+const WHOLE_LAKE_SETS: &str = "CREATE VIEW new_events AS SELECT * FROM events; \
+     CREATE VIEW new_orders AS SELECT * FROM orders;";
+const SETS_FROM_PART: &str = "CREATE VIEW identifier_sets AS SELECT * FROM identifier_sets_part;";
 const PREVIOUS_TABLE: &str = "previous_id_graph";
 
 pub struct StitchOptions {
@@ -38,6 +43,18 @@ pub struct StitchOptions {
     /// The output location (directory or `s3://` prefix) of an earlier run, whose `id_graph`
     /// carries unified ids forward.
     pub previous: Option<String>,
+}
+
+/// The statements that define `all_identity_edges` from every event and order of the lake
+/// (the nightly job reads only new partitions and keeps the identifier sets between runs).
+pub fn whole_lake_edges_script() -> String {
+    [
+        WHOLE_LAKE_SETS,
+        IDENTIFIER_SETS_SQL,
+        SETS_FROM_PART,
+        IDENTITY_EDGES_SQL,
+    ]
+    .join("\n")
 }
 
 /// What a run did, for the summary line.
@@ -59,10 +76,11 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
         None => StitchRules::default(),
     };
     if options.edges == DEFAULT_EDGES && !ctx.table_exist(DEFAULT_EDGES)? {
-        for statement in split_statements(IDENTITY_EDGES_SQL) {
+        for statement in split_statements(&whole_lake_edges_script()) {
             execute(ctx, &statement).await.map_err(|e| {
                 Error::usage(format!(
-                    "deriving identity edges (sql/identity_edges.sql; the lake needs \
+                    "deriving identity edges (sql/identifier_sets.sql and \
+                     sql/identity_edges.sql; the lake needs \
                      identity_edges, events and orders, or pass --edges TABLE): {e}"
                 ))
             })?;

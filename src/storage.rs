@@ -235,7 +235,15 @@ impl Storage {
         }
     }
 
-    /// Deletes every object below `relative`.
+    /// Deletes the one object at `relative` (nothing when there is none).
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        match self.store.delete(&self.path(relative)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(relative, e)),
+        }
+    }
+
+    /// Deletes every object below `relative` (a directory, not a single object: see `delete`).
     pub async fn delete_all(&self, relative: &str) -> Result<()> {
         let objects = self.list(relative).await?;
         let locations = futures::stream::iter(objects.into_iter().map(|o| Ok(o.location))).boxed();

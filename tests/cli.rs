@@ -1048,15 +1048,17 @@ fn sample_up_to(dir: &std::path::Path, last_day: &str) -> PathBuf {
 fn ids_are_stable_over_three_appended_nights() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    std::fs::copy(
-        repo().join("sql/identity_edges.sql"),
-        dir.path().join("identity_edges.sql"),
-    )
-    .unwrap();
+    for script in ["identifier_sets.sql", "identity_edges.sql"] {
+        std::fs::copy(repo().join("sql").join(script), dir.path().join(script)).unwrap();
+    }
     let job = dir.path().join("identity.toml");
     std::fs::write(
         &job,
-        "[job]\nname = \"identity\"\n[[step]]\nname = \"identity\"\nbuiltin = \"stitch\"\n\
+        "[job]\nname = \"identity\"\n\
+         [[step]]\nname = \"identifier_sets\"\nsql = \"identifier_sets.sql\"\n\
+         state = { table = \"identifier_sets\", from = \"identifier_sets_part\", \
+         inputs = [\"events\", \"orders\"] }\n\
+         [[step]]\nname = \"identity\"\nbuiltin = \"stitch\"\n\
          sql = \"identity_edges.sql\"\n",
     )
     .unwrap();
@@ -1206,6 +1208,16 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     grow(&["--days", "30", "--from-day", "30"]);
     let nightly_log = run("2026-01-30", &[]);
     assert!(!nightly_log.contains("reused"), "{nightly_log}");
+    // the identifier sets were read a night at a time: three parts, the last of day 30's
+    // partitions only
+    assert!(
+        nightly_log.contains("state identifier_sets: 3 parts;"),
+        "{nightly_log}"
+    );
+    assert!(
+        !nightly_log.contains("118 new input partitions"),
+        "{nightly_log}"
+    );
     let nightly = latest_run_of(&out, "2026-01-30");
 
     // the CSV tables of a run, by file name
@@ -1226,7 +1238,7 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     assert_eq!(first.len(), 12, "CSV tables: {:?}", first.keys());
 
     let rerun_log = run("2026-01-30", &[]);
-    assert!(rerun_log.contains("12 steps (12 reused)"), "{rerun_log}");
+    assert!(rerun_log.contains("13 steps (13 reused)"), "{rerun_log}");
     let rerun = latest_run_of(&out, "2026-01-30");
     assert_ne!(rerun, nightly);
     assert_eq!(csv_tables(&rerun), first, "a rerun copies the outputs");
@@ -1250,10 +1262,42 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     }
     // exactly where the figures are integers or exact decimal sums
     assert_eq!(first["kpi_daily.csv"], refreshed["kpi_daily.csv"]);
+    assert!(
+        refresh_log.contains("state identifier_sets: 1 parts;"),
+        "{refresh_log}"
+    );
+
+    // an old partition rewritten: the part covering it is dropped and its partitions read again
+    let old_partition = lake.join("events/dt=2026-01-03/part-0.parquet");
+    let bytes = std::fs::read(&old_partition).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&old_partition, bytes).unwrap();
+    let rewritten_log = run("2026-01-30", &[]);
+    assert!(
+        rewritten_log.contains("1 parts invalidated") && !rewritten_log.contains("reused"),
+        "{rewritten_log}"
+    );
+    let rewritten = csv_tables(&latest_run_of(&out, "2026-01-30"));
+    for (name, text) in &first {
+        assert!(
+            common::same_csv(text, &rewritten[name]),
+            "{name} after the rewrite"
+        );
+    }
     // the reader sees the latest committed run of the latest date
     let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
-    // keep_runs = 2: the first run of the last date made way for the full refresh
+    // keep_runs = 2 of the last date
     assert_eq!(listing.matches("committed").count(), 4, "{listing}");
+    // the kept table is not a table of the output lake
+    let tables = stdout_of(
+        userlake()
+            .args(["sql", "--format", "csv", "-c", "SHOW TABLES", "--lake"])
+            .arg(&out),
+    );
+    assert!(
+        !tables.contains("state") && tables.contains("kpi_daily"),
+        "{tables}"
+    );
 }
 
 /// `--memory-limit` holds for the whole job: under a limit too small for a step, the job

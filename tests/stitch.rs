@@ -168,7 +168,7 @@ fn bad_stitch_input_is_named() {
 fn stitching_the_sample_recovers_people() {
     let sql = format!(
         "{}\nCREATE TABLE id_graph AS SELECT * FROM stitch('all_identity_edges');\n{}",
-        std::fs::read_to_string(common::repo().join("sql/identity_edges.sql")).unwrap(),
+        userlake::stitch_job::whole_lake_edges_script(),
         std::fs::read_to_string(common::repo().join("sql/stitch_quality.sql")).unwrap()
     );
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,332 @@
+//! Tables a job keeps from run to run, so a run reads only the input partitions no earlier run
+//! has read: the first incremental piece of the nightly job.
+//!
+//! A step with `state = { table, from, inputs }` sees, for each input lake table `T`, a view
+//! `new_T` of the partitions of `T` that no kept part covers, and its script defines the view
+//! `from` over them. The runner writes `from`'s rows as a new *part* and registers `table` as
+//! the union of every valid part, which later steps read (typically through a GROUP BY that
+//! merges the parts, such as the `min(seen_at)` of identity sets).
+//!
+//! ```text
+//! OUT/state/<table>/<run-id>/*.parquet   a part: the rows `from` gave that run
+//! OUT/state/<table>/<run-id>.json        written last: the partitions (and their files) it covers
+//! ```
+//!
+//! A part is valid while every partition it covers still has exactly the files it had (path,
+//! size, time, etag) and the step's SQL is the same; otherwise it is deleted and its partitions
+//! are read again. Each input partition is covered by one valid part at most, so the union
+//! equals what `from` would give over the whole input whenever `from` is computed partition by
+//! partition (rows of one partition depend on that partition alone), and what the readers of
+//! `table` compute from it equals a full computation when they merge the parts with an
+//! associative, idempotent or additive aggregate. `--full-refresh` deletes every part first.
+//! A part written by a run that never committed stays valid: it is derived from the files it
+//! names, whoever wrote it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::jobfile::StateSpec;
+use crate::materialize::write_frame;
+use crate::runs::{FileRecord, InputTable};
+use crate::storage::Storage;
+
+/// Below the job's output location: one directory per kept table.
+pub const STATE_DIRECTORY: &str = "state";
+
+/// One input partition a part covers, with the files it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoveredPartition {
+    pub table: String,
+    /// The partition's directory below the lake root (`events/dt=2026-07-20`), or the table's
+    /// own for an unpartitioned table.
+    pub partition: String,
+    pub files: Vec<FileRecord>,
+}
+
+/// `<run-id>.json`: one part of a kept table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatePart {
+    pub run_id: String,
+    /// SHA-256 of the step's SQL as run (variables substituted) and its inputs.
+    pub definition: String,
+    pub rows: u64,
+    pub covers: Vec<CoveredPartition>,
+}
+
+/// What a state step did, for the step record and the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateUse {
+    pub table: String,
+    /// Parts the table is the union of, the new one included.
+    pub parts: usize,
+    /// Input partitions read this run (none covered them).
+    pub new_partitions: usize,
+    /// Rows of the part written this run.
+    pub new_rows: u64,
+    /// Parts deleted because a partition they cover changed, or the SQL did.
+    pub invalidated: usize,
+}
+
+/// The SHA-256 of what a state step computes: its statements as run and its inputs.
+pub fn definition_hash(statements: &[String], spec: &StateSpec) -> String {
+    let mut hasher = Sha256::new();
+    for statement in statements {
+        hasher.update(statement.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(spec.from.as_bytes());
+    for input in &spec.inputs {
+        hasher.update([0]);
+        hasher.update(input.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// An input table's partitions: directory below the lake root → its files, by path.
+fn partitions_of(input: &InputTable) -> BTreeMap<String, Vec<FileRecord>> {
+    let mut partitions: BTreeMap<String, Vec<FileRecord>> = BTreeMap::new();
+    for file in &input.files {
+        let directory = match file.path.rsplit_once('/') {
+            Some((directory, _)) => directory.to_string(),
+            None => input.table.clone(),
+        };
+        partitions.entry(directory).or_default().push(file.clone());
+    }
+    for files in partitions.values_mut() {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    partitions
+}
+
+/// The kept parts of one table that are still valid, after deleting the others (and any part
+/// whose record was never written), and the input partitions none of them covers.
+pub struct LoadedState {
+    pub parts: Vec<StatePart>,
+    pub invalidated: usize,
+    /// Per input table: the uncovered partitions, and whether that is all of them.
+    pub uncovered: BTreeMap<String, (Vec<String>, bool)>,
+}
+
+pub async fn load(
+    storage: &Storage,
+    spec: &StateSpec,
+    definition: &str,
+    inputs: &[InputTable],
+) -> Result<LoadedState> {
+    let mut current: BTreeMap<&str, BTreeMap<String, Vec<FileRecord>>> = BTreeMap::new();
+    for name in &spec.inputs {
+        let input = inputs.iter().find(|t| &t.table == name).ok_or_else(|| {
+            Error::usage(format!(
+                "state {}: input {name} is not a table of the lake (tables: {})",
+                spec.table,
+                inputs
+                    .iter()
+                    .map(|t| t.table.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        current.insert(name.as_str(), partitions_of(input));
+    }
+
+    let mut parts = Vec::new();
+    let mut invalidated = 0;
+    let mut recorded = BTreeSet::new();
+    for meta in storage.list("").await? {
+        let Some(name) = meta.location.filename() else {
+            continue;
+        };
+        let Some(run_id) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let run_id = run_id.to_string();
+        let bytes = storage
+            .get(&format!("{run_id}.json"))
+            .await?
+            .unwrap_or_default();
+        let part: Option<StatePart> = serde_json::from_slice(&bytes).ok();
+        let valid = part.as_ref().is_some_and(|part| {
+            part.definition == definition
+                && part.covers.iter().all(|covered| {
+                    current
+                        .get(covered.table.as_str())
+                        .and_then(|partitions| partitions.get(&covered.partition))
+                        .is_some_and(|files| *files == covered.files)
+                })
+        });
+        match part {
+            Some(part) if valid => {
+                recorded.insert(run_id);
+                parts.push(part);
+            }
+            _ => {
+                // the record goes first: a part without one is never read
+                storage.delete(&format!("{run_id}.json")).await?;
+                storage.delete_all(&format!("{run_id}/")).await?;
+                invalidated += 1;
+            }
+        }
+    }
+    // data a run wrote without living to write its record
+    for directory in storage.list_directories("").await? {
+        if !recorded.contains(&directory) {
+            storage.delete_all(&format!("{directory}/")).await?;
+        }
+    }
+    parts.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+
+    let covered: BTreeSet<(&str, &str)> = parts
+        .iter()
+        .flat_map(|p| p.covers.iter())
+        .map(|c| (c.table.as_str(), c.partition.as_str()))
+        .collect();
+    let mut uncovered = BTreeMap::new();
+    for (table, partitions) in &current {
+        let missing: Vec<String> = partitions
+            .keys()
+            .filter(|partition| !covered.contains(&(*table, partition.as_str())))
+            .cloned()
+            .collect();
+        let all = missing.len() == partitions.len();
+        uncovered.insert(table.to_string(), (missing, all));
+    }
+    Ok(LoadedState {
+        parts,
+        invalidated,
+        uncovered,
+    })
+}
+
+/// `CREATE VIEW new_<table>`: the rows of `table` in `partitions` (directories below the lake
+/// root, `events/dt=2026-07-20`), selected on the partition columns so only their files are
+/// read.
+pub fn new_rows_view(table: &str, partitions: &[String], all: bool) -> String {
+    let filter = if all {
+        String::new()
+    } else if partitions.is_empty() {
+        " WHERE false".to_string()
+    } else {
+        let alternatives: Vec<String> = partitions
+            .iter()
+            .map(|partition| {
+                let conditions: Vec<String> = partition
+                    .split('/')
+                    .skip(1)
+                    .filter_map(|segment| segment.split_once('='))
+                    .map(|(column, value)| {
+                        format!(
+                            "CAST(\"{}\" AS VARCHAR) = '{}'",
+                            column.replace('"', "\"\""),
+                            value.replace('\'', "''")
+                        )
+                    })
+                    .collect();
+                if conditions.is_empty() {
+                    "true".to_string()
+                } else {
+                    format!("({})", conditions.join(" AND "))
+                }
+            })
+            .collect();
+        format!(" WHERE {}", alternatives.join(" OR "))
+    };
+    format!("CREATE OR REPLACE VIEW new_{table} AS SELECT * FROM {table}{filter}")
+}
+
+/// The partitions `loaded` left uncovered, as covered by a new part.
+pub fn newly_covered(loaded: &LoadedState, inputs: &[InputTable]) -> Vec<CoveredPartition> {
+    let mut covers = Vec::new();
+    for input in inputs {
+        let Some((missing, _)) = loaded.uncovered.get(&input.table) else {
+            continue;
+        };
+        let partitions = partitions_of(input);
+        for partition in missing {
+            covers.push(CoveredPartition {
+                table: input.table.clone(),
+                partition: partition.clone(),
+                files: partitions.get(partition).cloned().unwrap_or_default(),
+            });
+        }
+    }
+    covers
+}
+
+/// Writes the rows of view `spec.from` as the part of run `run_id`, then its record.
+pub async fn write_part(
+    ctx: &SessionContext,
+    storage: &Storage,
+    spec: &StateSpec,
+    run_id: &str,
+    definition: &str,
+    covers: Vec<CoveredPartition>,
+) -> Result<StatePart> {
+    if !ctx.table_exist(spec.from.as_str())? {
+        return Err(Error::usage(format!(
+            "state {}: the script does not create view {}",
+            spec.table, spec.from
+        )));
+    }
+    // a resumed run writes its part again
+    storage.delete_all(&format!("{run_id}/")).await?;
+    let frame = ctx.table(spec.from.as_str()).await?;
+    let rows = write_frame(frame, storage, &format!("{run_id}/")).await?;
+    let part = StatePart {
+        run_id: run_id.to_string(),
+        definition: definition.to_string(),
+        rows,
+        covers,
+    };
+    let record = serde_json::to_vec_pretty(&part)
+        .map_err(|e| Error::usage(format!("state {}: {e}", spec.table)))?;
+    storage.put(&format!("{run_id}.json"), record).await?;
+    Ok(part)
+}
+
+/// Registers `spec.table` as the union of `parts`' files (empty, with the rows' schema, when
+/// there are none).
+pub async fn register_union(
+    ctx: &SessionContext,
+    storage: &Storage,
+    spec: &StateSpec,
+    parts: &[StatePart],
+    schema: SchemaRef,
+) -> Result<()> {
+    let mut urls = Vec::new();
+    for part in parts.iter().filter(|p| p.rows > 0) {
+        urls.push(ListingTableUrl::parse(
+            storage.url(&format!("{}/", part.run_id)),
+        )?);
+    }
+    ctx.deregister_table(spec.table.as_str())?;
+    if urls.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]])?;
+        ctx.register_table(spec.table.as_str(), Arc::new(empty))?;
+        return Ok(());
+    }
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table(
+        spec.table.as_str(),
+        Arc::new(ListingTable::try_new(config)?),
+    )?;
+    Ok(())
+}
