@@ -20,6 +20,36 @@ use crate::query::{QueryResult, statement_error};
 use crate::script::Statement;
 use crate::storage::Storage;
 
+/// Writes `frame` as one CSV file at `file` of `storage`, with a header row, nested values
+/// printed as `sql --format csv` prints them (DataFusion's CSV writer refuses them). Rows
+/// stream through a local temporary file, then the file is uploaded (in parts when large).
+pub async fn write_csv_file(frame: DataFrame, storage: &Storage, file: &str) -> Result<u64> {
+    let schema = crate::nested_text::text_schema(frame.schema().inner());
+    let local = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let mut rows = 0u64;
+    {
+        let mut writer = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(std::io::BufWriter::new(local.as_file()));
+        let mut stream = frame.execute_stream().await?;
+        let mut wrote_any = false;
+        while let Some(batch) = stream.next().await {
+            let batch = crate::nested_text::nested_as_text(&batch?)?;
+            rows += batch.num_rows() as u64;
+            writer.write(&batch)?;
+            wrote_any = true;
+        }
+        if !wrote_any {
+            // the header alone, so readers still see the columns
+            writer.write(&arrow::array::RecordBatch::new_empty(schema))?;
+        }
+        let mut out = writer.into_inner();
+        std::io::Write::flush(&mut out).map_err(|e| Error::io(local.path(), e))?;
+    }
+    storage.upload_file(local.path(), file).await?;
+    Ok(rows)
+}
+
 /// Writes `frame` as Parquet under `directory` (ending in `/`) of `storage`, one file per
 /// partition of its plan (one for an ordered result, whose plan merges into one), replacing
 /// what was there, and returns the rows written. Rows stream from the plan into the files

@@ -11,8 +11,6 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use datafusion::config::CsvOptions;
-use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::byte_size::format_byte_size;
@@ -20,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::job::{StatementRunner, in_script};
 use crate::jobfile::{JobFile, Publish, Step, StepKind};
 use crate::lake::{LakeLocation, register_directory};
-use crate::materialize::write_frame;
+use crate::materialize::{write_csv_file, write_frame};
 use crate::runs::{
     FileRecord, InputChange, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunRecord, StepRecord,
     TableOutput, WORK_DIRECTORY, clean_up, day_before, file_record, input_changes,
@@ -611,14 +609,7 @@ async fn write_table(
     if publish.csv {
         // from the files just written, not by running the step's query again
         let file = format!("{name}.csv");
-        let frame = ctx.sql(&query).await?;
-        frame
-            .write_csv(
-                &run_storage.url(&file),
-                DataFrameWriteOptions::new().with_single_file_output(true),
-                Some(CsvOptions::default().with_has_header(true)),
-            )
-            .await?;
+        write_csv_file(ctx.sql(&query).await?, run_storage, &file).await?;
         let meta = run_storage.meta(&file).await?.ok_or_else(|| {
             Error::usage(format!(
                 "table {name}: the CSV copy {} was not written",

@@ -91,6 +91,40 @@ fn nulls_are_explicit() {
     assert!(table.contains("NULL"), "{table}");
 }
 
+/// A job's CSV copy of a table with nested columns prints them as `sql --format csv` does.
+#[test]
+fn a_job_publishes_nested_columns_in_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("nested.sql"),
+        "CREATE TABLE steps AS SELECT * FROM (VALUES (2, [1, 0], 'b'), (1, [1, 1], 'a')) \
+         AS v(n, flags, name);\n\
+         CREATE VIEW nested AS SELECT n, flags, named_struct('name', name, 'n', n) AS detail \
+         FROM steps;\n",
+    )
+    .unwrap();
+    let job = dir.path().join("nested.toml");
+    std::fs::write(
+        &job,
+        "[job]\nname = \"nested\"\n[[step]]\nname = \"nested\"\nsql = \"nested.sql\"\n\
+         publish = [{ table = \"nested\", formats = [\"parquet\", \"csv\"], order_by = \"n\" }]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    userlake()
+        .arg("run")
+        .arg(&job)
+        .args(["--lake", "data/sample", "--date", "2026-03-01", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(committed_run_dir(&out).join("nested.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "n,flags,detail\n1,\"[1, 1]\",\"{'name': a, 'n': 1}\"\n2,\"[1, 0]\",\"{'name': b, 'n': 2}\"\n"
+    );
+}
+
 /// Lists and structs print in CSV and in the table as DuckDB prints them, a CSV file too;
 /// JSON keeps its arrays and objects.
 #[test]
