@@ -8,8 +8,10 @@
 //! - a night that adds one day: a hard-linked copy of the lake grows by a day with
 //!   `userlake gen --from-day`, and the job runs for it reading its kept state.
 //!
-//!     cargo bench --bench nightly_job -- --users 125000 --days 200 --seed 1 [--runs 3]
-//!         [--memory-limit 4G] [--lake DIR] [--threads 2]
+//! ```text
+//! cargo bench --bench nightly_job -- --users 125000 --days 200 --seed 1 [--runs 3]
+//!     [--memory-limit 4G] [--lake DIR] [--threads 2]
+//! ```
 //!
 //! The lake is generated under `bench-data/` (or taken from --lake when it exists already).
 
