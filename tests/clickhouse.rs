@@ -128,6 +128,31 @@ async fn session_with(path: &std::path::Path, partitions: usize) -> SessionConte
     session.ctx
 }
 
+/// Runs `ours` in userlake and `theirs` in ClickHouse (chdb, reading the events file for
+/// `{file}`), and fails naming `case` unless both give the same rows, at least `min_rows` of
+/// them.
+async fn assert_agrees(
+    ctx: &SessionContext,
+    path: &std::path::Path,
+    ours: &str,
+    theirs: &str,
+    min_rows: usize,
+    case: &str,
+) {
+    let userlake = peers::run_userlake(ctx, ours, 1).await;
+    let theirs = theirs.replace("{file}", &format!("file('{}', Parquet)", path.display()));
+    let clickhouse = peers::run_clickhouse(&theirs, 1, 2)
+        .unwrap_or_else(|e| panic!("chdb (pip install -r tests/requirements.txt): {e}"));
+    assert!(
+        userlake.rows.len() >= min_rows,
+        "{case}: {} rows",
+        userlake.rows.len()
+    );
+    if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
+        panic!("{case}: {difference}");
+    }
+}
+
 const CONDITIONS: &str = "e = 1, e = 2 OR f = 1, e = 3, e = 4 OR f = 2, e = 5";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -150,25 +175,19 @@ async fn window_funnel_matches_clickhouse_where_clickhouse_is_right() {
                     ", 'strict_order', 'allow_reentry'",
                 ),
             ] {
-                let query = format!(
-                    "SELECT u, window_funnel({window}, '{ours}', t, {CONDITIONS}) FROM ev GROUP BY u ORDER BY u"
-                );
-                let userlake = peers::run_userlake(&ctx, &query, 1).await;
-                let clickhouse_query = format!(
-                    "SELECT u, windowFunnel({window}{theirs})(t, {CONDITIONS}) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
-                    path.display()
-                );
-                let clickhouse =
-                    peers::run_clickhouse(&clickhouse_query, 1, 2).unwrap_or_else(|e| {
-                        panic!("chdb (pip install -r tests/requirements.txt): {e}")
-                    });
-                assert_eq!(
-                    userlake.rows.len(),
-                    users.min(userlake.rows.len() as u32) as usize
-                );
-                if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
-                    panic!("seed {seed}, window {window}, mode '{ours}': {difference}");
-                }
+                assert_agrees(
+                    &ctx,
+                    &path,
+                    &format!(
+                        "SELECT u, window_funnel({window}, '{ours}', t, {CONDITIONS}) FROM ev GROUP BY u ORDER BY u"
+                    ),
+                    &format!(
+                        "SELECT u, windowFunnel({window}{theirs})(t, {CONDITIONS}) FROM {{file}} GROUP BY u ORDER BY u"
+                    ),
+                    (users as usize).min(10),
+                    &format!("seed {seed}, window {window}, mode '{ours}'"),
+                )
+                .await;
             }
         }
     }
@@ -197,27 +216,19 @@ async fn window_funnel_matches_clickhouse_in_every_mode_on_exact_duplicates() {
                 ", 'strict_once', 'strict_order'",
             ),
         ] {
-            let userlake = peers::run_userlake(
+            assert_agrees(
                 &ctx,
+                &path,
                 &format!(
                     "SELECT u, window_funnel({window}, '{ours}', t, {conditions}) FROM ev GROUP BY u ORDER BY u"
                 ),
-                1,
+                &format!(
+                    "SELECT u, windowFunnel({window}{theirs})(t, {conditions}) FROM {{file}} GROUP BY u ORDER BY u"
+                ),
+                350,
+                &format!("window {window}, mode '{ours}'"),
             )
             .await;
-            let clickhouse = peers::run_clickhouse(
-                &format!(
-                    "SELECT u, windowFunnel({window}{theirs})(t, {conditions}) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
-                    path.display()
-                ),
-                1,
-                2,
-            )
-            .unwrap_or_else(|e| panic!("chdb: {e}"));
-            assert!(userlake.rows.len() > 350);
-            if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
-                panic!("window {window}, mode '{ours}': {difference}");
-            }
         }
     }
 }
@@ -232,25 +243,15 @@ async fn retention_matches_clickhouse() {
     random_events(&path, 9, 300, 4_000);
     let ctx = session_with(&path, 3).await;
     let conditions = "e = 1, e = 2 AND f = 0, t > 30, f = 2";
-    let userlake = peers::run_userlake(
+    assert_agrees(
         &ctx,
+        &path,
         &format!("SELECT u, retention({conditions}) FROM ev GROUP BY u ORDER BY u"),
-        1,
+        &format!("SELECT u, retention({conditions}) FROM {{file}} GROUP BY u ORDER BY u"),
+        300,
+        "retention",
     )
     .await;
-    let clickhouse = peers::run_clickhouse(
-        &format!(
-            "SELECT u, retention({conditions}) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
-            path.display()
-        ),
-        1,
-        2,
-    )
-    .unwrap_or_else(|e| panic!("chdb: {e}"));
-    assert_eq!(userlake.rows.len(), 300);
-    if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
-        panic!("retention: {difference}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -279,25 +280,15 @@ async fn sequence_functions_match_clickhouse_without_ties() {
             ("sequence_match", "sequenceMatch"),
             ("sequence_count", "sequenceCount"),
         ] {
-            let userlake = peers::run_userlake(
+            assert_agrees(
                 &ctx,
+                &path,
                 &format!("SELECT u, CAST({ours}('{pattern}', t, {conditions}) AS BIGINT) FROM ev GROUP BY u ORDER BY u"),
-                1,
+                &format!("SELECT u, toInt64({theirs}('{pattern}')(t, {conditions})) FROM {{file}} GROUP BY u ORDER BY u"),
+                250,
+                &format!("{ours}('{pattern}')"),
             )
             .await;
-            let clickhouse = peers::run_clickhouse(
-                &format!(
-                    "SELECT u, toInt64({theirs}('{pattern}')(t, {conditions})) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
-                    path.display()
-                ),
-                1,
-                2,
-            )
-            .unwrap_or_else(|e| panic!("chdb: {e}"));
-            assert!(userlake.rows.len() > 250);
-            if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
-                panic!("{ours}('{pattern}'): {difference}");
-            }
         }
     }
 }
@@ -339,27 +330,19 @@ async fn sequence_next_node_matches_clickhouse_without_ties() {
             "if(e = 3 AND f = 0, NULL, toString(e))",
             "if(e = 3 AND f = 0, NULL, toString(e))",
         ]) {
-            let userlake = peers::run_userlake(
+            assert_agrees(
                 &ctx,
+                &path,
                 &format!(
                     "SELECT u, sequence_next_node('{direction}', '{base}', t, {ours_value}, f <> 2, {events}) FROM ev GROUP BY u ORDER BY u"
                 ),
-                1,
+                &format!(
+                    "SELECT u, sequenceNextNode('{direction}', '{base}')(t, {theirs_value}, f != 2, {events}) FROM {{file}} GROUP BY u ORDER BY u"
+                ),
+                250,
+                &format!("sequence_next_node('{direction}', '{base}', {ours_value}, {events})"),
             )
             .await;
-            let clickhouse = peers::run_clickhouse(
-                &format!(
-                    "SELECT u, sequenceNextNode('{direction}', '{base}')(t, {theirs_value}, f != 2, {events}) FROM file('{}', Parquet) GROUP BY u ORDER BY u",
-                    path.display()
-                ),
-                1,
-                2,
-            )
-            .unwrap_or_else(|e| panic!("chdb: {e}"));
-            assert!(userlake.rows.len() > 250);
-            if let Err(difference) = peers::compare_rows(&userlake.rows, &clickhouse.rows) {
-                panic!("sequence_next_node('{direction}', '{base}', ..., {events}): {difference}");
-            }
         }
     }
 }
