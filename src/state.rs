@@ -144,6 +144,21 @@ pub async fn load(
         current.insert(name.as_str(), partitions_of(input));
     }
 
+    // A partition is selected by its value in SQL; a value that a path may carry encoded
+    // (anything but letters, digits and - _ . :) could select nothing, silently. Such inputs
+    // are read whole, every run: no part is kept for them.
+    let selectable = current.values().all(|partitions| {
+        partitions.keys().all(|partition| {
+            partition.split('/').skip(1).all(|segment| {
+                segment.split_once('=').is_some_and(|(_, value)| {
+                    value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                })
+            })
+        })
+    });
+
     let mut parts = Vec::new();
     let mut invalidated = 0;
     let mut recorded = BTreeSet::new();
@@ -160,15 +175,16 @@ pub async fn load(
             .await?
             .unwrap_or_default();
         let part: Option<StatePart> = serde_json::from_slice(&bytes).ok();
-        let valid = part.as_ref().is_some_and(|part| {
-            part.definition == definition
-                && part.covers.iter().all(|covered| {
-                    current
-                        .get(covered.table.as_str())
-                        .and_then(|partitions| partitions.get(&covered.partition))
-                        .is_some_and(|files| *files == covered.files)
-                })
-        });
+        let valid = selectable
+            && part.as_ref().is_some_and(|part| {
+                part.definition == definition
+                    && part.covers.iter().all(|covered| {
+                        current
+                            .get(covered.table.as_str())
+                            .and_then(|partitions| partitions.get(&covered.partition))
+                            .is_some_and(|files| *files == covered.files)
+                    })
+            });
         match part {
             Some(part) if valid => {
                 recorded.insert(run_id);
@@ -202,7 +218,7 @@ pub async fn load(
             .filter(|partition| !covered.contains(&(*table, partition.as_str())))
             .cloned()
             .collect();
-        let all = missing.len() == partitions.len();
+        let all = !selectable || missing.len() == partitions.len();
         uncovered.insert(table.to_string(), (missing, all));
     }
     Ok(LoadedState {
@@ -329,4 +345,69 @@ pub async fn register_union(
         Arc::new(ListingTable::try_new(config)?),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str) -> FileRecord {
+        FileRecord {
+            path: path.to_string(),
+            bytes: 1,
+            modified: "2026-01-01T00:00:00.000Z".to_string(),
+            etag: None,
+        }
+    }
+
+    #[test]
+    fn partitions_are_the_directories_of_the_files() {
+        let input = InputTable {
+            table: "events".to_string(),
+            files: vec![
+                file("events/dt=2026-01-02/part-0.parquet"),
+                file("events/dt=2026-01-01/part-1.parquet"),
+                file("events/dt=2026-01-01/part-0.parquet"),
+            ],
+        };
+        let partitions = partitions_of(&input);
+        assert_eq!(
+            partitions.keys().collect::<Vec<_>>(),
+            ["events/dt=2026-01-01", "events/dt=2026-01-02"]
+        );
+        assert_eq!(
+            partitions["events/dt=2026-01-01"][0].path,
+            "events/dt=2026-01-01/part-0.parquet"
+        );
+        let flat = InputTable {
+            table: "costs".to_string(),
+            files: vec![file("costs/part-00000.parquet")],
+        };
+        assert_eq!(partitions_of(&flat).keys().collect::<Vec<_>>(), ["costs"]);
+    }
+
+    #[test]
+    fn the_new_rows_view_selects_the_uncovered_partitions() {
+        assert_eq!(
+            new_rows_view("events", &[], true),
+            "CREATE OR REPLACE VIEW new_events AS SELECT * FROM events"
+        );
+        assert_eq!(
+            new_rows_view("events", &[], false),
+            "CREATE OR REPLACE VIEW new_events AS SELECT * FROM events WHERE false"
+        );
+        assert_eq!(
+            new_rows_view(
+                "events",
+                &[
+                    "events/dt=2026-01-02".to_string(),
+                    "events/dt=2026-01-03/h=1".to_string()
+                ],
+                false
+            ),
+            "CREATE OR REPLACE VIEW new_events AS SELECT * FROM events WHERE \
+             (CAST(\"dt\" AS VARCHAR) = '2026-01-02') OR \
+             (CAST(\"dt\" AS VARCHAR) = '2026-01-03' AND CAST(\"h\" AS VARCHAR) = '1')"
+        );
+    }
 }
