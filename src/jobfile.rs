@@ -12,6 +12,11 @@
 //! time_zone = "'Asia/Shanghai'"
 //!
 //! [[step]]
+//! name = "identifier_sets"        # kept from run to run, reading only new partitions
+//! sql = "../sql/identifier_sets.sql"
+//! state = { table = "identifier_sets", from = "identifier_sets_part", inputs = ["events", "orders"] }
+//!
+//! [[step]]
 //! name = "identity"
 //! builtin = "stitch"              # OneID: publishes id_graph, rejected_edges, merge_log, run_stats
 //! sql = "../sql/identity_edges.sql"
