@@ -858,6 +858,20 @@ fn a_job_file_is_checked_before_anything_runs() {
         &[],
     );
     assert!(err.contains("unknown builtin \"magic\""), "{err}");
+    let err = fails(
+        "[job]\nname = \"j\"\n[[step]]\nname = \"a\"\nbuiltin = \"stitch\"\n\
+         state = { table = \"s\", from = \"v\", inputs = [\"events\"] }\n",
+        &[],
+    );
+    assert!(err.contains("state needs a sql step"), "{err}");
+    let err = fails(
+        &format!(
+            "[job]\nname = \"j\"\n[variables]\nx = \"1\"\n{step}\
+             state = {{ table = \"s\", from = \"v\", inputs = [] }}\n"
+        ),
+        &[],
+    );
+    assert!(err.contains("state.inputs names no lake table"), "{err}");
     // a declared table the script never creates fails the step, and nothing is committed
     let job = tiny_job(dir.path(), "");
     std::fs::write(dir.path().join("tiny.sql"), "SELECT 1;").unwrap();
@@ -874,6 +888,30 @@ fn a_job_file_is_checked_before_anything_runs() {
     );
     let listing = stdout_of(userlake().args(["runs", "--out"]).arg(&out));
     assert!(listing.contains("incomplete"), "{listing}");
+    // a kept table's inputs must be tables of the lake
+    std::fs::write(
+        dir.path().join("kept.sql"),
+        "CREATE VIEW v AS SELECT 1 AS x;",
+    )
+    .unwrap();
+    let kept = dir.path().join("kept.toml");
+    std::fs::write(
+        &kept,
+        "[job]\nname = \"kept\"\n[[step]]\nname = \"kept\"\nsql = \"kept.sql\"\n\
+         state = { table = \"s\", from = \"v\", inputs = [\"nosuch\"] }\n",
+    )
+    .unwrap();
+    let err = error_of(
+        userlake()
+            .arg("run")
+            .arg(&kept)
+            .args(["--lake", "data/sample", "--out"])
+            .arg(dir.path().join("kept_out")),
+    );
+    assert!(
+        err.contains("step \"kept\"") && err.contains("input nosuch is not a table of the lake"),
+        "{err}"
+    );
 }
 
 #[test]
