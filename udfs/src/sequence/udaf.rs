@@ -214,7 +214,8 @@ const PATTERN_HELP: &str = "The pattern language is ClickHouse's: (?N) an event 
      time between the events matched just before and just after it (by (?N) or '.'; '.*' between \
      them is transparent), in seconds (raw units for integer timestamps); as in ClickHouse, any \
      number of events may lie between the two events a time constraint relates. Only rows that match at \
-     least one condition take part; a match may start at any event. Events are ordered by (time, \
+     least one condition take part; a match may start at any event. A pattern of no steps ('' or \
+     '.*') matches at every such event. Events are ordered by (time, \
      conditions matched), so ties never depend on row order. Matching simulates all partial \
      matches at once: linear in the events for a given pattern, with no backtracking and no \
      iteration limit. Differences from ClickHouse: deterministic ties; (?1).*(?t>0)(?2) matches \
