@@ -689,44 +689,43 @@ async fn generator_config(args: &GenArgs, lake: &Storage, out: PathBuf) -> Resul
     };
     let record: GeneratorRecord = serde_json::from_slice(&bytes)
         .map_err(|e| Error::usage(format!("{described}: not a generator record: {e}")))?;
-    let mismatch = |option: &str, given: String, recorded: String| {
-        Error::usage(format!(
-            "--{option} {given}: the lake at {} was generated with --{option} {recorded}; \
-             an appended day must come from the same plan (leave --{option} out to use the \
-             lake's)",
-            args.out
-        ))
-    };
-    if let Some(users) = args.users.filter(|u| *u != record.users) {
-        return Err(mismatch(
+    // each option given again must be the lake's (values compared as printed)
+    let checks = [
+        (
             "users",
-            users.to_string(),
+            args.users.map(|v| v.to_string()),
             record.users.to_string(),
-        ));
-    }
-    if let Some(seed) = args.seed.filter(|s| *s != record.seed) {
-        return Err(mismatch("seed", seed.to_string(), record.seed.to_string()));
-    }
-    if let Some(start) = args.start.filter(|s| *s != record.start) {
-        return Err(mismatch(
+        ),
+        (
+            "seed",
+            args.seed.map(|v| v.to_string()),
+            record.seed.to_string(),
+        ),
+        (
             "start",
-            start.to_string(),
+            args.start.map(|v| v.to_string()),
             record.start.to_string(),
-        ));
-    }
-    if let Some(activity) = args.activity.filter(|a| *a != record.activity) {
-        return Err(mismatch(
+        ),
+        (
             "activity",
-            activity.to_string(),
+            args.activity.map(|v| v.to_string()),
             record.activity.to_string(),
-        ));
-    }
-    if let Some(plan) = args.plan_days.filter(|p| *p != record.plan_days) {
-        return Err(mismatch(
+        ),
+        (
             "plan-days",
-            plan.to_string(),
+            args.plan_days.map(|v| v.to_string()),
             record.plan_days.to_string(),
-        ));
+        ),
+    ];
+    for (option, value, recorded) in checks {
+        if let Some(value) = value.filter(|value| *value != recorded) {
+            return Err(Error::usage(format!(
+                "--{option} {value}: the lake at {} was generated with --{option} {recorded}; \
+                 an appended day must come from the same plan (leave --{option} out to use \
+                 the lake's)",
+                args.out
+            )));
+        }
     }
     let repeats_last = from_day == record.last_from_day && args.days == record.days;
     if from_day != record.days + 1 && !repeats_last {

@@ -16,6 +16,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 use crate::lake::register_directory;
+use crate::output::CsvWriter;
 use crate::query::{QueryResult, statement_error};
 use crate::script::Statement;
 use crate::storage::Storage;
@@ -24,28 +25,19 @@ use crate::storage::Storage;
 /// printed as `sql --format csv` prints them (DataFusion's CSV writer refuses them). Rows
 /// stream through a local temporary file, then the file is uploaded (in parts when large).
 pub async fn write_csv_file(frame: DataFrame, storage: &Storage, file: &str) -> Result<u64> {
-    let schema = crate::nested_text::text_schema(frame.schema().inner());
     let local = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let mut writer = CsvWriter::new(
+        std::io::BufWriter::new(local.as_file()),
+        frame.schema().inner(),
+    );
+    let mut stream = frame.execute_stream().await?;
     let mut rows = 0u64;
-    {
-        let mut writer = arrow::csv::WriterBuilder::new()
-            .with_header(true)
-            .build(std::io::BufWriter::new(local.as_file()));
-        let mut stream = frame.execute_stream().await?;
-        let mut wrote_any = false;
-        while let Some(batch) = stream.next().await {
-            let batch = crate::nested_text::nested_as_text(&batch?)?;
-            rows += batch.num_rows() as u64;
-            writer.write(&batch)?;
-            wrote_any = true;
-        }
-        if !wrote_any {
-            // the header alone, so readers still see the columns
-            writer.write(&arrow::array::RecordBatch::new_empty(schema))?;
-        }
-        let mut out = writer.into_inner();
-        std::io::Write::flush(&mut out).map_err(|e| Error::io(local.path(), e))?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch)?;
     }
+    std::io::Write::flush(&mut writer.finish()?).map_err(|e| Error::io(local.path(), e))?;
     storage.upload_file(local.path(), file).await?;
     Ok(rows)
 }

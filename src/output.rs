@@ -48,42 +48,26 @@ pub fn write_batches<W: Write>(
     batches: &[RecordBatch],
 ) -> Result<()> {
     let mut out = out;
-    // CSV and the table print nested values as text (JSON has its own notation for them)
-    let (printed, printed_schema);
-    let (schema, batches) = if matches!(format, OutputFormat::Csv | OutputFormat::Table) {
-        printed = batches
-            .iter()
-            .map(nested_as_text)
-            .collect::<Result<Vec<_>>>()?;
-        printed_schema = text_schema(schema);
-        (&printed_schema, printed.as_slice())
-    } else {
-        (schema, batches)
-    };
     match format {
         OutputFormat::Table => {
+            // nested values as text, as CSV prints them (arrow's display differs)
             let options = FormatOptions::default().with_null("NULL");
-            let empty;
-            let shown: &[RecordBatch] = if batches.is_empty() {
-                empty = [RecordBatch::new_empty(schema.clone())];
-                &empty
-            } else {
-                batches
-            };
-            let table = arrow::util::pretty::pretty_format_batches_with_options(shown, &options)?;
+            let mut shown = batches
+                .iter()
+                .map(nested_as_text)
+                .collect::<Result<Vec<_>>>()?;
+            if shown.is_empty() {
+                shown.push(RecordBatch::new_empty(text_schema(schema)));
+            }
+            let table = arrow::util::pretty::pretty_format_batches_with_options(&shown, &options)?;
             writeln!(out, "{table}").map_err(|e| Error::io("<output>", e))?;
         }
         OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut out);
-            if batches.is_empty() {
-                // A header even for no rows, so readers still see the columns.
-                writer.write(&RecordBatch::new_empty(schema.clone()))?;
-            }
+            let mut writer = CsvWriter::new(&mut out, schema);
             for batch in batches {
                 writer.write(batch)?;
             }
+            writer.finish()?;
         }
         OutputFormat::Json => {
             let mut writer = arrow::json::WriterBuilder::new()
@@ -112,6 +96,41 @@ pub fn write_batches<W: Write>(
         }
     }
     out.flush().map_err(|e| Error::io("<output>", e))
+}
+
+/// CSV with a header row, batch by batch: nested values printed as text (arrow's CSV writer
+/// refuses them), and a header even for no rows, so readers still see the columns.
+pub struct CsvWriter<W: Write> {
+    writer: arrow::csv::Writer<W>,
+    schema: SchemaRef,
+    wrote: bool,
+}
+
+impl<W: Write> CsvWriter<W> {
+    pub fn new(out: W, schema: &SchemaRef) -> Self {
+        Self {
+            writer: arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out),
+            schema: text_schema(schema),
+            wrote: false,
+        }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(&nested_as_text(batch)?)?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Writes the header when no batch came, and returns the output.
+    pub fn finish(mut self) -> Result<W> {
+        if !self.wrote {
+            self.writer
+                .write(&RecordBatch::new_empty(self.schema.clone()))?;
+        }
+        Ok(self.writer.into_inner())
+    }
 }
 
 /// Writes `batches` in any `format` to a file through `write_file_atomically`.

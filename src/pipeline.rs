@@ -26,7 +26,7 @@ use crate::runs::{
 };
 use crate::script::{Statement, prepare_script};
 use crate::session::Session;
-use crate::state::{self, STATE_DIRECTORY, StateUse};
+use crate::state::{KeptStep, StateUse};
 use crate::stitch_job::{StitchOptions, run_stitch_job};
 use crate::storage::Storage;
 
@@ -191,17 +191,18 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             write_step_record(out, &run_dir, &copied).await?;
             steps.push(copied);
         }
-        let outputs = steps
-            .iter()
-            .flat_map(|s| s.tables.iter().filter(|t| t.published).cloned())
-            .collect();
-        return commit(options, record, steps, outputs, started).await;
+        return commit(options, record, steps, started).await;
     }
 
+    let kept = KeptState {
+        out,
+        inputs: &record.inputs,
+        run_id: &run_id,
+        full_refresh: options.full_refresh,
+    };
     let total: usize = prepared.iter().map(Vec::len).sum();
     let mut runner = StatementRunner::new(total, true, options.progress);
     let mut steps = Vec::new();
-    let mut outputs = Vec::new();
     for (step, statements) in job.steps.iter().zip(&prepared) {
         let step_started = Instant::now();
         // a state step runs again: its new part is already written and valid, so it only
@@ -218,17 +219,10 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
                 options.progress,
                 format!("step {}: reused from the interrupted run", step.name),
             );
-            outputs.extend(finished.tables.iter().filter(|t| t.published).cloned());
             steps.push(finished);
             continue;
         }
         let before = table_names(ctx)?;
-        let kept = KeptState {
-            out,
-            inputs: &record.inputs,
-            run_id: &run_id,
-            full_refresh: options.full_refresh,
-        };
         let (tables, state) = run_step(
             ctx,
             step,
@@ -275,22 +269,24 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             options.progress,
             format!("step {} done in {:.2}s", step.name, finished.seconds),
         );
-        outputs.extend(finished.tables.iter().filter(|t| t.published).cloned());
         steps.push(finished);
     }
 
-    commit(options, record, steps, outputs, started).await
+    commit(options, record, steps, started).await
 }
 
 /// Writes the manifest (the commit), then removes the run's work tables and the runs that
-/// are no longer kept.
+/// are no longer kept. The outputs are the steps' published tables, in step order.
 async fn commit(
     options: &PipelineOptions,
     record: RunRecord,
     steps: Vec<StepRecord>,
-    outputs: Vec<TableOutput>,
     started: Instant,
 ) -> Result<PipelineSummary> {
+    let outputs = steps
+        .iter()
+        .flat_map(|s| s.tables.iter().filter(|t| t.published).cloned())
+        .collect();
     let out = &options.out;
     let date = record.date.clone();
     let run_id = record.run_id.clone();
@@ -342,33 +338,30 @@ async fn copy_published(
     tables: &[TableOutput],
 ) -> Result<Vec<TableOutput>> {
     let target = out.child(target_run)?;
-    let mut copied = Vec::new();
-    for table in tables.iter().filter(|t| t.published) {
-        for file in table.files.iter().chain(&table.copies) {
+    // each file copied, then recorded as the store now has it
+    let copy = |file: &FileRecord| {
+        let (target, path) = (&target, file.path.clone());
+        async move {
             out.copy(
-                &format!("{source_run}/{}", file.path),
-                &format!("{target_run}/{}", file.path),
+                &format!("{source_run}/{path}"),
+                &format!("{target_run}/{path}"),
             )
             .await?;
+            let meta = target.meta(&path).await?.ok_or_else(|| {
+                Error::usage(format!("{} was not copied", target.describe(&path)))
+            })?;
+            Ok::<_, Error>(file_record(target, &meta))
         }
-        // the records of the copies, as the store now has them
-        let record = |file: &FileRecord| {
-            let target = &target;
-            let path = file.path.clone();
-            async move {
-                let meta = target.meta(&path).await?.ok_or_else(|| {
-                    Error::usage(format!("{} was not copied", target.describe(&path)))
-                })?;
-                Ok::<_, Error>(file_record(target, &meta))
-            }
-        };
+    };
+    let mut copied = Vec::new();
+    for table in tables.iter().filter(|t| t.published) {
         let mut files = Vec::new();
         for file in &table.files {
-            files.push(record(file).await?);
+            files.push(copy(file).await?);
         }
         let mut copies = Vec::new();
         for file in &table.copies {
-            copies.push(record(file).await?);
+            copies.push(copy(file).await?);
         }
         copied.push(TableOutput {
             files,
@@ -476,25 +469,20 @@ async fn run_step(
     previous_run: Option<String>,
     kept: &KeptState<'_>,
 ) -> Result<(Vec<TableOutput>, Option<StateUse>)> {
-    let mut loaded_state = None;
-    if let Some(spec) = &step.state {
-        let storage = kept
-            .out
-            .child(&format!("{STATE_DIRECTORY}/{}", spec.table))?;
-        if kept.full_refresh {
-            storage.delete_all("").await?;
-        }
-        let texts: Vec<String> = statements.iter().map(|s| s.text.clone()).collect();
-        let definition = state::definition_hash(&texts, spec);
-        let loaded = state::load(&storage, spec, &definition, kept.inputs).await?;
-        for (table, (partitions, all)) in &loaded.uncovered {
-            ctx.sql(&state::new_rows_view(table, partitions, *all))
-                .await?
-                .collect()
-                .await?;
-        }
-        loaded_state = Some((spec, storage, definition, loaded));
-    }
+    let kept_step = match &step.state {
+        Some(spec) => Some(
+            KeptStep::begin(
+                ctx,
+                kept.out,
+                spec,
+                statements,
+                kept.inputs,
+                kept.full_refresh,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     if let Some(script) = &step.script {
         // the step's own tables live in the run directory until the commit, not in memory
         let tables = run_storage.child(&format!("{WORK_DIRECTORY}/{STEP_TABLES}/{}", step.name))?;
@@ -503,40 +491,10 @@ async fn run_step(
         runner.write_tables_to(None);
         ran?;
     }
-    let mut state_use = None;
-    if let Some((spec, storage, definition, loaded)) = loaded_state {
-        let covers = state::newly_covered(&loaded, kept.inputs);
-        let new_partitions = covers.len();
-        let invalidated = loaded.invalidated;
-        let mut parts = loaded.parts;
-        let mut new_rows = 0;
-        if !covers.is_empty() {
-            let part =
-                state::write_part(ctx, &storage, spec, kept.run_id, &definition, covers).await?;
-            new_rows = part.rows;
-            parts.push(part);
-        }
-        if !ctx.table_exist(spec.from.as_str())? {
-            return Err(Error::usage(format!(
-                "state {}: the script does not create view {}",
-                spec.table, spec.from
-            )));
-        }
-        let schema = ctx
-            .table(spec.from.as_str())
-            .await?
-            .schema()
-            .inner()
-            .clone();
-        state::register_union(ctx, &storage, spec, &parts, schema).await?;
-        state_use = Some(StateUse {
-            table: spec.table.clone(),
-            parts: parts.iter().filter(|p| p.rows > 0).count(),
-            new_partitions,
-            new_rows,
-            invalidated,
-        });
-    }
+    let state_use = match kept_step {
+        Some(kept_step) => Some(kept_step.finish(ctx, kept.run_id).await?),
+        None => None,
+    };
     let mut written = Vec::new();
     if let StepKind::Stitch { edges, rules } = &step.kind {
         let options = StitchOptions {
@@ -631,14 +589,13 @@ async fn register_written(
     published: bool,
     rows: Option<u64>,
 ) -> Result<TableOutput> {
-    let files: Vec<FileRecord> = run_storage
-        .list(directory)
-        .await?
+    // the files as registering them listed them
+    let registered = register_directory(ctx, name, &run_storage.url(directory)).await?;
+    let files: Vec<FileRecord> = registered
         .iter()
-        .filter(|meta| meta.location.as_ref().ends_with(".parquet"))
+        .flat_map(|table| &table.files)
         .map(|meta| file_record(run_storage, meta))
         .collect();
-    let registered = register_directory(ctx, name, &run_storage.url(directory)).await?;
     let rows = match (rows, registered) {
         (Some(rows), _) => rows,
         (None, Some(_)) => ctx.table(name).await?.count().await? as u64,

@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::jobfile::StateSpec;
 use crate::materialize::write_frame;
 use crate::runs::{FileRecord, InputTable};
+use crate::script::Statement;
 use crate::storage::Storage;
 
 /// Below the job's output location: one directory per kept table.
@@ -78,11 +79,98 @@ pub struct StateUse {
     pub invalidated: usize,
 }
 
+/// A step that keeps a table, under way: its valid parts loaded and its `new_<input>` views
+/// defined; `finish` adds this run's part once the step's script has run.
+pub struct KeptStep<'a> {
+    spec: &'a StateSpec,
+    storage: Storage,
+    definition: String,
+    loaded: LoadedState,
+}
+
+impl<'a> KeptStep<'a> {
+    /// Loads the kept parts of `spec.table` below `out` (none with `full_refresh`), and
+    /// defines for each input the view of its rows that no part covers.
+    pub async fn begin(
+        ctx: &SessionContext,
+        out: &Storage,
+        spec: &'a StateSpec,
+        statements: &[Statement],
+        inputs: &[InputTable],
+        full_refresh: bool,
+    ) -> Result<KeptStep<'a>> {
+        let storage = out.child(&format!("{STATE_DIRECTORY}/{}", spec.table))?;
+        if full_refresh {
+            storage.delete_all("").await?;
+        }
+        let definition = definition_hash(statements, spec);
+        let loaded = load(&storage, spec, &definition, inputs).await?;
+        for table in &spec.inputs {
+            let partitions: Vec<String> = loaded
+                .uncovered
+                .iter()
+                .filter(|c| &c.table == table)
+                .map(|c| c.partition.clone())
+                .collect();
+            let view = new_rows_view(table, &partitions, loaded.read_whole.contains(table));
+            ctx.sql(&view).await?.collect().await?;
+        }
+        Ok(KeptStep {
+            spec,
+            storage,
+            definition,
+            loaded,
+        })
+    }
+
+    /// Writes the rows of the step's `from` view as this run's part (when any partition was
+    /// new) and registers the kept table as the union of the parts.
+    pub async fn finish(self, ctx: &SessionContext, run_id: &str) -> Result<StateUse> {
+        let spec = self.spec;
+        if !ctx.table_exist(spec.from.as_str())? {
+            return Err(Error::usage(format!(
+                "state {}: the script does not create view {}",
+                spec.table, spec.from
+            )));
+        }
+        let new_partitions = self.loaded.uncovered.len();
+        let mut parts = self.loaded.parts;
+        let mut new_rows = 0;
+        if new_partitions > 0 {
+            let part = write_part(
+                ctx,
+                &self.storage,
+                spec,
+                run_id,
+                &self.definition,
+                self.loaded.uncovered,
+            )
+            .await?;
+            new_rows = part.rows;
+            parts.push(part);
+        }
+        let schema = ctx
+            .table(spec.from.as_str())
+            .await?
+            .schema()
+            .inner()
+            .clone();
+        register_union(ctx, &self.storage, spec, &parts, schema).await?;
+        Ok(StateUse {
+            table: spec.table.clone(),
+            parts: parts.iter().filter(|p| p.rows > 0).count(),
+            new_partitions,
+            new_rows,
+            invalidated: self.loaded.invalidated,
+        })
+    }
+}
+
 /// The SHA-256 of what a state step computes: its statements as run and its inputs.
-pub fn definition_hash(statements: &[String], spec: &StateSpec) -> String {
+fn definition_hash(statements: &[Statement], spec: &StateSpec) -> String {
     let mut hasher = Sha256::new();
     for statement in statements {
-        hasher.update(statement.as_bytes());
+        hasher.update(statement.text.as_bytes());
         hasher.update([0]);
     }
     hasher.update(spec.from.as_bytes());
@@ -115,14 +203,16 @@ fn partitions_of(input: &InputTable) -> BTreeMap<String, Vec<FileRecord>> {
 
 /// The kept parts of one table that are still valid, after deleting the others (and any part
 /// whose record was never written), and the input partitions none of them covers.
-pub struct LoadedState {
-    pub parts: Vec<StatePart>,
-    pub invalidated: usize,
-    /// Per input table: the uncovered partitions, and whether that is all of them.
-    pub uncovered: BTreeMap<String, (Vec<String>, bool)>,
+struct LoadedState {
+    parts: Vec<StatePart>,
+    invalidated: usize,
+    /// The partitions no part covers, with their files: what this run's part will cover.
+    uncovered: Vec<CoveredPartition>,
+    /// The inputs none of whose partitions is covered: their new rows are all their rows.
+    read_whole: BTreeSet<String>,
 }
 
-pub async fn load(
+async fn load(
     storage: &Storage,
     spec: &StateSpec,
     definition: &str,
@@ -162,11 +252,15 @@ pub async fn load(
     let mut parts = Vec::new();
     let mut invalidated = 0;
     let mut recorded = BTreeSet::new();
-    for meta in storage.list("").await? {
-        let Some(name) = meta.location.filename() else {
-            continue;
-        };
-        let Some(run_id) = name.strip_suffix(".json") else {
+    let objects: Vec<String> = storage
+        .list("")
+        .await?
+        .iter()
+        .map(|meta| storage.relative(&meta.location))
+        .collect();
+    for object in &objects {
+        // records sit at the top, `<run-id>.json`; a part's rows below `<run-id>/`
+        let Some(run_id) = object.strip_suffix(".json").filter(|id| !id.contains('/')) else {
             continue;
         };
         let run_id = run_id.to_string();
@@ -199,8 +293,12 @@ pub async fn load(
         }
     }
     // data a run wrote without living to write its record
-    for directory in storage.list_directories("").await? {
-        if !recorded.contains(&directory) {
+    let directories: BTreeSet<&str> = objects
+        .iter()
+        .filter_map(|object| object.split_once('/').map(|(directory, _)| directory))
+        .collect();
+    for directory in directories {
+        if !recorded.contains(directory) {
             storage.delete_all(&format!("{directory}/")).await?;
         }
     }
@@ -211,20 +309,28 @@ pub async fn load(
         .flat_map(|p| p.covers.iter())
         .map(|c| (c.table.as_str(), c.partition.as_str()))
         .collect();
-    let mut uncovered = BTreeMap::new();
+    let mut uncovered = Vec::new();
+    let mut read_whole = BTreeSet::new();
     for (table, partitions) in &current {
-        let missing: Vec<String> = partitions
-            .keys()
-            .filter(|partition| !covered.contains(&(*table, partition.as_str())))
-            .cloned()
-            .collect();
-        let all = !selectable || missing.len() == partitions.len();
-        uncovered.insert(table.to_string(), (missing, all));
+        let before = uncovered.len();
+        for (partition, files) in partitions {
+            if !covered.contains(&(*table, partition.as_str())) {
+                uncovered.push(CoveredPartition {
+                    table: table.to_string(),
+                    partition: partition.clone(),
+                    files: files.clone(),
+                });
+            }
+        }
+        if !selectable || uncovered.len() - before == partitions.len() {
+            read_whole.insert(table.to_string());
+        }
     }
     Ok(LoadedState {
         parts,
         invalidated,
         uncovered,
+        read_whole,
     })
 }
 
@@ -264,27 +370,9 @@ pub fn new_rows_view(table: &str, partitions: &[String], all: bool) -> String {
     format!("CREATE OR REPLACE VIEW new_{table} AS SELECT * FROM {table}{filter}")
 }
 
-/// The partitions `loaded` left uncovered, as covered by a new part.
-pub fn newly_covered(loaded: &LoadedState, inputs: &[InputTable]) -> Vec<CoveredPartition> {
-    let mut covers = Vec::new();
-    for input in inputs {
-        let Some((missing, _)) = loaded.uncovered.get(&input.table) else {
-            continue;
-        };
-        let partitions = partitions_of(input);
-        for partition in missing {
-            covers.push(CoveredPartition {
-                table: input.table.clone(),
-                partition: partition.clone(),
-                files: partitions.get(partition).cloned().unwrap_or_default(),
-            });
-        }
-    }
-    covers
-}
-
-/// Writes the rows of view `spec.from` as the part of run `run_id`, then its record.
-pub async fn write_part(
+/// Writes the rows of view `spec.from` as the part of run `run_id` (again, for a resumed run),
+/// then its record.
+async fn write_part(
     ctx: &SessionContext,
     storage: &Storage,
     spec: &StateSpec,
@@ -292,14 +380,6 @@ pub async fn write_part(
     definition: &str,
     covers: Vec<CoveredPartition>,
 ) -> Result<StatePart> {
-    if !ctx.table_exist(spec.from.as_str())? {
-        return Err(Error::usage(format!(
-            "state {}: the script does not create view {}",
-            spec.table, spec.from
-        )));
-    }
-    // a resumed run writes its part again
-    storage.delete_all(&format!("{run_id}/")).await?;
     let frame = ctx.table(spec.from.as_str()).await?;
     let rows = write_frame(frame, storage, &format!("{run_id}/")).await?;
     let part = StatePart {
@@ -316,7 +396,7 @@ pub async fn write_part(
 
 /// Registers `spec.table` as the union of `parts`' files (empty, with the rows' schema, when
 /// there are none).
-pub async fn register_union(
+async fn register_union(
     ctx: &SessionContext,
     storage: &Storage,
     spec: &StateSpec,
