@@ -8,7 +8,7 @@
 -- Publishes (as jobs/nightly.toml declares) fission_report.csv (by campaign and week of invitation) and
 -- fission_rewards.csv (by campaign and week of the rewarded order).
 --
--- People are OneID unified ids (the id_graph of sql/identity.sql, run earlier in the same job):
+-- People are OneID unified ids (the id_graph of the job's identity step, run earlier):
 -- the tree is referral_tree('referrals', 'mapping = "id_graph"'), so an invitee reached through
 -- two identifiers counts once, credited to the first accepted invitation. Weeks are
 -- Asia/Shanghai weeks starting on Monday.
@@ -36,6 +36,9 @@ FROM referrals r
 LEFT JOIN id_graph g
   ON g.id_type = r.inviter_type AND g.id_value = normalize_id(r.inviter_type, r.inviter_value);
 
+-- A unified id's person number, which order_persons carries.
+CREATE TABLE fission_persons AS SELECT DISTINCT unified_id, person_id FROM id_graph;
+
 CREATE VIEW fission_invitees AS
 SELECT
   coalesce(t.campaign, 'unknown') AS campaign,
@@ -44,8 +47,9 @@ SELECT
   t.generation,
   count(o.order_id) > 0 AS ordered
 FROM fission_tree t
+LEFT JOIN fission_persons p ON p.unified_id = t.person_value
 LEFT JOIN order_persons o
-  ON o.unified_id = t.person_value AND o.status = 'paid' AND o.order_time >= t.accepted_at
+  ON o.person_id = p.person_id AND o.status = 'paid' AND o.order_time >= t.accepted_at
 WHERE t.person_type = 'unified_id'
 GROUP BY 1, 2, 3, 4;
 
@@ -82,13 +86,15 @@ WITH rewarded_orders AS (
   SELECT
     coalesce(t.campaign, 'unknown') AS campaign,
     CAST(date_trunc('week', o.order_time AT TIME ZONE '${time_zone}') AS DATE) AS week,
-    o.amount,
+    -- decimals: sums and rewards exact, whatever order the rows come in
+    CAST(o.amount AS DECIMAL(20, 4)) AS amount,
     o.status,
     -- the inviter's own inviter, if the inviter was invited too
     (parent.person_value IS NOT NULL) AS has_grandparent
   FROM fission_tree t
+  JOIN fission_persons p ON t.person_type = 'unified_id' AND p.unified_id = t.person_value
   JOIN order_persons o
-    ON t.person_type = 'unified_id' AND o.unified_id = t.person_value AND o.order_time >= t.accepted_at
+    ON o.person_id = p.person_id AND o.order_time >= t.accepted_at
    AND o.status IN ('paid', 'refunded')
   LEFT JOIN fission_tree parent
     ON parent.person_type = t.inviter_type AND parent.person_value = t.inviter_value
@@ -96,15 +102,16 @@ WITH rewarded_orders AS (
 SELECT
   campaign, week,
   count(*) AS orders,
-  round(sum(amount), 2) AS gmv,
-  round(sum(amount) * ${level1_rate}, 2) AS level1_paid,
-  round(sum(CASE WHEN has_grandparent THEN amount ELSE 0 END) * ${level2_rate}, 2) AS level2_paid,
-  round(sum(CASE WHEN status = 'refunded' THEN amount * ${level1_rate}
-                   + CASE WHEN has_grandparent THEN amount * ${level2_rate} ELSE 0 END
-                 ELSE 0 END), 2) AS rewards_reversed,
-  round(sum(CASE WHEN status = 'paid' THEN amount * ${level1_rate}
-                   + CASE WHEN has_grandparent THEN amount * ${level2_rate} ELSE 0 END
-                 ELSE 0 END), 2) AS rewards_net
+  CAST(round(sum(amount), 2) AS DOUBLE) AS gmv,
+  CAST(round(sum(amount) * CAST(${level1_rate} AS DECIMAL(12, 6)), 2) AS DOUBLE) AS level1_paid,
+  CAST(round(sum(CASE WHEN has_grandparent THEN amount ELSE 0 END)
+             * CAST(${level2_rate} AS DECIMAL(12, 6)), 2) AS DOUBLE) AS level2_paid,
+  CAST(round(sum(CASE WHEN status = 'refunded' THEN amount * CAST(${level1_rate} AS DECIMAL(12, 6))
+                   + CASE WHEN has_grandparent THEN amount * CAST(${level2_rate} AS DECIMAL(12, 6)) ELSE 0 END
+                 ELSE 0 END), 2) AS DOUBLE) AS rewards_reversed,
+  CAST(round(sum(CASE WHEN status = 'paid' THEN amount * CAST(${level1_rate} AS DECIMAL(12, 6))
+                   + CASE WHEN has_grandparent THEN amount * CAST(${level2_rate} AS DECIMAL(12, 6)) ELSE 0 END
+                 ELSE 0 END), 2) AS DOUBLE) AS rewards_net
 FROM rewarded_orders
 GROUP BY campaign, week;
 

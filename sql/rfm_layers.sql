@@ -25,7 +25,8 @@ SELECT
   person_id,
   date_part('day', (SELECT as_of FROM layer_as_of) - CAST(max(order_time) AS TIMESTAMP)) AS recency_days,
   count(DISTINCT order_id) AS frequency,
-  sum(amount) AS monetary,
+  -- summed as decimals: exact, whatever order the rows come in
+  CAST(sum(CAST(amount AS DECIMAL(20, 4))) AS DOUBLE) AS monetary,
   min(order_time) AS first_order_at,
   max(order_time) AS last_order_at
 FROM order_persons

@@ -89,6 +89,8 @@ struct RawState {
     table: String,
     from: String,
     inputs: Vec<String>,
+    #[serde(default)]
+    person_column: Option<String>,
 }
 
 /// A table a step keeps from run to run (`state = { table, from, inputs }`): each run adds
@@ -100,6 +102,10 @@ pub struct StateSpec {
     pub table: String,
     pub from: String,
     pub inputs: Vec<String>,
+    /// The column of person numbers (`person_id`) the rows were keyed with by the identity
+    /// step's graph: kept parts then follow later merges, and are keyed again when people
+    /// split (see `crate::person_keys`).
+    pub person_column: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,7 +353,10 @@ impl JobFile {
                             format!("{at}: state.inputs names no lake table"),
                         ));
                     }
-                    for name in std::iter::once(&raw.from).chain(&raw.inputs) {
+                    for name in std::iter::once(&raw.from)
+                        .chain(&raw.inputs)
+                        .chain(&raw.person_column)
+                    {
                         if !is_valid_variable_name(name) {
                             return Err(invalid(
                                 path,
@@ -359,6 +368,7 @@ impl JobFile {
                         table: raw.table,
                         from: raw.from,
                         inputs: raw.inputs,
+                        person_column: raw.person_column,
                     })
                 }
                 None => None,

@@ -13,6 +13,7 @@ pub mod materialize;
 pub mod nested_text;
 pub mod object_stores;
 pub mod output;
+pub mod person_keys;
 pub mod pipeline;
 pub mod query;
 pub mod runs;

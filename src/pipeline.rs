@@ -19,6 +19,7 @@ use crate::job::{StatementRunner, in_script};
 use crate::jobfile::{JobFile, Publish, Step, StepKind};
 use crate::lake::{LakeLocation, register_directory};
 use crate::materialize::{write_csv_file, write_frame};
+use crate::person_keys::{PersonKeying, PersonRuns};
 use crate::runs::{
     FileRecord, InputChange, InputTable, MANIFEST_FORMAT_VERSION, Manifest, RunRecord, StepRecord,
     TableOutput, WORK_DIRECTORY, clean_up, day_before, file_record, input_changes,
@@ -199,6 +200,10 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         inputs: &record.inputs,
         run_id: &run_id,
         full_refresh: options.full_refresh,
+        runs: PersonRuns {
+            this_run: run_dir.clone(),
+            previous_run: previous.as_ref().map(|p| p.path.clone()),
+        },
     };
     let total: usize = prepared.iter().map(Vec::len).sum();
     let mut runner = StatementRunner::new(total, true, options.progress);
@@ -235,11 +240,22 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         .await
         .map_err(|e| step_error(step, e, options.memory_limit))?;
         if let Some(state) = &state {
+            let keying = match &state.person_keying {
+                None => String::new(),
+                Some(PersonKeying::Current) => "; person numbers current".to_string(),
+                Some(PersonKeying::Followed { merges, resolved }) => format!(
+                    "; person numbers follow {merges} more merges and {resolved} more anchors \
+                     with a person"
+                ),
+                Some(PersonKeying::Rekeyed { reason }) => {
+                    format!("; every row keyed again: {reason}")
+                }
+            };
             log_line(
                 options.progress,
                 format!(
                     "state {}: {} parts; {} new input partitions read, {} rows added; {} parts \
-                     invalidated",
+                     invalidated{keying}",
                     state.table,
                     state.parts,
                     state.new_partitions,
@@ -456,6 +472,7 @@ struct KeptState<'a> {
     inputs: &'a [InputTable],
     run_id: &'a str,
     full_refresh: bool,
+    runs: PersonRuns,
 }
 
 /// Runs one step and writes its declared tables; returns them as written, and what the step
@@ -478,6 +495,7 @@ async fn run_step(
                 statements,
                 kept.inputs,
                 kept.full_refresh,
+                &kept.runs,
             )
             .await?,
         ),

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -38,6 +39,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::jobfile::StateSpec;
 use crate::materialize::write_frame;
+use crate::person_keys::{PersonKeying, PersonKeys, PersonRuns};
 use crate::runs::{FileRecord, InputTable};
 use crate::script::Statement;
 use crate::storage::Storage;
@@ -77,6 +79,9 @@ pub struct StateUse {
     pub new_rows: u64,
     /// Parts deleted because a partition they cover changed, or the SQL did.
     pub invalidated: usize,
+    /// For rows keyed by person: what became of the kept parts' person numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_keying: Option<PersonKeying>,
 }
 
 /// A step that keeps a table, under way: its valid parts loaded and its `new_<input>` views
@@ -86,11 +91,14 @@ pub struct KeptStep<'a> {
     storage: Storage,
     definition: String,
     loaded: LoadedState,
+    persons: Option<PersonKeys>,
 }
 
 impl<'a> KeptStep<'a> {
     /// Loads the kept parts of `spec.table` below `out` (none with `full_refresh`), and
-    /// defines for each input the view of its rows that no part covers.
+    /// defines for each input the view of its rows that no part covers. Rows keyed by person
+    /// are reconciled with this run's id graph first (`runs`: this run and the one its
+    /// identity step started from).
     pub async fn begin(
         ctx: &SessionContext,
         out: &Storage,
@@ -98,13 +106,32 @@ impl<'a> KeptStep<'a> {
         statements: &[Statement],
         inputs: &[InputTable],
         full_refresh: bool,
+        runs: &PersonRuns,
     ) -> Result<KeptStep<'a>> {
         let storage = out.child(&format!("{STATE_DIRECTORY}/{}", spec.table))?;
         if full_refresh {
             storage.delete_all("").await?;
         }
         let definition = definition_hash(statements, spec);
-        let loaded = load(&storage, spec, &definition, inputs).await?;
+        let mut loaded = load(&storage, spec, &definition, inputs).await?;
+        let persons = match &spec.person_column {
+            Some(column) => {
+                let parts = match parts_provider(ctx, &storage, &loaded.parts, None).await? {
+                    Some(provider) => Some(ctx.read_table(provider)?),
+                    None => None,
+                };
+                let keys =
+                    PersonKeys::reconcile(ctx, &storage, out, column, runs, parts, full_refresh)
+                        .await?;
+                if matches!(keys.keying, PersonKeying::Rekeyed { .. }) {
+                    let invalidated = loaded.parts.len();
+                    loaded = load(&storage, spec, &definition, inputs).await?;
+                    loaded.invalidated += invalidated;
+                }
+                Some(keys)
+            }
+            None => None,
+        };
         for table in &spec.inputs {
             let partitions: Vec<String> = loaded
                 .uncovered
@@ -120,6 +147,7 @@ impl<'a> KeptStep<'a> {
             storage,
             definition,
             loaded,
+            persons,
         })
     }
 
@@ -155,13 +183,28 @@ impl<'a> KeptStep<'a> {
             .schema()
             .inner()
             .clone();
-        register_union(ctx, &self.storage, spec, &parts, schema).await?;
+        let provider =
+            match parts_provider(ctx, &self.storage, &parts, Some(schema.clone())).await? {
+                Some(provider) => provider,
+                None => Arc::new(MemTable::try_new(schema, vec![vec![]])?),
+            };
+        ctx.deregister_table(spec.table.as_str())?;
+        match &self.persons {
+            Some(keys) => {
+                let view = keys.view(ctx.read_table(provider)?)?;
+                ctx.register_table(spec.table.as_str(), view.into_view())?;
+            }
+            None => {
+                ctx.register_table(spec.table.as_str(), provider)?;
+            }
+        }
         Ok(StateUse {
             table: spec.table.clone(),
             parts: parts.iter().filter(|p| p.rows > 0).count(),
             new_partitions,
             new_rows,
             invalidated: self.loaded.invalidated,
+            person_keying: self.persons.map(|keys| keys.keying),
         })
     }
 }
@@ -260,7 +303,11 @@ async fn load(
         .collect();
     for object in &objects {
         // records sit at the top, `<run-id>.json`; a part's rows below `<run-id>/`
-        let Some(run_id) = object.strip_suffix(".json").filter(|id| !id.contains('/')) else {
+        // (files beginning with _ are not parts: person_keys' lineage)
+        let Some(run_id) = object
+            .strip_suffix(".json")
+            .filter(|id| !id.contains('/') && !id.starts_with('_'))
+        else {
             continue;
         };
         let run_id = run_id.to_string();
@@ -394,37 +441,31 @@ async fn write_part(
     Ok(part)
 }
 
-/// Registers `spec.table` as the union of `parts`' files (empty, with the rows' schema, when
-/// there are none).
-async fn register_union(
+/// The union of `parts`' files as one table, with `schema` (read from the files when
+/// `None`); `None` when no part has rows.
+async fn parts_provider(
     ctx: &SessionContext,
     storage: &Storage,
-    spec: &StateSpec,
     parts: &[StatePart],
-    schema: SchemaRef,
-) -> Result<()> {
+    schema: Option<SchemaRef>,
+) -> Result<Option<Arc<dyn TableProvider>>> {
     let mut urls = Vec::new();
     for part in parts.iter().filter(|p| p.rows > 0) {
         urls.push(ListingTableUrl::parse(
             storage.url(&format!("{}/", part.run_id)),
         )?);
     }
-    ctx.deregister_table(spec.table.as_str())?;
     if urls.is_empty() {
-        let empty = MemTable::try_new(schema, vec![vec![]])?;
-        ctx.register_table(spec.table.as_str(), Arc::new(empty))?;
-        return Ok(());
+        return Ok(None);
     }
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(schema);
-    ctx.register_table(
-        spec.table.as_str(),
-        Arc::new(ListingTable::try_new(config)?),
-    )?;
-    Ok(())
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
+    let config = match schema {
+        Some(schema) => config.with_schema(schema),
+        None => config.infer_schema(&ctx.state()).await?,
+    };
+    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
 }
 
 #[cfg(test)]

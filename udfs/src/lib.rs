@@ -25,7 +25,7 @@ pub mod sequence;
 pub mod sessionize;
 pub mod single_phase;
 pub mod stitch;
-mod strings;
+pub mod strings;
 pub mod time;
 pub mod value;
 

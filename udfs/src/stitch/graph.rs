@@ -116,6 +116,10 @@ pub struct Stitched {
     pub first_run: bool,
     /// The largest person number given out so far (this run's and earlier runs').
     pub person_id_high_water: i64,
+    /// Identifiers of the previous graph that are no longer with their person or the person
+    /// it merged into: split off, now a hub or a placeholder, or gone. While this is 0, every
+    /// row keyed by the previous graph keeps its person up to merges.
+    pub moved_identifiers: u64,
 }
 
 /// Wall-clock time of each step of a run.
@@ -432,6 +436,7 @@ impl Stitched {
             phases,
             first_run: false,
             person_id_high_water: 0,
+            moved_identifiers: 0,
         };
         stitched.phases.lap("components");
         stitched.assign_ids(previous);
@@ -553,17 +558,26 @@ impl Stitched {
         let mut anchor_component = vec![NONE; id_count];
         let mut age = vec![i64::MAX; id_count];
         let mut sample_member: HashMap<(u32, u32), u32> = HashMap::new();
+        // previous identifiers no longer in any component
+        let mut outside = 0u64;
         for row in previous.rows() {
             age[row.id as usize] = age[row.id as usize].min(row.first_seen);
             let Some(node) = self.find(row.key) else {
+                outside += 1;
                 continue;
             };
             let c = self.component[node as usize];
             if c == NO_COMPONENT {
+                outside += 1;
                 continue;
             }
             *members.entry((row.id, c)).or_insert(0) += 1;
-            sample_member.entry((row.id, c)).or_insert(node);
+            // the lowest-numbered member, whatever order the previous graph's rows came in, so
+            // the merge log explains a merge by the same path every run
+            sample_member
+                .entry((row.id, c))
+                .and_modify(|member| *member = (*member).min(node))
+                .or_insert(node);
             if row.is_anchor {
                 anchor_component[row.id as usize] = c;
             }
@@ -584,6 +598,12 @@ impl Stitched {
             .map(|id| (owner[id as usize], id))
             .collect();
         owned.sort_unstable_by_key(|&(c, id)| (c, age[id as usize], ids[id as usize].as_str()));
+        self.moved_identifiers = outside
+            + spread
+                .iter()
+                .filter(|&&((id, c), _)| owner[id as usize] != c)
+                .map(|&(_, count)| u64::from(count))
+                .sum::<u64>();
         let mut split_from: HashMap<u32, u32> = HashMap::new();
         for &((id, c), _) in &spread {
             if owner[id as usize] != c {

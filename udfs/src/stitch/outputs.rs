@@ -339,6 +339,11 @@ impl Stitched {
             push("merge_log", event, count);
         }
         push("person_id", "high_water", self.person_id_high_water);
+        push(
+            "person_id",
+            "moved_identifiers",
+            self.moved_identifiers as i64,
+        );
         for (phase, seconds) in &self.phases.seconds {
             push("milliseconds", phase, (seconds * 1000.0).round() as i64);
         }

@@ -427,6 +427,7 @@ fn unified_ids_carry_forward_through_merges_and_splits() {
     let again = stitch_in(&day1, 1, &rules, Some(&as_previous(&run1)));
     assert_eq!(graph(&again), g1);
     assert!(again.log.is_empty(), "{:?}", again.log);
+    assert_eq!(again.moved_identifiers, 0);
 
     // day 2: a cookie links the two; the older id survives, the merge is logged with its edges
     let mut day2 = day1.clone();
@@ -452,6 +453,8 @@ fn unified_ids_carry_forward_through_merges_and_splits() {
         (id_a.as_str(), 5)
     );
     assert_eq!(run2.log.iter().filter(|e| e.event == "created").count(), 1);
+    // a merge moves no identifier away from its person (or the one it merged into)
+    assert_eq!(run2.moved_identifiers, 0);
 
     // day 3: the cookie's second link is gone: the part holding the anchor keeps the id
     let mut day3 = day1.clone();
@@ -468,6 +471,8 @@ fn unified_ids_carry_forward_through_merges_and_splits() {
     assert_eq!(split.other_ids.as_deref(), Some(id_a.as_str()));
     let ids: BTreeSet<&String> = g3.values().map(|v| &v.0).collect();
     assert_eq!(ids.len(), 3);
+    // a split does: unionid:U2 and its phone left the person they were with
+    assert_eq!(run3.moved_identifiers, 2);
 }
 
 /// `type:value` -> person_id, for every identifier.
@@ -586,4 +591,35 @@ fn bad_input_is_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("old_graph has no column id_type"), "{err}");
+}
+
+#[test]
+fn the_merge_log_does_not_depend_on_the_order_of_the_previous_graph() {
+    let rules = StitchRules::default();
+    let mut day1 = random_rows(3, 120, 90);
+    day1.push(row("unionid:U1", "phone:13800000001", 1));
+    day1.push(row("unionid:U2", "phone:13800000002", 2));
+    let run1 = stitch_in(&day1, 1, &rules, None);
+    let mut day2 = day1.clone();
+    day2.push(row("phone:13800000001", "cookie_id:ck-1", 500));
+    day2.push(row("cookie_id:ck-1", "phone:13800000002", 501));
+    day2.extend(random_rows(4, 120, 40));
+    let in_order = as_previous(&run1);
+    let mut reversed = PreviousGraph::default();
+    let batches = run1.id_graph(3).unwrap();
+    for batch in batches.iter().rev() {
+        let rows = batch.num_rows() as u32;
+        let backwards = datafusion::arrow::array::UInt32Array::from_iter_values((0..rows).rev());
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| datafusion::arrow::compute::take(c, &backwards, None).unwrap())
+            .collect();
+        let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
+        reversed.add_batch(&batch, "previous").unwrap();
+    }
+    let a = stitch_in(&day2, 2, &rules, Some(&in_order));
+    let b = stitch_in(&day2, 2, &rules, Some(&reversed));
+    assert!(a.log.iter().any(|e| e.event == "absorbed"), "{:?}", a.log);
+    assert_eq!(a.log, b.log);
 }

@@ -1,0 +1,549 @@
+//! Kept tables whose rows are keyed by person (`state = { ..., person_column = "person_id" }`):
+//! the events and orders of the nightly job, each keyed once, in the run that first read
+//! its partition, instead of every row again every night.
+//!
+//! A part's person numbers are those of the id graph of the run that wrote it. Later graphs
+//! change them in two ways:
+//!
+//! - **merges**: a person absorbed into another keeps no number of their own. The kept table
+//!   records each absorbed number and the number it went to (its *alias*), and its readers see
+//!   the rows under the survivor's number. Numbers are never given out twice, so an alias
+//!   never hides a live person.
+//! - **anything else**: an identifier that left its person (split off, now a hub or a
+//!   placeholder, or gone; the stitcher counts them as `moved_identifiers` in `run_stats`),
+//!   or a row whose anchor had no person and now has one. Then every part is keyed again.
+//!
+//! The alias is valid for the chain of graphs it was built along: `_persons.json` names the
+//! run whose graph the parts and alias describe. A run whose identity step started from that
+//! run's graph extends the alias with its merges; any other run (the first, `--full-refresh`,
+//! a run after one that never committed, a date run again) keys everything again.
+//!
+//! Rows without a person (their anchor is in no component of the graph: a cookie or device
+//! seen alone, a placeholder, a hub) carry their anchor (`anchor_id_type`, `anchor_value`).
+//! When a later graph gives such an anchor a person (a lone cookie that logged in), the
+//! lineage records it, and readers see those rows under that person, followed through later
+//! merges like any other. The alias and the resolved anchors grow by a few hundred a night;
+//! past [`MAX_FOLLOWED`] entries the parts are keyed again, which starts both afresh.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBufferBuilder, Int64Array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::{DataFrame, SessionContext, col};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use userlake_udfs::strings::StrColumn;
+
+/// In the kept table's directory, beside the parts: the lineage of their person numbers.
+pub const LINEAGE_FILE: &str = "_persons.json";
+/// The anchor of a row without a person, kept so a later run can key it if it gets one.
+pub const ANCHOR_COLUMNS: [&str; 2] = ["anchor_id_type", "anchor_value"];
+/// Aliases and resolved anchors a lineage holds before every part is keyed again.
+pub const MAX_FOLLOWED: usize = 500_000;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Lineage {
+    /// The run (`runs/<date>/<run-id>`) whose id graph the parts' numbers follow, through
+    /// `alias`.
+    run: String,
+    /// (absorbed person number, the number it is now), sorted.
+    alias: Vec<(i64, i64)>,
+    /// (anchor type, anchor value, person number now) of anchors that had no person when
+    /// their rows were keyed and have one since, sorted.
+    #[serde(default)]
+    resolved: Vec<(String, String, i64)>,
+}
+
+/// What became of the kept parts' person numbers at the start of a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonKeying {
+    /// The parts already follow this run's graph (a resumed run).
+    Current,
+    /// The parts follow this run's graph through `merges` more aliases and `resolved` more
+    /// anchors that have a person now.
+    Followed { merges: usize, resolved: usize },
+    /// Every part was deleted and its partitions are keyed again.
+    Rekeyed { reason: String },
+}
+
+/// The runs whose graphs a person-keyed step relates.
+pub struct PersonRuns {
+    /// This run, `runs/<date>/<run-id>`.
+    pub this_run: String,
+    /// The committed run the identity step started from, if any.
+    pub previous_run: Option<String>,
+}
+
+/// The kept parts' person numbers reconciled with this run's id graph.
+pub struct PersonKeys {
+    pub column: String,
+    pub keying: PersonKeying,
+    lineage: Arc<Lineage>,
+}
+
+impl PersonKeys {
+    /// Decides whether the parts (registered as `parts`, or `None` when there are none) can
+    /// follow this run's graph; if not, deletes them (the caller loads the state again). The
+    /// new lineage is written before anything else changes, so a run that dies after this
+    /// resumes with it, and any other run keys everything again.
+    pub async fn reconcile(
+        ctx: &SessionContext,
+        storage: &Storage,
+        out: &Storage,
+        column: &str,
+        runs: &PersonRuns,
+        parts: Option<DataFrame>,
+        full_refresh: bool,
+    ) -> Result<PersonKeys> {
+        let moved = moved_identifiers(ctx).await?;
+        let lineage: Option<Lineage> = storage
+            .get(LINEAGE_FILE)
+            .await?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let (keying, lineage) = match lineage {
+            _ if full_refresh => (rekeyed("--full-refresh"), None),
+            None => (rekeyed("no lineage of person numbers"), None),
+            Some(lineage) if lineage.run == runs.this_run => (PersonKeying::Current, Some(lineage)),
+            Some(lineage) if Some(&lineage.run) != runs.previous_run.as_ref() => (
+                rekeyed(&format!(
+                    "the parts follow the graph of run {}, not that of the run this one \
+                     started from",
+                    lineage.run
+                )),
+                None,
+            ),
+            Some(_) if moved > 0 => (
+                rekeyed(&format!(
+                    "{moved} identifiers left their person (stitch run_stats moved_identifiers)"
+                )),
+                None,
+            ),
+            Some(lineage) if lineage.alias.len() + lineage.resolved.len() > MAX_FOLLOWED => (
+                rekeyed(&format!(
+                    "more than {MAX_FOLLOWED} merged people and resolved anchors to follow"
+                )),
+                None,
+            ),
+            Some(lineage) => {
+                let previous = runs.previous_run.as_deref().unwrap_or_default();
+                let merges = tonights_merges(ctx, out, previous).await?;
+                let mut followed = follow(&lineage, &merges);
+                let resolved = match &parts {
+                    Some(parts) => {
+                        newly_resolved_anchors(ctx, parts.clone(), column, &followed).await?
+                    }
+                    None => Vec::new(),
+                };
+                let keying = PersonKeying::Followed {
+                    merges: merges.len(),
+                    resolved: resolved.len(),
+                };
+                followed.resolved.extend(resolved);
+                followed.resolved.sort_unstable();
+                (keying, Some(followed))
+            }
+        };
+        if matches!(keying, PersonKeying::Rekeyed { .. }) {
+            storage.delete_all("").await?;
+        }
+        let mut lineage = lineage.unwrap_or_default();
+        if keying != PersonKeying::Current {
+            lineage.run = runs.this_run.clone();
+            let bytes = serde_json::to_vec(&lineage)
+                .map_err(|e| Error::usage(format!("{}: {e}", storage.describe(LINEAGE_FILE))))?;
+            storage.put(LINEAGE_FILE, bytes).await?;
+        }
+        Ok(PersonKeys {
+            column: column.to_string(),
+            keying,
+            lineage: Arc::new(lineage),
+        })
+    }
+
+    /// The kept table as its readers see it: the parts with every person number followed
+    /// through the merges, without the anchor columns.
+    pub fn view(&self, parts: DataFrame) -> Result<DataFrame> {
+        let columns: Vec<String> = parts
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|name| !ANCHOR_COLUMNS.contains(&name.as_str()))
+            .collect();
+        if !columns.contains(&self.column) {
+            return Err(Error::usage(format!(
+                "person_column {}: the kept rows have no such column",
+                self.column
+            )));
+        }
+        let anchors = ANCHOR_COLUMNS
+            .iter()
+            .all(|name| parts.schema().field_with_unqualified_name(name).is_ok());
+        let follows = !self.lineage.alias.is_empty() || !self.lineage.resolved.is_empty();
+        if follows && !anchors {
+            return Err(Error::usage(format!(
+                "rows kept by person need columns {}: the kept rows have none",
+                ANCHOR_COLUMNS.join(" and ")
+            )));
+        }
+        let followed = ScalarUDF::from(FollowedPerson::new(Arc::clone(&self.lineage)));
+        let exprs: Vec<_> = columns
+            .iter()
+            .map(|name| {
+                let column = quoted(name);
+                if *name == self.column && follows {
+                    followed
+                        .call(vec![
+                            column,
+                            quoted(ANCHOR_COLUMNS[0]),
+                            quoted(ANCHOR_COLUMNS[1]),
+                        ])
+                        .alias(name.as_str())
+                } else {
+                    column
+                }
+            })
+            .collect();
+        Ok(parts.select(exprs)?)
+    }
+}
+
+fn quoted(name: &str) -> datafusion::prelude::Expr {
+    col(format!("\"{}\"", name.replace('"', "\"\"")))
+}
+
+fn rekeyed(reason: &str) -> PersonKeying {
+    PersonKeying::Rekeyed {
+        reason: reason.to_string(),
+    }
+}
+
+/// The identity step's `moved_identifiers` (0 on a first run, which has no previous graph).
+async fn moved_identifiers(ctx: &SessionContext) -> Result<i64> {
+    for table in ["run_stats", "merge_log", "id_graph"] {
+        if !ctx.table_exist(table)? {
+            return Err(Error::usage(format!(
+                "a step keeping rows keyed by person needs the identity step (builtin stitch) \
+                 before it: there is no table {table}"
+            )));
+        }
+    }
+    let batches = ctx
+        .sql(
+            "SELECT CAST(sum(value) AS BIGINT) FROM run_stats \
+             WHERE stat = 'person_id' AND key = 'moved_identifiers'",
+        )
+        .await?
+        .collect()
+        .await?;
+    Ok(first_i64(&batches).unwrap_or(0))
+}
+
+/// The anchors of kept rows without a person that this run's graph gives a person, as
+/// (type, value, person), leaving out those `lineage` resolved already.
+async fn newly_resolved_anchors(
+    ctx: &SessionContext,
+    parts: DataFrame,
+    column: &str,
+    lineage: &Lineage,
+) -> Result<Vec<(String, String, i64)>> {
+    let schema = parts.schema().clone();
+    for name in ANCHOR_COLUMNS {
+        if schema.field_with_unqualified_name(name).is_err() {
+            return Err(Error::usage(format!(
+                "rows kept by person need columns {} (the anchor of a row without a person): \
+                 there is no {name}",
+                ANCHOR_COLUMNS.join(" and ")
+            )));
+        }
+    }
+    let unresolved = parts
+        .filter(
+            quoted(column)
+                .is_null()
+                .and(quoted(ANCHOR_COLUMNS[1]).is_not_null()),
+        )?
+        .select(vec![quoted(ANCHOR_COLUMNS[0]), quoted(ANCHOR_COLUMNS[1])])?
+        .distinct()?;
+    ctx.register_table("__unresolved_anchors", unresolved.into_view())?;
+    let found = ctx
+        .sql(
+            "SELECT g.id_type, g.id_value, g.person_id FROM __unresolved_anchors u \
+             JOIN id_graph g ON g.id_type = u.anchor_id_type AND g.id_value = u.anchor_value",
+        )
+        .await;
+    ctx.deregister_table("__unresolved_anchors")?;
+    let batches = found?.collect().await?;
+    let known: HashSet<(&str, &str)> = lineage
+        .resolved
+        .iter()
+        .map(|(t, v, _)| (t.as_str(), v.as_str()))
+        .collect();
+    let mut resolved = Vec::new();
+    for batch in &batches {
+        let types = StrColumn::new(batch.column(0), "id_type")?;
+        let values = StrColumn::new(batch.column(1), "id_value")?;
+        let people = batch
+            .column(2)
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| {
+                Error::usage("id_graph: person_id must be a BIGINT column".to_string())
+            })?;
+        for row in 0..batch.num_rows() {
+            let (Some(id_type), Some(value)) = (types.get(row), values.get(row)) else {
+                continue;
+            };
+            if people.is_valid(row) && !known.contains(&(id_type, value)) {
+                resolved.push((id_type.to_string(), value.to_string(), people.value(row)));
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// This run's merges as (absorbed person number, survivor's number): the merge log's absorbed
+/// unified ids, numbered by the previous run's graph, and their survivors by this run's.
+async fn tonights_merges(
+    ctx: &SessionContext,
+    out: &Storage,
+    previous_run: &str,
+) -> Result<Vec<(i64, i64)>> {
+    let absorbed = ctx
+        .sql("SELECT unified_id, other_ids FROM merge_log WHERE event = 'absorbed'")
+        .await?
+        .collect()
+        .await?;
+    if absorbed.iter().all(|b| b.num_rows() == 0) {
+        return Ok(Vec::new());
+    }
+    let previous_graph = out.url(&format!("{previous_run}/id_graph/"));
+    ctx.register_parquet(
+        "__previous_graph",
+        previous_graph.as_str(),
+        Default::default(),
+    )
+    .await?;
+    let merges = ctx
+        .sql(
+            "SELECT DISTINCT p.person_id AS absorbed, c.person_id AS survivor \
+             FROM merge_log m \
+             JOIN __previous_graph p ON p.unified_id = m.unified_id \
+             JOIN id_graph c ON c.unified_id = m.other_ids \
+             WHERE m.event = 'absorbed'",
+        )
+        .await;
+    ctx.deregister_table("__previous_graph")?;
+    let batches = merges?.collect().await?;
+    let mut pairs = Vec::new();
+    for batch in &batches {
+        let absorbed = batch.column(0).as_primitive_opt::<Int64Type>();
+        let survivor = batch.column(1).as_primitive_opt::<Int64Type>();
+        let (Some(absorbed), Some(survivor)) = (absorbed, survivor) else {
+            return Err(Error::usage(
+                "id_graph: person_id must be a BIGINT column".to_string(),
+            ));
+        };
+        for row in 0..batch.num_rows() {
+            if absorbed.is_valid(row) && survivor.is_valid(row) {
+                pairs.push((absorbed.value(row), survivor.value(row)));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+/// The lineage after `merges`: numbers that went to an absorbed person (an alias's target, a
+/// resolved anchor's person) go on to its survivor.
+fn follow(lineage: &Lineage, merges: &[(i64, i64)]) -> Lineage {
+    let onward: HashMap<i64, i64> = merges.iter().copied().collect();
+    let next = |person: i64| onward.get(&person).copied().unwrap_or(person);
+    let mut alias: Vec<(i64, i64)> = lineage
+        .alias
+        .iter()
+        .map(|&(from, to)| (from, next(to)))
+        .chain(merges.iter().copied())
+        .collect();
+    alias.sort_unstable();
+    alias.dedup();
+    let resolved = lineage
+        .resolved
+        .iter()
+        .map(|(id_type, value, person)| (id_type.clone(), value.clone(), next(*person)))
+        .collect();
+    Lineage {
+        run: lineage.run.clone(),
+        alias,
+        resolved,
+    }
+}
+
+fn first_i64(batches: &[datafusion::arrow::array::RecordBatch]) -> Option<i64> {
+    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+    let column = batch.column(0).as_primitive_opt::<Int64Type>()?;
+    column.is_valid(0).then(|| column.value(0))
+}
+
+/// `followed_person_id(person_id, anchor_id_type, anchor_value)`: a kept row's person number
+/// tonight, through the lineage's alias (rows keyed with a person) or its resolved anchors
+/// (rows keyed without one). Built by the job for one view, never registered as a function.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+#[derive(Debug)]
+struct FollowedPerson {
+    signature: Signature,
+    lineage: Arc<Lineage>,
+    /// Bit `n` set when person number `n` has an alias: most rows are not looked up.
+    aliased: Vec<u64>,
+    alias: FastMap<i64, i64>,
+    /// anchor type → anchor value → person
+    resolved: FastMap<String, FastMap<String, i64>>,
+}
+
+impl FollowedPerson {
+    fn new(lineage: Arc<Lineage>) -> Self {
+        let mut resolved: FastMap<String, FastMap<String, i64>> = FastMap::default();
+        for (id_type, value, person) in &lineage.resolved {
+            resolved
+                .entry(id_type.clone())
+                .or_default()
+                .insert(value.clone(), *person);
+        }
+        let mut aliased = Vec::new();
+        for &(from, _) in &lineage.alias {
+            // numbers are positive; a negative one is never looked up
+            if let Ok(bit) = usize::try_from(from) {
+                if aliased.len() <= bit / 64 {
+                    aliased.resize(bit / 64 + 1, 0);
+                }
+                aliased[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+        FollowedPerson {
+            signature: Signature::any(3, Volatility::Immutable),
+            alias: lineage.alias.iter().copied().collect(),
+            aliased,
+            resolved,
+            lineage,
+        }
+    }
+
+    fn follow(&self, person: i64) -> i64 {
+        let Ok(bit) = usize::try_from(person) else {
+            return person;
+        };
+        match self.aliased.get(bit / 64) {
+            Some(word) if word & (1 << (bit % 64)) != 0 => {
+                self.alias.get(&person).copied().unwrap_or(person)
+            }
+            _ => person,
+        }
+    }
+}
+
+impl PartialEq for FollowedPerson {
+    fn eq(&self, other: &Self) -> bool {
+        self.lineage == other.lineage
+    }
+}
+
+impl Eq for FollowedPerson {}
+
+impl Hash for FollowedPerson {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.lineage.run.hash(state);
+        self.lineage.alias.hash(state);
+        self.lineage.resolved.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for FollowedPerson {
+    fn name(&self) -> &str {
+        "followed_person_id"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let people = arrays[0].as_primitive_opt::<Int64Type>().ok_or_else(|| {
+            datafusion::common::DataFusionError::Execution(format!(
+                "followed_person_id: the person column must be BIGINT, not {}",
+                arrays[0].data_type()
+            ))
+        })?;
+        let types = StrColumn::new(&arrays[1], ANCHOR_COLUMNS[0])?;
+        let values = StrColumn::new(&arrays[2], ANCHOR_COLUMNS[1])?;
+        let mut numbers: Vec<i64> = people.values().to_vec();
+        if !self.alias.is_empty() {
+            for number in numbers.iter_mut() {
+                *number = self.follow(*number);
+            }
+        }
+        let mut valid = BooleanBufferBuilder::new(rows);
+        match people.nulls() {
+            None => valid.append_n(rows, true),
+            Some(nulls) => {
+                valid.append_buffer(nulls.inner());
+                for row in (0..rows).filter(|&row| nulls.is_null(row)) {
+                    let person = types
+                        .get(row)
+                        .zip(values.get(row))
+                        .and_then(|(t, v)| self.resolved.get(t)?.get(v).copied());
+                    if let Some(person) = person {
+                        numbers[row] = person;
+                        valid.set_bit(row, true);
+                    }
+                }
+            }
+        }
+        let followed = Int64Array::new(numbers.into(), Some(NullBuffer::new(valid.finish())));
+        Ok(ColumnarValue::Array(Arc::new(followed) as ArrayRef))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Lineage, follow};
+
+    #[test]
+    fn merges_are_followed_by_the_alias_and_the_resolved_anchors() {
+        // 3 went to 5 earlier, and cookie c1 was resolved to 5; tonight 5 and 4 go to 7
+        let lineage = Lineage {
+            run: "runs/a".to_string(),
+            alias: vec![(3, 5)],
+            resolved: vec![
+                ("cookie_id".into(), "c1".into(), 5),
+                ("cookie_id".into(), "c2".into(), 6),
+            ],
+        };
+        let next = follow(&lineage, &[(5, 7), (4, 7)]);
+        assert_eq!(next.alias, vec![(3, 7), (4, 7), (5, 7)]);
+        assert_eq!(
+            next.resolved,
+            vec![
+                ("cookie_id".into(), "c1".into(), 7),
+                ("cookie_id".into(), "c2".into(), 6)
+            ]
+        );
+        assert_eq!(follow(&lineage, &[]).alias, vec![(3, 5)]);
+    }
+}
