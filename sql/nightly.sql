@@ -19,61 +19,24 @@
 -- earlier in the same job): one person seen in WeChat, the app and a Taobao shop counts once.
 -- Rows whose identifiers are all placeholders or hubs belong to nobody and are not counted.
 
-CREATE VIEW event_people AS
-SELECT
-  to_date(event_time AT TIME ZONE '${time_zone}') AS day,
-  coalesce(channel, 'unknown') AS channel,
-  person_id AS person_key
-FROM event_persons;
-
--- Each person's active days, per channel and (as channel 'all') over every channel. A table:
--- DAU, MAU and the calendar all read it.
-CREATE TABLE daily_active AS
-SELECT DISTINCT day, channel, person_key FROM event_people WHERE person_key IS NOT NULL
-UNION ALL
-SELECT DISTINCT day, 'all' AS channel, person_key FROM event_people WHERE person_key IS NOT NULL;
-
--- MAU without joining each day to the rows of its 30 days: a person active on day d counts on
--- days d to d + 29. Per person and channel, consecutive active days less than 30 days apart
--- make one covered span; a span adds 1 from its first active day and removes it 30 days after
--- its last. MAU on a day is the running sum of those changes, so the cost grows with the
--- people's active days, not with days x rows.
-CREATE TABLE mau_changes AS
-WITH neighbours AS (
-  SELECT channel, day,
-         lag(day) OVER (PARTITION BY channel, person_key ORDER BY day) AS previous_day,
-         lead(day) OVER (PARTITION BY channel, person_key ORDER BY day) AS next_day
-  FROM daily_active
-)
-SELECT channel, day, sum(change) AS change
+-- DAU and MAU per channel and, as channel 'all', over every channel: active_people keeps each
+-- day's people as a bitmap and counts, for every day, the people of that day and of the 30
+-- days ending on it, so the cost grows with the people's active days, not with days x rows.
+-- Only the days someone was active on are kept.
+CREATE TABLE activity AS
+SELECT a['day'] AS day, channel, a['active'] AS dau, a['rolling'] AS mau
 FROM (
-  SELECT channel, day, 1 AS change FROM neighbours
-  WHERE previous_day IS NULL OR day >= previous_day + INTERVAL '30 days'
-  UNION ALL
-  SELECT channel, CAST(day + INTERVAL '30 days' AS DATE), -1 FROM neighbours
-  WHERE next_day IS NULL OR next_day >= day + INTERVAL '30 days'
+  SELECT coalesce(channel_key, 'all') AS channel, unnest(active_people(day, person_id, 30)) AS a
+  FROM (
+    SELECT to_date(event_time AT TIME ZONE '${time_zone}') AS day,
+           coalesce(channel, 'unknown') AS channel_key,
+           person_id
+    FROM event_persons
+    WHERE person_id IS NOT NULL
+  )
+  GROUP BY GROUPING SETS ((channel_key), ())
 )
-GROUP BY channel, day;
-
-CREATE VIEW activity AS
-WITH dau AS (
-  SELECT day, channel, count(*) AS dau FROM daily_active GROUP BY day, channel
-),
-days AS (
-  SELECT CAST(unnest(range(first_day, last_day + INTERVAL '1 day', INTERVAL '1 day')) AS DATE) AS day
-  FROM (SELECT min(day) AS first_day, max(day) AS last_day FROM daily_active)
-),
-grid AS (
-  SELECT days.day, channels.channel
-  FROM days CROSS JOIN (SELECT DISTINCT channel FROM mau_changes) AS channels
-),
-mau AS (
-  SELECT g.day, g.channel,
-         sum(coalesce(c.change, 0)) OVER (PARTITION BY g.channel ORDER BY g.day) AS mau
-  FROM grid g LEFT JOIN mau_changes c ON c.channel = g.channel AND c.day = g.day
-)
-SELECT dau.day, dau.channel, dau.dau, mau.mau
-FROM dau JOIN mau ON dau.day = mau.day AND dau.channel = mau.channel;
+WHERE a['active'] > 0;
 
 CREATE VIEW order_people AS
 SELECT

@@ -8,6 +8,7 @@
 //! also replaces DataFusion's `coalesce` with one that gives the same answers faster
 //! ([`builtin_replacements`]).
 
+pub mod active_people;
 pub mod attribution;
 pub mod coalesce;
 mod event_list;
@@ -78,6 +79,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         Arc::new(AggregateUDF::from(funnel::WindowFunnel::default())),
         Arc::new(AggregateUDF::from(funnel::WindowFunnelDetail::default())),
         Arc::new(AggregateUDF::from(retention::Retention::default())),
+        Arc::new(AggregateUDF::from(active_people::ActivePeople::default())),
         Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
             sequence::SequenceKind::Match,
         ))),
