@@ -7,8 +7,9 @@
 -- see every row with the person number it has tonight: numbers of people merged since are
 -- followed to the survivor, and a split keys every row again (see the README's "Kept state").
 --
--- The columns reports read, without the raw identifiers, plus person_id (the stitched
--- person's dense number; id_graph maps it to the unified_id). A row belongs to the person of
+-- The columns reports read, without the raw identifiers, plus the event's day in the job's
+-- time_zone (computed once here, not per report) and person_id (the stitched person's dense
+-- number; id_graph maps it to the unified_id). A row belongs to the person of
 -- its most trusted valid identifier: anchor_identifier ranks them by the stitcher's priority,
 -- as sql/identifier_sets.sql does for the edges (the same qualified openids: app_id:openid).
 -- Offline device ids are store iPads, never a person. Rows whose only identifiers are
@@ -18,7 +19,7 @@
 
 CREATE VIEW event_persons_part AS
 SELECT e.event_id, e.event_time, e.event_name, e.channel, e.campaign, e.platform, e.experiment,
-       e.arm, e.dt, g.person_id,
+       e.arm, e.dt, to_date(e.event_time AT TIME ZONE '${time_zone}') AS day, g.person_id,
        CASE WHEN g.person_id IS NULL AND e.anchor IS NOT NULL THEN e.anchor['id_type'] END AS anchor_id_type,
        CASE WHEN g.person_id IS NULL AND e.anchor IS NOT NULL THEN e.anchor['id_value'] END AS anchor_value
 FROM (

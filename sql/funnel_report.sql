@@ -26,7 +26,7 @@ SELECT
   event_time, event_name, coalesce(channel, 'unknown') AS channel
 FROM event_persons
 WHERE dt BETWEEN DATE '${from}' AND DATE '${to}' + INTERVAL '3 days'
-  AND to_date(event_time AT TIME ZONE '${time_zone}') BETWEEN DATE '${from}' AND DATE '${to}';
+  AND day BETWEEN DATE '${from}' AND DATE '${to}';
 
 CREATE VIEW funnel_people AS
 SELECT person_id, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_seconds'] AS seconds

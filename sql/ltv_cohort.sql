@@ -23,8 +23,8 @@ SELECT
   channel,
   status,
   gross_margin,
-  CAST(date_trunc('month', order_time AT TIME ZONE '${time_zone}') AS DATE) AS order_month,
-  to_date(order_time AT TIME ZONE '${time_zone}') AS order_day,
+  CAST(date_trunc('month', day) AS DATE) AS order_month,
+  day AS order_day,
   order_time
 FROM order_persons
 WHERE person_id IS NOT NULL AND status IN ('paid', 'refunded');

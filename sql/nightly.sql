@@ -28,7 +28,7 @@ SELECT a['day'] AS day, channel, a['active'] AS dau, a['rolling'] AS mau
 FROM (
   SELECT coalesce(channel_key, 'all') AS channel, unnest(active_people(day, person_id, 30)) AS a
   FROM (
-    SELECT to_date(event_time AT TIME ZONE '${time_zone}') AS day,
+    SELECT day,
            coalesce(channel, 'unknown') AS channel_key,
            person_id
     FROM event_persons
@@ -40,7 +40,7 @@ WHERE a['active'] > 0;
 
 CREATE VIEW order_people AS
 SELECT
-  to_date(order_time AT TIME ZONE '${time_zone}') AS day,
+  day,
   coalesce(channel, 'unknown') AS channel,
   person_id AS person_key,
   amount, gross_margin, status

@@ -6,7 +6,7 @@
 
 CREATE VIEW order_persons_part AS
 SELECT o.order_id, o.order_time, o.shop, o.amount, o.gross_margin, o.status, o.channel,
-       o.campaign, o.dt, g.person_id,
+       o.campaign, o.dt, to_date(o.order_time AT TIME ZONE '${time_zone}') AS day, g.person_id,
        CASE WHEN g.person_id IS NULL AND o.anchor IS NOT NULL THEN o.anchor['id_type'] END AS anchor_id_type,
        CASE WHEN g.person_id IS NULL AND o.anchor IS NOT NULL THEN o.anchor['id_value'] END AS anchor_value
 FROM (
