@@ -323,6 +323,31 @@ async fn every_output_option_writes_to_s3() {
         "csv",
     ]));
     assert_eq!(events, "days\n4\n");
+    // the nightly job on that lake, then (below) on the day it grows by: the kept events and
+    // orders keyed by person live on S3 and are followed, not keyed again
+    let job = format!("{}/jobs/nightly.toml", env!("CARGO_MANIFEST_DIR"));
+    let nightly = |date: &str| -> String {
+        let output = aws(&[
+            "run",
+            &job,
+            "--lake",
+            "s3://out/lake",
+            "--out",
+            "s3://out/nightly",
+            "--date",
+            date,
+        ])
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    let first_night = nightly("2026-01-04");
+    assert!(
+        first_night.contains("every row keyed again"),
+        "{first_night}"
+    );
     // gen --from-day on S3: the plan is read from the lake's _generator.json there
     aws(&[
         "gen",
@@ -338,6 +363,30 @@ async fn every_output_option_writes_to_s3() {
     .success();
     let keys = object_keys(&store, "lake/events").await;
     assert_eq!(keys.len(), 5, "{keys:?}");
+    // on this small lake a device becomes a hub on day 5, so that night keys every row again
+    // (with its reason); a night with nothing new then follows the kept rows
+    let second_night = nightly("2026-01-05");
+    assert!(
+        second_night.contains("state event_persons: 2 parts; 1 new input partitions read")
+            || second_night.contains("every row keyed again: 11 identifiers left their person"),
+        "{second_night}"
+    );
+    let third_night = nightly("2026-01-06");
+    for table in ["event_persons", "order_persons"] {
+        assert!(
+            third_night.contains(&format!(
+                "state {table}: 1 parts; 0 new input partitions read, 0 rows added; 0 parts \
+                 invalidated; person numbers follow 0 more merges"
+            )),
+            "{third_night}"
+        );
+    }
+    let kept = object_keys(&store, "nightly/state/event_persons").await;
+    assert!(
+        kept.iter()
+            .any(|k| k.starts_with("nightly/state/event_persons/_persons.json")),
+        "{kept:?}"
+    );
     let record = store
         .get(&ObjectPath::from("lake/_generator.json"))
         .await
