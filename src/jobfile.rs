@@ -7,6 +7,7 @@
 //! [job]
 //! name = "nightly"
 //! keep_runs = 2                   # committed runs kept per date
+//! max_state_parts = 30            # parts of a kept table before it is rebuilt as one
 //!
 //! [variables]                     # ${NAME} in the scripts; --var NAME=VALUE overrides
 //! time_zone = "'Asia/Shanghai'"
@@ -61,6 +62,8 @@ struct RawHeader {
     description: Option<String>,
     #[serde(default)]
     keep_runs: Option<usize>,
+    #[serde(default)]
+    max_state_parts: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +178,8 @@ pub struct JobFile {
     pub name: String,
     pub description: Option<String>,
     pub keep_runs: usize,
+    /// Parts a kept table may have; a run that finds this many rebuilds it as one.
+    pub max_state_parts: usize,
     /// Declared variables and their defaults.
     pub variables: BTreeMap<String, String>,
     pub steps: Vec<Step>,
@@ -183,6 +188,8 @@ pub struct JobFile {
 }
 
 pub const DEFAULT_KEEP_RUNS: usize = 2;
+/// A part a night: about a month of nights between two rebuilds of a kept table.
+pub const DEFAULT_MAX_STATE_PARTS: usize = 30;
 
 fn invalid(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::usage(format!("{}: {message}", path.display()))
@@ -425,6 +432,11 @@ impl JobFile {
             name: raw.job.name,
             description: raw.job.description,
             keep_runs: raw.job.keep_runs.unwrap_or(DEFAULT_KEEP_RUNS).max(1),
+            max_state_parts: raw
+                .job
+                .max_state_parts
+                .unwrap_or(DEFAULT_MAX_STATE_PARTS)
+                .max(2),
             variables,
             steps,
             hash: hasher

@@ -91,8 +91,9 @@ pub struct PersonKeys {
 }
 
 impl PersonKeys {
-    /// Decides whether the parts (registered as `parts`, or `None` when there are none) can
-    /// follow this run's graph; if not, deletes them (the caller loads the state again). The
+    /// Decides whether the parts (`parts`, or `None` when there are none) can follow this
+    /// run's graph; if not, deletes them (the caller loads the state again). `rebuild` says
+    /// why the caller deleted them already (`--full-refresh`, a compaction). The
     /// new lineage is written before anything else changes, so a run that dies after this
     /// resumes with it, and any other run keys everything again.
     pub async fn reconcile(
@@ -102,7 +103,7 @@ impl PersonKeys {
         column: &str,
         runs: &PersonRuns,
         parts: Option<DataFrame>,
-        full_refresh: bool,
+        rebuild: Option<String>,
     ) -> Result<PersonKeys> {
         let moved = moved_identifiers(ctx).await?;
         let lineage: Option<Lineage> = storage
@@ -110,7 +111,7 @@ impl PersonKeys {
             .await?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let (keying, lineage) = match lineage {
-            _ if full_refresh => (rekeyed("--full-refresh"), None),
+            _ if rebuild.is_some() => (rekeyed(rebuild.as_deref().unwrap_or_default()), None),
             None => (rekeyed("no lineage of person numbers"), None),
             Some(lineage) if lineage.run == runs.this_run => (PersonKeying::Current, Some(lineage)),
             Some(lineage) if Some(&lineage.run) != runs.previous_run.as_ref() => (

@@ -200,6 +200,7 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         inputs: &record.inputs,
         run_id: &run_id,
         full_refresh: options.full_refresh,
+        max_parts: job.max_state_parts,
         runs: PersonRuns {
             this_run: run_dir.clone(),
             previous_run: previous.as_ref().map(|p| p.path.clone()),
@@ -255,12 +256,17 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
                 options.progress,
                 format!(
                     "state {}: {} parts; {} new input partitions read, {} rows added; {} parts \
-                     invalidated{keying}",
+                     invalidated{}{keying}",
                     state.table,
                     state.parts,
                     state.new_partitions,
                     state.new_rows,
-                    state.invalidated
+                    state.invalidated,
+                    if state.compacted {
+                        " (compacted: the table had reached its most parts)"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
@@ -472,6 +478,7 @@ struct KeptState<'a> {
     inputs: &'a [InputTable],
     run_id: &'a str,
     full_refresh: bool,
+    max_parts: usize,
     runs: PersonRuns,
 }
 
@@ -495,6 +502,7 @@ async fn run_step(
                 statements,
                 kept.inputs,
                 kept.full_refresh,
+                kept.max_parts,
                 &kept.runs,
             )
             .await?,

@@ -79,6 +79,10 @@ pub struct StateUse {
     pub new_rows: u64,
     /// Parts deleted because a partition they cover changed, or the SQL did.
     pub invalidated: usize,
+    /// The parts had reached the job's `max_state_parts`: all were deleted and the table
+    /// rebuilt as one.
+    #[serde(default)]
+    pub compacted: bool,
     /// For rows keyed by person: what became of the kept parts' person numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_keying: Option<PersonKeying>,
@@ -92,10 +96,12 @@ pub struct KeptStep<'a> {
     definition: String,
     loaded: LoadedState,
     persons: Option<PersonKeys>,
+    compacted: bool,
 }
 
 impl<'a> KeptStep<'a> {
-    /// Loads the kept parts of `spec.table` below `out` (none with `full_refresh`), and
+    /// Loads the kept parts of `spec.table` below `out` (none with `full_refresh`; none when
+    /// there are `max_parts` of them, which rebuilds the table as one part), and
     /// defines for each input the view of its rows that no part covers. Rows keyed by person
     /// are reconciled with this run's id graph first (`runs`: this run and the one its
     /// identity step started from).
@@ -106,6 +112,7 @@ impl<'a> KeptStep<'a> {
         statements: &[Statement],
         inputs: &[InputTable],
         full_refresh: bool,
+        max_parts: usize,
         runs: &PersonRuns,
     ) -> Result<KeptStep<'a>> {
         let storage = out.child(&format!("{STATE_DIRECTORY}/{}", spec.table))?;
@@ -114,6 +121,22 @@ impl<'a> KeptStep<'a> {
         }
         let definition = definition_hash(statements, spec);
         let mut loaded = load(&storage, spec, &definition, inputs).await?;
+        // a part a night: at max_parts, the table is rebuilt as one part, so readers never
+        // open more than that many
+        let compacted = loaded.parts.len() >= max_parts;
+        if compacted {
+            storage.delete_all("").await?;
+            let deleted = loaded.parts.len();
+            loaded = load(&storage, spec, &definition, inputs).await?;
+            loaded.invalidated += deleted;
+        }
+        let rebuild = if full_refresh {
+            Some("--full-refresh".to_string())
+        } else if compacted {
+            Some(format!("{max_parts} parts compacted into one"))
+        } else {
+            None
+        };
         let persons = match &spec.person_column {
             Some(column) => {
                 let parts = match parts_provider(ctx, &storage, &loaded.parts, None).await? {
@@ -121,10 +144,9 @@ impl<'a> KeptStep<'a> {
                     None => None,
                 };
                 let keys =
-                    PersonKeys::reconcile(ctx, &storage, out, column, runs, parts, full_refresh)
-                        .await?;
+                    PersonKeys::reconcile(ctx, &storage, out, column, runs, parts, rebuild).await?;
                 if matches!(keys.keying, PersonKeying::Rekeyed { .. }) {
-                    let invalidated = loaded.parts.len();
+                    let invalidated = loaded.invalidated + loaded.parts.len();
                     loaded = load(&storage, spec, &definition, inputs).await?;
                     loaded.invalidated += invalidated;
                 }
@@ -148,6 +170,7 @@ impl<'a> KeptStep<'a> {
             definition,
             loaded,
             persons,
+            compacted,
         })
     }
 
@@ -204,6 +227,7 @@ impl<'a> KeptStep<'a> {
             new_partitions,
             new_rows,
             invalidated: self.loaded.invalidated,
+            compacted: self.compacted,
             person_keying: self.persons.map(|keys| keys.keying),
         })
     }

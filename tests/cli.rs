@@ -1436,6 +1436,94 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     );
 }
 
+/// A kept table grows by a part a night; a run that finds `max_state_parts` of them rebuilds it
+/// as one part (keying every row again for rows kept by person), and the reports stay equal.
+#[test]
+fn kept_tables_are_compacted_at_max_state_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = dir.path().join("out");
+    // the job file with max_state_parts = 2, beside a copy of the scripts it names
+    std::fs::create_dir_all(dir.path().join("jobs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("sql")).unwrap();
+    for entry in std::fs::read_dir("sql").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            dir.path().join("sql").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let job = std::fs::read_to_string("jobs/nightly.toml")
+        .unwrap()
+        .replace("max_state_parts = 30", "max_state_parts = 2");
+    let job_file = dir.path().join("jobs/nightly.toml");
+    std::fs::write(&job_file, job).unwrap();
+    let grow = |args: &[&str]| {
+        userlake()
+            .args(["gen", "--quiet", "--out"])
+            .arg(&lake)
+            .args(args)
+            .assert()
+            .success();
+    };
+    let run = |date: &str, extra: &[&str]| -> String {
+        let output = userlake()
+            .arg("run")
+            .arg(&job_file)
+            .args(["--date", date, "--lake"])
+            .arg(&lake)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    grow(&["--users", "200", "--days", "10", "--seed", "4"]);
+    run("2026-01-10", &[]);
+    grow(&["--days", "11", "--from-day", "11"]);
+    let second = run("2026-01-11", &[]);
+    assert!(
+        second.contains("state identifier_sets: 2 parts; 2 new input partitions read"),
+        "{second}"
+    );
+    grow(&["--days", "12", "--from-day", "12"]);
+    let third = run("2026-01-12", &[]);
+    assert!(
+        third.contains(
+            "rows added; 2 parts invalidated (compacted: the table had reached its most parts)"
+        ) && third.contains("state identifier_sets: 1 parts; 23 new input partitions read"),
+        "{third}"
+    );
+    assert!(
+        third.contains("every row keyed again: 2 parts compacted into one"),
+        "{third}"
+    );
+    let tables = |date: &str| -> std::collections::BTreeMap<String, String> {
+        let run = latest_run_of(&out, date);
+        std::fs::read_dir(&run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|name| name.ends_with(".csv"))
+            .map(|name| {
+                (
+                    name.clone(),
+                    std::fs::read_to_string(run.join(&name)).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let compacted = tables("2026-01-12");
+    run("2026-01-12", &["--full-refresh"]);
+    let refreshed = tables("2026-01-12");
+    for (name, text) in &compacted {
+        assert!(common::same_csv(text, &refreshed[name]), "{name}");
+    }
+}
+
 /// `--memory-limit` holds for the whole job: under a limit too small for a step, the job
 /// fails naming the step and the limit, and commits nothing; under a small one that fits, its
 /// steps spill and the run commits.
