@@ -27,7 +27,7 @@ use crate::runs::{
 };
 use crate::script::{Statement, prepare_script};
 use crate::session::Session;
-use crate::state::{KeptStep, StateUse};
+use crate::state::{KeptState, KeptStep, StateUse};
 use crate::stitch_job::{StitchOptions, run_stitch_job};
 use crate::storage::Storage;
 
@@ -472,16 +472,6 @@ fn table_names(ctx: &SessionContext) -> Result<BTreeSet<String>> {
     Ok(schema.table_names().into_iter().collect())
 }
 
-/// What a step with a kept table needs of its run.
-struct KeptState<'a> {
-    out: &'a Storage,
-    inputs: &'a [InputTable],
-    run_id: &'a str,
-    full_refresh: bool,
-    max_parts: usize,
-    runs: PersonRuns,
-}
-
 /// Runs one step and writes its declared tables; returns them as written, and what the step
 /// did with its kept table.
 async fn run_step(
@@ -494,19 +484,7 @@ async fn run_step(
     kept: &KeptState<'_>,
 ) -> Result<(Vec<TableOutput>, Option<StateUse>)> {
     let kept_step = match &step.state {
-        Some(spec) => Some(
-            KeptStep::begin(
-                ctx,
-                kept.out,
-                spec,
-                statements,
-                kept.inputs,
-                kept.full_refresh,
-                kept.max_parts,
-                &kept.runs,
-            )
-            .await?,
-        ),
+        Some(spec) => Some(KeptStep::begin(ctx, spec, statements, kept).await?),
         None => None,
     };
     if let Some(script) = &step.script {

@@ -88,6 +88,19 @@ pub struct StateUse {
     pub person_keying: Option<PersonKeying>,
 }
 
+/// What a step with a kept table needs of its run.
+pub struct KeptState<'a> {
+    /// The job's output location, whose `state/` holds the kept tables.
+    pub out: &'a Storage,
+    /// The lake's tables and their files, as the run saw them.
+    pub inputs: &'a [InputTable],
+    pub run_id: &'a str,
+    pub full_refresh: bool,
+    /// The job's `max_state_parts`.
+    pub max_parts: usize,
+    pub runs: PersonRuns,
+}
+
 /// A step that keeps a table, under way: its valid parts loaded and its `new_<input>` views
 /// defined; `finish` adds this run's part once the step's script has run.
 pub struct KeptStep<'a> {
@@ -107,14 +120,17 @@ impl<'a> KeptStep<'a> {
     /// identity step started from).
     pub async fn begin(
         ctx: &SessionContext,
-        out: &Storage,
         spec: &'a StateSpec,
         statements: &[Statement],
-        inputs: &[InputTable],
-        full_refresh: bool,
-        max_parts: usize,
-        runs: &PersonRuns,
+        run: &KeptState<'_>,
     ) -> Result<KeptStep<'a>> {
+        let (out, inputs, full_refresh, max_parts, runs) = (
+            run.out,
+            run.inputs,
+            run.full_refresh,
+            run.max_parts,
+            &run.runs,
+        );
         let storage = out.child(&format!("{STATE_DIRECTORY}/{}", spec.table))?;
         if full_refresh {
             storage.delete_all("").await?;
