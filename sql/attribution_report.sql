@@ -24,10 +24,11 @@ SELECT
   attribution('linear', t.touch_time, t.channel_campaign, o.order_time) AS linear,
   attribution('time_decay', t.touch_time, t.channel_campaign, o.order_time, ${half_life}) AS time_decay,
   attribution('position_based', t.touch_time, t.channel_campaign, o.order_time) AS position_based
-FROM order_persons o
+-- the start of each order's lookback computed once per order, not once per candidate touch
+FROM (SELECT *, order_time - ${lookback} AS lookback_start FROM order_persons) o
 JOIN touch_persons t
   ON t.person_id = o.person_id AND t.touch_time <= o.order_time
- AND t.touch_time > o.order_time - ${lookback}
+ AND t.touch_time > o.lookback_start
 WHERE o.status = 'paid'
 GROUP BY o.order_id, o.amount, o.gross_margin;
 

@@ -19,14 +19,22 @@
 --   traffic x conversion x aov x orders_per_buyer = gmv: new_people, buyers / new_people,
 --   gmv / orders, orders / buyers (the product is the GMV, up to rounding)
 
--- Each person's first event (by time, then event id), found by one grouping rather than a sort
--- of every event; a table, since two of the views below read it.
+-- Each person's first event (by time, then event id), found by groupings rather than a sort of
+-- every event: the first time per person (a plain min), then among the person's events at that
+-- time the one of the smallest id (twice as fast as ordering every person's events by time and
+-- id); a table, since two of the views below read it.
 CREATE TABLE roi_acquisition AS
-SELECT person_id,
-       coalesce(first_value(channel ORDER BY event_time, event_id), 'unknown') AS channel,
-       coalesce(first_value(campaign ORDER BY event_time, event_id), 'none') AS campaign
-FROM event_persons WHERE person_id IS NOT NULL
-GROUP BY person_id;
+WITH first_times AS (
+  SELECT person_id, min(event_time) AS first_time
+  FROM event_persons WHERE person_id IS NOT NULL
+  GROUP BY person_id
+)
+SELECT f.person_id,
+       coalesce(first_value(e.channel ORDER BY e.event_id), 'unknown') AS channel,
+       coalesce(first_value(e.campaign ORDER BY e.event_id), 'none') AS campaign
+FROM first_times f
+JOIN event_persons e ON e.person_id = f.person_id AND e.event_time = f.first_time
+GROUP BY f.person_id;
 
 -- A table: the buyers and the sales below both read it, and as a view its window would sort
 -- every order twice inside one statement (at 100M events that statement's sorts could not
