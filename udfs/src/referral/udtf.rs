@@ -1,7 +1,6 @@
 //! `referral_tree` as a SQL table function: resolves its tables when the query is planned,
 //! builds the tree when the plan runs.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -30,6 +29,7 @@ use serde::Deserialize;
 use super::tree::{Invitation, Node, build};
 use crate::identity::normalize;
 use crate::literals::table_function_string;
+use crate::stitch::ingest::{identifier_key, identifier_key_in};
 use crate::stitch::udtf::scan_columns;
 use crate::strings::StrColumn;
 use crate::time::{for_each_tick, ticks_per_second};
@@ -259,9 +259,19 @@ impl DisplayAs for ReferralTreeExec {
     }
 }
 
+/// The stitched identity graph, for mapping identifiers to unified ids: each identifier by its
+/// 128-bit key (the stitcher's), each unified id stored once.
+#[derive(Default)]
+struct Mapping {
+    people: hashbrown::HashMap<u128, u32>,
+    unified_ids: Vec<String>,
+}
+
 /// Reads the mapping: (type, normalised value) -> unified id.
-fn read_mapping(batches: &[RecordBatch]) -> Result<HashMap<(String, String), String>> {
-    let mut mapping = HashMap::new();
+fn read_mapping(batches: &[RecordBatch]) -> Result<Mapping> {
+    let mut mapping = Mapping::default();
+    let mut numbers: hashbrown::HashMap<String, u32> = hashbrown::HashMap::new();
+    let mut buffer = Vec::new();
     for batch in batches {
         let (types, values, ids) = (
             StrColumn::new(batch.column(0), "id_type")?,
@@ -270,26 +280,40 @@ fn read_mapping(batches: &[RecordBatch]) -> Result<HashMap<(String, String), Str
         );
         for row in 0..batch.num_rows() {
             if let (Some(t), Some(v), Some(id)) = (types.get(row), values.get(row), ids.get(row)) {
-                mapping.insert((t.to_string(), v.to_string()), id.to_string());
+                let number = match numbers.get(id) {
+                    Some(&number) => number,
+                    None => {
+                        let number = mapping.unified_ids.len() as u32;
+                        mapping.unified_ids.push(id.to_string());
+                        numbers.insert(id.to_string(), number);
+                        number
+                    }
+                };
+                mapping
+                    .people
+                    .insert(identifier_key_in(&mut buffer, t, v), number);
             }
         }
     }
     Ok(mapping)
 }
 
-fn person(mapping: Option<&HashMap<(String, String), String>>, id_type: &str, value: &str) -> Node {
+fn person(mapping: Option<&Mapping>, id_type: &str, value: &str) -> Node {
     if let Some(mapping) = mapping
         && let Some(normalised) = normalize(id_type, value)
-        && let Some(id) = mapping.get(&(id_type.to_string(), normalised))
+        && let Some(&number) = mapping.people.get(&identifier_key(id_type, &normalised))
     {
-        return ("unified_id".to_string(), id.clone());
+        return (
+            "unified_id".to_string(),
+            mapping.unified_ids[number as usize].clone(),
+        );
     }
     (id_type.to_string(), value.to_string())
 }
 
 fn read_invitations(
     batches: &[RecordBatch],
-    mapping: Option<&HashMap<(String, String), String>>,
+    mapping: Option<&Mapping>,
     name: &str,
 ) -> Result<Vec<Invitation>> {
     let mut invitations = Vec::new();
