@@ -1237,6 +1237,54 @@ fn latest_run_of(out: &std::path::Path, date: &str) -> PathBuf {
     runs.pop().unwrap()
 }
 
+/// `userlake gen --quiet --out LAKE ARGS...`: makes or grows a lake.
+fn grow_lake(lake: &std::path::Path, args: &[&str]) {
+    userlake()
+        .args(["gen", "--quiet", "--out"])
+        .arg(lake)
+        .args(args)
+        .assert()
+        .success();
+}
+
+/// `userlake run JOB --date DATE --lake LAKE --out OUT EXTRA...`, which must succeed; its log.
+fn run_job(
+    job: &std::path::Path,
+    lake: &std::path::Path,
+    out: &std::path::Path,
+    date: &str,
+    extra: &[&str],
+) -> String {
+    let output = userlake()
+        .arg("run")
+        .arg(job)
+        .args(["--date", date, "--lake"])
+        .arg(lake)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+/// The CSV tables of a run, by file name.
+fn csv_tables(run: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with(".csv"))
+        .map(|name| {
+            (
+                name.clone(),
+                std::fs::read_to_string(run.join(&name)).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// Night after night on a lake that `gen --from-day` grows: each run commits; running the last
 /// date again copies the committed outputs byte for byte without running a step; a full refresh
 /// of it runs every step and agrees with the nightly run (exactly, but for the last digit of
@@ -1246,27 +1294,9 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let out = dir.path().join("out");
-    let grow = |args: &[&str]| {
-        userlake()
-            .args(["gen", "--quiet", "--out"])
-            .arg(&lake)
-            .args(args)
-            .assert()
-            .success();
-    };
-    let run = |date: &str, extra: &[&str]| -> String {
-        let output = userlake()
-            .args(["run", "jobs/nightly.toml", "--date", date, "--lake"])
-            .arg(&lake)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        assert!(output.status.success(), "{stderr}");
-        stderr
-    };
+    let grow = |args: &[&str]| grow_lake(&lake, args);
+    let job = PathBuf::from("jobs/nightly.toml");
+    let run = |date: &str, extra: &[&str]| run_job(&job, &lake, &out, date, extra);
     grow(&["--users", "400", "--days", "28", "--seed", "9"]);
     run("2026-01-28", &[]);
     grow(&["--days", "29", "--from-day", "29"]);
@@ -1313,20 +1343,6 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     assert!(!nightly_log.contains("keyed again"), "{nightly_log}");
     let nightly = latest_run_of(&out, "2026-01-30");
 
-    // the CSV tables of a run, by file name
-    let csv_tables = |run: &std::path::Path| -> std::collections::BTreeMap<String, String> {
-        std::fs::read_dir(run)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|name| name.ends_with(".csv"))
-            .map(|name| {
-                (
-                    name.clone(),
-                    std::fs::read_to_string(run.join(&name)).unwrap(),
-                )
-            })
-            .collect()
-    };
     let first = csv_tables(&nightly);
     assert_eq!(first.len(), 12, "CSV tables: {:?}", first.keys());
 
@@ -1459,29 +1475,8 @@ fn kept_tables_are_compacted_at_max_state_parts() {
         .replace("max_state_parts = 30", "max_state_parts = 2");
     let job_file = dir.path().join("jobs/nightly.toml");
     std::fs::write(&job_file, job).unwrap();
-    let grow = |args: &[&str]| {
-        userlake()
-            .args(["gen", "--quiet", "--out"])
-            .arg(&lake)
-            .args(args)
-            .assert()
-            .success();
-    };
-    let run = |date: &str, extra: &[&str]| -> String {
-        let output = userlake()
-            .arg("run")
-            .arg(&job_file)
-            .args(["--date", date, "--lake"])
-            .arg(&lake)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        assert!(output.status.success(), "{stderr}");
-        stderr
-    };
+    let grow = |args: &[&str]| grow_lake(&lake, args);
+    let run = |date: &str, extra: &[&str]| run_job(&job_file, &lake, &out, date, extra);
     grow(&["--users", "200", "--days", "10", "--seed", "4"]);
     run("2026-01-10", &[]);
     grow(&["--days", "11", "--from-day", "11"]);
@@ -1502,23 +1497,9 @@ fn kept_tables_are_compacted_at_max_state_parts() {
         third.contains("every row keyed again: 2 parts compacted into one"),
         "{third}"
     );
-    let tables = |date: &str| -> std::collections::BTreeMap<String, String> {
-        let run = latest_run_of(&out, date);
-        std::fs::read_dir(&run)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|name| name.ends_with(".csv"))
-            .map(|name| {
-                (
-                    name.clone(),
-                    std::fs::read_to_string(run.join(&name)).unwrap(),
-                )
-            })
-            .collect()
-    };
-    let compacted = tables("2026-01-12");
+    let compacted = csv_tables(&latest_run_of(&out, "2026-01-12"));
     run("2026-01-12", &["--full-refresh"]);
-    let refreshed = tables("2026-01-12");
+    let refreshed = csv_tables(&latest_run_of(&out, "2026-01-12"));
     for (name, text) in &compacted {
         assert!(common::same_csv(text, &refreshed[name]), "{name}");
     }
