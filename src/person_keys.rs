@@ -29,9 +29,12 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBufferBuilder, Int64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBufferBuilder, Int64Array, RecordBatch,
+};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::catalog::TableProvider;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -39,6 +42,7 @@ use datafusion::prelude::{DataFrame, SessionContext, col};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::stitch_job::run_stat;
 use crate::storage::Storage;
 use userlake_udfs::strings::StrColumn;
 
@@ -92,10 +96,9 @@ pub struct PersonKeys {
 
 impl PersonKeys {
     /// Decides whether the parts (`parts`, or `None` when there are none) can follow this
-    /// run's graph; if not, deletes them (the caller loads the state again). `rebuild` says
-    /// why the caller deleted them already (`--full-refresh`, a compaction). The
-    /// new lineage is written before anything else changes, so a run that dies after this
-    /// resumes with it, and any other run keys everything again.
+    /// run's graph. `rebuild` says why the caller rebuilds them anyway (`--full-refresh`, a
+    /// compaction). Changes nothing: when the keying is `Rekeyed`, the caller deletes the parts
+    /// and then calls [`PersonKeys::record`].
     pub async fn reconcile(
         ctx: &SessionContext,
         storage: &Storage,
@@ -105,69 +108,38 @@ impl PersonKeys {
         parts: Option<DataFrame>,
         rebuild: Option<String>,
     ) -> Result<PersonKeys> {
-        let moved = moved_identifiers(ctx).await?;
+        require_identity_tables(ctx)?;
         let lineage: Option<Lineage> = storage
             .get(LINEAGE_FILE)
             .await?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        let (keying, lineage) = match lineage {
-            _ if rebuild.is_some() => (rekeyed(rebuild.as_deref().unwrap_or_default()), None),
-            None => (rekeyed("no lineage of person numbers"), None),
-            Some(lineage) if lineage.run == runs.this_run => (PersonKeying::Current, Some(lineage)),
-            Some(lineage) if Some(&lineage.run) != runs.previous_run.as_ref() => (
-                rekeyed(&format!(
-                    "the parts follow the graph of run {}, not that of the run this one \
-                     started from",
-                    lineage.run
-                )),
-                None,
-            ),
-            Some(_) if moved > 0 => (
-                rekeyed(&format!(
-                    "{moved} identifiers left their person (stitch run_stats moved_identifiers)"
-                )),
-                None,
-            ),
-            Some(lineage) if lineage.alias.len() + lineage.resolved.len() > MAX_FOLLOWED => (
-                rekeyed(&format!(
-                    "more than {MAX_FOLLOWED} merged people and resolved anchors to follow"
-                )),
-                None,
-            ),
-            Some(lineage) => {
-                let previous = runs.previous_run.as_deref().unwrap_or_default();
-                let merges = tonights_merges(ctx, out, previous).await?;
-                let mut followed = follow(&lineage, &merges);
-                let resolved = match &parts {
-                    Some(parts) => {
-                        newly_resolved_anchors(ctx, parts.clone(), column, &followed).await?
-                    }
-                    None => Vec::new(),
-                };
-                let keying = PersonKeying::Followed {
-                    merges: merges.len(),
-                    resolved: resolved.len(),
-                };
-                followed.resolved.extend(resolved);
-                followed.resolved.sort_unstable();
-                (keying, Some(followed))
+        let (keying, lineage) = match (rebuild, lineage) {
+            (Some(reason), _) => (rekeyed(&reason), None),
+            (None, None) => (rekeyed("no lineage of person numbers"), None),
+            (None, Some(lineage)) if lineage.run == runs.this_run => {
+                (PersonKeying::Current, Some(lineage))
             }
+            (None, Some(lineage)) => follow_tonight(ctx, out, column, runs, parts, lineage).await?,
         };
-        if matches!(keying, PersonKeying::Rekeyed { .. }) {
-            storage.delete_all("").await?;
-        }
         let mut lineage = lineage.unwrap_or_default();
-        if keying != PersonKeying::Current {
-            lineage.run = runs.this_run.clone();
-            let bytes = serde_json::to_vec(&lineage)
-                .map_err(|e| Error::usage(format!("{}: {e}", storage.describe(LINEAGE_FILE))))?;
-            storage.put(LINEAGE_FILE, bytes).await?;
-        }
+        lineage.run = runs.this_run.clone();
         Ok(PersonKeys {
             column: column.to_string(),
             keying,
             lineage: Arc::new(lineage),
         })
+    }
+
+    /// Writes the lineage this run's parts follow (unless it is current already): after the
+    /// parts were deleted, if they were, and before this run's part is written, so a run that
+    /// dies after this resumes with it and any other run keys everything again.
+    pub async fn record(&self, storage: &Storage) -> Result<()> {
+        if self.keying == PersonKeying::Current {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(self.lineage.as_ref())
+            .map_err(|e| Error::usage(format!("{}: {e}", storage.describe(LINEAGE_FILE))))?;
+        storage.put(LINEAGE_FILE, bytes).await
     }
 
     /// The kept table as its readers see it: the parts with every person number followed
@@ -186,15 +158,9 @@ impl PersonKeys {
                 self.column
             )));
         }
-        let anchors = ANCHOR_COLUMNS
-            .iter()
-            .all(|name| parts.schema().field_with_unqualified_name(name).is_ok());
         let follows = !self.lineage.alias.is_empty() || !self.lineage.resolved.is_empty();
-        if follows && !anchors {
-            return Err(Error::usage(format!(
-                "rows kept by person need columns {}: the kept rows have none",
-                ANCHOR_COLUMNS.join(" and ")
-            )));
+        if follows {
+            require_anchor_columns(&parts)?;
         }
         let followed = ScalarUDF::from(FollowedPerson::new(Arc::clone(&self.lineage)));
         let exprs: Vec<_> = columns
@@ -218,6 +184,59 @@ impl PersonKeys {
     }
 }
 
+/// For parts that followed the graph of another run: whether they can follow this run's, and
+/// the lineage that takes them there.
+async fn follow_tonight(
+    ctx: &SessionContext,
+    out: &Storage,
+    column: &str,
+    runs: &PersonRuns,
+    parts: Option<DataFrame>,
+    lineage: Lineage,
+) -> Result<(PersonKeying, Option<Lineage>)> {
+    let Some(previous) = runs.previous_run.as_deref().filter(|p| *p == lineage.run) else {
+        return Ok((
+            rekeyed(&format!(
+                "the parts follow the graph of run {}, not that of the run this one started \
+                 from",
+                lineage.run
+            )),
+            None,
+        ));
+    };
+    let run_stats = ctx.table("run_stats").await?;
+    let moved = run_stat(run_stats, "person_id", "moved_identifiers").await?;
+    if moved > 0 {
+        return Ok((
+            rekeyed(&format!(
+                "{moved} identifiers left their person (stitch run_stats moved_identifiers)"
+            )),
+            None,
+        ));
+    }
+    if lineage.alias.len() + lineage.resolved.len() > MAX_FOLLOWED {
+        return Ok((
+            rekeyed(&format!(
+                "more than {MAX_FOLLOWED} merged people and resolved anchors to follow"
+            )),
+            None,
+        ));
+    }
+    let merges = tonights_merges(ctx, out, previous).await?;
+    let mut followed = follow(&lineage, &merges);
+    let resolved = match parts {
+        Some(parts) => newly_resolved_anchors(ctx, parts, column, &followed).await?,
+        None => Vec::new(),
+    };
+    let keying = PersonKeying::Followed {
+        merges: merges.len(),
+        resolved: resolved.len(),
+    };
+    followed.resolved.extend(resolved);
+    followed.resolved.sort_unstable();
+    Ok((keying, Some(followed)))
+}
+
 fn quoted(name: &str) -> datafusion::prelude::Expr {
     col(format!("\"{}\"", name.replace('"', "\"\"")))
 }
@@ -228,8 +247,8 @@ fn rekeyed(reason: &str) -> PersonKeying {
     }
 }
 
-/// The identity step's `moved_identifiers` (0 on a first run, which has no previous graph).
-async fn moved_identifiers(ctx: &SessionContext) -> Result<i64> {
+/// Rows keyed by person follow the graph of the identity step, which runs before them.
+fn require_identity_tables(ctx: &SessionContext) -> Result<()> {
     for table in ["run_stats", "merge_log", "id_graph"] {
         if !ctx.table_exist(table)? {
             return Err(Error::usage(format!(
@@ -238,15 +257,38 @@ async fn moved_identifiers(ctx: &SessionContext) -> Result<i64> {
             )));
         }
     }
-    let batches = ctx
-        .sql(
-            "SELECT CAST(sum(value) AS BIGINT) FROM run_stats \
-             WHERE stat = 'person_id' AND key = 'moved_identifiers'",
-        )
-        .await?
-        .collect()
-        .await?;
-    Ok(first_i64(&batches).unwrap_or(0))
+    Ok(())
+}
+
+/// The kept rows have the anchor columns, which rows without a person need.
+fn require_anchor_columns(parts: &DataFrame) -> Result<()> {
+    match ANCHOR_COLUMNS
+        .iter()
+        .find(|name| parts.schema().field_with_unqualified_name(name).is_err())
+    {
+        Some(missing) => Err(Error::usage(format!(
+            "rows kept by person need columns {} (the anchor of a row without a person): \
+             there is no {missing}",
+            ANCHOR_COLUMNS.join(" and ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Runs `sql` with `table` registered as `name` for that query alone.
+async fn collect_with_table(
+    ctx: &SessionContext,
+    name: &str,
+    table: Arc<dyn TableProvider>,
+    sql: &str,
+) -> Result<Vec<RecordBatch>> {
+    ctx.register_table(name, table)?;
+    let collected = match ctx.sql(sql).await {
+        Ok(frame) => frame.collect().await,
+        Err(e) => Err(e),
+    };
+    ctx.deregister_table(name)?;
+    Ok(collected?)
 }
 
 /// The anchors of kept rows without a person that this run's graph gives a person, as
@@ -257,16 +299,7 @@ async fn newly_resolved_anchors(
     column: &str,
     lineage: &Lineage,
 ) -> Result<Vec<(String, String, i64)>> {
-    let schema = parts.schema().clone();
-    for name in ANCHOR_COLUMNS {
-        if schema.field_with_unqualified_name(name).is_err() {
-            return Err(Error::usage(format!(
-                "rows kept by person need columns {} (the anchor of a row without a person): \
-                 there is no {name}",
-                ANCHOR_COLUMNS.join(" and ")
-            )));
-        }
-    }
+    require_anchor_columns(&parts)?;
     let unresolved = parts
         .filter(
             quoted(column)
@@ -275,15 +308,14 @@ async fn newly_resolved_anchors(
         )?
         .select(vec![quoted(ANCHOR_COLUMNS[0]), quoted(ANCHOR_COLUMNS[1])])?
         .distinct()?;
-    ctx.register_table("__unresolved_anchors", unresolved.into_view())?;
-    let found = ctx
-        .sql(
-            "SELECT g.id_type, g.id_value, g.person_id FROM __unresolved_anchors u \
-             JOIN id_graph g ON g.id_type = u.anchor_id_type AND g.id_value = u.anchor_value",
-        )
-        .await;
-    ctx.deregister_table("__unresolved_anchors")?;
-    let batches = found?.collect().await?;
+    let batches = collect_with_table(
+        ctx,
+        "__unresolved_anchors",
+        unresolved.into_view(),
+        "SELECT g.id_type, g.id_value, g.person_id FROM __unresolved_anchors u \
+         JOIN id_graph g ON g.id_type = u.anchor_id_type AND g.id_value = u.anchor_value",
+    )
+    .await?;
     let known: HashSet<(&str, &str)> = lineage
         .resolved
         .iter()
@@ -326,24 +358,23 @@ async fn tonights_merges(
     if absorbed.iter().all(|b| b.num_rows() == 0) {
         return Ok(Vec::new());
     }
-    let previous_graph = out.url(&format!("{previous_run}/id_graph/"));
-    ctx.register_parquet(
+    let previous_graph = ctx
+        .read_parquet(
+            out.url(&format!("{previous_run}/id_graph/")),
+            Default::default(),
+        )
+        .await?;
+    let batches = collect_with_table(
+        ctx,
         "__previous_graph",
-        previous_graph.as_str(),
-        Default::default(),
+        previous_graph.into_view(),
+        "SELECT DISTINCT p.person_id AS absorbed, c.person_id AS survivor \
+         FROM merge_log m \
+         JOIN __previous_graph p ON p.unified_id = m.unified_id \
+         JOIN id_graph c ON c.unified_id = m.other_ids \
+         WHERE m.event = 'absorbed'",
     )
     .await?;
-    let merges = ctx
-        .sql(
-            "SELECT DISTINCT p.person_id AS absorbed, c.person_id AS survivor \
-             FROM merge_log m \
-             JOIN __previous_graph p ON p.unified_id = m.unified_id \
-             JOIN id_graph c ON c.unified_id = m.other_ids \
-             WHERE m.event = 'absorbed'",
-        )
-        .await;
-    ctx.deregister_table("__previous_graph")?;
-    let batches = merges?.collect().await?;
     let mut pairs = Vec::new();
     for batch in &batches {
         let absorbed = batch.column(0).as_primitive_opt::<Int64Type>();
@@ -385,12 +416,6 @@ fn follow(lineage: &Lineage, merges: &[(i64, i64)]) -> Lineage {
         alias,
         resolved,
     }
-}
-
-fn first_i64(batches: &[datafusion::arrow::array::RecordBatch]) -> Option<i64> {
-    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
-    let column = batch.column(0).as_primitive_opt::<Int64Type>()?;
-    column.is_valid(0).then(|| column.value(0))
 }
 
 /// `followed_person_id(person_id, anchor_id_type, anchor_value)`: a kept row's person number

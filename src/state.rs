@@ -132,20 +132,11 @@ impl<'a> KeptStep<'a> {
             &run.runs,
         );
         let storage = out.child(&format!("{STATE_DIRECTORY}/{}", spec.table))?;
-        if full_refresh {
-            storage.delete_all("").await?;
-        }
         let definition = definition_hash(statements, spec);
         let mut loaded = load(&storage, spec, &definition, inputs).await?;
         // a part a night: at max_parts, the table is rebuilt as one part, so readers never
         // open more than that many
-        let compacted = loaded.parts.len() >= max_parts;
-        if compacted {
-            storage.delete_all("").await?;
-            let deleted = loaded.parts.len();
-            loaded = load(&storage, spec, &definition, inputs).await?;
-            loaded.invalidated += deleted;
-        }
+        let compacted = !full_refresh && loaded.parts.len() >= max_parts;
         let rebuild = if full_refresh {
             Some("--full-refresh".to_string())
         } else if compacted {
@@ -155,21 +146,35 @@ impl<'a> KeptStep<'a> {
         };
         let persons = match &spec.person_column {
             Some(column) => {
-                let parts = match parts_provider(ctx, &storage, &loaded.parts, None).await? {
-                    Some(provider) => Some(ctx.read_table(provider)?),
-                    None => None,
+                let parts = match &rebuild {
+                    Some(_) => None,
+                    None => parts_provider(ctx, &storage, &loaded.parts, None)
+                        .await?
+                        .map(|provider| ctx.read_table(provider))
+                        .transpose()?,
                 };
-                let keys =
-                    PersonKeys::reconcile(ctx, &storage, out, column, runs, parts, rebuild).await?;
-                if matches!(keys.keying, PersonKeying::Rekeyed { .. }) {
-                    let invalidated = loaded.invalidated + loaded.parts.len();
-                    loaded = load(&storage, spec, &definition, inputs).await?;
-                    loaded.invalidated += invalidated;
-                }
-                Some(keys)
+                Some(
+                    PersonKeys::reconcile(ctx, &storage, out, column, runs, parts, rebuild.clone())
+                        .await?,
+                )
             }
             None => None,
         };
+        let rekeyed = persons
+            .as_ref()
+            .is_some_and(|keys| matches!(keys.keying, PersonKeying::Rekeyed { .. }));
+        if rebuild.is_some() || rekeyed {
+            let deleted = loaded.invalidated + loaded.parts.len();
+            storage.delete_all("").await?;
+            loaded = load(&storage, spec, &definition, inputs).await?;
+            // a full refresh deletes parts it was asked to, not parts that became invalid
+            if !full_refresh {
+                loaded.invalidated += deleted;
+            }
+        }
+        if let Some(keys) = &persons {
+            keys.record(&storage).await?;
+        }
         for table in &spec.inputs {
             let partitions: Vec<String> = loaded
                 .uncovered

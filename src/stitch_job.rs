@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use userlake_udfs::stitch::ingest::EDGE_COLUMNS;
 use userlake_udfs::stitch::outputs::{
     ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA,
@@ -139,19 +139,20 @@ async fn person_id_high_water(ctx: &SessionContext, earlier: &Storage) -> Result
     if earlier.list("run_stats").await?.is_empty() {
         return Ok(0);
     }
-    let frame = ctx
+    let run_stats = ctx
         .read_parquet(earlier.url("run_stats/"), ParquetReadOptions::default())
-        .await?
-        .filter(
-            datafusion::prelude::col("stat")
-                .eq(datafusion::prelude::lit("person_id"))
-                .and(datafusion::prelude::col("key").eq(datafusion::prelude::lit("high_water"))),
-        )?
+        .await?;
+    run_stat(run_stats, "person_id", "high_water").await
+}
+
+/// The value of row (`stat`, `key`) of a stitch run's `run_stats`, or 0 when it has none.
+pub async fn run_stat(run_stats: DataFrame, stat: &str, key: &str) -> Result<i64> {
+    use datafusion::prelude::{col, lit};
+    let frame = run_stats
+        .filter(col("stat").eq(lit(stat)).and(col("key").eq(lit(key))))?
         .aggregate(
             vec![],
-            vec![datafusion::functions_aggregate::expr_fn::max(
-                datafusion::prelude::col("value"),
-            )],
+            vec![datafusion::functions_aggregate::expr_fn::max(col("value"))],
         )?;
     let batches = frame.collect().await?;
     Ok(batches

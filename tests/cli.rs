@@ -4,7 +4,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{copy_dir, entry_names, error_of, repo, sample_lake, stdout_of, userlake};
+use common::{copy_dir, entry_names, error_of, generate, repo, sample_lake, stdout_of, userlake};
 use predicates::prelude::*;
 
 const COSTS_BY_CHANNEL: &str =
@@ -1237,16 +1237,6 @@ fn latest_run_of(out: &std::path::Path, date: &str) -> PathBuf {
     runs.pop().unwrap()
 }
 
-/// `userlake gen --quiet --out LAKE ARGS...`: makes or grows a lake.
-fn grow_lake(lake: &std::path::Path, args: &[&str]) {
-    userlake()
-        .args(["gen", "--quiet", "--out"])
-        .arg(lake)
-        .args(args)
-        .assert()
-        .success();
-}
-
 /// `userlake run JOB --date DATE --lake LAKE --out OUT EXTRA...`, which must succeed; its log.
 fn run_job(
     job: &std::path::Path,
@@ -1294,7 +1284,7 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let out = dir.path().join("out");
-    let grow = |args: &[&str]| grow_lake(&lake, args);
+    let grow = |args: &[&str]| generate(&lake, args);
     let job = PathBuf::from("jobs/nightly.toml");
     let run = |date: &str, extra: &[&str]| run_job(&job, &lake, &out, date, extra);
     grow(&["--users", "400", "--days", "28", "--seed", "9"]);
@@ -1461,21 +1451,13 @@ fn kept_tables_are_compacted_at_max_state_parts() {
     let out = dir.path().join("out");
     // the job file with max_state_parts = 2, beside a copy of the scripts it names
     std::fs::create_dir_all(dir.path().join("jobs")).unwrap();
-    std::fs::create_dir_all(dir.path().join("sql")).unwrap();
-    for entry in std::fs::read_dir("sql").unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(
-            &path,
-            dir.path().join("sql").join(path.file_name().unwrap()),
-        )
-        .unwrap();
-    }
+    copy_dir(std::path::Path::new("sql"), &dir.path().join("sql"));
     let job = std::fs::read_to_string("jobs/nightly.toml")
         .unwrap()
         .replace("max_state_parts = 30", "max_state_parts = 2");
     let job_file = dir.path().join("jobs/nightly.toml");
     std::fs::write(&job_file, job).unwrap();
-    let grow = |args: &[&str]| grow_lake(&lake, args);
+    let grow = |args: &[&str]| generate(&lake, args);
     let run = |date: &str, extra: &[&str]| run_job(&job_file, &lake, &out, date, extra);
     grow(&["--users", "200", "--days", "10", "--seed", "4"]);
     run("2026-01-10", &[]);

@@ -153,6 +153,36 @@ async fn assert_agrees(
     }
 }
 
+/// `window_funnel` against ClickHouse's `windowFunnel` at every window and in every mode (ours,
+/// theirs as the extra parameters), grouped by user.
+async fn window_funnel_agrees(
+    ctx: &SessionContext,
+    path: &std::path::Path,
+    windows: &[i64],
+    modes: &[(&str, &str)],
+    conditions: &str,
+    min_rows: usize,
+    case: &str,
+) {
+    for window in windows {
+        for (ours, theirs) in modes {
+            assert_agrees(
+                ctx,
+                path,
+                &format!(
+                    "SELECT u, window_funnel({window}, '{ours}', t, {conditions}) FROM ev GROUP BY u ORDER BY u"
+                ),
+                &format!(
+                    "SELECT u, windowFunnel({window}{theirs})(t, {conditions}) FROM {{file}} GROUP BY u ORDER BY u"
+                ),
+                min_rows,
+                &format!("{case}, window {window}, mode '{ours}'"),
+            )
+            .await;
+        }
+    }
+}
+
 const CONDITIONS: &str = "e = 1, e = 2 OR f = 1, e = 3, e = 4 OR f = 2, e = 5";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,8 +195,11 @@ async fn window_funnel_matches_clickhouse_where_clickhouse_is_right() {
         let path = dir.path().join(format!("events-{seed}.parquet"));
         random_events(&path, seed, users, rows);
         let ctx = session_with(&path, 4).await;
-        for window in [0, 3, 10, 100] {
-            for (ours, theirs) in [
+        window_funnel_agrees(
+            &ctx,
+            &path,
+            &[0, 3, 10, 100],
+            &[
                 ("", ""),
                 ("strict_deduplication", ", 'strict_deduplication'"),
                 ("strict_order", ", 'strict_order'"),
@@ -174,22 +207,12 @@ async fn window_funnel_matches_clickhouse_where_clickhouse_is_right() {
                     "strict_order,allow_reentry",
                     ", 'strict_order', 'allow_reentry'",
                 ),
-            ] {
-                assert_agrees(
-                    &ctx,
-                    &path,
-                    &format!(
-                        "SELECT u, window_funnel({window}, '{ours}', t, {CONDITIONS}) FROM ev GROUP BY u ORDER BY u"
-                    ),
-                    &format!(
-                        "SELECT u, windowFunnel({window}{theirs})(t, {CONDITIONS}) FROM {{file}} GROUP BY u ORDER BY u"
-                    ),
-                    (users as usize).min(10),
-                    &format!("seed {seed}, window {window}, mode '{ours}'"),
-                )
-                .await;
-            }
-        }
+            ],
+            CONDITIONS,
+            (users as usize).min(10),
+            &format!("seed {seed}"),
+        )
+        .await;
     }
 }
 
@@ -205,8 +228,11 @@ async fn window_funnel_matches_clickhouse_in_every_mode_on_exact_duplicates() {
     // every condition holds for e = 5 rows with f = 1 or 2 as well, so duplicates of such rows
     // could fill several steps
     let conditions = "e = 1 OR e = 5, e = 2 OR f = 1, e = 3 OR e = 5, e = 4 OR f = 2";
-    for window in [0, 4, 12, 100] {
-        for (ours, theirs) in [
+    window_funnel_agrees(
+        &ctx,
+        &path,
+        &[0, 4, 12, 100],
+        &[
             ("", ""),
             ("strict_once", ", 'strict_once'"),
             ("strict_deduplication", ", 'strict_deduplication'"),
@@ -215,22 +241,12 @@ async fn window_funnel_matches_clickhouse_in_every_mode_on_exact_duplicates() {
                 "strict_once,strict_order",
                 ", 'strict_once', 'strict_order'",
             ),
-        ] {
-            assert_agrees(
-                &ctx,
-                &path,
-                &format!(
-                    "SELECT u, window_funnel({window}, '{ours}', t, {conditions}) FROM ev GROUP BY u ORDER BY u"
-                ),
-                &format!(
-                    "SELECT u, windowFunnel({window}{theirs})(t, {conditions}) FROM {{file}} GROUP BY u ORDER BY u"
-                ),
-                350,
-                &format!("window {window}, mode '{ours}'"),
-            )
-            .await;
-        }
-    }
+        ],
+        conditions,
+        350,
+        "exact duplicates",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

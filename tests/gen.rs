@@ -6,19 +6,10 @@ mod common;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use common::{entry_names, error_of, sample_lake, userlake};
+use common::{entry_names, error_of, generate, sample_lake, userlake};
 use userlake::generator::TABLES;
 use userlake::lake::LakeLocation;
 use userlake::{SessionOptions, build_session};
-
-fn generate(out: &Path, args: &[&str]) {
-    userlake()
-        .args(["gen", "--quiet", "--out"])
-        .arg(out)
-        .args(args)
-        .assert()
-        .success();
-}
 
 /// Every table's rows, sorted by all columns, printed: equal strings mean equal rows.
 async fn lake_rows(lake: &Path) -> Vec<(String, String)> {

@@ -43,6 +43,16 @@ pub fn error_of(command: &mut Command) -> String {
     stderr
 }
 
+/// `userlake gen --quiet --out OUT ARGS...`, which must succeed: makes or grows a lake.
+pub fn generate(out: &Path, args: &[&str]) {
+    userlake()
+        .args(["gen", "--quiet", "--out"])
+        .arg(out)
+        .args(args)
+        .assert()
+        .success();
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
