@@ -32,27 +32,35 @@ JOIN touch_persons t
 WHERE o.status = 'paid'
 GROUP BY o.order_id, o.amount, o.gross_margin;
 
+-- Each model's credit summed per channel and campaign first (a few hundred rows), then set side
+-- by side.
 CREATE VIEW credited AS
-SELECT 'first_touch' AS model, c['channel'] AS key, c['credit'] * amount AS revenue, c['credit'] * gross_margin AS margin
-  FROM (SELECT unnest(first_touch) AS c, amount, gross_margin FROM order_credits)
+SELECT model, key, sum(credit * amount) AS revenue, sum(credit * gross_margin) AS margin
+FROM (
+  SELECT model, c['channel'] AS key, c['credit'] AS credit, amount, gross_margin
+  FROM (
+  SELECT 'first_touch' AS model, unnest(first_touch) AS c, amount, gross_margin FROM order_credits
+  UNION ALL
+  SELECT 'last_touch', unnest(last_touch), amount, gross_margin FROM order_credits
+  UNION ALL
+  SELECT 'linear', unnest(linear), amount, gross_margin FROM order_credits
+  UNION ALL
+  SELECT 'time_decay', unnest(time_decay), amount, gross_margin FROM order_credits
+  UNION ALL
+  SELECT 'position_based', unnest(position_based), amount, gross_margin FROM order_credits
+  )
+)
+GROUP BY model, key
 UNION ALL
-SELECT 'last_touch', c['channel'], c['credit'] * amount, c['credit'] * gross_margin
-  FROM (SELECT unnest(last_touch) AS c, amount, gross_margin FROM order_credits)
-UNION ALL
-SELECT 'linear', c['channel'], c['credit'] * amount, c['credit'] * gross_margin
-  FROM (SELECT unnest(linear) AS c, amount, gross_margin FROM order_credits)
-UNION ALL
-SELECT 'time_decay', c['channel'], c['credit'] * amount, c['credit'] * gross_margin
-  FROM (SELECT unnest(time_decay) AS c, amount, gross_margin FROM order_credits)
-UNION ALL
-SELECT 'position_based', c['channel'], c['credit'] * amount, c['credit'] * gross_margin
-  FROM (SELECT unnest(position_based) AS c, amount, gross_margin FROM order_credits)
-UNION ALL
--- paid orders with no touch in the lookback, under every model
-SELECT m.model, '(no touch) / -', o.amount, o.gross_margin
-FROM order_persons o
+-- paid orders with no touch in the lookback, the same under every model
+SELECT m.model, '(no touch) / -', n.revenue, n.margin
+FROM (
+  SELECT count(*) AS orders, sum(amount) AS revenue, sum(gross_margin) AS margin
+  FROM order_persons
+  WHERE status = 'paid' AND order_id NOT IN (SELECT order_id FROM order_credits)
+) n
 CROSS JOIN (VALUES ('first_touch'), ('last_touch'), ('linear'), ('time_decay'), ('position_based')) AS m(model)
-WHERE o.status = 'paid' AND o.order_id NOT IN (SELECT order_id FROM order_credits);
+WHERE n.orders > 0;
 
 CREATE TABLE attribution_report AS
 SELECT
@@ -70,4 +78,3 @@ SELECT
   round(sum(margin) FILTER (WHERE model = 'position_based'), 2) AS margin_position_based
 FROM credited
 GROUP BY 1, 2;
-

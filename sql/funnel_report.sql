@@ -47,7 +47,7 @@ FROM (
 );
 
 -- The channel of each entered user's entry step (the first step of the reported chain).
-CREATE VIEW funnel_entries AS
+CREATE TABLE funnel_entries AS
 SELECT p.person_id, min(e.channel) AS channel, p.level, p.seconds
 FROM funnel_people p
 JOIN funnel_events e
@@ -57,23 +57,33 @@ JOIN funnel_events e
 WHERE p.level >= 1
 GROUP BY p.person_id, p.level, p.seconds;
 
+-- Each entered user counts at the steps they reached (an inequality join, so the median and
+-- p90 read only those rows), and every channel shows every step, with 0 users where no one
+-- of the channel got that far.
 CREATE TABLE funnel_report AS
-WITH by_step AS (
+WITH reached AS (
   SELECT
-    coalesce(e.channel, 'all') AS channel,
+    e.channel,
     s.step_number,
-    s.step,
-    count(*) FILTER (WHERE e.level >= s.step_number) AS users,
-    median(e.seconds[s.step_number - 1]) FILTER (WHERE e.level >= s.step_number) AS median_seconds,
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY e.seconds[s.step_number - 1])
-      FILTER (WHERE e.level >= s.step_number) AS p90_seconds
-  FROM funnel_entries e CROSS JOIN funnel_steps s
-  GROUP BY GROUPING SETS ((e.channel, s.step_number, s.step), (s.step_number, s.step))
+    count(*) AS users,
+    median(e.seconds[s.step_number - 1]) AS median_seconds,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY e.seconds[s.step_number - 1]) AS p90_seconds
+  FROM funnel_entries e JOIN funnel_steps s ON e.level >= s.step_number
+  GROUP BY GROUPING SETS ((e.channel, s.step_number), (s.step_number))
+),
+by_step AS (
+  SELECT
+    coalesce(c.channel, 'all') AS channel, s.step_number, s.step,
+    coalesce(r.users, 0) AS users, r.median_seconds, r.p90_seconds
+  FROM (SELECT DISTINCT channel FROM funnel_entries UNION ALL SELECT NULL) c
+  CROSS JOIN funnel_steps s
+  LEFT JOIN reached r
+    ON (r.channel IS NOT DISTINCT FROM c.channel) AND r.step_number = s.step_number
 )
 SELECT
   channel, step_number, step, users,
-  round(CAST(users AS DOUBLE) / lag(users) OVER (PARTITION BY channel ORDER BY step_number), 4) AS step_conversion,
-  round(CAST(users AS DOUBLE) / first_value(users) OVER (PARTITION BY channel ORDER BY step_number), 4) AS overall_conversion,
+  round(CAST(users AS DOUBLE) / nullif(lag(users) OVER (PARTITION BY channel ORDER BY step_number), 0), 4) AS step_conversion,
+  round(CAST(users AS DOUBLE) / nullif(first_value(users) OVER (PARTITION BY channel ORDER BY step_number), 0), 4) AS overall_conversion,
   round(median_seconds, 1) AS median_seconds_to_step,
   round(p90_seconds, 1) AS p90_seconds_to_step
 FROM by_step;

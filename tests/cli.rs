@@ -573,6 +573,50 @@ fn the_nightly_job_runs_on_the_sample() {
     );
 }
 
+/// A funnel whose later steps no one reaches: every channel still lists every step, with 0
+/// users and no conversion after an empty step (not NaN), and the channels add up to 'all'.
+#[test]
+fn the_funnel_report_lists_every_step_of_every_channel() {
+    let (_dir, out, _) = run_nightly_on_sample(&[
+        "steps='follow_account','view_content','poster_scan','store_checkin'",
+    ]);
+    let csv = std::fs::read_to_string(out.join("funnel_report.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let channels: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0]).collect();
+    assert!(channels.len() > 2, "{csv}");
+    assert_eq!(rows.len(), channels.len() * 4, "{csv}");
+    let users = |channel: &str, step: &str| -> i64 {
+        rows.iter()
+            .find(|r| r[0] == channel && r[1] == step)
+            .unwrap_or_else(|| panic!("no row for {channel} step {step}:\n{csv}"))[3]
+            .parse()
+            .unwrap()
+    };
+    for step in ["1", "2", "3", "4"] {
+        let by_channel: i64 = channels
+            .iter()
+            .filter(|c| **c != "all")
+            .map(|c| users(c, step))
+            .sum();
+        assert_eq!(by_channel, users("all", step), "step {step}:\n{csv}");
+    }
+    assert!(
+        users("all", "1") > users("all", "2") && users("all", "2") > 0,
+        "{csv}"
+    );
+    for row in rows.iter().filter(|r| r[1] == "4") {
+        assert_eq!(row[3], "0", "{csv}");
+        // step 3 has no one either, so step 4's conversion from it is undefined
+        assert_eq!(row[4], "", "{csv}");
+        assert_eq!(row[5], "0.0", "{csv}");
+    }
+    assert!(!csv.contains("NaN"), "{csv}");
+}
+
 /// The channel ROI report: every acquired person counted once, and the GMV decomposition holds.
 fn check_channel_roi(out: &std::path::Path) {
     let csv = std::fs::read_to_string(out.join("channel_roi.csv")).unwrap();
