@@ -9,12 +9,22 @@
 --   steps   the event names of the steps, in order, as SQL string literals (up to 8)
 --   window  the conversion window, measured from the entry step (an INTERVAL or seconds)
 --   mode    window_funnel's mode ('' by default; e.g. strict_order)
+--   exclude, exclude_event
+--           an exclusion: exclude="exclude 9 from 2 to 4" with exclude_event="'refund'" drops
+--           every chain with a refund after its step 2 and before its step 4 (the excluded
+--           event is condition 9, after the 8 step slots); '' and NULL by default
 --   from,to the dates (Asia/Shanghai) whose events are read; the entry step must fall in them
 --
--- Publishes (as jobs/nightly.toml declares) funnel_report.csv: one row per (entry channel, step), plus channel 'all'.
+-- Publishes (as jobs/nightly.toml declares):
+--   funnel_report          one row per (entry channel, step), plus channel 'all': users,
+--                          conversions, median and p90 seconds from the step before
+--   funnel_trend           per week of entry and step: users, conversion from entry
+--   funnel_time_to_convert per step after the first: users by time from the step before
+--   funnel_dropoffs        each user who entered and stopped early: the last step reached
+--                          and the step missed, for the operators
 -- The breakdown is attributed to the channel of the entry step of each user's reported chain,
 -- not to the events themselves (a GROUP BY channel over events would split chains).
--- Users are OneID unified ids, from sql/identity.sql run earlier in the same job.
+-- Users are OneID people (person_id), from event_persons, keyed earlier in the same job.
 
 CREATE VIEW funnel_steps AS
 SELECT k AS step_number, (make_array(${steps}))[k] AS step
@@ -32,7 +42,7 @@ CREATE VIEW funnel_people AS
 SELECT person_id, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_seconds'] AS seconds
 FROM (
   SELECT person_id,
-    window_funnel_detail(${window}, '${mode}', event_time,
+    window_funnel_detail(${window}, '${mode},${exclude}', event_time,
       event_name = (make_array(${steps}))[1],
       event_name = (make_array(${steps}))[2],
       event_name = (make_array(${steps}))[3],
@@ -40,7 +50,9 @@ FROM (
       event_name = (make_array(${steps}))[5],
       event_name = (make_array(${steps}))[6],
       event_name = (make_array(${steps}))[7],
-      event_name = (make_array(${steps}))[8]) AS f
+      event_name = (make_array(${steps}))[8],
+      -- condition 9: the excluded event, when `exclude` names it
+      event_name = ${exclude_event}) AS f
   FROM funnel_events
   WHERE person_id IS NOT NULL
   GROUP BY person_id
@@ -48,14 +60,14 @@ FROM (
 
 -- The channel of each entered user's entry step (the first step of the reported chain).
 CREATE TABLE funnel_entries AS
-SELECT p.person_id, min(e.channel) AS channel, p.level, p.seconds
+SELECT p.person_id, min(e.channel) AS channel, p.level, p.seconds, p.entry_time
 FROM funnel_people p
 JOIN funnel_events e
   ON e.person_id = p.person_id
  AND e.event_time = p.entry_time
  AND e.event_name = (make_array(${steps}))[1]
 WHERE p.level >= 1
-GROUP BY p.person_id, p.level, p.seconds;
+GROUP BY p.person_id, p.level, p.seconds, p.entry_time;
 
 -- Each entered user counts at the steps they reached (an inequality join, so the median and
 -- p90 read only those rows), and every channel shows every step, with 0 users where no one
@@ -89,3 +101,57 @@ SELECT
 FROM by_step;
 
 SELECT * FROM funnel_report WHERE channel = 'all' ORDER BY step_number;
+
+-- The trend: per week of entry (the week of each user's step 1, in ${time_zone}), the users
+-- entering and those reaching each step, with the conversion from entry. Every week lists
+-- every step.
+CREATE TABLE funnel_trend AS
+WITH entered AS (
+  SELECT person_id, level,
+         CAST(date_trunc('week', entry_time AT TIME ZONE '${time_zone}') AS DATE) AS entry_week
+  FROM funnel_entries
+),
+reached AS (
+  SELECT e.entry_week, s.step_number, count(*) AS users
+  FROM entered e JOIN funnel_steps s ON e.level >= s.step_number
+  GROUP BY e.entry_week, s.step_number
+)
+SELECT w.entry_week, s.step_number, s.step, coalesce(r.users, 0) AS users,
+       round(CAST(coalesce(r.users, 0) AS DOUBLE)
+             / first_value(r.users) OVER (PARTITION BY w.entry_week ORDER BY s.step_number), 4)
+         AS conversion_from_entry
+FROM (SELECT DISTINCT entry_week FROM entered) w
+CROSS JOIN funnel_steps s
+LEFT JOIN reached r ON r.entry_week = w.entry_week AND r.step_number = s.step_number;
+
+-- Time to convert: for each step after the first, how many users took it how long after the
+-- step before, in buckets an operator can chart (bucket_order sorts them).
+CREATE TABLE funnel_time_to_convert AS
+WITH conversions AS (
+  SELECT s.step_number, s.step, e.seconds[s.step_number - 1] AS seconds
+  FROM funnel_entries e JOIN funnel_steps s ON e.level >= s.step_number AND s.step_number >= 2
+),
+bucketed AS (
+  SELECT step_number, step,
+         CASE WHEN seconds <= 60 THEN 1 WHEN seconds <= 600 THEN 2 WHEN seconds <= 3600 THEN 3
+              WHEN seconds <= 21600 THEN 4 WHEN seconds <= 86400 THEN 5
+              WHEN seconds <= 259200 THEN 6 ELSE 7 END AS bucket_order
+  FROM conversions
+)
+SELECT step_number, step, bucket_order,
+       CASE bucket_order WHEN 1 THEN 'up to 1 min' WHEN 2 THEN '1-10 min' WHEN 3 THEN '10-60 min'
+            WHEN 4 THEN '1-6 h' WHEN 5 THEN '6-24 h' WHEN 6 THEN '1-3 days'
+            ELSE 'over 3 days' END AS bucket,
+       count(*) AS users
+FROM bucketed
+GROUP BY step_number, step, bucket_order;
+
+-- The drop-offs, for the operators to follow up: every user who entered and stopped before
+-- the last step, with the last step reached and the one they did not take.
+CREATE TABLE funnel_dropoffs AS
+SELECT e.person_id, e.channel, e.entry_time, e.level AS last_step_number, s.step AS last_step,
+       n.step AS missed_step
+FROM funnel_entries e
+JOIN funnel_steps s ON s.step_number = e.level
+JOIN funnel_steps n ON n.step_number = e.level + 1;
+

@@ -617,6 +617,83 @@ fn the_funnel_report_lists_every_step_of_every_channel() {
     assert!(!csv.contains("NaN"), "{csv}");
 }
 
+/// The funnel's trend, time-to-convert histogram and drop-off list count the same users as
+/// the report; an exclusion only ever lowers the counts.
+#[test]
+fn the_funnel_trend_histogram_and_dropoffs_add_up() {
+    let (_dir, out, _) = run_nightly_on_sample(&[]);
+    let csv = |name: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(out.join(name))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    };
+    let all_users = |rows: &[Vec<String>]| -> Vec<i64> {
+        rows.iter()
+            .filter(|r| r[0] == "all")
+            .map(|r| r[3].parse().unwrap())
+            .collect()
+    };
+    let report = csv("funnel_report.csv");
+    let users = all_users(&report);
+    assert_eq!(users.len(), 4);
+    // the trend's weeks add up to the report's users at every step
+    let trend = csv("funnel_trend.csv");
+    for (step, expected) in users.iter().enumerate() {
+        let by_week: i64 = trend
+            .iter()
+            .filter(|r| r[1] == (step + 1).to_string())
+            .map(|r| r[3].parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(by_week, *expected, "step {}", step + 1);
+    }
+    // the histogram counts each conversion once, in one bucket
+    let histogram = csv("funnel_time_to_convert.csv");
+    for (step, expected) in users.iter().enumerate().skip(1) {
+        let bucketed: i64 = histogram
+            .iter()
+            .filter(|r| r[0] == (step + 1).to_string())
+            .map(|r| r[4].parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(bucketed, *expected, "step {}", step + 1);
+    }
+    // everyone who entered and did not finish is in the drop-offs, at their last step
+    let dropoffs = stdout_of(userlake().args([
+        "sql",
+        "--lake",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+        "-c",
+        "SELECT last_step_number, count(*) FROM funnel_dropoffs GROUP BY 1 ORDER BY 1",
+    ]));
+    let expected: String = (0..3)
+        .map(|i| format!("{},{}\n", i + 1, users[i] - users[i + 1]))
+        .collect();
+    assert_eq!(
+        dropoffs.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n",
+        expected
+    );
+    // shares between the view and the payment drop chains: fewer users from step 2 on
+    let (_dir2, excluded_out, _) =
+        run_nightly_on_sample(&["exclude=exclude 9 from 2 to 4", "exclude_event='share'"]);
+    let excluded = std::fs::read_to_string(excluded_out.join("funnel_report.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
+        .collect::<Vec<_>>();
+    let excluded_users = all_users(&excluded);
+    assert_eq!(excluded_users[0], users[0]);
+    assert!(
+        excluded_users[1] < users[1],
+        "{excluded_users:?} vs {users:?}"
+    );
+    assert!(excluded_users.iter().zip(&users).all(|(e, u)| e <= u));
+}
+
 /// The channel ROI report: every acquired person counted once, and the GMV decomposition holds.
 fn check_channel_roi(out: &std::path::Path) {
     let csv = std::fs::read_to_string(out.join("channel_roi.csv")).unwrap();
@@ -1378,7 +1455,7 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let nightly = latest_run_of(&out, "2026-01-30");
 
     let first = csv_tables(&nightly);
-    assert_eq!(first.len(), 12, "CSV tables: {:?}", first.keys());
+    assert_eq!(first.len(), 14, "CSV tables: {:?}", first.keys());
 
     let rerun_log = run("2026-01-30", &[]);
     assert!(rerun_log.contains("14 steps (14 reused)"), "{rerun_log}");

@@ -39,6 +39,8 @@ fn result_fields(time_type: &DataType) -> Fields {
             DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
             false,
         ),
+        Field::new("dropped_level", DataType::Int64, false),
+        Field::new("dropped_by", DataType::Int64, true),
     ])
 }
 
@@ -70,11 +72,18 @@ impl EventsEvaluator for DetailEvaluator {
         let mut time_lengths = Vec::with_capacity(groups.len());
         let mut seconds: Vec<f64> = Vec::new();
         let mut second_lengths = Vec::with_capacity(groups.len());
+        let mut dropped_levels = Vec::with_capacity(groups.len());
+        let mut dropped_by = Vec::with_capacity(groups.len());
         let mut entries: Vec<Entry> = Vec::new();
         for events in groups.iter_mut() {
             ordered_entries(events, self.steps, &mut entries);
-            let (level, times) = funnel_chain(&entries, self.steps, self.window, self.mode);
+            let (reached, times) = funnel_chain(&entries, self.steps, self.window, &self.mode);
+            let level = reached.level;
             levels.push(level as i64);
+            // only a dropped chain that got further than the reported one is news
+            let dropped = reached.dropped.filter(|d| d.level > level);
+            dropped_levels.push(dropped.map_or(0, |d| d.level as i64));
+            dropped_by.push(dropped.map(|d| d.exclusion as i64 + 1));
             time_lengths.push(times.len());
             second_lengths.push(times.len().saturating_sub(1));
             for pair in times.windows(2) {
@@ -106,6 +115,8 @@ impl EventsEvaluator for DetailEvaluator {
                 Arc::new(Int64Array::from(levels)),
                 Arc::new(step_times),
                 Arc::new(step_seconds),
+                Arc::new(Int64Array::from(dropped_levels)),
+                Arc::new(Int64Array::from(dropped_by)),
             ],
             None,
         )?))
@@ -146,12 +157,16 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         BEHAVIOUR_SECTION,
         "window_funnel's level, with the chain behind it: a struct {level, step_times, \
-         step_seconds}. step_times lists the times of steps 1..level of the reported chain (in \
-         the timestamp's own type); step_seconds lists the seconds from each step to the next \
-         (level - 1 values, fractions kept). The reported chain is one that reaches the maximum \
-         level; among those, the one that starts earliest, with each step at its earliest \
-         possible time under the mode (so step_seconds are the fastest conversions that chain \
-         allows). Same arguments, modes and errors as window_funnel. Level 0 gives empty lists.",
+         step_seconds, dropped_level, dropped_by}. step_times lists the times of steps 1..level \
+         of the reported chain (in the timestamp's own type); step_seconds lists the seconds \
+         from each step to the next (level - 1 values, fractions kept). The reported chain is \
+         one that reaches the maximum level; among those, the one that starts earliest, with \
+         each step at its earliest possible time under the mode (so step_seconds are the \
+         fastest conversions that chain allows), and no excluded event inside it. \
+         dropped_level is the highest level of a chain that an exclusion dropped when it is \
+         above level (else 0), and dropped_by the number of that exclusion in the mode, \
+         counting from 1 (else NULL). Same arguments, modes and errors as window_funnel. Level \
+         0 gives empty lists.",
         "window_funnel_detail(window, mode, timestamp, cond1, ..., condN)",
     )
     .with_argument("window", "As for window_funnel.")

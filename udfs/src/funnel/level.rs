@@ -14,6 +14,8 @@
 //! other beats (starting no earlier with a subset of its rows at that time). Two identical rows
 //! matching three steps therefore reach level 2, never 3.
 
+use std::collections::{HashMap, HashSet};
+
 use super::mode::FunnelMode;
 
 /// A chain under `strict_once`: its start, the time of its last step, and the rows that filled
@@ -140,17 +142,30 @@ impl Level {
     }
 }
 
-/// One step of the processing order: a row's time, the 0-based step it matches (`None` for a
-/// row matching no condition, kept only under `strict_order`), and the row's rank.
+/// What a row is to the funnel, in the order rows of the same time are processed: rows that
+/// match no condition first (as in ClickHouse), then excluded events (an exclusion at the time
+/// of a step counts as coming before it), then steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A row matching no condition, kept only under `strict_order`.
+    Other,
+    /// A row matching an excluded condition (its 0-based condition number).
+    Excluded(u8),
+    /// A row matching a step (0-based).
+    Step(u8),
+}
+
+/// One step of the processing order: a row's time, what it is, and the row's rank. A row
+/// matching several conditions gives one entry per condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Entry {
     pub time: i64,
-    pub step: Option<u8>,
+    pub kind: Kind,
     pub row: u32,
 }
 
 /// Sorts `events` and lays them out as entries in the total processing order: by time, then
-/// (step, row), with unmatched rows first within a time.
+/// (kind, row). Conditions from `steps` on are exclusions.
 pub fn ordered_entries(events: &mut [(i64, u64)], steps: usize, out: &mut Vec<Entry>) {
     // A stable sort: it is adaptive to the time-ordered runs that events mostly arrive in.
     events.sort();
@@ -166,20 +181,19 @@ pub fn ordered_entries(events: &mut [(i64, u64)], steps: usize, out: &mut Vec<En
             if mask == 0 {
                 out.push(Entry {
                     time,
-                    step: None,
+                    kind: Kind::Other,
                     row,
                 });
             }
             let mut bits = mask;
             while bits != 0 {
-                let step = bits.trailing_zeros() as u8;
-                if (step as usize) < steps {
-                    out.push(Entry {
-                        time,
-                        step: Some(step),
-                        row,
-                    });
-                }
+                let condition = bits.trailing_zeros() as u8;
+                let kind = if (condition as usize) < steps {
+                    Kind::Step(condition)
+                } else {
+                    Kind::Excluded(condition)
+                };
+                out.push(Entry { time, kind, row });
                 bits &= bits - 1;
             }
             group_end += 1;
@@ -189,14 +203,40 @@ pub fn ordered_entries(events: &mut [(i64, u64)], steps: usize, out: &mut Vec<En
     }
 }
 
-/// The level reached over `entries`, and how many entries were read before the search ended
-/// (a strict mode may stop it early).
-pub fn entries_level(
-    entries: &[Entry],
-    steps: usize,
-    window: i64,
-    mode: FunnelMode,
-) -> (usize, usize) {
+/// A chain an exclusion dropped: the level it had reached and the exclusion (0-based, in the
+/// order the mode names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    pub level: usize,
+    pub exclusion: usize,
+}
+
+/// What the search over a group's entries found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached {
+    /// The funnel level (0 ..= steps).
+    pub level: usize,
+    /// How many entries were read before the search ended (a strict mode may stop it early).
+    pub read: usize,
+    /// The highest-level chain an exclusion dropped, if any.
+    pub dropped: Option<Dropped>,
+}
+
+/// The level reached over `entries`.
+///
+/// With exclusions, a chain whose last step is I or later is exposed until it reaches J: the
+/// search tries every chain (see [`ChainSearch`]); without them, the greedy pass below.
+pub fn entries_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
+    if mode.exclusions.is_empty() {
+        greedy_level(entries, steps, window, mode)
+    } else {
+        excluded_level(entries, steps, window, mode)
+    }
+}
+
+/// For each step the state keeps the chain that reached it with the latest start; excluded
+/// events are not read.
+fn greedy_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
     // strictly increasing times never put one row (one time) on two steps
     let once = mode.strict_once && !mode.strict_increase;
     let mut levels = vec![Level::default(); steps];
@@ -205,6 +245,11 @@ pub fn entries_level(
     let mut max_level = 0usize;
     let mut started = false;
     let mut current_time = None;
+    let stopped = |level: usize, read: usize| Reached {
+        level,
+        read,
+        dropped: None,
+    };
 
     for (index, entry) in entries.iter().enumerate() {
         if mode.strict_increase && current_time != Some(entry.time) {
@@ -213,13 +258,16 @@ pub fn entries_level(
             current_time = Some(entry.time);
         }
         let (time, row) = (entry.time, entry.row);
-        let Some(step) = entry.step else {
-            if mode.strict_order && started {
-                return (max_level, index);
+        let step = match entry.kind {
+            Kind::Other => {
+                if mode.strict_order && started {
+                    return stopped(max_level, index);
+                }
+                continue;
             }
-            continue;
+            Kind::Excluded(_) => continue,
+            Kind::Step(step) => step as usize,
         };
-        let step = step as usize;
         if step == 0 {
             let chain = once.then(|| Chain {
                 start: time,
@@ -232,7 +280,7 @@ pub fn entries_level(
             continue;
         }
         if mode.strict_deduplication && levels[step].is_reached() {
-            return (max_level, index);
+            return stopped(max_level, index);
         }
         let previous = if mode.strict_increase {
             &snapshot[step - 1]
@@ -243,7 +291,7 @@ pub fn entries_level(
             if mode.allow_reentry {
                 continue;
             }
-            return (max_level, index);
+            return stopped(max_level, index);
         }
         previous.extend(row, time, window, once, &mut extensions);
         if !extensions.is_empty() {
@@ -252,11 +300,46 @@ pub fn entries_level(
             }
             max_level = max_level.max(step + 1);
             if max_level == steps {
-                return (steps, index + 1);
+                return stopped(steps, index + 1);
             }
         }
     }
-    (max_level, entries.len())
+    stopped(max_level, entries.len())
+}
+
+/// The level under exclusions: the best valid chain of each start, found by [`ChainSearch`],
+/// bounded by the level without exclusions (the greedy pass). When that bound is higher, the
+/// earliest chain reaching it tells which exclusion dropped it.
+fn excluded_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
+    let unexcluded = greedy_level(entries, steps, window, mode);
+    let mut search = ChainSearch::new(entries, window, mode);
+    let mut level = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        if level == unexcluded.level {
+            break;
+        }
+        if entry.kind == Kind::Step(0) {
+            level = level.max(search.best_from(index));
+        }
+    }
+    let dropped = (unexcluded.level > level).then(|| {
+        let plain = FunnelMode {
+            exclusions: Vec::new(),
+            ..mode.clone()
+        };
+        let mut unchecked = ChainSearch::new(entries, window, &plain);
+        let times = unchecked.first_chain(unexcluded.level);
+        let exclusion = search.first_broken(&times).unwrap_or(0);
+        Dropped {
+            level: unexcluded.level,
+            exclusion,
+        }
+    });
+    Reached {
+        level,
+        read: entries.len(),
+        dropped,
+    }
 }
 
 /// Sorts `events` into the total order, then returns the level reached (0 ..= `steps`).
@@ -264,109 +347,295 @@ pub fn funnel_level(
     events: &mut [(i64, u64)],
     steps: usize,
     window: i64,
-    mode: FunnelMode,
+    mode: &FunnelMode,
 ) -> usize {
     let mut entries = Vec::with_capacity(events.len());
     ordered_entries(events, steps, &mut entries);
-    entries_level(&entries, steps, window, mode).0
+    entries_level(&entries, steps, window, mode).level
 }
 
 /// The reported chain of a group: among the chains reaching the group's level, the one that
-/// starts earliest, with each step at its earliest possible time. Returns the level and the
-/// time of each step.
+/// starts earliest, with each step at its earliest possible time (the earliest such chain,
+/// compared step by step). Returns what the search found and the time of each step.
 pub fn funnel_chain(
     entries: &[Entry],
     steps: usize,
     window: i64,
-    mode: FunnelMode,
-) -> (usize, Vec<i64>) {
-    let (level, end) = entries_level(entries, steps, window, mode);
-    if level == 0 {
-        return (0, Vec::new());
+    mode: &FunnelMode,
+) -> (Reached, Vec<i64>) {
+    let reached = entries_level(entries, steps, window, mode);
+    if reached.level == 0 {
+        return (reached, Vec::new());
     }
-    let read = &entries[..end];
-    let mut times = Vec::with_capacity(level);
-    let mut rows = Vec::with_capacity(level);
-    for (index, entry) in read.iter().enumerate() {
-        if entry.step != Some(0) {
-            continue;
-        }
-        times.clear();
-        rows.clear();
-        times.push(entry.time);
-        rows.push(entry.row);
-        if level == 1
-            || extend_chain(
-                read,
-                index + 1,
-                1,
-                level,
-                entry.time,
-                window,
-                mode,
-                &mut times,
-                &mut rows,
-            )
-        {
-            return (level, times);
-        }
-    }
-    // The level was reached, so some chain exists; this is not reached.
-    (level, times)
+    let mut search = ChainSearch::new(&entries[..reached.read], window, mode);
+    let times = search.first_chain(reached.level);
+    (reached, times)
 }
 
-/// Fills steps `step..level` with the earliest entries that keep the chain valid. Only ties
-/// at the earliest time are worth trying in turn (a row may be needed by a later step under
-/// `strict_once`); a later time never helps.
-#[allow(clippy::too_many_arguments)]
-fn extend_chain(
-    entries: &[Entry],
-    from: usize,
-    step: usize,
-    level: usize,
-    start: i64,
+/// The times of the events of each exclusion's condition, sorted.
+fn excluded_times(entries: &[Entry], mode: &FunnelMode) -> Vec<Vec<i64>> {
+    mode.exclusions
+        .iter()
+        .map(|exclusion| {
+            entries
+                .iter()
+                .filter(|e| e.kind == Kind::Excluded(exclusion.condition as u8))
+                .map(|e| e.time)
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether some time in sorted `times` lies in (`after`, `until`].
+fn any_between(times: &[i64], after: i64, until: i64) -> bool {
+    let first_later = times.partition_point(|&t| t <= after);
+    times.get(first_later).is_some_and(|&t| t <= until)
+}
+
+/// (entry index, step, the times of the chain's steps that open an exclusion it is still
+/// exposed to, its rows at its last time): all the rest of a search depends on, for a given
+/// start.
+type SearchKey = (usize, usize, Vec<i64>, Vec<u32>);
+
+/// A depth-first search over the chains of one group: steps are tried at increasing times,
+/// so the first chain found is the earliest. Without exclusions only ties at the earliest time
+/// are worth trying (a row may be needed by a later step under `strict_once`); with them a
+/// later step may be what avoids an excluded event, so later times are tried too, and what
+/// each position leads to is remembered.
+///
+/// A chain of L steps is valid when, for every exclusion `exclude C from I to J` with I <= L,
+/// no event of condition C lies after its step I and no later than its step J (when L >= J)
+/// or the end of its window (when L < J).
+struct ChainSearch<'a> {
+    entries: &'a [Entry],
     window: i64,
-    mode: FunnelMode,
-    times: &mut Vec<i64>,
-    rows: &mut Vec<u32>,
-) -> bool {
-    if step == level {
-        return true;
-    }
-    let previous_time = times[times.len() - 1];
-    let deadline = start.saturating_add(window);
-    let mut earliest = None;
-    for index in from..entries.len() {
-        let entry = entries[index];
-        if entry.time > deadline || earliest.is_some_and(|t| entry.time > t) {
-            break;
-        }
-        if entry.step != Some(step as u8)
-            || (mode.strict_increase && entry.time <= previous_time)
-            || (mode.strict_once && rows.contains(&entry.row))
-        {
-            continue;
-        }
-        earliest = Some(entry.time);
-        times.push(entry.time);
-        rows.push(entry.row);
-        if extend_chain(
+    mode: &'a FunnelMode,
+    /// Per exclusion, the times of its events.
+    excluded: Vec<Vec<i64>>,
+    /// For the current start: positions from which no chain of the wanted level is valid.
+    failed: HashSet<SearchKey>,
+    /// For the current start: the best valid level reachable from a position.
+    best: HashMap<SearchKey, usize>,
+    times: Vec<i64>,
+    rows: Vec<u32>,
+}
+
+impl<'a> ChainSearch<'a> {
+    fn new(entries: &'a [Entry], window: i64, mode: &'a FunnelMode) -> Self {
+        ChainSearch {
             entries,
-            index + 1,
-            step + 1,
-            level,
-            start,
             window,
             mode,
-            times,
-            rows,
-        ) {
-            return true;
+            excluded: excluded_times(entries, mode),
+            failed: HashSet::new(),
+            best: HashMap::new(),
+            times: Vec::new(),
+            rows: Vec::new(),
         }
-        times.pop();
-        rows.pop();
     }
-    false
+
+    fn excluding(&self) -> bool {
+        !self.mode.exclusions.is_empty()
+    }
+
+    /// Starts a chain on the step 1 entry at `index`.
+    fn start(&mut self, index: usize) {
+        self.failed.clear();
+        self.best.clear();
+        self.times.clear();
+        self.rows.clear();
+        self.times.push(self.entries[index].time);
+        self.rows.push(self.entries[index].row);
+    }
+
+    /// The first exclusion (0-based) that a chain with these step times breaks.
+    fn first_broken(&self, times: &[i64]) -> Option<usize> {
+        let (start, level) = (*times.first()?, times.len());
+        let end = start.saturating_add(self.window);
+        self.mode
+            .exclusions
+            .iter()
+            .zip(&self.excluded)
+            .position(|(e, excluded)| {
+                e.from <= level
+                    && any_between(
+                        excluded,
+                        times[e.from - 1],
+                        if level >= e.to { times[e.to - 1] } else { end },
+                    )
+            })
+    }
+
+    /// Whether the chain's last step, step `step`, closes an exclusion badly (an excluded
+    /// event after its step I and no later than this step J).
+    fn closes_badly(&self, step: usize) -> bool {
+        let time = self.times[step - 1];
+        self.mode
+            .exclusions
+            .iter()
+            .zip(&self.excluded)
+            .any(|(e, excluded)| {
+                e.to == step && any_between(excluded, self.times[e.from - 1], time)
+            })
+    }
+
+    /// Whether the chain, ending at its current step, breaks an exclusion it is still exposed
+    /// to (an excluded event after its step I and within its window).
+    fn ends_badly(&self) -> bool {
+        let level = self.times.len();
+        let end = self.times[0].saturating_add(self.window);
+        self.mode
+            .exclusions
+            .iter()
+            .zip(&self.excluded)
+            .any(|(e, excluded)| {
+                e.covers(level) && any_between(excluded, self.times[e.from - 1], end)
+            })
+    }
+
+    fn key(&self, from: usize) -> SearchKey {
+        let step = self.times.len();
+        let last = self.times[step - 1];
+        let open: Vec<i64> = self
+            .mode
+            .exclusions
+            .iter()
+            .filter(|e| e.from <= step && e.to > step)
+            .map(|e| self.times[e.from - 1])
+            .collect();
+        let rows_now: Vec<u32> = self
+            .rows
+            .iter()
+            .zip(&self.times)
+            .filter(|(_, t)| **t == last)
+            .map(|(r, _)| *r)
+            .collect();
+        (from, step, open, rows_now)
+    }
+
+    /// The entries from `from` on that can be the chain's next step, in order, until one
+    /// later than the window.
+    fn candidates(&self, from: usize) -> impl Iterator<Item = usize> + '_ {
+        let step = self.times.len();
+        let previous_time = self.times[step - 1];
+        let deadline = self.times[0].saturating_add(self.window);
+        (from..self.entries.len())
+            .take_while(move |&i| self.entries[i].time <= deadline)
+            .filter(move |&i| {
+                let entry = self.entries[i];
+                entry.kind == Kind::Step(step as u8)
+                    && !(self.mode.strict_increase && entry.time <= previous_time)
+                    && !(self.mode.strict_once && self.rows.contains(&entry.row))
+            })
+    }
+
+    /// The earliest valid chain of `level` steps (empty when there is none).
+    fn first_chain(&mut self, level: usize) -> Vec<i64> {
+        let mut found: Option<Vec<i64>> = None;
+        for index in 0..self.entries.len() {
+            let entry = self.entries[index];
+            if found.as_ref().is_some_and(|f| entry.time > f[0]) {
+                // every start at the earliest time that works has been tried
+                break;
+            }
+            if entry.kind != Kind::Step(0) {
+                continue;
+            }
+            self.start(index);
+            if let Some(rest) = self.extend(index + 1, level) {
+                let mut times = vec![entry.time];
+                times.extend(rest);
+                if found.as_ref().is_none_or(|f| times < *f) {
+                    found = Some(times);
+                }
+            }
+        }
+        found.unwrap_or_default()
+    }
+
+    /// The earliest times of the steps that complete the chain so far to a valid one of
+    /// `level` steps from entry `from` on, compared step by step; `None` when none does.
+    /// Candidates of one time are all tried, since the rows they leave free may differ; a
+    /// later time is tried only when no candidate of an earlier one leads anywhere.
+    fn extend(&mut self, from: usize, level: usize) -> Option<Vec<i64>> {
+        let step = self.times.len();
+        if step == level {
+            return (!self.ends_badly()).then(Vec::new);
+        }
+        let excluding = self.excluding();
+        let key = excluding.then(|| self.key(from));
+        if key.as_ref().is_some_and(|k| self.failed.contains(k)) {
+            return None;
+        }
+        let candidates: Vec<usize> = self.candidates(from).collect();
+        let mut found: Option<Vec<i64>> = None;
+        let mut group_time = None;
+        for index in candidates {
+            let entry = self.entries[index];
+            if group_time.is_some_and(|t| entry.time > t) {
+                // the candidates of the earlier time decided it, or without exclusions a later
+                // time never helps (every step after it could have been taken anyway)
+                if found.is_some() || !excluding {
+                    break;
+                }
+            }
+            group_time = Some(entry.time);
+            self.times.push(entry.time);
+            self.rows.push(entry.row);
+            if self.closes_badly(step + 1) {
+                // a later step J only lets more excluded events in
+                self.times.pop();
+                self.rows.pop();
+                break;
+            }
+            if let Some(rest) = self.extend(index + 1, level) {
+                let mut times = vec![entry.time];
+                times.extend(rest);
+                if found.as_ref().is_none_or(|f| times < *f) {
+                    found = Some(times);
+                }
+            }
+            self.times.pop();
+            self.rows.pop();
+        }
+        if found.is_none()
+            && let Some(key) = key
+        {
+            self.failed.insert(key);
+        }
+        found
+    }
+
+    /// The most steps of a valid chain starting on the step 1 entry at `index`.
+    fn best_from(&mut self, index: usize) -> usize {
+        self.start(index);
+        self.best_here(index + 1)
+    }
+
+    fn best_here(&mut self, from: usize) -> usize {
+        let key = self.key(from);
+        if let Some(&known) = self.best.get(&key) {
+            return known;
+        }
+        let step = self.times.len();
+        let mut best = if self.ends_badly() { 0 } else { step };
+        let candidates: Vec<usize> = self.candidates(from).collect();
+        for index in candidates {
+            let entry = self.entries[index];
+            self.times.push(entry.time);
+            self.rows.push(entry.row);
+            if self.closes_badly(step + 1) {
+                self.times.pop();
+                self.rows.pop();
+                break;
+            }
+            best = best.max(self.best_here(index + 1));
+            self.times.pop();
+            self.rows.pop();
+        }
+        self.best.insert(key, best);
+        best
+    }
 }
 
 #[cfg(test)]
@@ -381,10 +650,10 @@ mod tests {
     fn level(events: &[(i64, u64)], steps: usize, window: i64, mode: &str) -> usize {
         let mode = FunnelMode::parse("test", mode).unwrap();
         let mut events = events.to_vec();
-        let forward = funnel_level(&mut events, steps, window, mode);
+        let forward = funnel_level(&mut events, steps, window, &mode);
         // the same answer in reverse arrival order
         let mut reversed: Vec<_> = events.iter().rev().copied().collect();
-        assert_eq!(forward, funnel_level(&mut reversed, steps, window, mode));
+        assert_eq!(forward, funnel_level(&mut reversed, steps, window, &mode));
         forward
     }
 
@@ -534,7 +803,8 @@ mod tests {
         let mut events = events.to_vec();
         let mut entries = Vec::new();
         ordered_entries(&mut events, steps, &mut entries);
-        funnel_chain(&entries, steps, window, mode)
+        let (reached, times) = funnel_chain(&entries, steps, window, &mode);
+        (reached.level, times)
     }
 
     #[test]
@@ -566,5 +836,212 @@ mod tests {
             chain(&events, 3, 10, "strict_deduplication"),
             (2, vec![0, 1])
         );
+    }
+
+    /// The level, the reported chain and the dropped chain (level, exclusion number from 1)
+    /// of `events` under `mode`; steps are the conditions before the excluded ones.
+    fn excluded(
+        events: &[(i64, u64)],
+        conditions: usize,
+        window: i64,
+        mode: &str,
+    ) -> (usize, Vec<i64>, Option<(usize, usize)>) {
+        let mode = FunnelMode::parse("test", mode).unwrap();
+        let steps = mode.steps("test", conditions).unwrap();
+        let mut events = events.to_vec();
+        let mut entries = Vec::new();
+        ordered_entries(&mut events, steps, &mut entries);
+        let (reached, times) = funnel_chain(&entries, steps, window, &mode);
+        // the same answer in reverse arrival order
+        let mut reversed: Vec<_> = events.iter().rev().copied().collect();
+        assert_eq!(
+            reached.level,
+            funnel_level(&mut reversed, steps, window, &mode)
+        );
+        let dropped = reached.dropped.map(|d| (d.level, d.exclusion + 1));
+        (reached.level, times, dropped)
+    }
+
+    #[test]
+    fn exclusions_drop_the_chains_they_fall_in() {
+        const X: u64 = 8;
+        let m = "exclude 4 from 1 to 3";
+        // view@0 cart@5 refund@6 pay@7: the only chain has a refund between steps 1 and 3
+        assert_eq!(
+            excluded(&[(0, A), (5, B), (6, X), (7, C)], 4, 10, m),
+            (0, vec![], Some((3, 1)))
+        );
+        // the refund after the payment, or after the window, drops nothing
+        assert_eq!(
+            excluded(&[(0, A), (5, B), (7, C), (8, X)], 4, 10, m),
+            (3, vec![0, 5, 7], None)
+        );
+        assert_eq!(
+            excluded(&[(0, A), (5, B), (11, X)], 4, 10, m),
+            (2, vec![0, 5], None)
+        );
+        // a chain that stops at step 2 is dropped by a refund within its window
+        assert_eq!(
+            excluded(&[(0, A), (5, B), (9, X)], 4, 10, m),
+            (0, vec![], Some((2, 1)))
+        );
+        // a new chain after the refund counts
+        assert_eq!(
+            excluded(&[(0, A), (2, X), (3, A), (5, B), (7, C)], 4, 10, m),
+            (3, vec![3, 5, 7], None)
+        );
+        // a step I taken again after the excluded event avoids it
+        let m2 = "exclude 4 from 2 to 3";
+        assert_eq!(
+            excluded(&[(0, A), (2, B), (3, X), (4, B), (6, C)], 4, 10, m2),
+            (3, vec![0, 4, 6], None)
+        );
+        // before step I the excluded event does not matter
+        assert_eq!(
+            excluded(&[(0, A), (1, X), (2, B), (6, C)], 4, 10, m2),
+            (3, vec![0, 2, 6], None)
+        );
+        // at the time of step I it comes before it; at the time of step J too
+        assert_eq!(
+            excluded(&[(0, A), (2, B | X), (6, C)], 4, 10, m2),
+            (3, vec![0, 2, 6], None)
+        );
+        assert_eq!(
+            excluded(&[(0, A), (2, B), (6, C | X)], 4, 10, m2),
+            (1, vec![0], Some((3, 1)))
+        );
+        // two exclusions: the second one fires
+        let m3 = "exclude 4 from 1 to 2, exclude 5 from 2 to 3";
+        assert_eq!(
+            excluded(&[(0, A), (1, B), (2, 16), (3, C)], 5, 10, m3),
+            (1, vec![0], Some((3, 2)))
+        );
+    }
+
+    /// Every chain, tried: the level under exclusions, and the dropped chain, by definition.
+    fn brute_force_excluded(
+        events: &[(i64, u64)],
+        steps: usize,
+        window: i64,
+        mode: &FunnelMode,
+    ) -> (usize, Vec<i64>, Option<(usize, usize)>) {
+        let mut sorted = events.to_vec();
+        sorted.sort();
+        let mut chains: Vec<Vec<usize>> = Vec::new();
+        fn grow(
+            sorted: &[(i64, u64)],
+            chain: &mut Vec<usize>,
+            steps: usize,
+            window: i64,
+            mode: &FunnelMode,
+            out: &mut Vec<Vec<usize>>,
+        ) {
+            out.push(chain.clone());
+            let step = chain.len();
+            if step == steps {
+                return;
+            }
+            let (start, last) = (sorted[chain[0]].0, sorted[chain[step - 1]].0);
+            for (i, &(t, mask)) in sorted.iter().enumerate() {
+                let later = if mode.strict_increase {
+                    t > last
+                } else {
+                    t >= last
+                };
+                if mask & (1 << step) != 0
+                    && later
+                    && t <= start + window
+                    && !(mode.strict_once && chain.contains(&i))
+                {
+                    chain.push(i);
+                    grow(sorted, chain, steps, window, mode, out);
+                    chain.pop();
+                }
+            }
+        }
+        for (i, &(_, mask)) in sorted.iter().enumerate() {
+            if mask & 1 != 0 {
+                grow(&sorted, &mut vec![i], steps, window, mode, &mut chains);
+            }
+        }
+        let times = |chain: &Vec<usize>| chain.iter().map(|&i| sorted[i].0).collect::<Vec<i64>>();
+        let broken = |chain: &Vec<usize>| -> Option<usize> {
+            let t = times(chain);
+            let level = t.len();
+            mode.exclusions.iter().position(|e| {
+                if e.from > level {
+                    return false;
+                }
+                let until = if level >= e.to {
+                    t[e.to - 1]
+                } else {
+                    t[0] + window
+                };
+                sorted.iter().any(|&(x, mask)| {
+                    mask & (1 << e.condition) != 0 && x > t[e.from - 1] && x <= until
+                })
+            })
+        };
+        let valid: Vec<&Vec<usize>> = chains.iter().filter(|c| broken(c).is_none()).collect();
+        let level = valid.iter().map(|c| c.len()).max().unwrap_or(0);
+        let reported = valid
+            .iter()
+            .filter(|c| c.len() == level)
+            .map(|c| times(c))
+            .min()
+            .unwrap_or_default();
+        let unexcluded = chains.iter().map(|c| c.len()).max().unwrap_or(0);
+        let dropped = (unexcluded > level).then(|| {
+            let first = chains
+                .iter()
+                .filter(|c| c.len() == unexcluded)
+                .min_by_key(|c| times(c))
+                .unwrap();
+            (unexcluded, broken(first).unwrap() + 1)
+        });
+        (level, reported, dropped)
+    }
+
+    /// The level, the reported chain (the earliest, step by step) and the dropped chain, against
+    /// every chain tried, with and without exclusions, on small groups full of ties.
+    #[test]
+    fn exclusions_equal_the_exhaustive_search_on_random_groups() {
+        let mut random = crate::TestRandom::new(0x5151_7e57_c0de_0001);
+        let modes = [
+            "exclude 4 from 1 to 3",
+            "exclude 4 from 2 to 3, strict_increase",
+            "exclude 4 from 1 to 2, exclude 5 from 2 to 3, strict_once",
+            "exclude 4 from 1 to 3, exclude 4 from 2 to 3",
+            "exclude 5 from 1 to 2, exclude 4 from 1 to 3",
+            // without exclusions the search and the greedy pass must agree as well
+            "",
+            "strict_once",
+            "strict_increase",
+        ];
+        for case in 0..8000 {
+            let text = modes[case % modes.len()];
+            let mode = FunnelMode::parse("test", text).unwrap();
+            let conditions = 3 + mode
+                .exclusions
+                .iter()
+                .map(|e| e.condition)
+                .collect::<HashSet<_>>()
+                .len();
+            let rows = 1 + random.below(9) as usize;
+            let events: Vec<(i64, u64)> = (0..rows)
+                .map(|_| {
+                    (
+                        random.below(6) as i64 * 2,
+                        1 + random.below((1 << conditions) - 1),
+                    )
+                })
+                .collect();
+            let expected = brute_force_excluded(&events, 3, 5, &mode);
+            assert_eq!(
+                excluded(&events, conditions, 5, text),
+                expected,
+                "{text}: {events:?}"
+            );
+        }
     }
 }

@@ -1,8 +1,29 @@
-//! The `mode` argument of `window_funnel`: a comma-separated set of strictness options.
+//! The `mode` argument of `window_funnel`: a comma-separated set of strictness options and
+//! exclusions.
 
 use datafusion::common::{Result, plan_err};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// `exclude C from I to J`: a chain in which an event matching condition `C` comes after the
+/// chain's step `I` and before its step `J` (or, when the chain never reaches `J`, before its
+/// window ends) is dropped. Numbers are 1-based; `C` is one of the last conditions, which are
+/// not steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Exclusion {
+    /// The 0-based condition (bit of the condition mask).
+    pub condition: usize,
+    /// The 1-based steps between which the condition must not occur.
+    pub from: usize,
+    pub to: usize,
+}
+
+impl Exclusion {
+    /// Whether a chain that has reached `level` steps (and not more) is exposed to it.
+    pub fn covers(&self, level: usize) -> bool {
+        self.from <= level && level < self.to
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct FunnelMode {
     /// A repeat of a step already reached (step 2 or later) stops the search.
     pub strict_deduplication: bool,
@@ -14,12 +35,54 @@ pub struct FunnelMode {
     pub strict_once: bool,
     /// With `strict_order`: a step that arrives before its predecessor is skipped.
     pub allow_reentry: bool,
+    /// Exclusion conditions, in the order the mode names them.
+    pub exclusions: Vec<Exclusion>,
+}
+
+const MODE_OPTIONS: &str = "a comma-separated combination of strict_deduplication, \
+     strict_order, strict_increase, strict_once, allow_reentry and exclude C from I to J";
+
+/// `exclude C from I to J`, with the words already split.
+fn parse_exclusion(function: &str, option: &str, words: &[&str]) -> Result<Exclusion> {
+    let number = |word: &str| word.parse::<usize>().ok().filter(|n| *n >= 1);
+    match words {
+        [_, condition, from_word, from, to_word, to]
+            if from_word.eq_ignore_ascii_case("from") && to_word.eq_ignore_ascii_case("to") =>
+        {
+            match (number(condition), number(from), number(to)) {
+                (Some(condition), Some(from), Some(to)) if from < to => Ok(Exclusion {
+                    condition: condition - 1,
+                    from,
+                    to,
+                }),
+                (Some(_), Some(from), Some(to)) => {
+                    plan_err!("{function}: in '{option}', step {from} must come before step {to}")
+                }
+                _ => plan_err!(
+                    "{function}: in '{option}', the condition and steps must be numbers from 1"
+                ),
+            }
+        }
+        _ => plan_err!(
+            "{function}: '{option}' is not an exclusion; write exclude C from I to J (condition \
+             C, one of the last conditions, must not occur between steps I and J)"
+        ),
+    }
 }
 
 impl FunnelMode {
     pub fn parse(function: &str, text: &str) -> Result<Self> {
         let mut mode = FunnelMode::default();
         for option in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let words: Vec<&str> = option.split_whitespace().collect();
+            if words
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("exclude"))
+            {
+                mode.exclusions
+                    .push(parse_exclusion(function, option, &words)?);
+                continue;
+            }
             match option.to_ascii_lowercase().as_str() {
                 "strict_deduplication" => mode.strict_deduplication = true,
                 "strict_order" => mode.strict_order = true,
@@ -29,18 +92,60 @@ impl FunnelMode {
                 // ClickHouse's older name for strict_deduplication
                 "strict" => mode.strict_deduplication = true,
                 other => {
-                    return plan_err!(
-                        "{function}: unknown mode '{other}' (use a comma-separated combination \
-                         of strict_deduplication, strict_order, strict_increase, strict_once, \
-                         allow_reentry)"
-                    );
+                    return plan_err!("{function}: unknown mode '{other}' (use {MODE_OPTIONS})");
                 }
             }
         }
         if mode.allow_reentry && !mode.strict_order {
             return plan_err!("{function}: mode allow_reentry needs strict_order");
         }
+        if !mode.exclusions.is_empty() && (mode.strict_order || mode.strict_deduplication) {
+            // both already end the search at an event that breaks the chain; an exclusion
+            // would be a third, conflicting rule for the same rows
+            return plan_err!(
+                "{function}: exclusions cannot be combined with strict_order or \
+                 strict_deduplication (they end the search at other events already)"
+            );
+        }
         Ok(mode)
+    }
+
+    /// The number of steps among `conditions` conditions: the conditions that exclusions name
+    /// are not steps, and must be the last ones, after every step, so that step numbers are
+    /// condition numbers. Every exclusion's steps must exist.
+    pub fn steps(&self, function: &str, conditions: usize) -> Result<usize> {
+        let mut excluded: Vec<usize> = self.exclusions.iter().map(|e| e.condition).collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let steps = conditions.saturating_sub(excluded.len());
+        for exclusion in &self.exclusions {
+            let condition = exclusion.condition + 1;
+            if condition > conditions {
+                return plan_err!(
+                    "{function}: exclude {condition}: there are only {conditions} conditions"
+                );
+            }
+            if condition <= steps {
+                return plan_err!(
+                    "{function}: exclude {condition}: excluded conditions must come after every \
+                     step, as the last {} conditions",
+                    excluded.len()
+                );
+            }
+            if exclusion.to > steps {
+                return plan_err!(
+                    "{function}: exclude {condition} from {} to {}: there are only {steps} steps",
+                    exclusion.from,
+                    exclusion.to
+                );
+            }
+        }
+        Ok(steps)
+    }
+
+    /// Whether a chain that has reached `level` steps is exposed to some exclusion.
+    pub fn excluded_at(&self, level: usize) -> bool {
+        self.exclusions.iter().any(|e| e.covers(level))
     }
 }
 
@@ -53,6 +158,40 @@ mod tests {
         let mode = FunnelMode::parse("f", " strict_order, allow_reentry ").unwrap();
         assert!(mode.strict_order && mode.allow_reentry && !mode.strict_once);
         assert_eq!(FunnelMode::parse("f", "").unwrap(), FunnelMode::default());
+    }
+
+    #[test]
+    fn parses_exclusions() {
+        let mode = FunnelMode::parse(
+            "f",
+            "strict_once, exclude 5 from 1 to 3, EXCLUDE 4 FROM 2 TO 3",
+        )
+        .unwrap();
+        assert!(mode.strict_once);
+        assert_eq!(mode.exclusions.len(), 2);
+        assert_eq!(
+            mode.exclusions[0],
+            super::Exclusion {
+                condition: 4,
+                from: 1,
+                to: 3
+            }
+        );
+        assert_eq!(mode.steps("f", 5).unwrap(), 3);
+        assert!(mode.excluded_at(1) && mode.excluded_at(2) && !mode.excluded_at(3));
+        let err = |text: &str, conditions: usize| {
+            FunnelMode::parse("f", text)
+                .and_then(|m| m.steps("f", conditions))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("exclude 4 from 3 to 1", 4).contains("must come before"));
+        assert!(err("exclude 4 from 1", 4).contains("write exclude C from I to J"));
+        assert!(err("exclude x from 1 to 2", 4).contains("numbers from 1"));
+        assert!(err("exclude 2 from 1 to 2", 4).contains("after every step"));
+        assert!(err("exclude 5 from 1 to 2", 4).contains("only 4 conditions"));
+        assert!(err("exclude 4 from 1 to 4", 4).contains("only 3 steps"));
+        assert!(err("strict_order, exclude 4 from 1 to 2", 4).contains("cannot be combined"));
     }
 
     #[test]

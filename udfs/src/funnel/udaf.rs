@@ -71,13 +71,15 @@ pub(crate) fn check_funnel_arguments(name: &str, arg_types: &[DataType]) -> Resu
 }
 
 /// The literal window and mode, read at planning from logical and at execution from physical
-/// arguments.
+/// arguments, and the number of steps among the `conditions` (the conditions an exclusion
+/// names are not steps).
 pub(crate) fn funnel_literals(
     name: &str,
     window: Option<&ScalarValue>,
     mode: Option<&ScalarValue>,
     time_type: &DataType,
-) -> Result<(i64, FunnelMode)> {
+    conditions: usize,
+) -> Result<(i64, FunnelMode, usize)> {
     let Some(window) = window else {
         return plan_err!("{name}: the window must be a literal");
     };
@@ -94,7 +96,8 @@ pub(crate) fn funnel_literals(
             );
         }
     };
-    Ok((window, mode))
+    let steps = mode.steps(name, conditions)?;
+    Ok((window, mode, steps))
 }
 
 /// What a funnel aggregate needs from its call: the step count, the window in ticks, the
@@ -113,14 +116,15 @@ impl FunnelParams {
             .get(2)
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Null);
-        let (window, mode) = funnel_literals(
+        let (window, mode, steps) = funnel_literals(
             name,
             literal_argument(args, 0).as_ref(),
             literal_argument(args, 1).as_ref(),
             &time_type,
+            args.exprs.len().saturating_sub(3),
         )?;
         Ok(Self {
-            steps: args.exprs.len().saturating_sub(3),
+            steps,
             window,
             mode,
             time_type,
@@ -141,7 +145,13 @@ pub(crate) fn planning_check(name: &'static str) -> AggregateFunctionSimplificat
             Some(expr) => info.get_data_type(expr)?,
             None => return plan_err!("{name}: missing arguments"),
         };
-        funnel_literals(name, literal(0).as_ref(), literal(1).as_ref(), &time_type)?;
+        funnel_literals(
+            name,
+            literal(0).as_ref(),
+            literal(1).as_ref(),
+            &time_type,
+            args.len().saturating_sub(3),
+        )?;
         Ok(Expr::AggregateFunction(function))
     })
 }
@@ -173,7 +183,7 @@ impl EventsEvaluator for FunnelEvaluator {
             .iter_mut()
             .map(|events| {
                 ordered_entries(events, self.steps, &mut entries);
-                entries_level(&entries, self.steps, self.window, self.mode).0 as i64
+                entries_level(&entries, self.steps, self.window, &self.mode).level as i64
             })
             .collect();
         Ok(Arc::new(levels))
@@ -224,17 +234,22 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          strict_order: a step arriving before its predecessor is skipped instead), \
          strict_increase (each step strictly later than the previous; unlike ClickHouse, no \
          valid chain is lost to a same-time step of a later chain), strict_once (each row fills \
-         at most one step). Ties are broken by a total order on (timestamp, condition, row \
+         at most one step). Exclusions (PostHog's): `exclude C from I to J` makes condition C \
+         an excluded event instead of a step, and drops every chain in which such an event \
+         comes after the chain's step I and before its step J, or, for a chain that never \
+         reaches J, before its window ends; excluded conditions are the last ones, so steps \
+         keep their numbers; an excluded event at the same time as a step counts as before it; \
+         not with strict_order or strict_deduplication. Ties are broken by a total order on (timestamp, condition, row \
          content), so results are the same whatever the row order or partitioning. Up to 64 \
          conditions. An empty group gives 0.",
         "window_funnel(window, mode, timestamp, cond1, ..., condN)",
     )
     .with_argument("window", "Integer seconds (raw units for integer timestamps) or an INTERVAL of days/hours/minutes/seconds; a literal.")
-    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry.")
+    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry and exclusions `exclude C from I to J`.")
     .with_argument("timestamp", "Any timestamp unit (with or without time zone), DATE, or an integer.")
-    .with_argument("cond1, ..., condN", "Boolean conditions, one per funnel step (1 to 64).")
+    .with_argument("cond1, ..., condN", "Boolean conditions (1 to 64): one per funnel step, then the excluded events the mode names.")
     .with_sql_example(
-        "```sql\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', '', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay') AS level\nFROM events GROUP BY user_id;\n```",
+        "```sql\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', '', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay') AS level\nFROM events GROUP BY user_id;\n-- the same funnel, dropping chains with a refund between the cart and the payment\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', 'exclude 4 from 2 to 3', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay',\n                     event_name = 'refund') AS level\nFROM events GROUP BY user_id;\n```",
     )
     .with_related_udf("window_funnel_detail")
     .build()
@@ -323,7 +338,7 @@ mod tests {
             let evaluator = Arc::new(FunnelEvaluator {
                 steps: 3,
                 window: 20,
-                mode,
+                mode: mode.clone(),
             });
             let groups = 60usize;
             // (partition, group, time, mask): few times so that ties are common
@@ -381,7 +396,7 @@ mod tests {
                     .filter(|e| e.1 == group && (e.3 != 0 || mode.strict_order))
                     .map(|e| (e.2, e.3))
                     .collect();
-                let expected = funnel_level(&mut all, 3, 20, mode) as i64;
+                let expected = funnel_level(&mut all, 3, 20, &mode) as i64;
                 assert_eq!(*level, expected, "group {group}, mode {mode:?}");
             }
         }
