@@ -224,13 +224,14 @@ pub struct Reached {
 
 /// The level reached over `entries`.
 ///
-/// With exclusions, a chain whose last step is I or later is exposed until it reaches J: the
-/// search tries every chain (see [`ChainSearch`]); without them, the greedy pass below.
+/// With exclusions (a chain whose last step is I or later is exposed until it reaches J) or
+/// step windows (the best chain may need a later step to leave room for the next), chains are
+/// searched (see [`ChainSearch`]); otherwise one greedy pass finds the level.
 pub fn entries_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
-    if mode.exclusions.is_empty() {
-        greedy_level(entries, steps, window, mode)
+    if mode.searched() {
+        searched_level(entries, steps, window, mode)
     } else {
-        excluded_level(entries, steps, window, mode)
+        greedy_level(entries, steps, window, mode)
     }
 }
 
@@ -307,34 +308,48 @@ fn greedy_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode)
     stopped(max_level, entries.len())
 }
 
-/// The level under exclusions: the best valid chain of each start, found by [`ChainSearch`],
-/// bounded by the level without exclusions (the greedy pass). When that bound is higher, the
-/// earliest chain reaching it tells which exclusion dropped it.
-fn excluded_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
-    let unexcluded = greedy_level(entries, steps, window, mode);
-    let mut search = ChainSearch::new(entries, window, mode);
-    let mut level = 0;
-    for (index, entry) in entries.iter().enumerate() {
-        if level == unexcluded.level {
-            break;
+/// The level when chains are searched: the best valid chain of each start, found by
+/// [`ChainSearch`], bounded by the level of the greedy pass (which reads neither exclusions nor
+/// step windows). When a chain without the exclusions gets further, the earliest such chain
+/// tells which exclusion dropped it.
+fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
+    let bound = greedy_level(entries, steps, window, mode).level;
+    let best = |mode: &FunnelMode| {
+        let mut search = ChainSearch::new(entries, window, mode);
+        let mut level = 0;
+        for (index, entry) in entries.iter().enumerate() {
+            if level == bound {
+                break;
+            }
+            if entry.kind == Kind::Step(0) {
+                level = level.max(search.best_from(index));
+            }
         }
-        if entry.kind == Kind::Step(0) {
-            level = level.max(search.best_from(index));
-        }
-    }
-    let dropped = (unexcluded.level > level).then(|| {
+        level
+    };
+    let level = best(mode);
+    let dropped = if mode.exclusions.is_empty() || level == bound {
+        None
+    } else {
         let plain = FunnelMode {
             exclusions: Vec::new(),
             ..mode.clone()
         };
-        let mut unchecked = ChainSearch::new(entries, window, &plain);
-        let times = unchecked.first_chain(unexcluded.level);
-        let exclusion = search.first_broken(&times).unwrap_or(0);
-        Dropped {
-            level: unexcluded.level,
-            exclusion,
-        }
-    });
+        let unexcluded = if plain.searched() {
+            best(&plain)
+        } else {
+            bound
+        };
+        (unexcluded > level).then(|| {
+            let times = ChainSearch::new(entries, window, &plain).first_chain(unexcluded);
+            Dropped {
+                level: unexcluded,
+                exclusion: ChainSearch::new(entries, window, mode)
+                    .first_broken(&times)
+                    .unwrap_or(0),
+            }
+        })
+    };
     Reached {
         level,
         read: entries.len(),
@@ -412,6 +427,8 @@ struct ChainSearch<'a> {
     mode: &'a FunnelMode,
     /// Per exclusion, the times of its events.
     excluded: Vec<Vec<i64>>,
+    /// Per step, the positions of its entries, in order.
+    by_step: Vec<Vec<usize>>,
     /// For the current start: positions from which no chain of the wanted level is valid.
     failed: HashSet<SearchKey>,
     /// For the current start: the best valid level reachable from a position.
@@ -422,11 +439,22 @@ struct ChainSearch<'a> {
 
 impl<'a> ChainSearch<'a> {
     fn new(entries: &'a [Entry], window: i64, mode: &'a FunnelMode) -> Self {
+        let mut by_step: Vec<Vec<usize>> = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            if let Kind::Step(step) = entry.kind {
+                let step = step as usize;
+                if by_step.len() <= step {
+                    by_step.resize_with(step + 1, Vec::new);
+                }
+                by_step[step].push(index);
+            }
+        }
         ChainSearch {
             entries,
             window,
             mode,
             excluded: excluded_times(entries, mode),
+            by_step,
             failed: HashSet::new(),
             best: HashMap::new(),
             times: Vec::new(),
@@ -434,8 +462,10 @@ impl<'a> ChainSearch<'a> {
         }
     }
 
-    fn excluding(&self) -> bool {
-        !self.mode.exclusions.is_empty()
+    /// Whether a later time for a step may be what makes a chain valid (exclusions, step
+    /// windows), so that later times are tried and positions remembered.
+    fn searching(&self) -> bool {
+        self.mode.searched()
     }
 
     /// Starts a chain on the step 1 entry at `index`.
@@ -513,19 +543,40 @@ impl<'a> ChainSearch<'a> {
         (from, step, open, rows_now)
     }
 
-    /// The entries from `from` on that can be the chain's next step, in order, until one
-    /// later than the window.
+    /// The entries from `from` on that can be the chain's next step, in order: within the
+    /// window, the step window, and before the next excluded event of every exclusion the
+    /// chain is exposed to (the steps up to J must all come before it).
     fn candidates(&self, from: usize) -> impl Iterator<Item = usize> + '_ {
         let step = self.times.len();
         let previous_time = self.times[step - 1];
-        let deadline = self.times[0].saturating_add(self.window);
-        (from..self.entries.len())
+        let (least, most) = self.mode.gap(step + 1);
+        let mut deadline = self.times[0]
+            .saturating_add(self.window)
+            .min(previous_time.saturating_add(most));
+        for (exclusion, excluded) in self.mode.exclusions.iter().zip(&self.excluded) {
+            if exclusion.from <= step && step < exclusion.to {
+                let after = self.times[exclusion.from - 1];
+                let next = excluded.partition_point(|&t| t <= after);
+                if let Some(&time) = excluded.get(next) {
+                    deadline = deadline.min(time - 1);
+                }
+            }
+        }
+        let earliest = previous_time.saturating_add(least);
+        let positions: &[usize] = self.by_step.get(step).map_or(&[], |p| p.as_slice());
+        // positions are in entry order, so in time order too
+        let first = positions
+            .partition_point(|&i| i < from)
+            .max(positions.partition_point(|&i| self.entries[i].time < earliest));
+        positions[first..]
+            .iter()
+            .copied()
             .take_while(move |&i| self.entries[i].time <= deadline)
             .filter(move |&i| {
                 let entry = self.entries[i];
-                entry.kind == Kind::Step(step as u8)
-                    && !(self.mode.strict_increase && entry.time <= previous_time)
-                    && !(self.mode.strict_once && self.rows.contains(&entry.row))
+                let too_soon = self.mode.strict_increase && entry.time <= previous_time;
+                let row_used = self.mode.strict_once && self.rows.contains(&entry.row);
+                !too_soon && !row_used
             })
     }
 
@@ -562,7 +613,7 @@ impl<'a> ChainSearch<'a> {
         if step == level {
             return (!self.ends_badly()).then(Vec::new);
         }
-        let excluding = self.excluding();
+        let excluding = self.searching();
         let key = excluding.then(|| self.key(from));
         if key.as_ref().is_some_and(|k| self.failed.contains(k)) {
             return None;
@@ -632,6 +683,10 @@ impl<'a> ChainSearch<'a> {
             best = best.max(self.best_here(index + 1));
             self.times.pop();
             self.rows.pop();
+            if best == self.by_step.len() {
+                // no chain has more steps than there are steps with entries
+                break;
+            }
         }
         self.best.insert(key, best);
         best
@@ -918,7 +973,40 @@ mod tests {
         );
     }
 
-    /// Every chain, tried: the level under exclusions, and the dropped chain, by definition.
+    #[test]
+    fn step_windows_bound_the_time_between_steps() {
+        // view@0 cart@3 pay@20: pay is within the window but 17 after the cart
+        let events = [(0, A), (3, B), (20, C)];
+        assert_eq!(excluded(&events, 3, 30, ""), (3, vec![0, 3, 20], None));
+        assert_eq!(
+            excluded(&events, 3, 30, "step 3 within 10"),
+            (2, vec![0, 3], None)
+        );
+        // a later cart leaves room for the payment: the greedy choice would not find it
+        let events = [(0, A), (3, B), (15, B), (20, C)];
+        assert_eq!(
+            excluded(&events, 3, 30, "step 3 within 10"),
+            (3, vec![0, 15, 20], None)
+        );
+        // at least: a cart right after the view does not count
+        let events = [(0, A), (1, B), (8, B)];
+        assert_eq!(
+            excluded(&events, 2, 30, "step 2 after 5"),
+            (2, vec![0, 8], None)
+        );
+        assert_eq!(
+            excluded(&events, 2, 30, "step 2 after 9"),
+            (1, vec![0], None)
+        );
+        // bounds are inclusive
+        assert_eq!(
+            excluded(&[(0, A), (5, B)], 2, 30, "step 2 after 5, step 2 within 5").0,
+            2
+        );
+    }
+
+    /// Every chain, tried: the level under exclusions and step windows, and the dropped chain,
+    /// by definition.
     fn brute_force_excluded(
         events: &[(i64, u64)],
         steps: usize,
@@ -942,6 +1030,7 @@ mod tests {
                 return;
             }
             let (start, last) = (sorted[chain[0]].0, sorted[chain[step - 1]].0);
+            let (least, most) = mode.gap(step + 1);
             for (i, &(t, mask)) in sorted.iter().enumerate() {
                 let later = if mode.strict_increase {
                     t > last
@@ -950,6 +1039,8 @@ mod tests {
                 };
                 if mask & (1 << step) != 0
                     && later
+                    && t - last >= least
+                    && t - last <= most
                     && t <= start + window
                     && !(mode.strict_once && chain.contains(&i))
                 {
@@ -1013,12 +1104,17 @@ mod tests {
             "exclude 4 from 1 to 2, exclude 5 from 2 to 3, strict_once",
             "exclude 4 from 1 to 3, exclude 4 from 2 to 3",
             "exclude 5 from 1 to 2, exclude 4 from 1 to 3",
+            // step windows, alone and with exclusions
+            "step 2 within 2",
+            "step 3 after 2, exclude 4 from 1 to 3",
+            "step 2 within 4, step 3 within 2, strict_once",
+            "step 3 after 1, step 2 within 6, strict_increase",
             // without exclusions the search and the greedy pass must agree as well
             "",
             "strict_once",
             "strict_increase",
         ];
-        for case in 0..8000 {
+        for case in 0..12000 {
             let text = modes[case % modes.len()];
             let mode = FunnelMode::parse("test", text).unwrap();
             let conditions = 3 + mode

@@ -23,6 +23,18 @@ impl Exclusion {
     }
 }
 
+/// `step J within S` / `step J after S`: step J must come at most (at least) S seconds after
+/// step J - 1 (raw units for integer timestamps), besides the window from step 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StepGap {
+    /// The 1-based step (2 or later).
+    pub step: usize,
+    /// The least and most time from the step before, in seconds until the time type is known
+    /// and in its ticks after ([`FunnelMode::in_ticks`]).
+    pub min: i64,
+    pub max: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct FunnelMode {
     /// A repeat of a step already reached (step 2 or later) stops the search.
@@ -37,10 +49,63 @@ pub struct FunnelMode {
     pub allow_reentry: bool,
     /// Exclusion conditions, in the order the mode names them.
     pub exclusions: Vec<Exclusion>,
+    /// Per-step windows, one per step that has any, by step.
+    pub gaps: Vec<StepGap>,
 }
 
 const MODE_OPTIONS: &str = "a comma-separated combination of strict_deduplication, \
-     strict_order, strict_increase, strict_once, allow_reentry and exclude C from I to J";
+     strict_order, strict_increase, strict_once, allow_reentry, exclude C from I to J, \
+     step J within S and step J after S";
+
+/// `step J within S` or `step J after S`, with the words already split, into `gaps`.
+fn parse_gap(function: &str, option: &str, words: &[&str], gaps: &mut Vec<StepGap>) -> Result<()> {
+    let (step, bound, seconds) = match words {
+        [_, step, bound, seconds] => (step, bound.to_ascii_lowercase(), seconds),
+        _ => {
+            return plan_err!(
+                "{function}: '{option}' is not a step window; write step J within S (at most S \
+                 seconds after step J - 1) or step J after S (at least S seconds after it)"
+            );
+        }
+    };
+    let Some(step) = step.parse::<usize>().ok().filter(|s| *s >= 2) else {
+        return plan_err!("{function}: in '{option}', the step must be a number from 2");
+    };
+    let Some(seconds) = seconds.parse::<i64>().ok().filter(|s| *s >= 0) else {
+        return plan_err!(
+            "{function}: in '{option}', the time must be a whole number of seconds, 0 or more"
+        );
+    };
+    let gap = match gaps.iter_mut().find(|g| g.step == step) {
+        Some(gap) => gap,
+        None => {
+            gaps.push(StepGap {
+                step,
+                min: 0,
+                max: i64::MAX,
+            });
+            gaps.last_mut().expect("just pushed")
+        }
+    };
+    match bound.as_str() {
+        "within" => gap.max = gap.max.min(seconds),
+        "after" => gap.min = gap.min.max(seconds),
+        _ => {
+            return plan_err!(
+                "{function}: in '{option}', write within (at most) or after (at least)"
+            );
+        }
+    }
+    if gap.min > gap.max {
+        return plan_err!(
+            "{function}: step {step} cannot be at least {} and at most {} seconds after step {}",
+            gap.min,
+            gap.max,
+            step - 1
+        );
+    }
+    Ok(())
+}
 
 /// `exclude C from I to J`, with the words already split.
 fn parse_exclusion(function: &str, option: &str, words: &[&str]) -> Result<Exclusion> {
@@ -83,6 +148,13 @@ impl FunnelMode {
                     .push(parse_exclusion(function, option, &words)?);
                 continue;
             }
+            if words
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("step"))
+            {
+                parse_gap(function, option, &words, &mut mode.gaps)?;
+                continue;
+            }
             match option.to_ascii_lowercase().as_str() {
                 "strict_deduplication" => mode.strict_deduplication = true,
                 "strict_order" => mode.strict_order = true,
@@ -99,15 +171,38 @@ impl FunnelMode {
         if mode.allow_reentry && !mode.strict_order {
             return plan_err!("{function}: mode allow_reentry needs strict_order");
         }
-        if !mode.exclusions.is_empty() && (mode.strict_order || mode.strict_deduplication) {
-            // both already end the search at an event that breaks the chain; an exclusion
-            // would be a third, conflicting rule for the same rows
+        if mode.searched() && (mode.strict_order || mode.strict_deduplication) {
+            // both end the search at an event that breaks the chain; exclusions and step
+            // windows judge whole chains, a rule that conflicts with stopping at a row
             return plan_err!(
-                "{function}: exclusions cannot be combined with strict_order or \
-                 strict_deduplication (they end the search at other events already)"
+                "{function}: exclusions and step windows cannot be combined with strict_order \
+                 or strict_deduplication (they end the search at other events already)"
             );
         }
         Ok(mode)
+    }
+
+    /// Whether chains are searched one by one (exclusions or step windows) rather than
+    /// followed in one pass.
+    pub fn searched(&self) -> bool {
+        !self.exclusions.is_empty() || !self.gaps.is_empty()
+    }
+
+    /// The step windows in ticks of a time type with `per_second` ticks a second.
+    pub fn in_ticks(mut self, per_second: i64) -> Self {
+        for gap in &mut self.gaps {
+            gap.min = gap.min.saturating_mul(per_second);
+            gap.max = gap.max.saturating_mul(per_second);
+        }
+        self
+    }
+
+    /// The least and most time between step `step` (1-based) and the step before.
+    pub fn gap(&self, step: usize) -> (i64, i64) {
+        self.gaps
+            .iter()
+            .find(|g| g.step == step)
+            .map_or((0, i64::MAX), |g| (g.min, g.max))
     }
 
     /// The number of steps among `conditions` conditions: the conditions that exclusions name
@@ -139,6 +234,12 @@ impl FunnelMode {
                     exclusion.to
                 );
             }
+        }
+        if let Some(gap) = self.gaps.iter().find(|g| g.step > steps) {
+            return plan_err!(
+                "{function}: step {} has a window, but there are only {steps} steps",
+                gap.step
+            );
         }
         Ok(steps)
     }
@@ -192,6 +293,31 @@ mod tests {
         assert!(err("exclude 5 from 1 to 2", 4).contains("only 4 conditions"));
         assert!(err("exclude 4 from 1 to 4", 4).contains("only 3 steps"));
         assert!(err("strict_order, exclude 4 from 1 to 2", 4).contains("cannot be combined"));
+    }
+
+    #[test]
+    fn parses_step_windows() {
+        let mode =
+            FunnelMode::parse("f", "step 2 within 60, step 3 after 5, step 3 within 10").unwrap();
+        assert!(mode.searched());
+        assert_eq!(mode.gap(2), (0, 60));
+        assert_eq!(mode.gap(3), (5, 10));
+        assert_eq!(mode.gap(4), (0, i64::MAX));
+        assert_eq!(mode.clone().in_ticks(1000).gap(3), (5000, 10000));
+        assert_eq!(mode.steps("f", 3).unwrap(), 3);
+        let err = |text: &str, conditions: usize| {
+            FunnelMode::parse("f", text)
+                .and_then(|m| m.steps("f", conditions))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("step 1 within 5", 3).contains("number from 2"));
+        assert!(err("step 2 within -5", 3).contains("whole number of seconds"));
+        assert!(err("step 2 before 5", 3).contains("within (at most) or after"));
+        assert!(err("step 2 after 10, step 2 within 5", 3).contains("cannot be at least 10"));
+        assert!(err("step 4 within 5", 3).contains("only 3 steps"));
+        assert!(err("step 2", 3).contains("is not a step window"));
+        assert!(err("strict_deduplication, step 2 within 5", 3).contains("cannot be combined"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
 use crate::literals::literal_argument;
-use crate::time::{coerce_conditions, is_interval, is_time_type, window_ticks};
+use crate::time::{coerce_conditions, is_interval, is_time_type, ticks_per_second, window_ticks};
 
 pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";
@@ -97,7 +97,7 @@ pub(crate) fn funnel_literals(
         }
     };
     let steps = mode.steps(name, conditions)?;
-    Ok((window, mode, steps))
+    Ok((window, mode.in_ticks(ticks_per_second(time_type)), steps))
 }
 
 /// What a funnel aggregate needs from its call: the step count, the window in ticks, the
@@ -238,14 +238,17 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          an excluded event instead of a step, and drops every chain in which such an event \
          comes after the chain's step I and before its step J, or, for a chain that never \
          reaches J, before its window ends; excluded conditions are the last ones, so steps \
-         keep their numbers; an excluded event at the same time as a step counts as before it; \
-         not with strict_order or strict_deduplication. Ties are broken by a total order on (timestamp, condition, row \
+         keep their numbers; an excluded event at the same time as a step counts as before it. \
+         Step windows: `step J within S` (at most S seconds, raw units for integer timestamps, \
+         after step J - 1) and `step J after S` (at least S), besides the window from step 1. \
+         Exclusions and step windows do not combine with strict_order or strict_deduplication. \
+         Ties are broken by a total order on (timestamp, condition, row \
          content), so results are the same whatever the row order or partitioning. Up to 64 \
          conditions. An empty group gives 0.",
         "window_funnel(window, mode, timestamp, cond1, ..., condN)",
     )
     .with_argument("window", "Integer seconds (raw units for integer timestamps) or an INTERVAL of days/hours/minutes/seconds; a literal.")
-    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry and exclusions `exclude C from I to J`.")
+    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry, exclusions `exclude C from I to J` and step windows `step J within S`, `step J after S`.")
     .with_argument("timestamp", "Any timestamp unit (with or without time zone), DATE, or an integer.")
     .with_argument("cond1, ..., condN", "Boolean conditions (1 to 64): one per funnel step, then the excluded events the mode names.")
     .with_sql_example(
