@@ -474,8 +474,20 @@ impl<'a> ChainSearch<'a> {
         self.best.clear();
         self.times.clear();
         self.rows.clear();
+        self.push(index);
+    }
+
+    /// Takes the entry at `index` as the chain's next step. The candidates already keep the
+    /// steps up to an exclusion's J before its next excluded event, so no step closes one
+    /// badly.
+    fn push(&mut self, index: usize) {
         self.times.push(self.entries[index].time);
         self.rows.push(self.entries[index].row);
+    }
+
+    fn pop(&mut self) {
+        self.times.pop();
+        self.rows.pop();
     }
 
     /// The first exclusion (0-based) that a chain with these step times breaks.
@@ -493,19 +505,6 @@ impl<'a> ChainSearch<'a> {
                         times[e.from - 1],
                         if level >= e.to { times[e.to - 1] } else { end },
                     )
-            })
-    }
-
-    /// Whether the chain's last step, step `step`, closes an exclusion badly (an excluded
-    /// event after its step I and no later than this step J).
-    fn closes_badly(&self, step: usize) -> bool {
-        let time = self.times[step - 1];
-        self.mode
-            .exclusions
-            .iter()
-            .zip(&self.excluded)
-            .any(|(e, excluded)| {
-                e.to == step && any_between(excluded, self.times[e.from - 1], time)
             })
     }
 
@@ -631,14 +630,7 @@ impl<'a> ChainSearch<'a> {
                 }
             }
             group_time = Some(entry.time);
-            self.times.push(entry.time);
-            self.rows.push(entry.row);
-            if self.closes_badly(step + 1) {
-                // a later step J only lets more excluded events in
-                self.times.pop();
-                self.rows.pop();
-                break;
-            }
+            self.push(index);
             if let Some(rest) = self.extend(index + 1, level) {
                 let mut times = vec![entry.time];
                 times.extend(rest);
@@ -646,8 +638,7 @@ impl<'a> ChainSearch<'a> {
                     found = Some(times);
                 }
             }
-            self.times.pop();
-            self.rows.pop();
+            self.pop();
         }
         if found.is_none()
             && let Some(key) = key
@@ -672,17 +663,9 @@ impl<'a> ChainSearch<'a> {
         let mut best = if self.ends_badly() { 0 } else { step };
         let candidates: Vec<usize> = self.candidates(from).collect();
         for index in candidates {
-            let entry = self.entries[index];
-            self.times.push(entry.time);
-            self.rows.push(entry.row);
-            if self.closes_badly(step + 1) {
-                self.times.pop();
-                self.rows.pop();
-                break;
-            }
+            self.push(index);
             best = best.max(self.best_here(index + 1));
-            self.times.pop();
-            self.rows.pop();
+            self.pop();
             if best == self.by_step.len() {
                 // no chain has more steps than there are steps with entries
                 break;
