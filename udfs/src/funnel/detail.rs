@@ -17,13 +17,15 @@ use datafusion::logical_expr::{
 
 use super::level::{Entry, funnel_chain, ordered_entries};
 use super::mode::FunnelMode;
-use super::udaf::{BEHAVIOUR_SECTION, FunnelParams, check_funnel_arguments, planning_check};
+use super::udaf::{
+    BEHAVIOUR_SECTION, DETAIL_NAME, FunnelParams, check_funnel_arguments, planning_check,
+};
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
 use crate::time::ticks_per_second;
 
-const NAME: &str = "window_funnel_detail";
+const NAME: &str = DETAIL_NAME;
 const SECONDS_PER_DAY: i64 = 86_400;
 
 fn result_fields(time_type: &DataType) -> Fields {

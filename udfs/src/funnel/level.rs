@@ -228,11 +228,54 @@ pub struct Reached {
 /// step windows (the best chain may need a later step to leave room for the next), chains are
 /// searched (see [`ChainSearch`]); otherwise one greedy pass finds the level.
 pub fn entries_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
-    if mode.searched() {
+    if mode.unordered {
+        Reached {
+            level: unordered_level(entries, steps, window),
+            read: entries.len(),
+            dropped: None,
+        }
+    } else if mode.searched() {
         searched_level(entries, steps, window, mode)
     } else {
         greedy_level(entries, steps, window, mode)
     }
+}
+
+/// The most distinct steps with an event in one window `[t, t + window]`. Every such window
+/// can start at its earliest event, so the windows starting at each event are enough: one
+/// sweep with a second pointer at the window's end and a count of events per step inside.
+fn unordered_level(entries: &[Entry], steps: usize, window: i64) -> usize {
+    let events: Vec<(i64, usize)> = entries
+        .iter()
+        .filter_map(|e| match e.kind {
+            Kind::Step(step) => Some((e.time, step as usize)),
+            _ => None,
+        })
+        .collect();
+    let mut inside = vec![0u32; steps];
+    let (mut distinct, mut best, mut end) = (0usize, 0usize, 0usize);
+    for (first, &(start, _)) in events.iter().enumerate() {
+        let last = start.saturating_add(window);
+        while end < events.len() && events[end].0 <= last {
+            let step = events[end].1;
+            if inside[step] == 0 {
+                distinct += 1;
+            }
+            inside[step] += 1;
+            end += 1;
+        }
+        best = best.max(distinct);
+        if best == steps {
+            break;
+        }
+        // the window of the next event no longer holds this one
+        let step = events[first].1;
+        inside[step] -= 1;
+        if inside[step] == 0 {
+            distinct -= 1;
+        }
+    }
+    best
 }
 
 /// For each step the state keeps the chain that reached it with the latest start; excluded
@@ -954,6 +997,44 @@ mod tests {
             excluded(&[(0, A), (1, B), (2, 16), (3, C)], 5, 10, m3),
             (1, vec![0], Some((3, 2)))
         );
+    }
+
+    #[test]
+    fn unordered_counts_distinct_steps_in_one_window() {
+        let m = "unordered";
+        assert_eq!(level(&[(0, C), (1, B), (2, A)], 3, 10, m), 3);
+        assert_eq!(level(&[(0, C), (11, B), (12, A)], 3, 10, m), 2);
+        assert_eq!(level(&[(0, B), (5, B)], 3, 10, m), 1);
+        assert_eq!(level(&[(0, A | B | C)], 3, 10, m), 3);
+        assert_eq!(level(&[], 3, 10, m), 0);
+        // against every window, on random groups
+        let mut random = crate::TestRandom::new(0x00c0_ffee_1234_5678);
+        let mode = FunnelMode::parse("test", m).unwrap();
+        for _ in 0..3000 {
+            let rows = random.below(10) as usize;
+            let events: Vec<(i64, u64)> = (0..rows)
+                .map(|_| (random.below(30) as i64, random.below(16)))
+                .collect();
+            let window = random.below(12) as i64;
+            let expected = events
+                .iter()
+                .filter(|e| e.1 & 7 != 0)
+                .map(|&(t, _)| {
+                    let mask = events
+                        .iter()
+                        .filter(|e| e.0 >= t && e.0 <= t + window)
+                        .fold(0u64, |m, e| m | e.1);
+                    (mask & 7).count_ones() as usize
+                })
+                .max()
+                .unwrap_or(0);
+            let mut copy = events.clone();
+            assert_eq!(
+                funnel_level(&mut copy, 3, window, &mode),
+                expected,
+                "{events:?} {window}"
+            );
+        }
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct FunnelMode {
     pub strict_once: bool,
     /// With `strict_order`: a step that arrives before its predecessor is skipped.
     pub allow_reentry: bool,
+    /// Steps in any order: the level is the most distinct steps with events in one window.
+    pub unordered: bool,
     /// Exclusion conditions, in the order the mode names them.
     pub exclusions: Vec<Exclusion>,
     /// Per-step windows, one per step that has any, by step.
@@ -54,8 +56,8 @@ pub struct FunnelMode {
 }
 
 const MODE_OPTIONS: &str = "a comma-separated combination of strict_deduplication, \
-     strict_order, strict_increase, strict_once, allow_reentry, exclude C from I to J, \
-     step J within S and step J after S";
+     strict_order, strict_increase, strict_once, allow_reentry, unordered, exclude C from I \
+     to J, step J within S and step J after S";
 
 /// `step J within S` or `step J after S`, with the words already split, into `gaps`.
 fn parse_gap(function: &str, option: &str, words: &[&str], gaps: &mut Vec<StepGap>) -> Result<()> {
@@ -161,6 +163,7 @@ impl FunnelMode {
                 "strict_increase" => mode.strict_increase = true,
                 "strict_once" => mode.strict_once = true,
                 "allow_reentry" => mode.allow_reentry = true,
+                "unordered" => mode.unordered = true,
                 // ClickHouse's older name for strict_deduplication
                 "strict" => mode.strict_deduplication = true,
                 other => {
@@ -170,6 +173,18 @@ impl FunnelMode {
         }
         if mode.allow_reentry && !mode.strict_order {
             return plan_err!("{function}: mode allow_reentry needs strict_order");
+        }
+        let ordered_only = mode.strict_order
+            || mode.strict_deduplication
+            || mode.strict_increase
+            || mode.strict_once
+            || mode.searched();
+        if mode.unordered && ordered_only {
+            // each of these is a rule about the order of a chain's steps
+            return plan_err!(
+                "{function}: unordered cannot be combined with strict modes, exclusions or step \
+                 windows, which are rules about the order of the steps"
+            );
         }
         if mode.searched() && (mode.strict_order || mode.strict_deduplication) {
             // both end the search at an event that breaks the chain; exclusions and step
@@ -293,6 +308,25 @@ mod tests {
         assert!(err("exclude 5 from 1 to 2", 4).contains("only 4 conditions"));
         assert!(err("exclude 4 from 1 to 4", 4).contains("only 3 steps"));
         assert!(err("strict_order, exclude 4 from 1 to 2", 4).contains("cannot be combined"));
+    }
+
+    #[test]
+    fn unordered_stands_alone() {
+        assert!(FunnelMode::parse("f", "unordered").unwrap().unordered);
+        for other in [
+            "strict_once",
+            "strict_increase",
+            "exclude 3 from 1 to 2",
+            "step 2 within 5",
+        ] {
+            let err = FunnelMode::parse("f", &format!("unordered, {other}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("unordered cannot be combined"),
+                "{other}: {err}"
+            );
+        }
     }
 
     #[test]

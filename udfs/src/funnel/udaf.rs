@@ -25,6 +25,7 @@ use crate::time::{coerce_conditions, is_interval, is_time_type, ticks_per_second
 
 pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";
+pub(crate) const DETAIL_NAME: &str = "window_funnel_detail";
 
 pub(crate) const BEHAVIOUR_SECTION: DocSection = DocSection {
     include: true,
@@ -96,6 +97,12 @@ pub(crate) fn funnel_literals(
             );
         }
     };
+    if mode.unordered && name == DETAIL_NAME {
+        return plan_err!(
+            "{name}: unordered steps have no chain to report (steps in any order are counted, \
+             not timed); use window_funnel"
+        );
+    }
     let steps = mode.steps(name, conditions)?;
     Ok((window, mode.in_ticks(ticks_per_second(time_type)), steps))
 }
@@ -242,13 +249,15 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          Step windows: `step J within S` (at most S seconds, raw units for integer timestamps, \
          after step J - 1) and `step J after S` (at least S), besides the window from step 1. \
          Exclusions and step windows do not combine with strict_order or strict_deduplication. \
-         Ties are broken by a total order on (timestamp, condition, row \
+         unordered (PostHog's unordered funnel): the level is the most distinct steps with an \
+         event in one window, in any order; it combines with no other option, and \
+         window_funnel_detail refuses it. Ties are broken by a total order on (timestamp, condition, row \
          content), so results are the same whatever the row order or partitioning. Up to 64 \
          conditions. An empty group gives 0.",
         "window_funnel(window, mode, timestamp, cond1, ..., condN)",
     )
     .with_argument("window", "Integer seconds (raw units for integer timestamps) or an INTERVAL of days/hours/minutes/seconds; a literal.")
-    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry, exclusions `exclude C from I to J` and step windows `step J within S`, `step J after S`.")
+    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry, unordered, exclusions `exclude C from I to J` and step windows `step J within S`, `step J after S`.")
     .with_argument("timestamp", "Any timestamp unit (with or without time zone), DATE, or an integer.")
     .with_argument("cond1, ..., condN", "Boolean conditions (1 to 64): one per funnel step, then the excluded events the mode names.")
     .with_sql_example(
