@@ -276,6 +276,14 @@ mod tests {
         assert_eq!(FunnelMode::parse("f", "").unwrap(), FunnelMode::default());
     }
 
+    /// The error for mode `text` on a call with `conditions` conditions.
+    fn err(text: &str, conditions: usize) -> String {
+        FunnelMode::parse("f", text)
+            .and_then(|m| m.steps("f", conditions))
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn parses_exclusions() {
         let mode = FunnelMode::parse(
@@ -295,12 +303,6 @@ mod tests {
         );
         assert_eq!(mode.steps("f", 5).unwrap(), 3);
         assert!(mode.excluded_at(1) && mode.excluded_at(2) && !mode.excluded_at(3));
-        let err = |text: &str, conditions: usize| {
-            FunnelMode::parse("f", text)
-                .and_then(|m| m.steps("f", conditions))
-                .unwrap_err()
-                .to_string()
-        };
         assert!(err("exclude 4 from 3 to 1", 4).contains("must come before"));
         assert!(err("exclude 4 from 1", 4).contains("write exclude C from I to J"));
         assert!(err("exclude x from 1 to 2", 4).contains("numbers from 1"));
@@ -319,12 +321,10 @@ mod tests {
             "exclude 3 from 1 to 2",
             "step 2 within 5",
         ] {
-            let err = FunnelMode::parse("f", &format!("unordered, {other}"))
-                .unwrap_err()
-                .to_string();
+            let message = err(&format!("unordered, {other}"), 3);
             assert!(
-                err.contains("unordered cannot be combined"),
-                "{other}: {err}"
+                message.contains("unordered cannot be combined"),
+                "{other}: {message}"
             );
         }
     }
@@ -339,12 +339,6 @@ mod tests {
         assert_eq!(mode.gap(4), (0, i64::MAX));
         assert_eq!(mode.clone().in_ticks(1000).gap(3), (5000, 10000));
         assert_eq!(mode.steps("f", 3).unwrap(), 3);
-        let err = |text: &str, conditions: usize| {
-            FunnelMode::parse("f", text)
-                .and_then(|m| m.steps("f", conditions))
-                .unwrap_err()
-                .to_string()
-        };
         assert!(err("step 1 within 5", 3).contains("number from 2"));
         assert!(err("step 2 within -5", 3).contains("whole number of seconds"));
         assert!(err("step 2 before 5", 3).contains("within (at most) or after"));
