@@ -573,6 +573,16 @@ fn the_nightly_job_runs_on_the_sample() {
     );
 }
 
+/// The data rows of a CSV output of a run, split into fields.
+fn csv_rows(run: &std::path::Path, name: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(run.join(name))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
 /// A funnel whose later steps no one reaches: every channel still lists every step, with 0
 /// users and no conversion after an empty step (not NaN), and the channels add up to 'all'.
 #[test]
@@ -581,12 +591,8 @@ fn the_funnel_report_lists_every_step_of_every_channel() {
         "steps='follow_account','view_content','poster_scan','store_checkin'",
     ]);
     let csv = std::fs::read_to_string(out.join("funnel_report.csv")).unwrap();
-    let rows: Vec<Vec<&str>> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
-    let channels: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0]).collect();
+    let rows = csv_rows(&out, "funnel_report.csv");
+    let channels: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert!(channels.len() > 2, "{csv}");
     assert_eq!(rows.len(), channels.len() * 4, "{csv}");
     let users = |channel: &str, step: &str| -> i64 {
@@ -622,14 +628,7 @@ fn the_funnel_report_lists_every_step_of_every_channel() {
 #[test]
 fn the_funnel_trend_histogram_and_dropoffs_add_up() {
     let (_dir, out, _) = run_nightly_on_sample(&[]);
-    let csv = |name: &str| -> Vec<Vec<String>> {
-        std::fs::read_to_string(out.join(name))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').map(String::from).collect())
-            .collect()
-    };
+    let csv = |name: &str| csv_rows(&out, name);
     let all_users = |rows: &[Vec<String>]| -> Vec<i64> {
         rows.iter()
             .filter(|r| r[0] == "all")
@@ -679,13 +678,7 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
     // shares between the view and the payment drop chains: fewer users from step 2 on
     let (_dir2, excluded_out, _) =
         run_nightly_on_sample(&["exclude=exclude 9 from 2 to 4", "exclude_event='share'"]);
-    let excluded = std::fs::read_to_string(excluded_out.join("funnel_report.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
-        .collect::<Vec<_>>();
-    let excluded_users = all_users(&excluded);
+    let excluded_users = all_users(&csv_rows(&excluded_out, "funnel_report.csv"));
     assert_eq!(excluded_users[0], users[0]);
     assert!(
         excluded_users[1] < users[1],

@@ -237,11 +237,11 @@ impl ActivePeopleAccumulator {
             }
             people.sort_unstable();
             people.dedup();
-            let bitmap = self.days.entry(day).or_default();
-            // sorted and deduplicated, so every value is accepted
-            let mut run = RoaringTreemap::new();
-            run.append(people).ok();
-            *bitmap |= run;
+            // sorted and deduplicated, so the fast path takes every value; were it ever to
+            // refuse them, inserting one by one keeps the count right
+            let run = RoaringTreemap::from_sorted_iter(people.iter().copied())
+                .unwrap_or_else(|_| people.iter().copied().collect());
+            *self.days.entry(day).or_default() |= run;
         }
     }
 

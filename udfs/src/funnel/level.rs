@@ -357,20 +357,8 @@ fn greedy_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode)
 /// tells which exclusion dropped it.
 fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
     let bound = greedy_level(entries, steps, window, mode).level;
-    let best = |mode: &FunnelMode| {
-        let mut search = ChainSearch::new(entries, window, mode);
-        let mut level = 0;
-        for (index, entry) in entries.iter().enumerate() {
-            if level == bound {
-                break;
-            }
-            if entry.kind == Kind::Step(0) {
-                level = level.max(search.best_from(index));
-            }
-        }
-        level
-    };
-    let level = best(mode);
+    let mut search = ChainSearch::new(entries, window, mode);
+    let level = search.best_level(bound);
     let dropped = if mode.exclusions.is_empty() || level == bound {
         None
     } else {
@@ -378,20 +366,22 @@ fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMod
             exclusions: Vec::new(),
             ..mode.clone()
         };
+        let mut unchecked = ChainSearch::new(entries, window, &plain);
         let unexcluded = if plain.searched() {
-            best(&plain)
+            unchecked.best_level(bound)
         } else {
             bound
         };
-        (unexcluded > level).then(|| {
-            let times = ChainSearch::new(entries, window, &plain).first_chain(unexcluded);
-            Dropped {
+        if unexcluded > level {
+            // every chain of that level breaks some exclusion; the earliest names it
+            let times = unchecked.first_chain(unexcluded);
+            search.first_broken(&times).map(|exclusion| Dropped {
                 level: unexcluded,
-                exclusion: ChainSearch::new(entries, window, mode)
-                    .first_broken(&times)
-                    .unwrap_or(0),
-            }
-        })
+                exclusion,
+            })
+        } else {
+            None
+        }
     };
     Reached {
         level,
@@ -689,6 +679,21 @@ impl<'a> ChainSearch<'a> {
             self.failed.insert(key);
         }
         found
+    }
+
+    /// The most steps of a valid chain, over every start; `bound` (no chain has more) ends
+    /// the search early.
+    fn best_level(&mut self, bound: usize) -> usize {
+        let mut level = 0;
+        for index in 0..self.entries.len() {
+            if level == bound {
+                break;
+            }
+            if self.entries[index].kind == Kind::Step(0) {
+                level = level.max(self.best_from(index));
+            }
+        }
+        level
     }
 
     /// The most steps of a valid chain starting on the step 1 entry at `index`.
