@@ -4,9 +4,15 @@
 //! Every query runs `--runs` times per engine after one warm-up run, the answers are checked
 //! to agree, and the medians and their ratio are printed as Markdown tables.
 //!
-//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2] [--only duckdb|clickhouse]
+//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2] [--only duckdb|clickhouse] [--int-key DIR2]
 //!
 //! Make a lake with `userlake gen --out DIR --users 125000 --days 200` (about 10M events).
+//!
+//! `--int-key DIR2` runs the behavioural pairs a second time on an integer-keyed copy of the
+//! lake's events: `DIR2/events` with `event_time`, `event_name`, a `BIGINT` `person` (a dense
+//! number of `coalesce(unionid, device_id, cookie_id)`) and the same `dt=` day partitions,
+//! written by userlake on the first run and reused after. Each pair's person key is replaced
+//! by `person` on both sides.
 
 #[path = "peers/mod.rs"]
 mod peers;
@@ -64,8 +70,44 @@ async fn main() {
         compare_with_duckdb(&session.ctx, &lake, runs, threads).await;
     }
     if only.as_deref() != Some("duckdb") {
-        compare_with_clickhouse(&session.ctx, &lake, runs, threads).await;
+        compare_with_clickhouse(&session.ctx, &lake, runs, threads, PERSON_KEY).await;
+        if let Some(int_lake) = argument(&args, "--int-key").map(PathBuf::from) {
+            write_int_key_lake(&session.ctx, &int_lake).await;
+            let int_session = build_session(&SessionOptions {
+                lake: Some(LakeLocation::Local(int_lake.clone())),
+                target_partitions: Some(threads),
+                ..SessionOptions::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", int_lake.display()));
+            println!(
+                "\nthe same on {}: person keys are BIGINT",
+                int_lake.display()
+            );
+            compare_with_clickhouse(&int_session.ctx, &int_lake, runs, threads, "person").await;
+        }
     }
+}
+
+/// The person key of the pairs in `benches/behaviour/`, on both sides.
+const PERSON_KEY: &str = "coalesce(unionid, device_id, cookie_id)";
+
+/// Writes `dir/events`: the events of the session's lake with a dense BIGINT person number
+/// instead of the string identifiers, in the same day partitions; kept if already there.
+async fn write_int_key_lake(ctx: &datafusion::prelude::SessionContext, dir: &std::path::Path) {
+    let events = dir.join("events");
+    if events.is_dir() {
+        return;
+    }
+    let sql = format!(
+        "COPY (SELECT e.event_time, e.event_name, p.person, e.dt FROM events e \
+           JOIN (SELECT key, row_number() OVER (ORDER BY key) AS person \
+                 FROM (SELECT DISTINCT {PERSON_KEY} AS key FROM events)) p \
+             ON {PERSON_KEY} = p.key) \
+         TO '{}' STORED AS PARQUET PARTITIONED BY (dt)",
+        events.display()
+    );
+    peers::run_userlake(ctx, &sql, 1).await;
 }
 
 async fn compare_with_clickhouse(
@@ -73,12 +115,16 @@ async fn compare_with_clickhouse(
     lake: &std::path::Path,
     runs: usize,
     threads: usize,
+    person_key: &str,
 ) {
     let mut peer_name = String::from("clickhouse");
     let mut lines = Vec::new();
     let mut baseline = None;
     for (name, ours_sql, theirs_sql) in peers::behaviour_pairs() {
-        let theirs_sql = theirs_sql.replace("{lake}", &lake.display().to_string());
+        let ours_sql = ours_sql.replace(PERSON_KEY, person_key);
+        let theirs_sql = theirs_sql
+            .replace(PERSON_KEY, person_key)
+            .replace("{lake}", &lake.display().to_string());
         let _warm = peers::run_userlake(ctx, &ours_sql, 1).await;
         let ours = peers::run_userlake(ctx, &ours_sql, runs).await;
         let theirs = match peers::run_clickhouse(&theirs_sql, runs + 1, threads) {

@@ -132,13 +132,39 @@ async fn row_keeping_aggregates_run_in_one_phase() {
     }
 }
 
+/// A funnel per customer number: an integer column below the aggregate.
+const FUNNEL_BY_NUMBER: &str = "SELECT number, window_funnel(86400, '', order_time, amount > 5, amount > 10, amount > 20) AS level \
+     FROM (SELECT CAST(substr(customer, 2) AS BIGINT) AS number, order_time, amount FROM orders) \
+     GROUP BY number ORDER BY number";
+
+#[tokio::test]
+async fn funnels_by_an_integer_column_run_in_one_phase() {
+    let ctx = userlake_session(4).await;
+    let plan = plan_of(&ctx, FUNNEL_BY_NUMBER).await;
+    assert!(
+        plan.contains("mode=SinglePartitioned") && !plan.contains("mode=Partial"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("RepartitionExec: partitioning=Hash([number@"),
+        "{plan}"
+    );
+}
+
 #[tokio::test]
 async fn other_aggregates_keep_their_two_phases() {
     let ctx = userlake_session(4).await;
     for sql in [
-        // a funnel keeps only the rows that match a step: the partial phase shrinks them
+        // a funnel by a string key: hashing it twice costs more than the list states
         "SELECT customer, window_funnel(86400, '', order_time, amount > 5, amount > 10) \
          FROM orders GROUP BY customer",
+        // a funnel by a computed key: the repartition would compute it once more
+        "SELECT window_funnel(86400, '', order_time, amount > 5, amount > 10) \
+         FROM orders GROUP BY CAST(substr(customer, 2) AS BIGINT)",
+        // sequences keep fewer rows: their partial phase shrinks them
+        "SELECT number, sequence_match('(?1)(?2)', order_time, amount > 5, amount > 10) \
+         FROM (SELECT CAST(substr(customer, 2) AS BIGINT) AS number, order_time, amount FROM orders) \
+         GROUP BY number",
         // mixed with an aggregate the rule does not know
         "SELECT customer, clv_summary(order_time, amount, TIMESTAMP '1970-02-01 00:00:00'), count(*) \
          FROM orders GROUP BY customer",
@@ -166,6 +192,7 @@ async fn one_phase_answers_are_the_two_phase_answers() {
         ATTRIBUTION,
         "SELECT customer, clv_summary(order_time, amount, TIMESTAMP '1970-02-01 00:00:00', 'week', 'day') AS s \
          FROM orders WHERE channel <> 'ad' GROUP BY customer ORDER BY customer",
+        FUNNEL_BY_NUMBER,
     ] {
         let expected = answer(&stock_session(4), sql).await;
         // one line per customer between the table's three rules and header
