@@ -8,7 +8,8 @@
 -- Variables (all optional):
 --   steps   the event names of the steps, in order, as SQL string literals (up to 8)
 --   window  the conversion window, measured from the entry step (an INTERVAL or seconds)
---   mode    window_funnel's mode ('' by default; e.g. strict_order)
+--   mode    window_funnel's mode ('' by default; e.g. strict_order, or optional 3: step 3
+--           may be skipped, and took_step counts the users who took it)
 --   exclude, exclude_event
 --           an exclusion: exclude="exclude 9 from 2 to 4" with exclude_event="'refund'" drops
 --           every chain with a refund after its step 2 and before its step 4 (the excluded
@@ -16,8 +17,10 @@
 --   from,to the dates (Asia/Shanghai) whose events are read; the entry step must fall in them
 --
 -- Publishes (as jobs/nightly.toml declares):
---   funnel_report          one row per (entry channel, step), plus channel 'all': users,
---                          conversions, median and p90 seconds from the step before
+--   funnel_report          one row per (entry channel, step), plus channel 'all': users
+--                          (reached the step or a later one), took_step (took the step
+--                          itself; fewer only for optional steps), conversions, median and
+--                          p90 seconds from the step taken before
 --   funnel_trend           per week of entry and step: users, conversion from entry
 --   funnel_time_to_convert per step after the first: users by time from the step before
 --   funnel_dropoffs        each user who entered and stopped early: the last step reached
@@ -39,7 +42,8 @@ WHERE dt BETWEEN DATE '${from}' AND DATE '${to}' + INTERVAL '3 days'
   AND day BETWEEN DATE '${from}' AND DATE '${to}';
 
 CREATE VIEW funnel_people AS
-SELECT person_id, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_seconds'] AS seconds
+SELECT person_id, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_times'] AS times,
+       f['step_seconds'] AS seconds
 FROM (
   SELECT person_id,
     window_funnel_detail(${window}, '${mode},${exclude}', event_time,
@@ -60,14 +64,14 @@ FROM (
 
 -- The channel of each entered user's entry step (the first step of the reported chain).
 CREATE TABLE funnel_entries AS
-SELECT p.person_id, min(e.channel) AS channel, p.level, p.seconds, p.entry_time
+SELECT p.person_id, min(e.channel) AS channel, p.level, p.times, p.seconds, p.entry_time
 FROM funnel_people p
 JOIN funnel_events e
   ON e.person_id = p.person_id
  AND e.event_time = p.entry_time
  AND e.event_name = (make_array(${steps}))[1]
 WHERE p.level >= 1
-GROUP BY p.person_id, p.level, p.seconds, p.entry_time;
+GROUP BY p.person_id, p.level, p.times, p.seconds, p.entry_time;
 
 -- Each entered user counts at the steps they reached (an inequality join, so the median and
 -- p90 read only those rows), and every channel shows every step, with 0 users where no one
@@ -78,6 +82,7 @@ WITH reached AS (
     e.channel,
     s.step_number,
     count(*) AS users,
+    count(e.times[s.step_number]) AS took_step,
     median(e.seconds[s.step_number - 1]) AS median_seconds,
     percentile_cont(0.9) WITHIN GROUP (ORDER BY e.seconds[s.step_number - 1]) AS p90_seconds
   FROM funnel_entries e JOIN funnel_steps s ON e.level >= s.step_number
@@ -86,14 +91,15 @@ WITH reached AS (
 by_step AS (
   SELECT
     coalesce(c.channel, 'all') AS channel, s.step_number, s.step,
-    coalesce(r.users, 0) AS users, r.median_seconds, r.p90_seconds
+    coalesce(r.users, 0) AS users, coalesce(r.took_step, 0) AS took_step,
+    r.median_seconds, r.p90_seconds
   FROM (SELECT DISTINCT channel FROM funnel_entries UNION ALL SELECT NULL) c
   CROSS JOIN funnel_steps s
   LEFT JOIN reached r
     ON (r.channel IS NOT DISTINCT FROM c.channel) AND r.step_number = s.step_number
 )
 SELECT
-  channel, step_number, step, users,
+  channel, step_number, step, users, took_step,
   round(CAST(users AS DOUBLE) / nullif(lag(users) OVER (PARTITION BY channel ORDER BY step_number), 0), 4) AS step_conversion,
   round(CAST(users AS DOUBLE) / nullif(first_value(users) OVER (PARTITION BY channel ORDER BY step_number), 0), 4) AS overall_conversion,
   round(median_seconds, 1) AS median_seconds_to_step,
@@ -125,11 +131,13 @@ CROSS JOIN funnel_steps s
 LEFT JOIN reached r ON r.entry_week = w.entry_week AND r.step_number = s.step_number;
 
 -- Time to convert: for each step after the first, how many users took it how long after the
--- step before, in buckets an operator can chart (bucket_order sorts them).
+-- step they took before, in buckets an operator can chart (bucket_order sorts them).
 CREATE TABLE funnel_time_to_convert AS
 WITH conversions AS (
   SELECT s.step_number, s.step, e.seconds[s.step_number - 1] AS seconds
   FROM funnel_entries e JOIN funnel_steps s ON e.level >= s.step_number AND s.step_number >= 2
+  -- an optional step the user skipped has no time
+  WHERE e.seconds[s.step_number - 1] IS NOT NULL
 ),
 bucketed AS (
   SELECT step_number, step,

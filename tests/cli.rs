@@ -534,7 +534,7 @@ fn the_nightly_job_runs_on_the_sample() {
     check_experiment_and_attribution_reports(&out);
     let funnel = std::fs::read_to_string(out.join("funnel_report.csv")).unwrap();
     assert!(funnel.starts_with(
-        "channel,step_number,step,users,step_conversion,overall_conversion,median_seconds_to_step,p90_seconds_to_step\n"
+        "channel,step_number,step,users,took_step,step_conversion,overall_conversion,median_seconds_to_step,p90_seconds_to_step\n"
     ), "{funnel}");
     let cohorts = std::fs::read_to_string(out.join("retention_cohort.csv")).unwrap();
     assert!(
@@ -617,9 +617,11 @@ fn the_funnel_report_lists_every_step_of_every_channel() {
     for row in rows.iter().filter(|r| r[1] == "4") {
         assert_eq!(row[3], "0", "{csv}");
         // step 3 has no one either, so step 4's conversion from it is undefined
-        assert_eq!(row[4], "", "{csv}");
-        assert_eq!(row[5], "0.0", "{csv}");
+        assert_eq!(row[5], "", "{csv}");
+        assert_eq!(row[6], "0.0", "{csv}");
     }
+    // without optional steps everyone counted at a step took it
+    assert!(rows.iter().all(|r| r[3] == r[4]), "{csv}");
     assert!(!csv.contains("NaN"), "{csv}");
 }
 
@@ -685,6 +687,34 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
         "{excluded_users:?} vs {users:?}"
     );
     assert!(excluded_users.iter().zip(&users).all(|(e, u)| e <= u));
+
+    // the cart optional: as many users or more at every step, more payers (the sample has
+    // people who pay without a cart event in their chain); the cart's histogram counts those
+    // who took it
+    let (_dir3, optional_out, _) = run_nightly_on_sample(&["mode=optional 3"]);
+    let optional_report = csv_rows(&optional_out, "funnel_report.csv");
+    let optional_users = all_users(&optional_report);
+    assert!(optional_users.iter().zip(&users).all(|(o, u)| o >= u));
+    assert!(
+        optional_users[3] > users[3],
+        "{optional_users:?} vs {users:?}"
+    );
+    let took: Vec<i64> = optional_report
+        .iter()
+        .filter(|r| r[0] == "all")
+        .map(|r| r[4].parse().unwrap())
+        .collect();
+    assert!(
+        took[2] < optional_users[2],
+        "{took:?} vs {optional_users:?}"
+    );
+    assert_eq!(took[3], optional_users[3]);
+    let cart_bucketed: i64 = csv_rows(&optional_out, "funnel_time_to_convert.csv")
+        .iter()
+        .filter(|r| r[0] == "3")
+        .map(|r| r[4].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(cart_bucketed, took[2]);
 }
 
 /// The channel ROI report: every acquired person counted once, and the GMV decomposition holds.

@@ -6,23 +6,14 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::Result;
-use datafusion::logical_expr::function::{
-    AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
-};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::Documentation;
 
 use super::level::{Entry, funnel_chain, ordered_entries};
 use super::mode::FunnelMode;
-use super::udaf::{
-    BEHAVIOUR_SECTION, DETAIL_NAME, FunnelParams, check_funnel_arguments, planning_check,
-};
-use crate::event_list::{
-    EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
-};
+use super::udaf::{BEHAVIOUR_SECTION, DETAIL_NAME, FunnelAggregate, FunnelParams, FunnelResult};
+use crate::event_list::EventsEvaluator;
 use crate::time::ticks_per_second;
 
 const NAME: &str = DETAIL_NAME;
@@ -33,12 +24,13 @@ fn result_fields(time_type: &DataType) -> Fields {
         Field::new("level", DataType::Int64, false),
         Field::new(
             "step_times",
-            DataType::List(Arc::new(Field::new_list_field(time_type.clone(), false))),
+            // NULL for an optional step the chain skipped
+            DataType::List(Arc::new(Field::new_list_field(time_type.clone(), true))),
             false,
         ),
         Field::new(
             "step_seconds",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
             false,
         ),
         Field::new("dropped_level", DataType::Int64, false),
@@ -47,7 +39,7 @@ fn result_fields(time_type: &DataType) -> Fields {
 }
 
 #[derive(Debug)]
-struct DetailEvaluator {
+pub struct DetailEvaluator {
     steps: usize,
     window: i64,
     mode: FunnelMode,
@@ -70,9 +62,9 @@ impl EventsEvaluator for DetailEvaluator {
     fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
         let per_second = ticks_per_second(&self.time_type) as f64;
         let mut levels = Vec::with_capacity(groups.len());
-        let mut time_values: Vec<i64> = Vec::new();
+        let mut time_values: Vec<Option<i64>> = Vec::new();
         let mut time_lengths = Vec::with_capacity(groups.len());
-        let mut seconds: Vec<f64> = Vec::new();
+        let mut seconds: Vec<Option<f64>> = Vec::new();
         let mut second_lengths = Vec::with_capacity(groups.len());
         let mut dropped_levels = Vec::with_capacity(groups.len());
         let mut dropped_by = Vec::with_capacity(groups.len());
@@ -88,25 +80,28 @@ impl EventsEvaluator for DetailEvaluator {
             dropped_by.push(dropped.map(|d| d.exclusion as i64 + 1));
             time_lengths.push(times.len());
             second_lengths.push(times.len().saturating_sub(1));
-            for pair in times.windows(2) {
-                seconds.push((pair[1] - pair[0]) as f64 / per_second);
+            // each step from the step the chain took before it
+            let mut previous = times.first().copied().flatten();
+            for time in times.iter().skip(1) {
+                seconds.push(time.zip(previous).map(|(t, p)| (t - p) as f64 / per_second));
+                previous = time.or(previous);
             }
             // Dates were read as seconds since the epoch; give them back as days.
             let native = |t: i64| match self.time_type {
                 DataType::Date32 => t / SECONDS_PER_DAY,
                 _ => t,
             };
-            time_values.extend(times.into_iter().map(native));
+            time_values.extend(times.into_iter().map(|t| t.map(native)));
         }
         let times = cast(&Int64Array::from(time_values), &self.time_type)?;
         let step_times = ListArray::try_new(
-            Arc::new(Field::new_list_field(self.time_type.clone(), false)),
+            Arc::new(Field::new_list_field(self.time_type.clone(), true)),
             OffsetBuffer::from_lengths(time_lengths),
             times,
             None,
         )?;
         let step_seconds = ListArray::try_new(
-            Arc::new(Field::new_list_field(DataType::Float64, false)),
+            Arc::new(Field::new_list_field(DataType::Float64, true)),
             OffsetBuffer::from_lengths(second_lengths),
             Arc::new(Float64Array::from(seconds)),
             None,
@@ -125,46 +120,46 @@ impl EventsEvaluator for DetailEvaluator {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WindowFunnelDetail {
-    signature: Signature,
-}
+/// `window_funnel_detail`: the level and the chain behind it.
+#[derive(Debug)]
+pub struct Detail;
 
-impl Default for WindowFunnelDetail {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+impl FunnelResult for Detail {
+    const NAME: &'static str = NAME;
+    type Evaluator = DetailEvaluator;
 
-impl WindowFunnelDetail {
-    fn evaluator(args: &AccumulatorArgs) -> Result<Arc<DetailEvaluator>> {
-        let params = FunnelParams::from_args(NAME, args)?;
-        Ok(Arc::new(DetailEvaluator {
+    fn evaluator(params: FunnelParams) -> DetailEvaluator {
+        DetailEvaluator {
             steps: params.steps,
             window: params.window,
             mode: params.mode,
             time_type: params.time_type,
-        }))
+        }
+    }
+
+    fn return_type(time_type: &DataType) -> DataType {
+        DataType::Struct(result_fields(time_type))
+    }
+
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
 }
 
-const ARGUMENTS: EventArguments = EventArguments {
-    time: 2,
-    first_condition: 3,
-};
+pub type WindowFunnelDetail = FunnelAggregate<Detail>;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         BEHAVIOUR_SECTION,
         "window_funnel's level, with the chain behind it: a struct {level, step_times, \
          step_seconds, dropped_level, dropped_by}. step_times lists the times of steps 1..level \
-         of the reported chain (in the timestamp's own type); step_seconds lists the seconds \
-         from each step to the next (level - 1 values, fractions kept). The reported chain is \
-         one that reaches the maximum level; among those, the one that starts earliest, with \
-         each step at its earliest possible time under the mode (so step_seconds are the \
-         fastest conversions that chain allows), and no excluded event inside it. \
+         of the reported chain (in the timestamp's own type; NULL for an optional step the \
+         chain skipped); step_seconds lists, for steps 2..level, the seconds from the step the \
+         chain took before it (level - 1 values, fractions kept; NULL for a skipped step). The \
+         reported chain is one that reaches the maximum level; among those, the one that \
+         starts earliest, with each step at its earliest possible time under the mode (an \
+         optional step taken counts as earlier than skipped; so step_seconds are the fastest \
+         conversions that chain allows), and no excluded event inside it. \
          dropped_level is the highest level of a chain that an exclusion dropped when it is \
          above level (else 0), and dropped_by the number of that exclusion in the mode, \
          counting from 1 (else NULL). Same arguments, modes and errors as window_funnel. Level \
@@ -181,59 +176,3 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .with_related_udf("window_funnel")
     .build()
 });
-
-impl AggregateUDFImpl for WindowFunnelDetail {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        check_funnel_arguments(NAME, arg_types)
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        let time_type = arg_types.get(2).cloned().unwrap_or(DataType::Null);
-        Ok(DataType::Struct(result_fields(&time_type)))
-    }
-
-    fn is_nullable(&self) -> bool {
-        false
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(event_state_fields(&args))
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(EventListAccumulator::new(
-            Self::evaluator(&args)?,
-            ARGUMENTS,
-        )))
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(EventListGroups::new(
-            Self::evaluator(&args)?,
-            ARGUMENTS,
-        )))
-    }
-
-    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
-        Some(planning_check(NAME))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
-    }
-}

@@ -356,7 +356,12 @@ fn greedy_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode)
 /// step windows). When a chain without the exclusions gets further, the earliest such chain
 /// tells which exclusion dropped it.
 fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
-    let bound = greedy_level(entries, steps, window, mode).level;
+    let bound = if mode.optional.is_empty() {
+        greedy_level(entries, steps, window, mode).level
+    } else {
+        // the greedy pass takes every step: a chain that skips one may get further
+        steps
+    };
     let mut search = ChainSearch::new(entries, window, mode);
     let level = search.best_level(bound);
     let dropped = if mode.exclusions.is_empty() || level == bound {
@@ -374,7 +379,12 @@ fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMod
         };
         if unexcluded > level {
             // every chain of that level breaks some exclusion; the earliest names it
-            let times = unchecked.first_chain(unexcluded);
+            // without optional steps every step of the chain has a time
+            let times: Vec<i64> = unchecked
+                .first_chain(unexcluded)
+                .into_iter()
+                .flatten()
+                .collect();
             search.first_broken(&times).map(|exclusion| Dropped {
                 level: unexcluded,
                 exclusion,
@@ -404,13 +414,15 @@ pub fn funnel_level(
 
 /// The reported chain of a group: among the chains reaching the group's level, the one that
 /// starts earliest, with each step at its earliest possible time (the earliest such chain,
-/// compared step by step). Returns what the search found and the time of each step.
+/// compared step by step; an optional step taken at any time counts as earlier than the step
+/// skipped). Returns what the search found and the time of each step up to the level, `None`
+/// for a skipped optional step.
 pub fn funnel_chain(
     entries: &[Entry],
     steps: usize,
     window: i64,
     mode: &FunnelMode,
-) -> (Reached, Vec<i64>) {
+) -> (Reached, Vec<Option<i64>>) {
     let reached = entries_level(entries, steps, window, mode);
     if reached.level == 0 {
         return (reached, Vec::new());
@@ -418,6 +430,64 @@ pub fn funnel_chain(
     let mut search = ChainSearch::new(&entries[..reached.read], window, mode);
     let times = search.first_chain(reached.level);
     (reached, times)
+}
+
+/// Mixpanel's Totals counting: the levels of a group's attempts, one after another. The first
+/// attempt starts on the group's first step 1 entry and reaches the best level of the chains
+/// starting there. It ends when it first completes the funnel (the earliest last step of the
+/// complete chains from its start), else when its window ends; the next attempt starts on the
+/// first step 1 entry strictly later, so attempts never overlap and a converted person may
+/// re-enter.
+pub fn attempt_levels(
+    entries: &[Entry],
+    steps: usize,
+    window: i64,
+    mode: &FunnelMode,
+) -> Vec<usize> {
+    let mut search = ChainSearch::new(entries, window, mode);
+    let mut levels = Vec::new();
+    let mut ended_at: Option<i64> = None;
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.kind != Kind::Step(0) || ended_at.is_some_and(|end| entry.time <= end) {
+            continue;
+        }
+        let level = search.best_from(index);
+        levels.push(level);
+        let end = if level == steps {
+            earliest_completion(entries, index, steps, window, mode)
+        } else {
+            entry.time.saturating_add(window)
+        };
+        ended_at = Some(end);
+    }
+    levels
+}
+
+/// The earliest time at which a chain starting on the step 1 entry at `index` completes the
+/// funnel, when one does. A chain with every step by time T is a chain within the window
+/// `T - start` (exclusions of a complete chain all end at one of its steps, not at the
+/// window's end), so the earliest T among the last step's times is found by bisection.
+fn earliest_completion(
+    entries: &[Entry],
+    index: usize,
+    steps: usize,
+    window: i64,
+    mode: &FunnelMode,
+) -> i64 {
+    let start = entries[index].time;
+    let end = start.saturating_add(window);
+    let last_step = Kind::Step((steps - 1) as u8);
+    let mut ends: Vec<i64> = entries[index..]
+        .iter()
+        .filter(|e| e.kind == last_step && e.time <= end)
+        .map(|e| e.time)
+        .collect();
+    ends.dedup();
+    let completes_by =
+        |time: i64| ChainSearch::new(entries, time - start, mode).best_from(index) == steps;
+    let first = ends.partition_point(|&time| !completes_by(time));
+    // the whole window completes it (the caller found the level), so `first` is in range
+    ends.get(first).copied().unwrap_or(end)
 }
 
 /// The times of the events of each exclusion's condition, sorted.
@@ -440,9 +510,9 @@ fn any_between(times: &[i64], after: i64, until: i64) -> bool {
     times.get(first_later).is_some_and(|&t| t <= until)
 }
 
-/// (entry index, step, the times of the chain's steps that open an exclusion it is still
-/// exposed to, its rows at its last time): all the rest of a search depends on, for a given
-/// start.
+/// (entry index, steps reached, the times of the chain's steps that open an exclusion it is
+/// still exposed to, its rows at its last time): all the rest of a search depends on, for a
+/// given start.
 type SearchKey = (usize, usize, Vec<i64>, Vec<u32>);
 
 /// A depth-first search over the chains of one group: steps are tried at increasing times,
@@ -454,6 +524,11 @@ type SearchKey = (usize, usize, Vec<i64>, Vec<u32>);
 /// A chain of L steps is valid when, for every exclusion `exclude C from I to J` with I <= L,
 /// no event of condition C lies after its step I and no later than its step J (when L >= J)
 /// or the end of its window (when L < J).
+///
+/// With optional steps a chain may skip them: after step S it takes any of the steps up to
+/// and including the first required one after S, and each step it takes is checked (order,
+/// step window) against the step it took before, which is the last required step when the
+/// optional steps between were skipped. A chain's level is its last step.
 struct ChainSearch<'a> {
     entries: &'a [Entry],
     window: i64,
@@ -468,6 +543,16 @@ struct ChainSearch<'a> {
     best: HashMap<SearchKey, usize>,
     times: Vec<i64>,
     rows: Vec<u32>,
+    /// The 0-based step of each entry the chain took.
+    taken: Vec<usize>,
+}
+
+/// Chain times compared step by step: earlier first, and a step taken before a step skipped.
+fn chain_order(times: &[Option<i64>]) -> Vec<(bool, i64)> {
+    times
+        .iter()
+        .map(|t| (t.is_none(), t.unwrap_or(0)))
+        .collect()
 }
 
 impl<'a> ChainSearch<'a> {
@@ -492,7 +577,24 @@ impl<'a> ChainSearch<'a> {
             best: HashMap::new(),
             times: Vec::new(),
             rows: Vec::new(),
+            taken: Vec::new(),
         }
+    }
+
+    /// The steps reached by the chain so far (its last step, 1-based).
+    fn reached(&self) -> usize {
+        self.taken.last().map_or(0, |step| step + 1)
+    }
+
+    /// The 0-based steps the chain can take next: the step after its last one, and past it
+    /// while that step is optional.
+    fn next_steps(&self) -> std::ops::Range<usize> {
+        let first = self.reached();
+        let mut last = first;
+        while self.mode.is_optional(last + 1) && last + 1 < self.by_step.len() {
+            last += 1;
+        }
+        first..(last + 1).min(self.by_step.len().max(first))
     }
 
     /// Whether a later time for a step may be what makes a chain valid (exclusions, step
@@ -507,6 +609,7 @@ impl<'a> ChainSearch<'a> {
         self.best.clear();
         self.times.clear();
         self.rows.clear();
+        self.taken.clear();
         self.push(index);
     }
 
@@ -514,13 +617,18 @@ impl<'a> ChainSearch<'a> {
     /// steps up to an exclusion's J before its next excluded event, so no step closes one
     /// badly.
     fn push(&mut self, index: usize) {
-        self.times.push(self.entries[index].time);
-        self.rows.push(self.entries[index].row);
+        let entry = self.entries[index];
+        self.times.push(entry.time);
+        self.rows.push(entry.row);
+        if let Kind::Step(step) = entry.kind {
+            self.taken.push(step as usize);
+        }
     }
 
     fn pop(&mut self) {
         self.times.pop();
         self.rows.pop();
+        self.taken.pop();
     }
 
     /// The first exclusion (0-based) that a chain with these step times breaks.
@@ -558,6 +666,7 @@ impl<'a> ChainSearch<'a> {
     fn key(&self, from: usize) -> SearchKey {
         let step = self.times.len();
         let last = self.times[step - 1];
+        let reached = self.reached();
         let open: Vec<i64> = self
             .mode
             .exclusions
@@ -572,16 +681,16 @@ impl<'a> ChainSearch<'a> {
             .filter(|(_, t)| **t == last)
             .map(|(r, _)| *r)
             .collect();
-        (from, step, open, rows_now)
+        (from, reached, open, rows_now)
     }
 
-    /// The entries from `from` on that can be the chain's next step, in order: within the
-    /// window, the step window, and before the next excluded event of every exclusion the
-    /// chain is exposed to (the steps up to J must all come before it).
-    fn candidates(&self, from: usize) -> impl Iterator<Item = usize> + '_ {
+    /// The entries of step `next` (0-based) from `from` on that can be the chain's next step,
+    /// in order: within the window, the step window, and before the next excluded event of
+    /// every exclusion the chain is exposed to (the steps up to J must all come before it).
+    fn candidates(&self, from: usize, next: usize) -> impl Iterator<Item = usize> + '_ {
         let step = self.times.len();
         let previous_time = self.times[step - 1];
-        let (least, most) = self.mode.gap(step + 1);
+        let (least, most) = self.mode.gap(next + 1);
         let mut deadline = self.times[0]
             .saturating_add(self.window)
             .min(previous_time.saturating_add(most));
@@ -595,7 +704,7 @@ impl<'a> ChainSearch<'a> {
             }
         }
         let earliest = previous_time.saturating_add(least);
-        let positions: &[usize] = self.by_step.get(step).map_or(&[], |p| p.as_slice());
+        let positions: &[usize] = self.by_step.get(next).map_or(&[], |p| p.as_slice());
         // positions are in entry order, so in time order too
         let first = positions
             .partition_point(|&i| i < from)
@@ -612,12 +721,13 @@ impl<'a> ChainSearch<'a> {
             })
     }
 
-    /// The earliest valid chain of `level` steps (empty when there is none).
-    fn first_chain(&mut self, level: usize) -> Vec<i64> {
-        let mut found: Option<Vec<i64>> = None;
+    /// The earliest valid chain of `level` steps (empty when there is none): each step's time,
+    /// `None` for a skipped optional step.
+    fn first_chain(&mut self, level: usize) -> Vec<Option<i64>> {
+        let mut found: Option<Vec<Option<i64>>> = None;
         for index in 0..self.entries.len() {
             let entry = self.entries[index];
-            if found.as_ref().is_some_and(|f| entry.time > f[0]) {
+            if found.as_ref().is_some_and(|f| Some(entry.time) > f[0]) {
                 // every start at the earliest time that works has been tried
                 break;
             }
@@ -626,9 +736,12 @@ impl<'a> ChainSearch<'a> {
             }
             self.start(index);
             if let Some(rest) = self.extend(index + 1, level) {
-                let mut times = vec![entry.time];
+                let mut times = vec![Some(entry.time)];
                 times.extend(rest);
-                if found.as_ref().is_none_or(|f| times < *f) {
+                if found
+                    .as_ref()
+                    .is_none_or(|f| chain_order(&times) < chain_order(f))
+                {
                     found = Some(times);
                 }
             }
@@ -640,9 +753,9 @@ impl<'a> ChainSearch<'a> {
     /// `level` steps from entry `from` on, compared step by step; `None` when none does.
     /// Candidates of one time are all tried, since the rows they leave free may differ; a
     /// later time is tried only when no candidate of an earlier one leads anywhere.
-    fn extend(&mut self, from: usize, level: usize) -> Option<Vec<i64>> {
-        let step = self.times.len();
-        if step == level {
+    fn extend(&mut self, from: usize, level: usize) -> Option<Vec<Option<i64>>> {
+        let reached = self.reached();
+        if reached == level {
             return (!self.ends_badly()).then(Vec::new);
         }
         let excluding = self.searching();
@@ -650,28 +763,38 @@ impl<'a> ChainSearch<'a> {
         if key.as_ref().is_some_and(|k| self.failed.contains(k)) {
             return None;
         }
-        let candidates: Vec<usize> = self.candidates(from).collect();
-        let mut found: Option<Vec<i64>> = None;
-        let mut group_time = None;
-        for index in candidates {
-            let entry = self.entries[index];
-            if group_time.is_some_and(|t| entry.time > t) {
-                // the candidates of the earlier time decided it, or without exclusions a later
-                // time never helps (every step after it could have been taken anyway)
-                if found.is_some() || !excluding {
-                    break;
+        let mut found: Option<Vec<Option<i64>>> = None;
+        // the next step itself before the steps that skip it: a step taken comes first
+        for next in self.next_steps().filter(|&step| step < level) {
+            let candidates: Vec<usize> = self.candidates(from, next).collect();
+            let mut group_time = None;
+            for index in candidates {
+                let entry = self.entries[index];
+                if group_time.is_some_and(|t| entry.time > t) {
+                    // the candidates of the earlier time decided it, or without exclusions a
+                    // later time never helps (every step after it could have been taken anyway)
+                    if found.is_some() || !excluding {
+                        break;
+                    }
                 }
-            }
-            group_time = Some(entry.time);
-            self.push(index);
-            if let Some(rest) = self.extend(index + 1, level) {
-                let mut times = vec![entry.time];
-                times.extend(rest);
-                if found.as_ref().is_none_or(|f| times < *f) {
-                    found = Some(times);
+                group_time = Some(entry.time);
+                self.push(index);
+                if let Some(rest) = self.extend(index + 1, level) {
+                    let mut times = vec![None; next - reached];
+                    times.push(Some(entry.time));
+                    times.extend(rest);
+                    if found
+                        .as_ref()
+                        .is_none_or(|f| chain_order(&times) < chain_order(f))
+                    {
+                        found = Some(times);
+                    }
                 }
+                self.pop();
             }
-            self.pop();
+            if found.is_some() {
+                break;
+            }
         }
         if found.is_none()
             && let Some(key) = key
@@ -707,9 +830,11 @@ impl<'a> ChainSearch<'a> {
         if let Some(&known) = self.best.get(&key) {
             return known;
         }
-        let step = self.times.len();
-        let mut best = if self.ends_badly() { 0 } else { step };
-        let candidates: Vec<usize> = self.candidates(from).collect();
+        let mut best = if self.ends_badly() { 0 } else { self.reached() };
+        let candidates: Vec<usize> = self
+            .next_steps()
+            .flat_map(|next| self.candidates(from, next))
+            .collect();
         for index in candidates {
             self.push(index);
             best = best.max(self.best_here(index + 1));
@@ -890,7 +1015,7 @@ mod tests {
         let mut entries = Vec::new();
         ordered_entries(&mut events, steps, &mut entries);
         let (reached, times) = funnel_chain(&entries, steps, window, &mode);
-        (reached.level, times)
+        (reached.level, times.into_iter().flatten().collect())
     }
 
     #[test]
@@ -945,7 +1070,11 @@ mod tests {
             funnel_level(&mut reversed, steps, window, &mode)
         );
         let dropped = reached.dropped.map(|d| (d.level, d.exclusion + 1));
-        (reached.level, times, dropped)
+        (
+            reached.level,
+            times.into_iter().flatten().collect(),
+            dropped,
+        )
     }
 
     #[test]
@@ -1205,6 +1334,314 @@ mod tests {
             assert_eq!(
                 excluded(&events, conditions, 5, text),
                 expected,
+                "{text}: {events:?}"
+            );
+        }
+    }
+
+    /// The level and reported chain under optional steps, checked in both arrival orders.
+    fn with_optional(
+        events: &[(i64, u64)],
+        steps: usize,
+        window: i64,
+        mode: &str,
+    ) -> (usize, Vec<Option<i64>>) {
+        let mode = FunnelMode::parse("test", mode).unwrap();
+        let mut events = events.to_vec();
+        let mut entries = Vec::new();
+        ordered_entries(&mut events, steps, &mut entries);
+        let (reached, times) = funnel_chain(&entries, steps, window, &mode);
+        let mut reversed: Vec<_> = events.iter().rev().copied().collect();
+        assert_eq!(
+            reached.level,
+            funnel_level(&mut reversed, steps, window, &mode)
+        );
+        (reached.level, times)
+    }
+
+    #[test]
+    fn optional_steps_may_be_skipped() {
+        let m = "optional 2";
+        // view then pay, no coupon: level 3, step 2 skipped
+        assert_eq!(
+            with_optional(&[(0, A), (5, C)], 3, 10, m),
+            (3, vec![Some(0), None, Some(5)])
+        );
+        // the coupon is taken when it comes between them
+        assert_eq!(
+            with_optional(&[(0, A), (3, B), (5, C)], 3, 10, m),
+            (3, vec![Some(0), Some(3), Some(5)])
+        );
+        // a coupon after the payment is not part of the chain
+        assert_eq!(
+            with_optional(&[(0, A), (5, C), (7, B)], 3, 10, m),
+            (3, vec![Some(0), None, Some(5)])
+        );
+        // the coupon alone reaches level 2; without the option the payment counts for nothing
+        assert_eq!(with_optional(&[(0, A), (3, B)], 3, 10, m).0, 2);
+        assert_eq!(level(&[(0, A), (5, C)], 3, 10, ""), 1);
+        // the window still holds: the payment is too late
+        assert_eq!(with_optional(&[(0, A), (11, C)], 3, 10, m).0, 1);
+        // a required step is not skipped
+        assert_eq!(with_optional(&[(0, A), (5, C)], 3, 10, "optional 3").0, 1);
+        // two optional steps in a row
+        assert_eq!(
+            with_optional(&[(0, A), (4, D)], 4, 10, "optional 2, optional 3"),
+            (4, vec![Some(0), None, None, Some(4)])
+        );
+        // a step window is measured from the step taken before: from step 1 when 2 is skipped
+        let windowed = "optional 2, step 3 within 4";
+        assert_eq!(with_optional(&[(0, A), (5, C)], 3, 10, windowed).0, 1);
+        assert_eq!(
+            with_optional(&[(0, A), (3, B), (5, C)], 3, 10, windowed).0,
+            3
+        );
+        assert_eq!(with_optional(&[(0, A), (4, C)], 3, 10, windowed).0, 3);
+    }
+
+    /// Every chain starting on row `first` of `sorted` that skips only optional steps, as
+    /// (step, row) pairs, by definition.
+    fn chains_from(
+        sorted: &[(i64, u64)],
+        first: usize,
+        steps: usize,
+        window: i64,
+        mode: &FunnelMode,
+    ) -> Vec<Vec<(usize, usize)>> {
+        fn grow(
+            sorted: &[(i64, u64)],
+            chain: &mut Vec<(usize, usize)>,
+            steps: usize,
+            window: i64,
+            mode: &FunnelMode,
+            out: &mut Vec<Vec<(usize, usize)>>,
+        ) {
+            out.push(chain.clone());
+            let (last_step, last_row) = chain[chain.len() - 1];
+            let (start, last) = (sorted[chain[0].1].0, sorted[last_row].0);
+            for step in last_step + 1..steps {
+                let (least, most) = mode.gap(step + 1);
+                for (i, &(t, mask)) in sorted.iter().enumerate() {
+                    let later = if mode.strict_increase {
+                        t > last
+                    } else {
+                        t >= last
+                    };
+                    if mask & (1 << step) != 0
+                        && later
+                        && t - last >= least
+                        && t - last <= most
+                        && t <= start + window
+                        && !(mode.strict_once && chain.iter().any(|&(_, r)| r == i))
+                    {
+                        chain.push((step, i));
+                        grow(sorted, chain, steps, window, mode, out);
+                        chain.pop();
+                    }
+                }
+                if !mode.is_optional(step + 1) {
+                    break;
+                }
+            }
+        }
+        let mut chains = Vec::new();
+        grow(
+            sorted,
+            &mut vec![(0, first)],
+            steps,
+            window,
+            mode,
+            &mut chains,
+        );
+        chains
+    }
+
+    /// A chain's times by step, `None` for a skipped step, up to its last step.
+    fn chain_times(sorted: &[(i64, u64)], chain: &[(usize, usize)]) -> Vec<Option<i64>> {
+        let mut times = vec![None; chain[chain.len() - 1].0 + 1];
+        for &(step, row) in chain {
+            times[step] = Some(sorted[row].0);
+        }
+        times
+    }
+
+    /// The level and the reported chain by definition (earliest start, then step by step, a
+    /// step taken before a step skipped), over every chain.
+    fn brute_force_optional(
+        events: &[(i64, u64)],
+        steps: usize,
+        window: i64,
+        mode: &FunnelMode,
+    ) -> (usize, Vec<Option<i64>>) {
+        let mut sorted = events.to_vec();
+        sorted.sort();
+        let chains: Vec<Vec<(usize, usize)>> = (0..sorted.len())
+            .filter(|&i| sorted[i].1 & 1 != 0)
+            .flat_map(|i| chains_from(&sorted, i, steps, window, mode))
+            .collect();
+        let level = chains
+            .iter()
+            .map(|c| c[c.len() - 1].0 + 1)
+            .max()
+            .unwrap_or(0);
+        let reported = chains
+            .iter()
+            .filter(|c| c[c.len() - 1].0 + 1 == level)
+            .map(|c| chain_times(&sorted, c))
+            .min_by_key(|times| chain_order(times))
+            .unwrap_or_default();
+        (level, reported)
+    }
+
+    #[test]
+    fn optional_steps_equal_the_exhaustive_search_on_random_groups() {
+        let mut random = crate::TestRandom::new(0x0971_0a11_5ee5_0002);
+        let modes = [
+            "optional 2",
+            "optional 3",
+            "optional 2, optional 3",
+            "optional 2, strict_increase",
+            "optional 3, strict_once",
+            "optional 2, step 3 within 4",
+            "optional 2, optional 4, step 4 after 2, strict_once",
+            "optional 4, step 2 within 6, step 4 within 3",
+        ];
+        for case in 0..8000 {
+            let text = modes[case % modes.len()];
+            let mode = FunnelMode::parse("test", text).unwrap();
+            let steps = 4;
+            let rows = 1 + random.below(9) as usize;
+            let events: Vec<(i64, u64)> = (0..rows)
+                .map(|_| {
+                    (
+                        random.below(6) as i64 * 2,
+                        1 + random.below((1 << steps) - 1),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                with_optional(&events, steps, 7, text),
+                brute_force_optional(&events, steps, 7, &mode),
+                "{text}: {events:?}"
+            );
+        }
+    }
+
+    /// The attempts' levels, in both arrival orders.
+    fn attempts(events: &[(i64, u64)], steps: usize, window: i64, mode: &str) -> Vec<usize> {
+        let mode = FunnelMode::parse("test", mode).unwrap();
+        let mut entries = Vec::new();
+        let mut forward = events.to_vec();
+        ordered_entries(&mut forward, steps, &mut entries);
+        let levels = attempt_levels(&entries, steps, window, &mode);
+        let mut reversed: Vec<_> = events.iter().rev().copied().collect();
+        ordered_entries(&mut reversed, steps, &mut entries);
+        assert_eq!(levels, attempt_levels(&entries, steps, window, &mode));
+        levels
+    }
+
+    #[test]
+    fn totals_count_every_attempt() {
+        // view, cart, pay; view, pay: two attempts, the second re-enters after the payment
+        assert_eq!(
+            attempts(&[(0, A), (1, B), (2, C), (5, A), (6, C)], 3, 10, ""),
+            vec![3, 1]
+        );
+        // a view inside an unfinished attempt's window starts nothing; the next one after it does
+        assert_eq!(
+            attempts(&[(0, A), (4, A), (6, B), (11, A)], 3, 10, ""),
+            vec![2, 1]
+        );
+        // an attempt that converts ends at its payment: a view at the same time does not
+        // re-enter, a later one does
+        assert_eq!(
+            attempts(&[(0, A), (2, B | C), (2, A), (3, A | B)], 3, 10, ""),
+            vec![3, 2]
+        );
+        // with optional steps, each attempt may skip them
+        assert_eq!(
+            attempts(
+                &[(0, A), (2, C), (3, A), (4, B), (5, C)],
+                3,
+                10,
+                "optional 2"
+            ),
+            vec![3, 3]
+        );
+        // the first completion ends an attempt, not the reported chain's: view, cart@1,
+        // cart@5, pay@6 with the payment within 2 of the cart completes at 6
+        assert_eq!(
+            attempts(
+                &[(0, A), (1, B), (5, B), (6, C), (7, A)],
+                3,
+                10,
+                "step 3 within 2"
+            ),
+            vec![3, 1]
+        );
+        assert_eq!(attempts(&[], 3, 10, ""), Vec::<usize>::new());
+    }
+
+    /// Attempts by definition: each starts on the first step 1 row after the last one ended,
+    /// takes the best of the chains from that row, and ends at the earliest last step of its
+    /// complete chains or with its window.
+    fn brute_force_attempts(
+        events: &[(i64, u64)],
+        steps: usize,
+        window: i64,
+        mode: &FunnelMode,
+    ) -> Vec<usize> {
+        let mut sorted = events.to_vec();
+        sorted.sort();
+        let mut levels = Vec::new();
+        let mut ended_at: Option<i64> = None;
+        for first in 0..sorted.len() {
+            let (time, mask) = sorted[first];
+            if mask & 1 == 0 || ended_at.is_some_and(|end| time <= end) {
+                continue;
+            }
+            let chains = chains_from(&sorted, first, steps, window, mode);
+            let level = chains
+                .iter()
+                .map(|c| c[c.len() - 1].0 + 1)
+                .max()
+                .unwrap_or(0);
+            levels.push(level);
+            ended_at = Some(if level == steps {
+                chains
+                    .iter()
+                    .filter(|c| c[c.len() - 1].0 + 1 == steps)
+                    .map(|c| sorted[c[c.len() - 1].1].0)
+                    .min()
+                    .unwrap()
+            } else {
+                time + window
+            });
+        }
+        levels
+    }
+
+    #[test]
+    fn totals_equal_the_exhaustive_search_on_random_groups() {
+        let mut random = crate::TestRandom::new(0x7074_a150_0000_0003);
+        let modes = [
+            "",
+            "strict_increase",
+            "strict_once",
+            "optional 2",
+            "step 3 within 3",
+            "optional 2, step 3 after 2, strict_once",
+        ];
+        for case in 0..6000 {
+            let text = modes[case % modes.len()];
+            let mode = FunnelMode::parse("test", text).unwrap();
+            let rows = 1 + random.below(12) as usize;
+            let events: Vec<(i64, u64)> = (0..rows)
+                .map(|_| (random.below(10) as i64 * 2, 1 + random.below(7)))
+                .collect();
+            assert_eq!(
+                attempts(&events, 3, 5, text),
+                brute_force_attempts(&events, 3, 5, &mode),
                 "{text}: {events:?}"
             );
         }

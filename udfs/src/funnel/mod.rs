@@ -1,13 +1,15 @@
-//! `window_funnel` and `window_funnel_detail`: the longest prefix of ordered steps completed
-//! within a window, and the chain that completes it.
+//! `window_funnel`, `window_funnel_detail` and `window_funnel_totals`: the longest prefix of
+//! ordered steps completed within a window, the chain that completes it, and every attempt.
 
 mod detail;
 mod level;
 mod mode;
+mod totals;
 mod udaf;
 
 pub use detail::WindowFunnelDetail;
 pub use level::funnel_level;
 pub use mode::FunnelMode;
+pub use totals::WindowFunnelTotals;
 pub(crate) use udaf::BEHAVIOUR_SECTION;
 pub use udaf::WindowFunnel;

@@ -53,11 +53,14 @@ pub struct FunnelMode {
     pub exclusions: Vec<Exclusion>,
     /// Per-step windows, one per step that has any, by step.
     pub gaps: Vec<StepGap>,
+    /// Optional steps (1-based, 2 or later, sorted): a chain may skip them, and each later
+    /// step is checked against the last required step before it.
+    pub optional: Vec<usize>,
 }
 
 const MODE_OPTIONS: &str = "a comma-separated combination of strict_deduplication, \
      strict_order, strict_increase, strict_once, allow_reentry, unordered, exclude C from I \
-     to J, step J within S and step J after S";
+     to J, step J within S, step J after S and optional J";
 
 /// `step J within S` or `step J after S`, with the words already split, into `gaps`.
 fn parse_gap(function: &str, option: &str, words: &[&str], gaps: &mut Vec<StepGap>) -> Result<()> {
@@ -109,6 +112,20 @@ fn parse_gap(function: &str, option: &str, words: &[&str], gaps: &mut Vec<StepGa
     Ok(())
 }
 
+/// `optional J`, with the words already split: the 1-based step.
+fn parse_optional(function: &str, option: &str, words: &[&str]) -> Result<usize> {
+    match words {
+        [_, step] => match step.parse::<usize>() {
+            Ok(step) if step >= 2 => Ok(step),
+            _ => plan_err!(
+                "{function}: in '{option}', the step must be a number from 2 (every chain \
+                 starts with step 1)"
+            ),
+        },
+        _ => plan_err!("{function}: '{option}' is not an optional step; write optional J"),
+    }
+}
+
 /// `exclude C from I to J`, with the words already split.
 fn parse_exclusion(function: &str, option: &str, words: &[&str]) -> Result<Exclusion> {
     let number = |word: &str| word.parse::<usize>().ok().filter(|n| *n >= 1);
@@ -157,6 +174,14 @@ impl FunnelMode {
                 parse_gap(function, option, &words, &mut mode.gaps)?;
                 continue;
             }
+            if words
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("optional"))
+            {
+                mode.optional
+                    .push(parse_optional(function, option, &words)?);
+                continue;
+            }
             match option.to_ascii_lowercase().as_str() {
                 "strict_deduplication" => mode.strict_deduplication = true,
                 "strict_order" => mode.strict_order = true,
@@ -182,8 +207,23 @@ impl FunnelMode {
         if mode.unordered && ordered_only {
             // each of these is a rule about the order of a chain's steps
             return plan_err!(
-                "{function}: unordered cannot be combined with strict modes, exclusions or step \
-                 windows, which are rules about the order of the steps"
+                "{function}: unordered cannot be combined with strict modes, exclusions, step \
+                 windows or optional steps, which are rules about the order of the steps"
+            );
+        }
+        mode.optional.sort_unstable();
+        mode.optional.dedup();
+        if !mode.optional.is_empty()
+            && (mode.strict_order
+                || mode.strict_deduplication
+                || mode.unordered
+                || !mode.exclusions.is_empty())
+        {
+            // strict_order and strict_deduplication stop at events a skipped step would
+            // explain; an exclusion between steps that may be skipped has no clear span
+            return plan_err!(
+                "{function}: optional steps cannot be combined with strict_order, \
+                 strict_deduplication, unordered or exclusions"
             );
         }
         if mode.searched() && (mode.strict_order || mode.strict_deduplication) {
@@ -200,7 +240,12 @@ impl FunnelMode {
     /// Whether chains are searched one by one (exclusions or step windows) rather than
     /// followed in one pass.
     pub fn searched(&self) -> bool {
-        !self.exclusions.is_empty() || !self.gaps.is_empty()
+        !self.exclusions.is_empty() || !self.gaps.is_empty() || !self.optional.is_empty()
+    }
+
+    /// Whether step `step` (1-based) may be skipped.
+    pub fn is_optional(&self, step: usize) -> bool {
+        self.optional.binary_search(&step).is_ok()
     }
 
     /// The step windows in ticks of a time type with `per_second` ticks a second.
@@ -249,6 +294,9 @@ impl FunnelMode {
                     exclusion.to
                 );
             }
+        }
+        if let Some(step) = self.optional.iter().find(|&&s| s > steps) {
+            return plan_err!("{function}: optional {step}: there are only {steps} steps");
         }
         if let Some(gap) = self.gaps.iter().find(|g| g.step > steps) {
             return plan_err!(
@@ -342,6 +390,30 @@ mod tests {
         assert!(err("step 4 within 5", 3).contains("only 3 steps"));
         assert!(err("step 2", 3).contains("is not a step window"));
         assert!(err("strict_deduplication, step 2 within 5", 3).contains("cannot be combined"));
+    }
+
+    #[test]
+    fn parses_optional_steps() {
+        let mode =
+            FunnelMode::parse("f", "optional 3, optional 2, step 4 within 9, optional 3").unwrap();
+        assert_eq!(mode.optional, vec![2, 3]);
+        assert!(mode.searched() && mode.is_optional(2) && !mode.is_optional(4));
+        assert_eq!(mode.steps("f", 4).unwrap(), 4);
+        assert!(err("optional 1", 3).contains("number from 2"));
+        assert!(err("optional", 3).contains("write optional J"));
+        assert!(err("optional 4", 3).contains("only 3 steps"));
+        assert!(err("optional 2, unordered", 3).contains("unordered cannot be combined"));
+        for other in [
+            "strict_order",
+            "strict_deduplication",
+            "exclude 4 from 1 to 3",
+        ] {
+            let message = err(&format!("optional 2, {other}"), 4);
+            assert!(
+                message.contains("optional steps cannot be combined"),
+                "{other}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! `window_funnel(window, mode, timestamp, cond1, ..., condN)` as a DataFusion aggregate.
+//! The funnel aggregates (`window_funnel`, `window_funnel_detail`, `window_funnel_totals`):
+//! their shared arguments, checks and DataFusion aggregate, and `window_funnel`'s level.
 
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, Int64Array};
@@ -26,6 +30,7 @@ use crate::time::{coerce_conditions, is_interval, is_time_type, ticks_per_second
 pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";
 pub(crate) const DETAIL_NAME: &str = "window_funnel_detail";
+pub(crate) const TOTALS_NAME: &str = "window_funnel_totals";
 
 pub(crate) const BEHAVIOUR_SECTION: DocSection = DocSection {
     include: true,
@@ -103,13 +108,19 @@ pub(crate) fn funnel_literals(
              not timed); use window_funnel"
         );
     }
+    if name == TOTALS_NAME && (mode.strict_order || mode.strict_deduplication || mode.unordered) {
+        return plan_err!(
+            "{name}: strict_order, strict_deduplication and unordered judge a whole group, not \
+             one attempt; use window_funnel"
+        );
+    }
     let steps = mode.steps(name, conditions)?;
     Ok((window, mode.in_ticks(ticks_per_second(time_type)), steps))
 }
 
 /// What a funnel aggregate needs from its call: the step count, the window in ticks, the
 /// mode and the time type. Shared by `window_funnel` and `window_funnel_detail`.
-pub(crate) struct FunnelParams {
+pub struct FunnelParams {
     pub steps: usize,
     pub window: i64,
     pub mode: FunnelMode,
@@ -164,7 +175,7 @@ pub(crate) fn planning_check(name: &'static str) -> AggregateFunctionSimplificat
 }
 
 #[derive(Debug)]
-struct FunnelEvaluator {
+pub struct FunnelEvaluator {
     steps: usize,
     window: i64,
     mode: FunnelMode,
@@ -197,31 +208,96 @@ impl EventsEvaluator for FunnelEvaluator {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WindowFunnel {
-    signature: Signature,
+/// What one funnel aggregate returns from the parsed call: `window_funnel`'s level,
+/// `window_funnel_detail`'s chain, `window_funnel_totals`' attempts. The arguments, their
+/// checks and the event state are the same for all of them ([`FunnelAggregate`]).
+pub trait FunnelResult: Debug + Send + Sync + 'static {
+    const NAME: &'static str;
+    type Evaluator: EventsEvaluator;
+    fn evaluator(params: FunnelParams) -> Self::Evaluator;
+    fn return_type(time_type: &DataType) -> DataType;
+    /// The result DataFusion uses for a group with no rows.
+    fn default_value(data_type: &DataType) -> Result<ScalarValue> {
+        ScalarValue::try_from(data_type)
+    }
+    fn documentation() -> &'static Documentation;
 }
 
-impl Default for WindowFunnel {
+/// A funnel aggregate: `window_funnel(window, mode, timestamp, cond1, ..., condN)` and its
+/// siblings, one per [`FunnelResult`].
+#[derive(Debug)]
+pub struct FunnelAggregate<R: FunnelResult> {
+    signature: Signature,
+    result: PhantomData<R>,
+}
+
+impl<R: FunnelResult> Default for FunnelAggregate<R> {
     fn default() -> Self {
         Self {
             signature: Signature::user_defined(Volatility::Immutable),
+            result: PhantomData,
         }
     }
 }
 
-impl WindowFunnel {
-    fn evaluator(args: &AccumulatorArgs) -> Result<Arc<FunnelEvaluator>> {
-        let params = FunnelParams::from_args(NAME, args)?;
-        Ok(Arc::new(FunnelEvaluator {
-            steps: params.steps,
-            window: params.window,
-            mode: params.mode,
-        }))
+// By hand: derived impls would ask R itself to be comparable.
+impl<R: FunnelResult> PartialEq for FunnelAggregate<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.signature == other.signature
     }
 }
 
-const ARGUMENTS: EventArguments = EventArguments {
+impl<R: FunnelResult> Eq for FunnelAggregate<R> {}
+
+impl<R: FunnelResult> Hash for FunnelAggregate<R> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        R::NAME.hash(state);
+        self.signature.hash(state);
+    }
+}
+
+impl<R: FunnelResult> FunnelAggregate<R> {
+    fn evaluator(args: &AccumulatorArgs) -> Result<Arc<R::Evaluator>> {
+        Ok(Arc::new(R::evaluator(FunnelParams::from_args(
+            R::NAME,
+            args,
+        )?)))
+    }
+}
+
+/// `window_funnel`: the level.
+#[derive(Debug)]
+pub struct Level;
+
+impl FunnelResult for Level {
+    const NAME: &'static str = NAME;
+    type Evaluator = FunnelEvaluator;
+
+    fn evaluator(params: FunnelParams) -> FunnelEvaluator {
+        FunnelEvaluator {
+            steps: params.steps,
+            window: params.window,
+            mode: params.mode,
+        }
+    }
+
+    fn return_type(_time_type: &DataType) -> DataType {
+        DataType::Int64
+    }
+
+    fn default_value(_data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
+    }
+}
+
+pub type WindowFunnel = FunnelAggregate<Level>;
+
+/// Where the time and the conditions are among a funnel's arguments.
+pub(crate) const ARGUMENTS: EventArguments = EventArguments {
     time: 2,
     first_condition: 3,
 };
@@ -249,6 +325,13 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          Step windows: `step J within S` (at most S seconds, raw units for integer timestamps, \
          after step J - 1) and `step J after S` (at least S), besides the window from step 1. \
          Exclusions and step windows do not combine with strict_order or strict_deduplication. \
+         Optional steps (PostHog's): `optional J` lets a chain skip step J; a chain takes steps \
+         in order, skipping only optional ones, and each step it takes is checked (order, step \
+         window) against the step it took before, which is the last required step when the \
+         optional steps between were skipped; the level is the last step of the best chain, \
+         so reaching step J + 1 counts step J whether or not it was taken. Step 1 is never \
+         optional; optional steps do not combine with strict_order, strict_deduplication, \
+         unordered or exclusions. \
          unordered (PostHog's unordered funnel): the level is the most distinct steps with an \
          event in one window, in any order; it combines with no other option, and \
          window_funnel_detail refuses it. Ties are broken by a total order on (timestamp, condition, row \
@@ -257,19 +340,19 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         "window_funnel(window, mode, timestamp, cond1, ..., condN)",
     )
     .with_argument("window", "Integer seconds (raw units for integer timestamps) or an INTERVAL of days/hours/minutes/seconds; a literal.")
-    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry, unordered, exclusions `exclude C from I to J` and step windows `step J within S`, `step J after S`.")
+    .with_argument("mode", "A string literal: '' or a comma-separated combination of strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry, unordered, exclusions `exclude C from I to J`, step windows `step J within S`, `step J after S` and optional steps `optional J`.")
     .with_argument("timestamp", "Any timestamp unit (with or without time zone), DATE, or an integer.")
     .with_argument("cond1, ..., condN", "Boolean conditions (1 to 64): one per funnel step, then the excluded events the mode names.")
     .with_sql_example(
-        "```sql\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', '', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay') AS level\nFROM events GROUP BY user_id;\n-- the same funnel, dropping chains with a refund between the cart and the payment\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', 'exclude 4 from 2 to 3', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay',\n                     event_name = 'refund') AS level\nFROM events GROUP BY user_id;\n```",
+        "```sql\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', '', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay') AS level\nFROM events GROUP BY user_id;\n-- the same funnel, dropping chains with a refund between the cart and the payment\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', 'exclude 4 from 2 to 3', event_time,\n                     event_name = 'view', event_name = 'cart', event_name = 'pay',\n                     event_name = 'refund') AS level\nFROM events GROUP BY user_id;\n-- a coupon step that buyers may skip: a view then a payment reaches level 3\nSELECT user_id,\n       window_funnel(INTERVAL '7 days', 'optional 2', event_time,\n                     event_name = 'view', event_name = 'claim_coupon', event_name = 'pay') AS level\nFROM events GROUP BY user_id;\n```",
     )
     .with_related_udf("window_funnel_detail")
     .build()
 });
 
-impl AggregateUDFImpl for WindowFunnel {
+impl<R: FunnelResult> AggregateUDFImpl for FunnelAggregate<R> {
     fn name(&self) -> &str {
-        NAME
+        R::NAME
     }
 
     fn signature(&self) -> &Signature {
@@ -277,19 +360,20 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        check_funnel_arguments(NAME, arg_types)
+        check_funnel_arguments(R::NAME, arg_types)
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int64)
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let time_type = arg_types.get(2).cloned().unwrap_or(DataType::Null);
+        Ok(R::return_type(&time_type))
     }
 
     fn is_nullable(&self) -> bool {
         false
     }
 
-    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
-        Ok(ScalarValue::Int64(Some(0)))
+    fn default_value(&self, data_type: &DataType) -> Result<ScalarValue> {
+        R::default_value(data_type)
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -318,11 +402,11 @@ impl AggregateUDFImpl for WindowFunnel {
     }
 
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {
-        Some(planning_check(NAME))
+        Some(planning_check(R::NAME))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
+        Some(R::documentation())
     }
 }
 
