@@ -15,6 +15,10 @@
 --           every chain with a refund after its step 2 and before its step 4 (the excluded
 --           event is condition 9, after the 8 step slots); '' and NULL by default
 --   from,to the dates (Asia/Shanghai) whose events are read; the entry step must fall in them
+--   breakdown, breakdown_step
+--           a second breakdown: the value of the SQL expression `breakdown` over event_persons'
+--           columns (platform by default; e.g. campaign) on the row of each user's step
+--           `breakdown_step` (1 by default), published as funnel_breakdown
 --
 -- Publishes (as jobs/nightly.toml declares):
 --   funnel_report          one row per (entry channel, step), plus channel 'all': users
@@ -23,10 +27,15 @@
 --                          p90 seconds from the step taken before
 --   funnel_trend           per week of entry and step: users, conversion from entry
 --   funnel_time_to_convert per step after the first: users by time from the step before
---   funnel_dropoffs        each user who entered and stopped early: the last step reached
---                          and the step missed, for the operators
--- The breakdown is attributed to the channel of the entry step of each user's reported chain,
--- not to the events themselves (a GROUP BY channel over events would split chains).
+--   funnel_breakdown       per value of `breakdown` on step `breakdown_step` and step from
+--                          it on: users and conversion from that step
+--   funnel_dropoffs        each user who entered and stopped early: the last step reached,
+--                          the event that reached it (event_id) and the step missed, for the
+--                          operators
+-- The breakdowns are attributed to the rows of each user's reported chain (the channel of its
+-- entry step, `breakdown` on its step `breakdown_step`), not to the events themselves (a
+-- GROUP BY channel over events would split chains): window_funnel_values returns each step's
+-- row values.
 -- Users are OneID people (person_id), from event_persons, keyed earlier in the same job.
 
 CREATE VIEW funnel_steps AS
@@ -35,18 +44,20 @@ FROM unnest(range(1, CAST(array_length(make_array(${steps})) AS BIGINT) + 1)) AS
 
 CREATE VIEW funnel_events AS
 SELECT
-  person_id,
-  event_time, event_name, coalesce(channel, 'unknown') AS channel
+  person_id, event_id,
+  event_time, event_name, coalesce(channel, 'unknown') AS channel,
+  CAST(${breakdown} AS VARCHAR) AS breakdown
 FROM event_persons
 WHERE dt BETWEEN DATE '${from}' AND DATE '${to}' + INTERVAL '3 days'
   AND day BETWEEN DATE '${from}' AND DATE '${to}';
 
 CREATE VIEW funnel_people AS
 SELECT person_id, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_times'] AS times,
-       f['step_seconds'] AS seconds
+       f['step_seconds'] AS seconds, f['step_values'] AS step_rows
 FROM (
   SELECT person_id,
-    window_funnel_detail(${window}, '${mode},${exclude}', event_time,
+    window_funnel_values(${window}, '${mode},${exclude}', event_time,
+      named_struct('event_id', event_id, 'channel', channel, 'breakdown', breakdown),
       event_name = (make_array(${steps}))[1],
       event_name = (make_array(${steps}))[2],
       event_name = (make_array(${steps}))[3],
@@ -62,16 +73,15 @@ FROM (
   GROUP BY person_id
 );
 
--- The channel of each entered user's entry step (the first step of the reported chain).
+-- Each entered user, with the channel of the entry step (the first step of the reported
+-- chain), `breakdown` on step ${breakdown_step} (NULL short of it) and the event of the last
+-- step reached.
 CREATE TABLE funnel_entries AS
-SELECT p.person_id, min(e.channel) AS channel, p.level, p.times, p.seconds, p.entry_time
-FROM funnel_people p
-JOIN funnel_events e
-  ON e.person_id = p.person_id
- AND e.event_time = p.entry_time
- AND e.event_name = (make_array(${steps}))[1]
-WHERE p.level >= 1
-GROUP BY p.person_id, p.level, p.times, p.seconds, p.entry_time;
+SELECT person_id, step_rows[1]['channel'] AS channel, level, times, seconds, entry_time,
+       CASE WHEN level >= ${breakdown_step} THEN step_rows[${breakdown_step}]['breakdown'] END AS breakdown,
+       step_rows[level]['event_id'] AS last_event_id
+FROM funnel_people
+WHERE level >= 1;
 
 -- Each entered user counts at the steps they reached (an inequality join, so the median and
 -- p90 read only those rows), and every channel shows every step, with 0 users where no one
@@ -158,8 +168,30 @@ GROUP BY step_number, step, bucket_order;
 -- the last step, with the last step reached and the one they did not take.
 CREATE TABLE funnel_dropoffs AS
 SELECT e.person_id, e.channel, e.entry_time, e.level AS last_step_number, s.step AS last_step,
-       n.step AS missed_step
+       e.last_event_id, n.step AS missed_step
 FROM funnel_entries e
 JOIN funnel_steps s ON s.step_number = e.level
 JOIN funnel_steps n ON n.step_number = e.level + 1;
 
+-- The second breakdown: per value of `breakdown` on step ${breakdown_step} ('(none)' for a
+-- NULL value) and each step from it on, the users reaching the step and the conversion from
+-- step ${breakdown_step}. Every value lists every such step.
+CREATE TABLE funnel_breakdown AS
+WITH valued AS (
+  SELECT coalesce(breakdown, '(none)') AS breakdown, level
+  FROM funnel_entries
+  WHERE level >= ${breakdown_step}
+),
+reached AS (
+  SELECT v.breakdown, s.step_number, count(*) AS users
+  FROM valued v JOIN funnel_steps s ON v.level >= s.step_number AND s.step_number >= ${breakdown_step}
+  GROUP BY v.breakdown, s.step_number
+)
+SELECT b.breakdown, s.step_number, s.step, coalesce(r.users, 0) AS users,
+       round(CAST(coalesce(r.users, 0) AS DOUBLE)
+             / first_value(r.users) OVER (PARTITION BY b.breakdown ORDER BY s.step_number), 4)
+         AS conversion_from_breakdown_step
+FROM (SELECT DISTINCT breakdown FROM valued) b
+CROSS JOIN funnel_steps s
+LEFT JOIN reached r ON r.breakdown = b.breakdown AND r.step_number = s.step_number
+WHERE s.step_number >= ${breakdown_step};

@@ -660,7 +660,38 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
             .sum();
         assert_eq!(bucketed, *expected, "step {}", step + 1);
     }
-    // everyone who entered and did not finish is in the drop-offs, at their last step
+    // the breakdown by the platform of the entry step adds up to the users at every step
+    let breakdown = csv("funnel_breakdown.csv");
+    let by_value = |rows: &[Vec<String>], step: usize| -> i64 {
+        rows.iter()
+            .filter(|r| r[1] == step.to_string())
+            .map(|r| r[3].parse::<i64>().unwrap())
+            .sum()
+    };
+    for (step, expected) in users.iter().enumerate() {
+        assert_eq!(
+            by_value(&breakdown, step + 1),
+            *expected,
+            "step {}",
+            step + 1
+        );
+    }
+    assert!(
+        breakdown.iter().any(|r| r[0] == "wechat_oa"),
+        "{breakdown:?}"
+    );
+    // everyone who entered and did not finish is in the drop-offs, at their last step, with
+    // the event that reached it
+    let missing_events = stdout_of(userlake().args([
+        "sql",
+        "--lake",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) FILTER (WHERE last_event_id IS NULL) AS missing FROM funnel_dropoffs",
+    ]));
+    assert_eq!(missing_events, "missing\n0\n");
     let dropoffs = stdout_of(userlake().args([
         "sql",
         "--lake",
@@ -691,7 +722,8 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
     // the cart optional: as many users or more at every step, more payers (the sample has
     // people who pay without a cart event in their chain); the cart's histogram counts those
     // who took it
-    let (_dir3, optional_out, _) = run_nightly_on_sample(&["mode=optional 3"]);
+    let (_dir3, optional_out, _) =
+        run_nightly_on_sample(&["mode=optional 3", "breakdown=campaign", "breakdown_step=3"]);
     let optional_report = csv_rows(&optional_out, "funnel_report.csv");
     let optional_users = all_users(&optional_report);
     assert!(optional_users.iter().zip(&users).all(|(o, u)| o >= u));
@@ -715,6 +747,20 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
         .map(|r| r[4].parse::<i64>().unwrap())
         .sum();
     assert_eq!(cart_bucketed, took[2]);
+    // the breakdown on step 3 starts there; those who skipped the cart have no value
+    let breakdown = csv_rows(&optional_out, "funnel_breakdown.csv");
+    assert!(
+        breakdown.iter().all(|r| r[1] == "3" || r[1] == "4"),
+        "{breakdown:?}"
+    );
+    assert_eq!(by_value(&breakdown, 3), optional_users[2]);
+    assert_eq!(by_value(&breakdown, 4), optional_users[3]);
+    let skipped: i64 = breakdown
+        .iter()
+        .filter(|r| r[0] == "(none)" && r[1] == "3")
+        .map(|r| r[3].parse::<i64>().unwrap())
+        .sum();
+    assert!(skipped >= optional_users[2] - took[2], "{breakdown:?}");
 }
 
 /// The channel ROI report: every acquired person counted once, and the GMV decomposition holds.
@@ -1478,7 +1524,7 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let nightly = latest_run_of(&out, "2026-01-30");
 
     let first = csv_tables(&nightly);
-    assert_eq!(first.len(), 14, "CSV tables: {:?}", first.keys());
+    assert_eq!(first.len(), 15, "CSV tables: {:?}", first.keys());
 
     let rerun_log = run("2026-01-30", &[]);
     assert!(rerun_log.contains("14 steps (14 reused)"), "{rerun_log}");

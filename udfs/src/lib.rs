@@ -79,6 +79,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         Arc::new(AggregateUDF::from(funnel::WindowFunnel::default())),
         Arc::new(AggregateUDF::from(funnel::WindowFunnelDetail::default())),
         Arc::new(AggregateUDF::from(funnel::WindowFunnelTotals::default())),
+        Arc::new(AggregateUDF::from(funnel::WindowFunnelValues::default())),
         Arc::new(AggregateUDF::from(retention::Retention::default())),
         Arc::new(AggregateUDF::from(active_people::ActivePeople::default())),
         Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(

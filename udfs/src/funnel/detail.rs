@@ -38,6 +38,29 @@ fn result_fields(time_type: &DataType) -> Fields {
     ])
 }
 
+/// For steps 2.. of a chain: the seconds from the step the chain took before (`None` for a
+/// skipped step).
+pub(super) fn push_step_seconds(
+    times: &[Option<i64>],
+    per_second: f64,
+    out: &mut Vec<Option<f64>>,
+) {
+    let mut previous = times.first().copied().flatten();
+    for time in times.iter().skip(1) {
+        out.push(time.zip(previous).map(|(t, p)| (t - p) as f64 / per_second));
+        previous = time.or(previous);
+    }
+}
+
+/// A time in the timestamp's own ticks: dates were read as seconds since the epoch, and go
+/// back as days.
+pub(super) fn native_time(time_type: &DataType, time: i64) -> i64 {
+    match time_type {
+        DataType::Date32 => time / SECONDS_PER_DAY,
+        _ => time,
+    }
+}
+
 #[derive(Debug)]
 pub struct DetailEvaluator {
     steps: usize,
@@ -80,18 +103,12 @@ impl EventsEvaluator for DetailEvaluator {
             dropped_by.push(dropped.map(|d| d.exclusion as i64 + 1));
             time_lengths.push(times.len());
             second_lengths.push(times.len().saturating_sub(1));
-            // each step from the step the chain took before it
-            let mut previous = times.first().copied().flatten();
-            for time in times.iter().skip(1) {
-                seconds.push(time.zip(previous).map(|(t, p)| (t - p) as f64 / per_second));
-                previous = time.or(previous);
-            }
-            // Dates were read as seconds since the epoch; give them back as days.
-            let native = |t: i64| match self.time_type {
-                DataType::Date32 => t / SECONDS_PER_DAY,
-                _ => t,
-            };
-            time_values.extend(times.into_iter().map(|t| t.map(native)));
+            push_step_seconds(&times, per_second, &mut seconds);
+            time_values.extend(
+                times
+                    .into_iter()
+                    .map(|t| t.map(|t| native_time(&self.time_type, t))),
+            );
         }
         let times = cast(&Int64Array::from(time_values), &self.time_type)?;
         let step_times = ListArray::try_new(

@@ -235,7 +235,7 @@ pub fn entries_level(entries: &[Entry], steps: usize, window: i64, mode: &Funnel
             dropped: None,
         }
     } else if mode.searched() {
-        searched_level(entries, steps, window, mode)
+        searched_level(entries, steps, window, mode, &[])
     } else {
         greedy_level(entries, steps, window, mode)
     }
@@ -355,14 +355,20 @@ fn greedy_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode)
 /// [`ChainSearch`], bounded by the level of the greedy pass (which reads neither exclusions nor
 /// step windows). When a chain without the exclusions gets further, the earliest such chain
 /// tells which exclusion dropped it.
-fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMode) -> Reached {
+fn searched_level(
+    entries: &[Entry],
+    steps: usize,
+    window: i64,
+    mode: &FunnelMode,
+    classes: &[u32],
+) -> Reached {
     let bound = if mode.optional.is_empty() {
         greedy_level(entries, steps, window, mode).level
     } else {
         // the greedy pass takes every step: a chain that skips one may get further
         steps
     };
-    let mut search = ChainSearch::new(entries, window, mode);
+    let mut search = ChainSearch::new(entries, window, mode).with_classes(classes);
     let level = search.best_level(bound);
     let dropped = if mode.exclusions.is_empty() || level == bound {
         None
@@ -371,7 +377,7 @@ fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMod
             exclusions: Vec::new(),
             ..mode.clone()
         };
-        let mut unchecked = ChainSearch::new(entries, window, &plain);
+        let mut unchecked = ChainSearch::new(entries, window, &plain).with_classes(classes);
         let unexcluded = if plain.searched() {
             unchecked.best_level(bound)
         } else {
@@ -384,6 +390,7 @@ fn searched_level(entries: &[Entry], steps: usize, window: i64, mode: &FunnelMod
                 .first_chain(unexcluded)
                 .into_iter()
                 .flatten()
+                .map(|(time, _)| time)
                 .collect();
             search.first_broken(&times).map(|exclusion| Dropped {
                 level: unexcluded,
@@ -429,8 +436,40 @@ pub fn funnel_chain(
     }
     let mut search = ChainSearch::new(&entries[..reached.read], window, mode);
     let times = search.first_chain(reached.level);
-    (reached, times)
+    (
+        reached,
+        times.into_iter().map(|s| s.map(|(time, _)| time)).collect(),
+    )
 }
+
+/// `funnel_chain` for a group whose rows carry values (window_funnel_values): `classes` gives
+/// each row's value class (rows with equal values share one; [`NO_VALUE`] for NULL), which
+/// linked steps (`same value`) must share. Returns each step's (time, row).
+pub fn valued_chain(
+    entries: &[Entry],
+    steps: usize,
+    window: i64,
+    mode: &FunnelMode,
+    classes: &[u32],
+) -> (Reached, Vec<ChainStep>) {
+    let reached = if mode.searched() && !mode.unordered {
+        searched_level(entries, steps, window, mode, classes)
+    } else {
+        entries_level(entries, steps, window, mode)
+    };
+    if reached.level == 0 {
+        return (reached, Vec::new());
+    }
+    let mut search = ChainSearch::new(&entries[..reached.read], window, mode).with_classes(classes);
+    let chain = search.first_chain(reached.level);
+    (reached, chain)
+}
+
+/// The value class of a row whose value is NULL: equal to no other.
+pub const NO_VALUE: u32 = u32::MAX;
+
+/// One step of a reported chain: its (time, row), or `None` for a skipped optional step.
+pub type ChainStep = Option<(i64, u32)>;
 
 /// Mixpanel's Totals counting: the levels of a group's attempts, one after another. The first
 /// attempt starts on the group's first step 1 entry and reaches the best level of the chains
@@ -513,7 +552,8 @@ fn any_between(times: &[i64], after: i64, until: i64) -> bool {
 /// (entry index, steps reached, the times of the chain's steps that open an exclusion it is
 /// still exposed to, its rows at its last time): all the rest of a search depends on, for a
 /// given start.
-type SearchKey = (usize, usize, Vec<i64>, Vec<u32>);
+/// The last element: the value class each link has taken, for linked steps.
+type SearchKey = (usize, usize, Vec<i64>, Vec<u32>, Vec<u32>);
 
 /// A depth-first search over the chains of one group: steps are tried at increasing times,
 /// so the first chain found is the earliest. Without exclusions only ties at the earliest time
@@ -545,14 +585,18 @@ struct ChainSearch<'a> {
     rows: Vec<u32>,
     /// The 0-based step of each entry the chain took.
     taken: Vec<usize>,
+    /// Per row, its value class (see [`valued_chain`]); empty without values.
+    classes: &'a [u32],
 }
 
 /// Chain times compared step by step: earlier first, and a step taken before a step skipped.
-fn chain_order(times: &[Option<i64>]) -> Vec<(bool, i64)> {
-    times
-        .iter()
-        .map(|t| (t.is_none(), t.unwrap_or(0)))
-        .collect()
+fn time_order(times: impl Iterator<Item = Option<i64>>) -> Vec<(bool, i64)> {
+    times.map(|t| (t.is_none(), t.unwrap_or(0))).collect()
+}
+
+/// Chains compared by their times (see [`time_order`]).
+fn chain_order(chain: &[ChainStep]) -> Vec<(bool, i64)> {
+    time_order(chain.iter().map(|s| s.map(|(time, _)| time)))
 }
 
 impl<'a> ChainSearch<'a> {
@@ -578,7 +622,29 @@ impl<'a> ChainSearch<'a> {
             times: Vec::new(),
             rows: Vec::new(),
             taken: Vec::new(),
+            classes: &[],
         }
+    }
+
+    /// Linked steps (`same value`) compare the rows' value classes.
+    fn with_classes(mut self, classes: &'a [u32]) -> Self {
+        self.classes = classes;
+        self
+    }
+
+    fn class_of(&self, row: u32) -> u32 {
+        self.classes.get(row as usize).copied().unwrap_or(NO_VALUE)
+    }
+
+    /// The value class that step `next` (0-based) must have: that of the steps linked to it
+    /// which the chain took, if any.
+    fn linked_class(&self, next: usize) -> Option<u32> {
+        let link = self.mode.link_of(next + 1)?;
+        self.taken
+            .iter()
+            .zip(&self.rows)
+            .find(|(step, _)| link.contains(&(**step + 1)))
+            .map(|(_, row)| self.class_of(*row))
     }
 
     /// The steps reached by the chain so far (its last step, 1-based).
@@ -681,7 +747,13 @@ impl<'a> ChainSearch<'a> {
             .filter(|(_, t)| **t == last)
             .map(|(r, _)| *r)
             .collect();
-        (from, reached, open, rows_now)
+        let linked: Vec<u32> = self
+            .mode
+            .links
+            .iter()
+            .map(|link| self.linked_class(link[0] - 1).unwrap_or(NO_VALUE - 1))
+            .collect();
+        (from, reached, open, rows_now, linked)
     }
 
     /// The entries of step `next` (0-based) from `from` on that can be the chain's next step,
@@ -704,6 +776,7 @@ impl<'a> ChainSearch<'a> {
             }
         }
         let earliest = previous_time.saturating_add(least);
+        let linked = self.linked_class(next);
         let positions: &[usize] = self.by_step.get(next).map_or(&[], |p| p.as_slice());
         // positions are in entry order, so in time order too
         let first = positions
@@ -717,17 +790,22 @@ impl<'a> ChainSearch<'a> {
                 let entry = self.entries[i];
                 let too_soon = self.mode.strict_increase && entry.time <= previous_time;
                 let row_used = self.mode.strict_once && self.rows.contains(&entry.row);
-                !too_soon && !row_used
+                let unlinked = linked
+                    .is_some_and(|class| class == NO_VALUE || self.class_of(entry.row) != class);
+                !too_soon && !row_used && !unlinked
             })
     }
 
-    /// The earliest valid chain of `level` steps (empty when there is none): each step's time,
-    /// `None` for a skipped optional step.
-    fn first_chain(&mut self, level: usize) -> Vec<Option<i64>> {
-        let mut found: Option<Vec<Option<i64>>> = None;
+    /// The earliest valid chain of `level` steps (empty when there is none): each step's
+    /// (time, row), `None` for a skipped optional step.
+    fn first_chain(&mut self, level: usize) -> Vec<ChainStep> {
+        let mut found: Option<Vec<ChainStep>> = None;
         for index in 0..self.entries.len() {
             let entry = self.entries[index];
-            if found.as_ref().is_some_and(|f| Some(entry.time) > f[0]) {
+            if found
+                .as_ref()
+                .is_some_and(|f| f[0].is_some_and(|(time, _)| entry.time > time))
+            {
                 // every start at the earliest time that works has been tried
                 break;
             }
@@ -736,7 +814,7 @@ impl<'a> ChainSearch<'a> {
             }
             self.start(index);
             if let Some(rest) = self.extend(index + 1, level) {
-                let mut times = vec![Some(entry.time)];
+                let mut times = vec![Some((entry.time, entry.row))];
                 times.extend(rest);
                 if found
                     .as_ref()
@@ -753,7 +831,7 @@ impl<'a> ChainSearch<'a> {
     /// `level` steps from entry `from` on, compared step by step; `None` when none does.
     /// Candidates of one time are all tried, since the rows they leave free may differ; a
     /// later time is tried only when no candidate of an earlier one leads anywhere.
-    fn extend(&mut self, from: usize, level: usize) -> Option<Vec<Option<i64>>> {
+    fn extend(&mut self, from: usize, level: usize) -> Option<Vec<ChainStep>> {
         let reached = self.reached();
         if reached == level {
             return (!self.ends_badly()).then(Vec::new);
@@ -763,7 +841,7 @@ impl<'a> ChainSearch<'a> {
         if key.as_ref().is_some_and(|k| self.failed.contains(k)) {
             return None;
         }
-        let mut found: Option<Vec<Option<i64>>> = None;
+        let mut found: Option<Vec<ChainStep>> = None;
         // the next step itself before the steps that skip it: a step taken comes first
         for next in self.next_steps().filter(|&step| step < level) {
             let candidates: Vec<usize> = self.candidates(from, next).collect();
@@ -781,7 +859,7 @@ impl<'a> ChainSearch<'a> {
                 self.push(index);
                 if let Some(rest) = self.extend(index + 1, level) {
                     let mut times = vec![None; next - reached];
-                    times.push(Some(entry.time));
+                    times.push(Some((entry.time, entry.row)));
                     times.extend(rest);
                     if found
                         .as_ref()
@@ -1488,7 +1566,7 @@ mod tests {
             .iter()
             .filter(|c| c[c.len() - 1].0 + 1 == level)
             .map(|c| chain_times(&sorted, c))
-            .min_by_key(|times| chain_order(times))
+            .min_by_key(|times| time_order(times.iter().copied()))
             .unwrap_or_default();
         (level, reported)
     }
@@ -1642,6 +1720,90 @@ mod tests {
             assert_eq!(
                 attempts(&events, 3, 5, text),
                 brute_force_attempts(&events, 3, 5, &mode),
+                "{text}: {events:?}"
+            );
+        }
+    }
+
+    /// Linked steps against every chain: random groups whose rows carry values (some NULL),
+    /// the level and the reported chain's (time, row) by definition.
+    #[test]
+    fn linked_steps_equal_the_exhaustive_search_on_random_groups() {
+        let mut random = crate::TestRandom::new(0x5a3e_0a1e_0000_0004);
+        let modes = [
+            "same value 2 3",
+            "same value 1 3",
+            "same value 1 2 3",
+            "same value 1 3, optional 2",
+            "same value 2 3, strict_once",
+            "same value 1 2, step 3 within 3, strict_increase",
+        ];
+        for case in 0..6000 {
+            let text = modes[case % modes.len()];
+            let mode = FunnelMode::parse("test", text).unwrap();
+            let rows = 1 + random.below(9) as usize;
+            // (time, mask, value): None is NULL
+            let mut events: Vec<(i64, u64, Option<u64>)> = (0..rows)
+                .map(|_| {
+                    let value = random.below(4);
+                    (
+                        random.below(5) as i64 * 2,
+                        1 + random.below(7),
+                        (value < 3).then_some(value),
+                    )
+                })
+                .collect();
+            events.sort();
+            let sorted: Vec<(i64, u64)> = events.iter().map(|e| (e.0, e.1)).collect();
+            let classes: Vec<u32> = events
+                .iter()
+                .map(|e| e.2.map_or(NO_VALUE, |v| v as u32))
+                .collect();
+            let mut pairs = sorted.clone();
+            let mut entries = Vec::new();
+            ordered_entries(&mut pairs, 3, &mut entries);
+            let (reached, chain) = valued_chain(&entries, 3, 5, &mode, &classes);
+
+            let linked_ok = |c: &Vec<(usize, usize)>| {
+                mode.links.iter().all(|link| {
+                    let values: Vec<Option<u64>> = c
+                        .iter()
+                        .filter(|(step, _)| link.contains(&(step + 1)))
+                        .map(|&(_, row)| events[row].2)
+                        .collect();
+                    // one linked step alone is unconstrained; two must match, and NULL
+                    // matches nothing
+                    values.len() < 2 || values.iter().all(|v| v.is_some() && *v == values[0])
+                })
+            };
+            let chains: Vec<Vec<(usize, usize)>> = (0..sorted.len())
+                .filter(|&i| sorted[i].1 & 1 != 0)
+                .flat_map(|i| chains_from(&sorted, i, 3, 5, &mode))
+                .filter(|c| linked_ok(c))
+                .collect();
+            let level = chains
+                .iter()
+                .map(|c| c[c.len() - 1].0 + 1)
+                .max()
+                .unwrap_or(0);
+            let expected: Vec<ChainStep> = chains
+                .iter()
+                .filter(|c| c[c.len() - 1].0 + 1 == level)
+                .map(|c| {
+                    let mut steps: Vec<ChainStep> = vec![None; level];
+                    for &(step, row) in c {
+                        steps[step] = Some((sorted[row].0, row as u32));
+                    }
+                    steps
+                })
+                .min_by_key(|steps| {
+                    let rows: Vec<Option<u32>> = steps.iter().map(|s| s.map(|(_, r)| r)).collect();
+                    (chain_order(steps), rows)
+                })
+                .unwrap_or_default();
+            assert_eq!(
+                (reached.level, chain),
+                (level, expected),
                 "{text}: {events:?}"
             );
         }

@@ -6,6 +6,7 @@ mod level;
 mod mode;
 mod totals;
 mod udaf;
+mod values;
 
 pub use detail::WindowFunnelDetail;
 pub use level::funnel_level;
@@ -13,3 +14,4 @@ pub use mode::FunnelMode;
 pub use totals::WindowFunnelTotals;
 pub(crate) use udaf::BEHAVIOUR_SECTION;
 pub use udaf::WindowFunnel;
+pub use values::WindowFunnelValues;

@@ -56,11 +56,14 @@ pub struct FunnelMode {
     /// Optional steps (1-based, 2 or later, sorted): a chain may skip them, and each later
     /// step is checked against the last required step before it.
     pub optional: Vec<usize>,
+    /// Linked steps (`same value I J ...`, 1-based, sorted, disjoint): the rows a chain takes
+    /// for them must carry the same value (window_funnel_values' value argument).
+    pub links: Vec<Vec<usize>>,
 }
 
 const MODE_OPTIONS: &str = "a comma-separated combination of strict_deduplication, \
      strict_order, strict_increase, strict_once, allow_reentry, unordered, exclude C from I \
-     to J, step J within S, step J after S and optional J";
+     to J, step J within S, step J after S, optional J and same value I J";
 
 /// `step J within S` or `step J after S`, with the words already split, into `gaps`.
 fn parse_gap(function: &str, option: &str, words: &[&str], gaps: &mut Vec<StepGap>) -> Result<()> {
@@ -126,6 +129,33 @@ fn parse_optional(function: &str, option: &str, words: &[&str]) -> Result<usize>
     }
 }
 
+/// `same value I J ...`, with the words already split: the 1-based steps, sorted.
+fn parse_link(function: &str, option: &str, words: &[&str]) -> Result<Vec<usize>> {
+    let usage = "write same value I J ... (the rows of steps I, J, ... must carry the same value)";
+    match words {
+        [_, value, steps @ ..] if value.eq_ignore_ascii_case("value") => {
+            let mut linked = Vec::with_capacity(steps.len());
+            for step in steps {
+                match step.parse::<usize>() {
+                    Ok(step) if step >= 1 => linked.push(step),
+                    _ => {
+                        return plan_err!(
+                            "{function}: in '{option}', '{step}' is not a step number; {usage}"
+                        );
+                    }
+                }
+            }
+            linked.sort_unstable();
+            linked.dedup();
+            if linked.len() < 2 {
+                return plan_err!("{function}: '{option}' links fewer than two steps; {usage}");
+            }
+            Ok(linked)
+        }
+        _ => plan_err!("{function}: '{option}' is not an option; {usage}"),
+    }
+}
+
 /// `exclude C from I to J`, with the words already split.
 fn parse_exclusion(function: &str, option: &str, words: &[&str]) -> Result<Exclusion> {
     let number = |word: &str| word.parse::<usize>().ok().filter(|n| *n >= 1);
@@ -182,6 +212,23 @@ impl FunnelMode {
                     .push(parse_optional(function, option, &words)?);
                 continue;
             }
+            if words
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("same"))
+            {
+                let link = parse_link(function, option, &words)?;
+                if let Some(step) = link
+                    .iter()
+                    .find(|s| mode.links.iter().any(|l| l.contains(s)))
+                {
+                    return plan_err!(
+                        "{function}: step {step} is in two 'same value' options; list its linked \
+                         steps in one"
+                    );
+                }
+                mode.links.push(link);
+                continue;
+            }
             match option.to_ascii_lowercase().as_str() {
                 "strict_deduplication" => mode.strict_deduplication = true,
                 "strict_order" => mode.strict_order = true,
@@ -226,6 +273,14 @@ impl FunnelMode {
                  strict_deduplication, unordered or exclusions"
             );
         }
+        if !mode.links.is_empty()
+            && (mode.strict_order || mode.strict_deduplication || mode.unordered)
+        {
+            return plan_err!(
+                "{function}: same value cannot be combined with strict_order, \
+                 strict_deduplication or unordered"
+            );
+        }
         if mode.searched() && (mode.strict_order || mode.strict_deduplication) {
             // both end the search at an event that breaks the chain; exclusions and step
             // windows judge whole chains, a rule that conflicts with stopping at a row
@@ -240,7 +295,18 @@ impl FunnelMode {
     /// Whether chains are searched one by one (exclusions or step windows) rather than
     /// followed in one pass.
     pub fn searched(&self) -> bool {
-        !self.exclusions.is_empty() || !self.gaps.is_empty() || !self.optional.is_empty()
+        !self.exclusions.is_empty()
+            || !self.gaps.is_empty()
+            || !self.optional.is_empty()
+            || !self.links.is_empty()
+    }
+
+    /// The steps linked to step `step` (1-based), itself included, when it is linked.
+    pub fn link_of(&self, step: usize) -> Option<&[usize]> {
+        self.links
+            .iter()
+            .find(|l| l.contains(&step))
+            .map(Vec::as_slice)
     }
 
     /// Whether step `step` (1-based) may be skipped.
@@ -294,6 +360,11 @@ impl FunnelMode {
                     exclusion.to
                 );
             }
+        }
+        if let Some(step) = self.links.iter().flatten().find(|&&s| s > steps) {
+            return plan_err!(
+                "{function}: same value on step {step}: there are only {steps} steps"
+            );
         }
         if let Some(step) = self.optional.iter().find(|&&s| s > steps) {
             return plan_err!("{function}: optional {step}: there are only {steps} steps");
@@ -414,6 +485,21 @@ mod tests {
                 "{other}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn parses_linked_steps() {
+        let mode = FunnelMode::parse("f", "same value 4 2, same value 1 3").unwrap();
+        assert_eq!(mode.links, vec![vec![2, 4], vec![1, 3]]);
+        assert!(mode.searched());
+        assert_eq!(mode.link_of(4), Some(&[2, 4][..]));
+        assert_eq!(mode.link_of(5), None);
+        assert!(err("same value 2", 4).contains("fewer than two steps"));
+        assert!(err("same value 2 x", 4).contains("'x' is not a step number"));
+        assert!(err("same 2 3", 4).contains("write same value I J"));
+        assert!(err("same value 2 5", 4).contains("only 4 steps"));
+        assert!(err("same value 1 2, same value 2 3", 4).contains("in two 'same value' options"));
+        assert!(err("same value 1 2, strict_order", 4).contains("cannot be combined"));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";
 pub(crate) const DETAIL_NAME: &str = "window_funnel_detail";
 pub(crate) const TOTALS_NAME: &str = "window_funnel_totals";
+pub(crate) const VALUES_NAME: &str = "window_funnel_values";
 
 pub(crate) const BEHAVIOUR_SECTION: DocSection = DocSection {
     include: true,
@@ -114,6 +115,12 @@ pub(crate) fn funnel_literals(
              one attempt; use window_funnel"
         );
     }
+    if name != VALUES_NAME && !mode.links.is_empty() {
+        return plan_err!(
+            "{name}: same value compares the rows' values; use window_funnel_values, which \
+             takes the value after the timestamp"
+        );
+    }
     let steps = mode.steps(name, conditions)?;
     Ok((window, mode.in_ticks(ticks_per_second(time_type)), steps))
 }
@@ -128,7 +135,12 @@ pub struct FunnelParams {
 }
 
 impl FunnelParams {
-    pub(crate) fn from_args(name: &str, args: &AccumulatorArgs) -> Result<Self> {
+    /// The parameters of a call whose conditions start at argument `first_condition`.
+    pub(crate) fn from_args(
+        name: &str,
+        args: &AccumulatorArgs,
+        first_condition: usize,
+    ) -> Result<Self> {
         let time_type = args
             .expr_fields
             .get(2)
@@ -139,7 +151,7 @@ impl FunnelParams {
             literal_argument(args, 0).as_ref(),
             literal_argument(args, 1).as_ref(),
             &time_type,
-            args.exprs.len().saturating_sub(3),
+            args.exprs.len().saturating_sub(first_condition),
         )?;
         Ok(Self {
             steps,
@@ -152,7 +164,10 @@ impl FunnelParams {
 
 /// Checks the literal arguments when the query is planned, so that a bad mode or window is
 /// an error before anything runs.
-pub(crate) fn planning_check(name: &'static str) -> AggregateFunctionSimplification {
+pub(crate) fn planning_check(
+    name: &'static str,
+    first_condition: usize,
+) -> AggregateFunctionSimplification {
     Box::new(move |function: AggregateFunction, info: &SimplifyContext| {
         let args = &function.params.args;
         let literal = |i: usize| match args.get(i) {
@@ -168,7 +183,7 @@ pub(crate) fn planning_check(name: &'static str) -> AggregateFunctionSimplificat
             literal(0).as_ref(),
             literal(1).as_ref(),
             &time_type,
-            args.len().saturating_sub(3),
+            args.len().saturating_sub(first_condition),
         )?;
         Ok(Expr::AggregateFunction(function))
     })
@@ -261,6 +276,7 @@ impl<R: FunnelResult> FunnelAggregate<R> {
         Ok(Arc::new(R::evaluator(FunnelParams::from_args(
             R::NAME,
             args,
+            ARGUMENTS.first_condition,
         )?)))
     }
 }
@@ -402,7 +418,7 @@ impl<R: FunnelResult> AggregateUDFImpl for FunnelAggregate<R> {
     }
 
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {
-        Some(planning_check(R::NAME))
+        Some(planning_check(R::NAME, ARGUMENTS.first_condition))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -1,0 +1,588 @@
+//! `window_funnel_values(window, mode, timestamp, value, cond1, ..., condN)`: the reported
+//! chain with a value of each step's row (an event id to drill down to, a property to break
+//! down by), and steps linked by equal values (`same value I J`, Amplitude's "hold property
+//! constant").
+//!
+//! The events keep their value beside (time, condition mask): each batch's values of the rows
+//! that match a condition are kept as one array (a chunk), and each event points into it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, StructArray,
+    UInt32Array, UInt64Array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::{cast, interleave, take};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, UInt64Type};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
+};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+
+use super::detail::{native_time, push_step_seconds};
+use super::level::{Entry, NO_VALUE, ordered_entries, valued_chain};
+use super::mode::FunnelMode;
+use super::udaf::{
+    BEHAVIOUR_SECTION, FunnelParams, VALUES_NAME, check_funnel_arguments, planning_check,
+};
+use crate::grouped_rows::GroupedRows;
+use crate::time::{condition_masks, for_each_tick, passes, ticks_per_second};
+
+const NAME: &str = VALUES_NAME;
+const TIME: usize = 2;
+const VALUE: usize = 3;
+const FIRST_CONDITION: usize = 4;
+
+fn result_fields(time_type: &DataType, value_type: &DataType) -> Fields {
+    Fields::from(vec![
+        Field::new("level", DataType::Int64, false),
+        Field::new(
+            "step_times",
+            DataType::List(Arc::new(Field::new_list_field(time_type.clone(), true))),
+            false,
+        ),
+        Field::new(
+            "step_seconds",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
+            false,
+        ),
+        Field::new(
+            "step_values",
+            DataType::List(Arc::new(Field::new_list_field(value_type.clone(), true))),
+            false,
+        ),
+    ])
+}
+
+/// Where an event's value is: chunk and index in it, packed in one u64.
+fn value_ref(chunk: usize, index: usize) -> u64 {
+    ((chunk as u64) << 32) | index as u64
+}
+
+fn unpack(reference: u64) -> (usize, usize) {
+    (
+        (reference >> 32) as usize,
+        (reference & 0xffff_ffff) as usize,
+    )
+}
+
+/// A batch's events that match a condition, as (row, time, mask), and their values in order.
+type BatchEvents = (Vec<(usize, i64, u64)>, ArrayRef);
+
+/// Groups' events bucketed by group: group g's are `times[starts[g]..starts[g + 1]]`, with
+/// the same positions in `masks` and `values`.
+struct Buckets {
+    starts: Vec<usize>,
+    times: Vec<i64>,
+    masks: Vec<u64>,
+    values: ArrayRef,
+}
+
+/// What the evaluation needs from the call.
+#[derive(Debug, Clone)]
+struct ValuesParams {
+    funnel: Arc<(usize, i64, FunnelMode)>,
+    time_type: DataType,
+    value_type: DataType,
+}
+
+impl ValuesParams {
+    fn from_args(args: &AccumulatorArgs) -> Result<Self> {
+        let params = FunnelParams::from_args(NAME, args, FIRST_CONDITION)?;
+        let value_type = args
+            .expr_fields
+            .get(VALUE)
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        Ok(Self {
+            funnel: Arc::new((params.steps, params.window, params.mode)),
+            time_type: params.time_type,
+            value_type,
+        })
+    }
+
+    /// The events of a batch that match a condition (and the FILTER clause), as (row, time,
+    /// mask), and their values in that order.
+    fn read_batch(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+    ) -> Result<BatchEvents> {
+        let rows = values.get(TIME).map_or(0, |a| a.len());
+        let masks = condition_masks(&values[FIRST_CONDITION..], rows, NAME)?;
+        let mut events = Vec::new();
+        for_each_tick(&values[TIME], NAME, |row, time| {
+            if let Some(time) = time
+                && masks[row] != 0
+                && passes(filter, row)
+            {
+                events.push((row, time, masks[row]));
+            }
+        })?;
+        let indices = UInt32Array::from_iter_values(events.iter().map(|e| e.0 as u32));
+        let kept = take(&values[VALUE], &indices, None)?;
+        Ok((events, kept))
+    }
+
+    /// One result per group.
+    fn evaluate(&self, buckets: &Buckets) -> Result<ArrayRef> {
+        let Buckets {
+            starts,
+            times,
+            masks,
+            values,
+        } = buckets;
+        let (steps, window, mode) = &*self.funnel;
+        let converter = RowConverter::new(vec![SortField::new(self.value_type.clone())])?;
+        let value_rows = converter.convert_columns(&[Arc::clone(values)])?;
+        let groups = starts.len().saturating_sub(1);
+        let mut levels = Vec::with_capacity(groups);
+        let mut step_times: Vec<Option<i64>> = Vec::new();
+        let mut step_values: Vec<Option<u32>> = Vec::new();
+        let mut seconds: Vec<Option<f64>> = Vec::new();
+        let mut lengths = Vec::with_capacity(groups);
+        let mut second_lengths = Vec::with_capacity(groups);
+        let mut chain_times: Vec<Option<i64>> = Vec::new();
+        let per_second = ticks_per_second(&self.time_type) as f64;
+        let mut order: Vec<usize> = Vec::new();
+        let mut events: Vec<(i64, u64)> = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut classes: Vec<u32> = Vec::new();
+        for group in 0..groups {
+            // a total order on (time, mask, value): the row a step reports never depends on
+            // the order rows arrived in
+            order.clear();
+            order.extend(starts[group]..starts[group + 1]);
+            order.sort_by(|&a, &b| {
+                (times[a], masks[a], value_rows.row(a)).cmp(&(
+                    times[b],
+                    masks[b],
+                    value_rows.row(b),
+                ))
+            });
+            events.clear();
+            events.extend(order.iter().map(|&i| (times[i], masks[i])));
+            // `events` is sorted already, so the stable sort inside keeps rows as `order` has them
+            ordered_entries(&mut events, *steps, &mut entries);
+            classes.clear();
+            if !mode.links.is_empty() {
+                let mut first_of: HashMap<_, u32> = HashMap::new();
+                for (row, &i) in order.iter().enumerate() {
+                    let class = if values.is_null(i) {
+                        NO_VALUE
+                    } else {
+                        *first_of.entry(value_rows.row(i)).or_insert(row as u32)
+                    };
+                    classes.push(class);
+                }
+            }
+            let (reached, chain) = valued_chain(&entries, *steps, *window, mode, &classes);
+            levels.push(reached.level as i64);
+            lengths.push(chain.len());
+            second_lengths.push(chain.len().saturating_sub(1));
+            chain_times.clear();
+            chain_times.extend(chain.iter().map(|step| step.map(|(time, _)| time)));
+            push_step_seconds(&chain_times, per_second, &mut seconds);
+            step_times.extend(&chain_times);
+            step_values.extend(
+                chain
+                    .iter()
+                    .map(|step| step.map(|(_, row)| order[row as usize] as u32)),
+            );
+        }
+        let step_times = cast(
+            &Int64Array::from_iter(
+                step_times
+                    .into_iter()
+                    .map(|t| t.map(|t| native_time(&self.time_type, t))),
+            ),
+            &self.time_type,
+        )?;
+        let step_values = take(values, &UInt32Array::from(step_values), None)?;
+        let fields = result_fields(&self.time_type, &self.value_type);
+        let list = |field: &FieldRef, lengths: &[usize], items: ArrayRef| -> Result<ArrayRef> {
+            let DataType::List(item) = field.data_type() else {
+                return exec_err!("{NAME}: unexpected result type");
+            };
+            Ok(Arc::new(ListArray::try_new(
+                Arc::clone(item),
+                OffsetBuffer::from_lengths(lengths.iter().copied()),
+                items,
+                None,
+            )?))
+        };
+        let columns = vec![
+            Arc::new(Int64Array::from(levels)) as ArrayRef,
+            list(&fields[1], &lengths, step_times)?,
+            list(
+                &fields[2],
+                &second_lengths,
+                Arc::new(Float64Array::from(seconds)),
+            )?,
+            list(&fields[3], &lengths, step_values)?,
+        ];
+        Ok(Arc::new(StructArray::try_new(fields, columns, None)?))
+    }
+
+    /// The three state columns of the groups in `buckets`.
+    fn state_columns(&self, buckets: Buckets) -> Result<Vec<ArrayRef>> {
+        let Buckets {
+            starts,
+            times,
+            masks,
+            values,
+        } = buckets;
+        let offsets = OffsetBuffer::from_lengths(starts.windows(2).map(|w| w[1] - w[0]));
+        let list = |data_type: DataType, nullable: bool, items: ArrayRef| -> Result<ArrayRef> {
+            Ok(Arc::new(ListArray::try_new(
+                Arc::new(Field::new_list_field(data_type, nullable)),
+                offsets.clone(),
+                items,
+                None,
+            )?))
+        };
+        Ok(vec![
+            list(DataType::Int64, false, Arc::new(Int64Array::from(times)))?,
+            list(DataType::UInt64, false, Arc::new(UInt64Array::from(masks)))?,
+            list(self.value_type.clone(), true, values)?,
+        ])
+    }
+}
+
+/// The three state lists of a partial state, checked.
+fn state_lists(states: &[ArrayRef]) -> Result<(&ListArray, &ListArray, &ListArray)> {
+    match (
+        states.first().and_then(|a| a.as_list_opt::<i32>()),
+        states.get(1).and_then(|a| a.as_list_opt::<i32>()),
+        states.get(2).and_then(|a| a.as_list_opt::<i32>()),
+    ) {
+        (Some(times), Some(masks), Some(values)) => Ok((times, masks, values)),
+        _ => exec_err!("{NAME}: unexpected partial state"),
+    }
+}
+
+/// Events with values: rows of (group, time, (mask, value reference)) and the value chunks.
+#[derive(Debug)]
+struct ValuedEventGroups {
+    params: ValuesParams,
+    rows: GroupedRows<(u64, u64)>,
+    chunks: Vec<ArrayRef>,
+    num_groups: usize,
+}
+
+impl ValuedEventGroups {
+    fn new(params: ValuesParams) -> Self {
+        Self {
+            params,
+            rows: GroupedRows::new(),
+            chunks: Vec::new(),
+            num_groups: 0,
+        }
+    }
+
+    /// Removes the groups `emit_to` asks for: their bucket starts, times, masks and values.
+    fn take(&mut self, emit_to: EmitTo) -> Result<Buckets> {
+        let emitted = match emit_to {
+            EmitTo::All => self.num_groups,
+            EmitTo::First(n) => n.min(self.num_groups),
+        };
+        let buckets = self.rows.take(emitted);
+        self.num_groups -= emitted;
+        let references: Vec<(usize, usize)> =
+            buckets.rows.iter().map(|(_, (_, r))| unpack(*r)).collect();
+        let values = if self.chunks.is_empty() {
+            datafusion::arrow::array::new_empty_array(&self.params.value_type)
+        } else {
+            let chunks: Vec<&dyn Array> = self.chunks.iter().map(|c| c.as_ref()).collect();
+            interleave(&chunks, &references)?
+        };
+        if self.num_groups == 0 {
+            // nothing points into the chunks any more
+            self.chunks.clear();
+        }
+        Ok(Buckets {
+            times: buckets.rows.iter().map(|(t, _)| *t).collect(),
+            masks: buckets.rows.iter().map(|(_, (m, _))| *m).collect(),
+            starts: buckets.starts,
+            values,
+        })
+    }
+}
+
+impl GroupsAccumulator for ValuedEventGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let (events, kept) = self.params.read_batch(values, opt_filter)?;
+        let chunk = self.chunks.len();
+        for (index, (row, time, mask)) in events.into_iter().enumerate() {
+            self.rows
+                .push(group_indices[row], time, (mask, value_ref(chunk, index)));
+        }
+        self.chunks.push(kept);
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let buckets = self.take(emit_to)?;
+        self.params.evaluate(&buckets)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let buckets = self.take(emit_to)?;
+        self.params.state_columns(buckets)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let (times, masks, value_lists) = state_lists(values)?;
+        if times.len() != group_indices.len() {
+            return exec_err!(
+                "{NAME}: {} partial states for {} groups",
+                times.len(),
+                group_indices.len()
+            );
+        }
+        let time_values = times.values().as_primitive::<Int64Type>();
+        let mask_values = masks.values().as_primitive::<UInt64Type>();
+        let chunk = self.chunks.len();
+        let offsets = times.value_offsets();
+        let value_offsets = value_lists.value_offsets();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if times.is_null(row) {
+                continue;
+            }
+            let start = offsets[row] as usize;
+            let value_start = value_offsets[row] as usize;
+            for i in 0..(offsets[row + 1] as usize - start) {
+                self.rows.push(
+                    group,
+                    time_values.value(start + i),
+                    (
+                        mask_values.value(start + i),
+                        value_ref(chunk, value_start + i),
+                    ),
+                );
+            }
+        }
+        self.chunks.push(Arc::clone(value_lists.values()));
+        Ok(())
+    }
+
+    /// Each input row as a state of its own: a list of its one event, or an empty list.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let rows = values.get(TIME).map_or(0, |a| a.len());
+        let (events, kept) = self.params.read_batch(values, opt_filter)?;
+        let mut starts = Vec::with_capacity(rows + 1);
+        starts.push(0);
+        let mut next_event = events.iter().map(|e| e.0).peekable();
+        for row in 0..rows {
+            let has_event = next_event.next_if_eq(&row).is_some();
+            starts.push(starts[row] + usize::from(has_event));
+        }
+        self.params.state_columns(Buckets {
+            starts,
+            times: events.iter().map(|e| e.1).collect(),
+            masks: events.iter().map(|e| e.2).collect(),
+            values: kept,
+        })
+    }
+
+    fn size(&self) -> usize {
+        self.rows.size()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.get_array_memory_size())
+                .sum::<usize>()
+    }
+}
+
+/// The one-group accumulator (no GROUP BY, windows): the same storage with group 0, evaluated
+/// without taking the rows, since a window evaluates again as rows are added.
+#[derive(Debug)]
+struct ValuedEventAccumulator {
+    groups: ValuedEventGroups,
+}
+
+impl Accumulator for ValuedEventAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let rows = values.get(TIME).map_or(0, |a| a.len());
+        self.groups.update_batch(values, &vec![0; rows], None, 1)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let state = self.groups.state(EmitTo::All)?;
+        self.groups.merge_batch(&state, &[0], 1)?;
+        let result = self.groups.evaluate(EmitTo::All)?;
+        self.groups.merge_batch(&state, &[0], 1)?;
+        ScalarValue::try_from_array(&result, 0)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.groups.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let state = self.groups.state(EmitTo::All)?;
+        self.groups.merge_batch(&state, &[0], 1)?;
+        state
+            .iter()
+            .map(|column| ScalarValue::try_from_array(column, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let rows = states.first().map_or(0, |a| a.len());
+        self.groups.merge_batch(states, &vec![0; rows], 1)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WindowFunnelValues {
+    signature: Signature,
+}
+
+impl Default for WindowFunnelValues {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        BEHAVIOUR_SECTION,
+        "window_funnel's level with the reported chain and a value of each step's row: a \
+         struct {level, step_times, step_seconds, step_values}; step_times and step_seconds \
+         as in window_funnel_detail. step_values lists, for steps 1..level, the \
+         `value` of the row the chain took for the step (NULL for an optional step it \
+         skipped): an event id to list who converted or dropped off at each step, or a \
+         property to break the funnel down by its first touch (step_values[1]), its last touch \
+         (step_values[level]) or a chosen step. The reported chain is window_funnel_detail's \
+         (the earliest, step by step); among rows of the same time and conditions the one with \
+         the smallest value is reported, so results never depend on row order. Mode option \
+         `same value I J ...` (Amplitude's hold property constant, on chosen steps): the rows \
+         of steps I, J, ... must carry equal, non-NULL values, e.g. the cart and the payment of \
+         the same SKU; several such options link disjoint sets of steps. Otherwise the same \
+         arguments, modes and errors as window_funnel; chains are searched when steps are \
+         linked (quadratic at worst in a group's events).",
+        "window_funnel_values(window, mode, timestamp, value, cond1, ..., condN)",
+    )
+    .with_argument("window", "As for window_funnel.")
+    .with_argument("mode", "As for window_funnel, plus `same value I J ...`.")
+    .with_argument("timestamp", "As for window_funnel.")
+    .with_argument("value", "Any column or expression: what each step reports, and what linked steps compare.")
+    .with_argument("cond1, ..., condN", "As for window_funnel.")
+    .with_sql_example(
+        "```sql\n-- the event of each step, and the SKU of the cart and the payment, which must match\nSELECT user_id, f['level'], f['step_values']\nFROM (SELECT user_id,\n             window_funnel_values(INTERVAL '1 day', 'same value 2 3', event_time, sku,\n                 event_name = 'view', event_name = 'cart', event_name = 'pay') AS f\n      FROM events GROUP BY user_id);\n```",
+    )
+    .with_related_udf("window_funnel_detail")
+    .build()
+});
+
+impl AggregateUDFImpl for WindowFunnelValues {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() < FIRST_CONDITION + 1 {
+            return plan_err!(
+                "{NAME} takes (window, mode, timestamp, value, cond1, ..., condN) with at least \
+                 one condition, got {} arguments",
+                arg_types.len()
+            );
+        }
+        // the value takes any type; the rest are window_funnel's arguments
+        let mut funnel_types = arg_types.to_vec();
+        let value = funnel_types.remove(VALUE);
+        let mut coerced = check_funnel_arguments(NAME, &funnel_types)?;
+        coerced.insert(VALUE, value);
+        Ok(coerced)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let time_type = arg_types.get(TIME).cloned().unwrap_or(DataType::Null);
+        let value_type = arg_types.get(VALUE).cloned().unwrap_or(DataType::Null);
+        Ok(DataType::Struct(result_fields(&time_type, &value_type)))
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let value_type = args
+            .input_fields
+            .get(VALUE)
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        let list = |name: &str, data_type: DataType, nullable: bool| {
+            Arc::new(Field::new(
+                format_state_name(args.name, name),
+                DataType::List(Arc::new(Field::new_list_field(data_type, nullable))),
+                true,
+            ))
+        };
+        Ok(vec![
+            list("times", DataType::Int64, false),
+            list("masks", DataType::UInt64, false),
+            list("values", value_type, true),
+        ])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let mut groups = ValuedEventGroups::new(ValuesParams::from_args(&args)?);
+        // its one group exists before any row does: a partition without rows has a state
+        groups.num_groups = 1;
+        Ok(Box::new(ValuedEventAccumulator { groups }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(ValuedEventGroups::new(ValuesParams::from_args(
+            &args,
+        )?)))
+    }
+
+    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
+        Some(planning_check(NAME, FIRST_CONDITION))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
