@@ -119,7 +119,9 @@ async fn compare_with_clickhouse(
 ) {
     let mut peer_name = String::from("clickhouse");
     let mut lines = Vec::new();
-    let mut baseline = None;
+    // the plain count per person, and the count of the rows matching a funnel step (the same
+    // columns read and conditions evaluated as a funnel's)
+    let (mut baseline, mut step_rows) = (None, None);
     for (name, ours_sql, theirs_sql) in peers::behaviour_pairs() {
         let ours_sql = ours_sql.replace(PERSON_KEY, person_key);
         let theirs_sql = theirs_sql
@@ -135,8 +137,10 @@ async fn compare_with_clickhouse(
             Err(e) => panic!("clickhouse failed on {name}: {e}"),
         };
         peer_name = theirs.engine.clone();
-        if name == "count_per_person" {
-            baseline = Some(ours.median());
+        match name.as_str() {
+            "count_per_person" => baseline = Some(ours.median()),
+            "count_steps_per_person" => step_rows = Some(ours.median()),
+            _ => {}
         }
         let agree = match peers::compare_rows(&ours.rows, &theirs.rows) {
             Ok(()) => "yes".to_string(),
@@ -146,16 +150,17 @@ async fn compare_with_clickhouse(
     }
     println!();
     println!(
-        "| query | userlake median (s) | {peer_name} median (s) | ratio (userlake / peer) | userlake / plain count per person | same answer |"
+        "| query | userlake median (s) | {peer_name} median (s) | ratio (userlake / peer) | userlake / plain count per person | userlake / step rows per person | same answer |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (name, ours, theirs, agree) in lines {
-        let versus_count = baseline
-            .map(|b| format!("{:.2}", ours / b))
-            .unwrap_or_default();
+        let versus =
+            |base: Option<f64>| base.map(|b| format!("{:.2}", ours / b)).unwrap_or_default();
         println!(
-            "| {name} | {ours:.3} | {theirs:.3} | {:.2} | {versus_count} | {agree} |",
-            ours / theirs
+            "| {name} | {ours:.3} | {theirs:.3} | {:.2} | {} | {} | {agree} |",
+            ours / theirs,
+            versus(baseline),
+            versus(step_rows)
         );
     }
 }

@@ -34,8 +34,10 @@
 --                          operators
 -- The breakdowns are attributed to the rows of each user's reported chain (the channel of its
 -- entry step, `breakdown` on its step `breakdown_step`), not to the events themselves (a
--- GROUP BY channel over events would split chains): window_funnel_values returns each step's
--- row values.
+-- GROUP BY channel over events would split chains). The chain's times come from
+-- window_funnel_detail and its rows are found again by (person, time, event name): for a
+-- whole lake that is cheaper than window_funnel_values, which would keep three strings with
+-- every matched event (1.2 s and 720 MB against 0.85 s and 290 MB, 10M events).
 -- Users are OneID people (person_id), from event_persons, keyed earlier in the same job.
 
 CREATE VIEW funnel_steps AS
@@ -51,13 +53,12 @@ FROM event_persons
 WHERE dt BETWEEN DATE '${from}' AND DATE '${to}' + INTERVAL '3 days'
   AND day BETWEEN DATE '${from}' AND DATE '${to}';
 
-CREATE VIEW funnel_people AS
+CREATE TABLE funnel_people AS
 SELECT person_id, f['level'] AS level, f['step_times'][1] AS entry_time, f['step_times'] AS times,
-       f['step_seconds'] AS seconds, f['step_values'] AS step_rows
+       f['step_seconds'] AS seconds
 FROM (
   SELECT person_id,
-    window_funnel_values(${window}, '${mode},${exclude}', event_time,
-      named_struct('event_id', event_id, 'channel', channel, 'breakdown', breakdown),
+    window_funnel_detail(${window}, '${mode},${exclude}', event_time,
       event_name = (make_array(${steps}))[1],
       event_name = (make_array(${steps}))[2],
       event_name = (make_array(${steps}))[3],
@@ -73,15 +74,37 @@ FROM (
   GROUP BY person_id
 );
 
--- Each entered user, with the channel of the entry step (the first step of the reported
--- chain), `breakdown` on step ${breakdown_step} (NULL short of it) and the event of the last
--- step reached.
+-- The rows of the chain's steps the report names: the entry step (its channel), step
+-- ${breakdown_step} (the breakdown) and the last step reached (its event, for the drop-off
+-- lists). A step's row is the person's event at the step's time with the step's name; of
+-- several such rows, the smallest values are kept, so the result never depends on row order.
+CREATE TABLE funnel_chain_rows AS
+WITH wanted AS (
+  SELECT DISTINCT person_id, k AS step_number, times[k] AS event_time,
+         (make_array(${steps}))[k] AS event_name
+  FROM (SELECT person_id, times, unnest(make_array(1, ${breakdown_step}, level)) AS k
+        FROM funnel_people WHERE level >= 1)
+  -- a step past the level, or an optional step the chain skipped, has no row
+  WHERE times[k] IS NOT NULL
+)
+SELECT w.person_id, w.step_number, min(e.event_id) AS event_id, min(e.channel) AS channel,
+       min(e.breakdown) AS breakdown
+FROM wanted w
+JOIN funnel_events e
+  ON e.person_id = w.person_id AND e.event_time = w.event_time AND e.event_name = w.event_name
+GROUP BY w.person_id, w.step_number;
+
+-- Each entered user, with the channel of the entry step, `breakdown` on step
+-- ${breakdown_step} (NULL short of it) and the event of the last step reached.
 CREATE TABLE funnel_entries AS
-SELECT person_id, step_rows[1]['channel'] AS channel, level, times, seconds, entry_time,
-       CASE WHEN level >= ${breakdown_step} THEN step_rows[${breakdown_step}]['breakdown'] END AS breakdown,
-       step_rows[level]['event_id'] AS last_event_id
-FROM funnel_people
-WHERE level >= 1;
+SELECT p.person_id, entry.channel, p.level, p.times, p.seconds, p.entry_time,
+       chosen.breakdown, last.event_id AS last_event_id
+FROM funnel_people p
+JOIN funnel_chain_rows entry ON entry.person_id = p.person_id AND entry.step_number = 1
+LEFT JOIN funnel_chain_rows chosen
+  ON chosen.person_id = p.person_id AND chosen.step_number = ${breakdown_step}
+JOIN funnel_chain_rows last ON last.person_id = p.person_id AND last.step_number = p.level
+WHERE p.level >= 1;
 
 -- Each entered user counts at the steps they reached (an inequality join, so the median and
 -- p90 read only those rows), and every channel shows every step, with 0 users where no one

@@ -9,12 +9,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
+use datafusion::arrow::array::make_comparator;
+use datafusion::arrow::array::new_empty_array;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, StructArray,
     UInt32Array, UInt64Array,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::{cast, interleave, take};
+use datafusion::arrow::compute::{SortOptions, cast, interleave, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, UInt64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -77,12 +79,47 @@ fn unpack(reference: u64) -> (usize, usize) {
 type BatchEvents = (Vec<(usize, i64, u64)>, ArrayRef);
 
 /// Groups' events bucketed by group: group g's are `times[starts[g]..starts[g + 1]]`, with
-/// the same positions in `masks` and `values`.
+/// the same positions in `masks` and `values` (where each event's value is: chunk, index).
 struct Buckets {
     starts: Vec<usize>,
     times: Vec<i64>,
     masks: Vec<u64>,
-    values: ArrayRef,
+    values: Vec<(usize, usize)>,
+    chunks: Vec<ArrayRef>,
+}
+
+impl Buckets {
+    /// The values at `refs`, as one array.
+    fn gather(&self, refs: &[(usize, usize)], value_type: &DataType) -> Result<ArrayRef> {
+        if refs.is_empty() {
+            return Ok(new_empty_array(value_type));
+        }
+        let chunks: Vec<&dyn Array> = self.chunks.iter().map(|c| c.as_ref()).collect();
+        Ok(interleave(&chunks, refs)?)
+    }
+}
+
+/// A copy of `array` that holds only its own bytes: a `take` of string views keeps the whole
+/// batch's buffers alive, which the events would hold until the end of the aggregation.
+fn compact(array: ArrayRef) -> Result<ArrayRef> {
+    Ok(match array.data_type() {
+        DataType::Utf8View => Arc::new(array.as_string_view().gc()),
+        DataType::BinaryView => Arc::new(array.as_binary_view().gc()),
+        DataType::Struct(fields) => {
+            let parts = array.as_struct();
+            let columns = parts
+                .columns()
+                .iter()
+                .map(|c| compact(Arc::clone(c)))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(StructArray::try_new(
+                fields.clone(),
+                columns,
+                parts.nulls().cloned(),
+            )?)
+        }
+        _ => array,
+    })
 }
 
 /// What the evaluation needs from the call.
@@ -127,7 +164,7 @@ impl ValuesParams {
             }
         })?;
         let indices = UInt32Array::from_iter_values(events.iter().map(|e| e.0 as u32));
-        let kept = take(&values[VALUE], &indices, None)?;
+        let kept = compact(take(&values[VALUE], &indices, None)?)?;
         Ok((events, kept))
     }
 
@@ -138,14 +175,14 @@ impl ValuesParams {
             times,
             masks,
             values,
+            ..
         } = buckets;
         let (steps, window, mode) = &*self.funnel;
         let converter = RowConverter::new(vec![SortField::new(self.value_type.clone())])?;
-        let value_rows = converter.convert_columns(&[Arc::clone(values)])?;
         let groups = starts.len().saturating_sub(1);
         let mut levels = Vec::with_capacity(groups);
         let mut step_times: Vec<Option<i64>> = Vec::new();
-        let mut step_values: Vec<Option<u32>> = Vec::new();
+        let mut step_values: Vec<Option<(usize, usize)>> = Vec::new();
         let mut seconds: Vec<Option<f64>> = Vec::new();
         let mut lengths = Vec::with_capacity(groups);
         let mut second_lengths = Vec::with_capacity(groups);
@@ -160,25 +197,23 @@ impl ValuesParams {
             // the order rows arrived in
             order.clear();
             order.extend(starts[group]..starts[group + 1]);
-            order.sort_by(|&a, &b| {
-                (times[a], masks[a], value_rows.row(a)).cmp(&(
-                    times[b],
-                    masks[b],
-                    value_rows.row(b),
-                ))
-            });
+            order.sort_unstable_by_key(|&i| (times[i], masks[i], i));
+            self.order_ties_by_value(&mut order, times, masks, buckets)?;
             events.clear();
             events.extend(order.iter().map(|&i| (times[i], masks[i])));
             // `events` is sorted already, so the stable sort inside keeps rows as `order` has them
             ordered_entries(&mut events, *steps, &mut entries);
             classes.clear();
             if !mode.links.is_empty() {
+                let refs: Vec<(usize, usize)> = order.iter().map(|&i| values[i]).collect();
+                let group_values = buckets.gather(&refs, &self.value_type)?;
+                let rows = converter.convert_columns(&[Arc::clone(&group_values)])?;
                 let mut first_of: HashMap<_, u32> = HashMap::new();
-                for (row, &i) in order.iter().enumerate() {
-                    let class = if values.is_null(i) {
+                for row in 0..order.len() {
+                    let class = if group_values.is_null(row) {
                         NO_VALUE
                     } else {
-                        *first_of.entry(value_rows.row(i)).or_insert(row as u32)
+                        *first_of.entry(rows.row(row)).or_insert(row as u32)
                     };
                     classes.push(class);
                 }
@@ -194,7 +229,7 @@ impl ValuesParams {
             step_values.extend(
                 chain
                     .iter()
-                    .map(|step| step.map(|(_, row)| order[row as usize] as u32)),
+                    .map(|step| step.map(|(_, row)| values[order[row as usize]])),
             );
         }
         let step_times = cast(
@@ -205,7 +240,20 @@ impl ValuesParams {
             ),
             &self.time_type,
         )?;
-        let step_values = take(values, &UInt32Array::from(step_values), None)?;
+        // the values of the chains' rows only, then NULL where a step was skipped
+        let present: Vec<(usize, usize)> = step_values.iter().flatten().copied().collect();
+        let gathered = buckets.gather(&present, &self.value_type)?;
+        let mut next = 0u32;
+        let positions: UInt32Array = step_values
+            .iter()
+            .map(|step| {
+                step.map(|_| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        let step_values = take(&gathered, &positions, None)?;
         let fields = result_fields(&self.time_type, &self.value_type);
         let list = |field: &FieldRef, lengths: &[usize], items: ArrayRef| -> Result<ArrayRef> {
             let DataType::List(item) = field.data_type() else {
@@ -231,13 +279,46 @@ impl ValuesParams {
         Ok(Arc::new(StructArray::try_new(fields, columns, None)?))
     }
 
+    /// Orders each run of events of the same (time, mask) in `order` by their values, so that
+    /// the row a step reports never depends on the order rows arrived in. Such ties are rare;
+    /// each run's values are compared in a small array of their own.
+    fn order_ties_by_value(
+        &self,
+        order: &mut [usize],
+        times: &[i64],
+        masks: &[u64],
+        buckets: &Buckets,
+    ) -> Result<()> {
+        let mut start = 0;
+        while start < order.len() {
+            let key = (times[order[start]], masks[order[start]]);
+            let mut end = start + 1;
+            while end < order.len() && (times[order[end]], masks[order[end]]) == key {
+                end += 1;
+            }
+            if end - start > 1 {
+                let run = &mut order[start..end];
+                let refs: Vec<(usize, usize)> = run.iter().map(|&i| buckets.values[i]).collect();
+                let run_values = buckets.gather(&refs, &self.value_type)?;
+                let compare = make_comparator(&run_values, &run_values, SortOptions::default())?;
+                let mut positions: Vec<usize> = (0..run.len()).collect();
+                positions.sort_by(|&a, &b| compare(a, b));
+                let sorted: Vec<usize> = positions.iter().map(|&p| run[p]).collect();
+                run.copy_from_slice(&sorted);
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
     /// The three state columns of the groups in `buckets`.
     fn state_columns(&self, buckets: Buckets) -> Result<Vec<ArrayRef>> {
+        let values = buckets.gather(&buckets.values, &self.value_type)?;
         let Buckets {
             starts,
             times,
             masks,
-            values,
+            ..
         } = buckets;
         let offsets = OffsetBuffer::from_lengths(starts.windows(2).map(|w| w[1] - w[0]));
         let list = |data_type: DataType, nullable: bool, items: ArrayRef| -> Result<ArrayRef> {
@@ -295,23 +376,18 @@ impl ValuedEventGroups {
         };
         let buckets = self.rows.take(emitted);
         self.num_groups -= emitted;
-        let references: Vec<(usize, usize)> =
-            buckets.rows.iter().map(|(_, (_, r))| unpack(*r)).collect();
-        let values = if self.chunks.is_empty() {
-            datafusion::arrow::array::new_empty_array(&self.params.value_type)
+        let chunks = if self.num_groups == 0 {
+            // nothing else points into the chunks
+            std::mem::take(&mut self.chunks)
         } else {
-            let chunks: Vec<&dyn Array> = self.chunks.iter().map(|c| c.as_ref()).collect();
-            interleave(&chunks, &references)?
+            self.chunks.clone()
         };
-        if self.num_groups == 0 {
-            // nothing points into the chunks any more
-            self.chunks.clear();
-        }
         Ok(Buckets {
             times: buckets.rows.iter().map(|(t, _)| *t).collect(),
             masks: buckets.rows.iter().map(|(_, (m, _))| *m).collect(),
+            values: buckets.rows.iter().map(|(_, (_, r))| unpack(*r)).collect(),
             starts: buckets.starts,
-            values,
+            chunks,
         })
     }
 }
@@ -405,7 +481,8 @@ impl GroupsAccumulator for ValuedEventGroups {
             starts,
             times: events.iter().map(|e| e.1).collect(),
             masks: events.iter().map(|e| e.2).collect(),
-            values: kept,
+            values: (0..events.len()).map(|i| (0, i)).collect(),
+            chunks: vec![kept],
         })
     }
 
