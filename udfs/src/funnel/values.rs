@@ -94,8 +94,18 @@ impl Buckets {
         if refs.is_empty() {
             return Ok(new_empty_array(value_type));
         }
-        let chunks: Vec<&dyn Array> = self.chunks.iter().map(|c| c.as_ref()).collect();
-        Ok(interleave(&chunks, refs)?)
+        // only the chunks the values are in: interleave checks every array it is given
+        let mut local: HashMap<usize, usize> = HashMap::new();
+        let mut arrays: Vec<&dyn Array> = Vec::new();
+        let mut mapped = Vec::with_capacity(refs.len());
+        for &(chunk, index) in refs {
+            let position = *local.entry(chunk).or_insert_with(|| {
+                arrays.push(self.chunks[chunk].as_ref());
+                arrays.len() - 1
+            });
+            mapped.push((position, index));
+        }
+        Ok(interleave(&arrays, &mapped)?)
     }
 }
 
