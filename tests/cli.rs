@@ -682,25 +682,23 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
     );
     // everyone who entered and did not finish is in the drop-offs, at their last step, with
     // the event that reached it
-    let missing_events = stdout_of(userlake().args([
-        "sql",
-        "--lake",
-        out.to_str().unwrap(),
-        "--format",
-        "csv",
-        "-c",
+    let query_out = |sql: &str| {
+        stdout_of(userlake().args([
+            "sql",
+            "--lake",
+            out.to_str().unwrap(),
+            "--format",
+            "csv",
+            "-c",
+            sql,
+        ]))
+    };
+    let missing_events = query_out(
         "SELECT count(*) FILTER (WHERE last_event_id IS NULL) AS missing FROM funnel_dropoffs",
-    ]));
+    );
     assert_eq!(missing_events, "missing\n0\n");
-    let dropoffs = stdout_of(userlake().args([
-        "sql",
-        "--lake",
-        out.to_str().unwrap(),
-        "--format",
-        "csv",
-        "-c",
-        "SELECT last_step_number, count(*) FROM funnel_dropoffs GROUP BY 1 ORDER BY 1",
-    ]));
+    let dropoffs =
+        query_out("SELECT last_step_number, count(*) FROM funnel_dropoffs GROUP BY 1 ORDER BY 1");
     let expected: String = (0..3)
         .map(|i| format!("{},{}\n", i + 1, users[i] - users[i + 1]))
         .collect();

@@ -19,8 +19,10 @@ use crate::time::ticks_per_second;
 const NAME: &str = DETAIL_NAME;
 const SECONDS_PER_DAY: i64 = 86_400;
 
-fn result_fields(time_type: &DataType) -> Fields {
-    Fields::from(vec![
+/// The fields of a reported chain: its level, step times and seconds between steps (shared
+/// with window_funnel_values).
+pub(super) fn chain_fields(time_type: &DataType) -> Vec<Field> {
+    vec![
         Field::new("level", DataType::Int64, false),
         Field::new(
             "step_times",
@@ -33,9 +35,14 @@ fn result_fields(time_type: &DataType) -> Fields {
             DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
             false,
         ),
-        Field::new("dropped_level", DataType::Int64, false),
-        Field::new("dropped_by", DataType::Int64, true),
-    ])
+    ]
+}
+
+fn result_fields(time_type: &DataType) -> Fields {
+    let mut fields = chain_fields(time_type);
+    fields.push(Field::new("dropped_level", DataType::Int64, false));
+    fields.push(Field::new("dropped_by", DataType::Int64, true));
+    Fields::from(fields)
 }
 
 /// For steps 2.. of a chain: the seconds from the step the chain took before (`None` for a

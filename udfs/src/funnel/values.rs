@@ -28,7 +28,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::detail::{native_time, push_step_seconds};
+use super::detail::{chain_fields, native_time, push_step_seconds};
 use super::level::{Entry, NO_VALUE, ordered_entries, valued_chain};
 use super::mode::FunnelMode;
 use super::udaf::{
@@ -43,24 +43,13 @@ const VALUE: usize = 3;
 const FIRST_CONDITION: usize = 4;
 
 fn result_fields(time_type: &DataType, value_type: &DataType) -> Fields {
-    Fields::from(vec![
-        Field::new("level", DataType::Int64, false),
-        Field::new(
-            "step_times",
-            DataType::List(Arc::new(Field::new_list_field(time_type.clone(), true))),
-            false,
-        ),
-        Field::new(
-            "step_seconds",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
-            false,
-        ),
-        Field::new(
-            "step_values",
-            DataType::List(Arc::new(Field::new_list_field(value_type.clone(), true))),
-            false,
-        ),
-    ])
+    let mut fields = chain_fields(time_type);
+    fields.push(Field::new(
+        "step_values",
+        DataType::List(Arc::new(Field::new_list_field(value_type.clone(), true))),
+        false,
+    ));
+    Fields::from(fields)
 }
 
 /// Where an event's value is: chunk and index in it, packed in one u64.
