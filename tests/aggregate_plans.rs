@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::physical_plan::displayable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext, col};
 use userlake::{SessionOptions, build_session};
 
 /// Orders of 40 customers in 6 partitions, several orders per customer per day, so that
@@ -62,6 +62,48 @@ fn orders() -> MemTable {
     MemTable::try_new(schema, partitions).expect("a valid table")
 }
 
+/// Orders of 40 customers by number in 4 partitions, each sorted by the number and declared
+/// so: input ordered by the group key.
+fn sorted_by_number() -> MemTable {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("number", DataType::Int64, false),
+        Field::new(
+            "order_time",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("amount", DataType::Float64, false),
+    ]));
+    let day = 86_400_000_000i64;
+    let partitions = (0..4)
+        .map(|p| {
+            let mut rows: Vec<(i64, i64, f64)> = (0..300)
+                .map(|i| {
+                    let number = ((i * 11 + p * 3) % 40) as i64;
+                    let time = (p as i64 * 7 + i as i64 * 3) % 20 * day + i as i64 * 1_000;
+                    (number, time, ((i * 29 + p * 13) % 83) as f64 / 3.0)
+                })
+                .collect();
+            rows.sort_by_key(|r| r.0);
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                    Arc::new(TimestampMicrosecondArray::from_iter_values(
+                        rows.iter().map(|r| r.1),
+                    )),
+                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                ],
+            )
+            .expect("a valid batch");
+            vec![batch]
+        })
+        .collect();
+    MemTable::try_new(schema, partitions)
+        .expect("a valid table")
+        .with_sort_order(vec![vec![col("number").sort(true, false)]])
+}
+
 async fn userlake_session(partitions: usize) -> SessionContext {
     let session = build_session(&SessionOptions {
         target_partitions: Some(partitions),
@@ -73,6 +115,10 @@ async fn userlake_session(partitions: usize) -> SessionContext {
         .ctx
         .register_table("orders", Arc::new(orders()))
         .expect("registered");
+    session
+        .ctx
+        .register_table("sorted_orders", Arc::new(sorted_by_number()))
+        .expect("registered");
     session.ctx
 }
 
@@ -82,6 +128,8 @@ fn stock_session(partitions: usize) -> SessionContext {
         SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     userlake_udfs::register_all(&mut ctx).expect("registered");
     ctx.register_table("orders", Arc::new(orders()))
+        .expect("registered");
+    ctx.register_table("sorted_orders", Arc::new(sorted_by_number()))
         .expect("registered");
     ctx
 }
@@ -149,6 +197,37 @@ async fn funnels_by_an_integer_column_run_in_one_phase() {
         plan.contains("RepartitionExec: partitioning=Hash([number@"),
         "{plan}"
     );
+}
+
+const SORTED_FUNNEL: &str = "SELECT number, window_funnel(86400, '', order_time, amount > 5, amount > 10, amount > 20) AS level \
+     FROM sorted_orders GROUP BY number";
+
+#[tokio::test]
+async fn funnels_over_input_sorted_by_the_key_run_in_one_phase_unless_the_order_is_needed() {
+    let ctx = userlake_session(4).await;
+    let stock = plan_of(&stock_session(4), SORTED_FUNNEL).await;
+    assert!(
+        stock.contains("ordering_mode=Sorted"),
+        "the input is ordered: {stock}"
+    );
+    let plan = plan_of(&ctx, SORTED_FUNNEL).await;
+    assert!(
+        plan.contains("mode=SinglePartitioned") && !plan.contains("mode=Partial"),
+        "{plan}"
+    );
+    // ORDER BY the key: the streaming plan's order is what makes the sort unnecessary
+    let ordered = format!("{SORTED_FUNNEL} ORDER BY number");
+    let plan = plan_of(&ctx, &ordered).await;
+    assert!(plan.contains("mode=Partial"), "{plan}");
+    let expected = answer(&stock_session(4), &ordered).await;
+    assert_eq!(expected.lines().count(), 40 + 4, "{expected}");
+    assert_eq!(answer(&ctx, &ordered).await, expected);
+    let unordered_answer = answer(
+        &ctx,
+        &format!("SELECT * FROM ({SORTED_FUNNEL}) ORDER BY number"),
+    )
+    .await;
+    assert_eq!(unordered_answer, expected);
 }
 
 #[tokio::test]

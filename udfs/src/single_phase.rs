@@ -15,16 +15,18 @@
 //! `AggregateExec(FinalPartitioned) <- RepartitionExec(Hash) <- AggregateExec(Partial) <- input`
 //! into `AggregateExec(SinglePartitioned) <- RepartitionExec(Hash on the group keys) <- input`
 //! when every aggregate of the node is row-keeping, or keeps the rows matching its steps and
-//! the group keys are primitive columns ([`EVENT_KEEPING_AGGREGATES`]). Grouping sets, ordered input and global
-//! aggregates (no GROUP BY) are left as they are.
+//! the group keys are primitive columns ([`EVENT_KEEPING_AGGREGATES`]). Input ordered by the
+//! group keys is rewritten too when nothing above needs the aggregation's output order.
+//! Grouping sets and global aggregates (no GROUP BY) are left as they are.
 
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, InputOrderMode, Partitioning};
@@ -89,7 +91,10 @@ impl SinglePhaseRowKeepingAggregates {
 
     /// The one-phase equivalent of `plan`, if `plan` is a final aggregation of row-keeping
     /// aggregates over a hash repartition of their partial aggregation.
-    fn rewrite(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    fn rewrite(
+        plan: &Arc<dyn ExecutionPlan>,
+        ordered_input: bool,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let Some(final_agg) = plan.downcast_ref::<AggregateExec>() else {
             return Ok(None);
         };
@@ -102,7 +107,7 @@ impl SinglePhaseRowKeepingAggregates {
         let Partitioning::Hash(_, partitions) = repartition.partitioning() else {
             return Ok(None);
         };
-        if repartition.preserve_order() {
+        if repartition.preserve_order() && !ordered_input {
             return Ok(None);
         }
         let Some(partial) = repartition.input().downcast_ref::<AggregateExec>() else {
@@ -111,7 +116,7 @@ impl SinglePhaseRowKeepingAggregates {
         if *partial.mode() != AggregateMode::Partial
             || !partial.group_expr().is_single()
             || partial.group_expr().is_empty()
-            || partial.input_order_mode() != &InputOrderMode::Linear
+            || (partial.input_order_mode() != &InputOrderMode::Linear) != ordered_input
             || !Self::one_phase_pays(partial)?
         {
             return Ok(None);
@@ -140,15 +145,30 @@ impl PhysicalOptimizerRule for SinglePhaseRowKeepingAggregates {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
+        config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_down(|plan| {
-            Ok(match Self::rewrite(&plan)? {
-                Some(rewritten) => Transformed::yes(rewritten),
-                None => Transformed::no(plan),
+        let rewrite = |plan: Arc<dyn ExecutionPlan>, ordered_input: bool| {
+            plan.transform_down(|plan| {
+                Ok(match Self::rewrite(&plan, ordered_input)? {
+                    Some(rewritten) => Transformed::yes(rewritten),
+                    None => Transformed::no(plan),
+                })
             })
-        })
-        .data()
+        };
+        let plan = rewrite(plan, false)?.data;
+        // Input already ordered by the group keys (files sorted by the person, and saying so)
+        // makes DataFusion stream the aggregation over a sort-preserving merge, slower for
+        // these aggregates than one phase over an unordered repartition. One phase drops the
+        // aggregation's output order: kept only when nothing above needs it.
+        let unordered = rewrite(Arc::clone(&plan), true)?;
+        if unordered.transformed
+            && SanityCheckPlan::new()
+                .optimize(Arc::clone(&unordered.data), config)
+                .is_ok()
+        {
+            return Ok(unordered.data);
+        }
+        Ok(plan)
     }
 
     fn name(&self) -> &str {
