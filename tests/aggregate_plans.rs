@@ -228,6 +228,14 @@ async fn funnels_over_input_sorted_by_the_key_run_in_one_phase_unless_the_order_
     )
     .await;
     assert_eq!(unordered_answer, expected);
+    // a row-keeping aggregate over sorted input keeps its streaming plan (not measured there)
+    let summary = plan_of(
+        &ctx,
+        "SELECT number, clv_summary(order_time, amount, TIMESTAMP '1970-02-01 00:00:00') \
+         FROM sorted_orders GROUP BY number",
+    )
+    .await;
+    assert!(summary.contains("ordering_mode=Sorted"), "{summary}");
 }
 
 #[tokio::test]

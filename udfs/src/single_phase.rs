@@ -15,7 +15,7 @@
 //! `AggregateExec(FinalPartitioned) <- RepartitionExec(Hash) <- AggregateExec(Partial) <- input`
 //! into `AggregateExec(SinglePartitioned) <- RepartitionExec(Hash on the group keys) <- input`
 //! when every aggregate of the node is row-keeping, or keeps the rows matching its steps and
-//! the group keys are primitive columns ([`EVENT_KEEPING_AGGREGATES`]). Input ordered by the
+//! the group keys are primitive columns ([`EVENT_KEEPING_AGGREGATES`]). Funnels over input ordered by the
 //! group keys is rewritten too when nothing above needs the aggregation's output order.
 //! Grouping sets and global aggregates (no GROUP BY) are left as they are.
 
@@ -119,6 +119,14 @@ impl SinglePhaseRowKeepingAggregates {
             || (partial.input_order_mode() != &InputOrderMode::Linear) != ordered_input
             || !Self::one_phase_pays(partial)?
         {
+            return Ok(None);
+        }
+        // measured for the funnels only; the row-keeping aggregates keep their streaming plan
+        let funnels_only = partial
+            .aggr_expr()
+            .iter()
+            .all(|e| EVENT_KEEPING_AGGREGATES.contains(&e.fun().name()));
+        if ordered_input && !funnels_only {
             return Ok(None);
         }
         let input = Arc::clone(partial.input());
