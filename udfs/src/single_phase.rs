@@ -15,8 +15,9 @@
 //! `AggregateExec(FinalPartitioned) <- RepartitionExec(Hash) <- AggregateExec(Partial) <- input`
 //! into `AggregateExec(SinglePartitioned) <- RepartitionExec(Hash on the group keys) <- input`
 //! when every aggregate of the node is row-keeping, or keeps the rows matching its steps and
-//! the group keys are primitive columns ([`EVENT_KEEPING_AGGREGATES`]). Funnels over input ordered by the
-//! group keys is rewritten too when nothing above needs the aggregation's output order.
+//! the group keys are primitive columns ([`EVENT_KEEPING_AGGREGATES`]). Funnels over input
+//! ordered by the group keys are rewritten too when nothing above needs the aggregation's
+//! output order.
 //! Grouping sets and global aggregates (no GROUP BY) are left as they are.
 
 use std::sync::Arc;
