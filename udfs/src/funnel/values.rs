@@ -446,7 +446,13 @@ impl GroupsAccumulator for ValuedEventGroups {
             }
             let start = offsets[row] as usize;
             let value_start = value_offsets[row] as usize;
-            for i in 0..(offsets[row + 1] as usize - start) {
+            let events = offsets[row + 1] as usize - start;
+            if value_offsets[row + 1] as usize - value_start != events {
+                return exec_err!(
+                    "{NAME}: a partial state has {events} events but not as many values"
+                );
+            }
+            for i in 0..events {
                 self.rows.push(
                     group,
                     time_values.value(start + i),
