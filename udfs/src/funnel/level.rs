@@ -1571,9 +1571,35 @@ mod tests {
         (level, reported)
     }
 
+    /// Random groups full of ties, cycling through `modes`: 1 to `max_rows` rows at even times
+    /// below `2 * times`, each matching a non-empty random set of `steps` conditions; `check`
+    /// gets each group with its mode.
+    fn random_groups(
+        seed: u64,
+        modes: &[&str],
+        cases: usize,
+        (max_rows, times, steps): (u64, u64, u32),
+        mut check: impl FnMut(&str, &FunnelMode, &[(i64, u64)]),
+    ) {
+        let mut random = crate::TestRandom::new(seed);
+        for case in 0..cases {
+            let text = modes[case % modes.len()];
+            let mode = FunnelMode::parse("test", text).unwrap();
+            let rows = 1 + random.below(max_rows) as usize;
+            let events: Vec<(i64, u64)> = (0..rows)
+                .map(|_| {
+                    (
+                        random.below(times) as i64 * 2,
+                        1 + random.below((1 << steps) - 1),
+                    )
+                })
+                .collect();
+            check(text, &mode, &events);
+        }
+    }
+
     #[test]
     fn optional_steps_equal_the_exhaustive_search_on_random_groups() {
-        let mut random = crate::TestRandom::new(0x0971_0a11_5ee5_0002);
         let modes = [
             "optional 2",
             "optional 3",
@@ -1584,25 +1610,19 @@ mod tests {
             "optional 2, optional 4, step 4 after 2, strict_once",
             "optional 4, step 2 within 6, step 4 within 3",
         ];
-        for case in 0..8000 {
-            let text = modes[case % modes.len()];
-            let mode = FunnelMode::parse("test", text).unwrap();
-            let steps = 4;
-            let rows = 1 + random.below(9) as usize;
-            let events: Vec<(i64, u64)> = (0..rows)
-                .map(|_| {
-                    (
-                        random.below(6) as i64 * 2,
-                        1 + random.below((1 << steps) - 1),
-                    )
-                })
-                .collect();
-            assert_eq!(
-                with_optional(&events, steps, 7, text),
-                brute_force_optional(&events, steps, 7, &mode),
-                "{text}: {events:?}"
-            );
-        }
+        random_groups(
+            0x0971_0a11_5ee5_0002,
+            &modes,
+            8000,
+            (9, 6, 4),
+            |text, mode, events| {
+                assert_eq!(
+                    with_optional(events, 4, 7, text),
+                    brute_force_optional(events, 4, 7, mode),
+                    "{text}: {events:?}"
+                );
+            },
+        );
     }
 
     /// The attempts' levels, in both arrival orders.
@@ -1701,7 +1721,6 @@ mod tests {
 
     #[test]
     fn totals_equal_the_exhaustive_search_on_random_groups() {
-        let mut random = crate::TestRandom::new(0x7074_a150_0000_0003);
         let modes = [
             "",
             "strict_increase",
@@ -1710,19 +1729,19 @@ mod tests {
             "step 3 within 3",
             "optional 2, step 3 after 2, strict_once",
         ];
-        for case in 0..6000 {
-            let text = modes[case % modes.len()];
-            let mode = FunnelMode::parse("test", text).unwrap();
-            let rows = 1 + random.below(12) as usize;
-            let events: Vec<(i64, u64)> = (0..rows)
-                .map(|_| (random.below(10) as i64 * 2, 1 + random.below(7)))
-                .collect();
-            assert_eq!(
-                attempts(&events, 3, 5, text),
-                brute_force_attempts(&events, 3, 5, &mode),
-                "{text}: {events:?}"
-            );
-        }
+        random_groups(
+            0x7074_a150_0000_0003,
+            &modes,
+            6000,
+            (12, 10, 3),
+            |text, mode, events| {
+                assert_eq!(
+                    attempts(events, 3, 5, text),
+                    brute_force_attempts(events, 3, 5, mode),
+                    "{text}: {events:?}"
+                );
+            },
+        );
     }
 
     /// Linked steps against every chain: random groups whose rows carry values (some NULL),
