@@ -570,7 +570,8 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          of steps I, J, ... must carry equal, non-NULL values, e.g. the cart and the payment of \
          the same SKU; several such options link disjoint sets of steps. Otherwise the same \
          arguments, modes and errors as window_funnel; chains are searched when steps are \
-         linked (quadratic at worst in a group's events).",
+         linked (quadratic at worst in a group's events). Every event that matches a step \
+         keeps its value until the end, so memory grows with the value's size.",
         "window_funnel_values(window, mode, timestamp, value, cond1, ..., condN)",
     )
     .with_argument("window", "As for window_funnel.")
