@@ -75,6 +75,22 @@ impl EventArguments {
     }
 }
 
+/// The state offsets of a batch whose rows each become a state of their own: row r's state
+/// holds one event when r is among `event_rows` (ascending, as batches are read), else none.
+pub(crate) fn one_state_per_row(
+    rows: usize,
+    event_rows: impl IntoIterator<Item = usize>,
+) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(rows + 1);
+    starts.push(0);
+    let mut next_event = event_rows.into_iter().peekable();
+    for row in 0..rows {
+        let has_event = next_event.next_if_eq(&row).is_some();
+        starts.push(starts[row] + usize::from(has_event));
+    }
+    starts
+}
+
 pub fn event_state_fields(args: &StateFieldsArgs) -> Vec<FieldRef> {
     let item = |data_type| Arc::new(Field::new_list_field(data_type, false));
     vec![
@@ -296,24 +312,16 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
     ) -> Result<Vec<ArrayRef>> {
         let keep = self.evaluator.keeps_unmatched_rows();
         let rows = values.get(self.arguments.time).map_or(0, |a| a.len());
-        // each input row becomes one state row: its event, or nothing
-        let mut event_of_row: Vec<Option<(i64, u64)>> = vec![None; rows];
+        let mut event_rows = Vec::new();
+        let mut kept: Vec<(i64, u64)> = Vec::new();
         self.arguments
             .for_each_event(values, keep, self.evaluator.name(), |row, time, mask| {
                 if passes(opt_filter, row) {
-                    event_of_row[row] = Some((time, mask));
+                    event_rows.push(row);
+                    kept.push((time, mask));
                 }
             })?;
-        let mut offsets = Vec::with_capacity(rows + 1);
-        offsets.push(0);
-        let kept: Vec<(i64, u64)> = event_of_row
-            .into_iter()
-            .inspect(|event| {
-                offsets.push(offsets[offsets.len() - 1] + usize::from(event.is_some()))
-            })
-            .flatten()
-            .collect();
-        state_columns(offsets, &kept)
+        state_columns(one_state_per_row(rows, event_rows), &kept)
     }
 
     fn size(&self) -> usize {
@@ -384,5 +392,49 @@ impl<E: EventsEvaluator> Accumulator for EventListAccumulator<E> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DataFusion converts rows to states when partial aggregation does not pay: each row's
+    /// state is its event, or an empty list when it matched nothing, and a FILTER drops rows.
+    #[test]
+    fn each_row_becomes_a_state_of_its_own() {
+        assert_eq!(one_state_per_row(5, [1, 2, 4]), vec![0, 0, 1, 2, 2, 3]);
+        assert_eq!(one_state_per_row(2, []), vec![0, 0, 0]);
+
+        #[derive(Debug)]
+        struct Count;
+        impl EventsEvaluator for Count {
+            fn name(&self) -> &str {
+                "count"
+            }
+            fn evaluate(&self, groups: &mut [&mut [(i64, u64)]]) -> Result<ArrayRef> {
+                Ok(Arc::new(Int64Array::from_iter_values(
+                    groups.iter().map(|g| g.len() as i64),
+                )))
+            }
+        }
+        let groups = EventListGroups::new(
+            Arc::new(Count),
+            EventArguments {
+                time: 0,
+                first_condition: 1,
+            },
+        );
+        let times: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(6), None, Some(8)]));
+        let condition: ArrayRef = Arc::new(BooleanArray::from(vec![true, false, true, true]));
+        let filter = BooleanArray::from(vec![true, true, true, false]);
+        let states = groups
+            .convert_to_state(&[times, condition], Some(&filter))
+            .unwrap();
+        let (times, masks) = state_lists(&states, "count").unwrap();
+        // row 0 matches; row 1 matches nothing; row 2 has no time; row 3 is filtered out
+        assert_eq!(times.value_offsets(), &[0, 1, 1, 1, 1]);
+        assert_eq!(times.values().as_primitive::<Int64Type>().values(), &[5]);
+        assert_eq!(masks.values().as_primitive::<UInt64Type>().values(), &[1]);
     }
 }

@@ -1291,46 +1291,12 @@ mod tests {
     ) -> (usize, Vec<i64>, Option<(usize, usize)>) {
         let mut sorted = events.to_vec();
         sorted.sort();
-        let mut chains: Vec<Vec<usize>> = Vec::new();
-        fn grow(
-            sorted: &[(i64, u64)],
-            chain: &mut Vec<usize>,
-            steps: usize,
-            window: i64,
-            mode: &FunnelMode,
-            out: &mut Vec<Vec<usize>>,
-        ) {
-            out.push(chain.clone());
-            let step = chain.len();
-            if step == steps {
-                return;
-            }
-            let (start, last) = (sorted[chain[0]].0, sorted[chain[step - 1]].0);
-            let (least, most) = mode.gap(step + 1);
-            for (i, &(t, mask)) in sorted.iter().enumerate() {
-                let later = if mode.strict_increase {
-                    t > last
-                } else {
-                    t >= last
-                };
-                if mask & (1 << step) != 0
-                    && later
-                    && t - last >= least
-                    && t - last <= most
-                    && t <= start + window
-                    && !(mode.strict_once && chain.contains(&i))
-                {
-                    chain.push(i);
-                    grow(sorted, chain, steps, window, mode, out);
-                    chain.pop();
-                }
-            }
-        }
-        for (i, &(_, mask)) in sorted.iter().enumerate() {
-            if mask & 1 != 0 {
-                grow(&sorted, &mut vec![i], steps, window, mode, &mut chains);
-            }
-        }
+        // without optional steps a chain takes steps 1, 2, ... in turn: its rows are enough
+        let chains: Vec<Vec<usize>> = (0..sorted.len())
+            .filter(|&i| sorted[i].1 & 1 != 0)
+            .flat_map(|i| chains_from(&sorted, i, steps, window, mode))
+            .map(|chain| chain.into_iter().map(|(_, row)| row).collect())
+            .collect();
         let times = |chain: &Vec<usize>| chain.iter().map(|&i| sorted[i].0).collect::<Vec<i64>>();
         let broken = |chain: &Vec<usize>| -> Option<usize> {
             let t = times(chain);

@@ -34,6 +34,7 @@ use super::mode::FunnelMode;
 use super::udaf::{
     BEHAVIOUR_SECTION, FunnelParams, VALUES_NAME, check_funnel_arguments, planning_check,
 };
+use crate::event_list::one_state_per_row;
 use crate::grouped_rows::GroupedRows;
 use crate::time::{condition_masks, for_each_tick, passes, ticks_per_second};
 
@@ -475,15 +476,8 @@ impl GroupsAccumulator for ValuedEventGroups {
     ) -> Result<Vec<ArrayRef>> {
         let rows = values.get(TIME).map_or(0, |a| a.len());
         let (events, kept) = self.params.read_batch(values, opt_filter)?;
-        let mut starts = Vec::with_capacity(rows + 1);
-        starts.push(0);
-        let mut next_event = events.iter().map(|e| e.0).peekable();
-        for row in 0..rows {
-            let has_event = next_event.next_if_eq(&row).is_some();
-            starts.push(starts[row] + usize::from(has_event));
-        }
         self.params.state_columns(Buckets {
-            starts,
+            starts: one_state_per_row(rows, events.iter().map(|e| e.0)),
             times: events.iter().map(|e| e.1).collect(),
             masks: events.iter().map(|e| e.2).collect(),
             values: (0..events.len()).map(|i| (0, i)).collect(),
