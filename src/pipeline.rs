@@ -508,8 +508,12 @@ async fn run_step(
         };
         let summary = run_stitch_job(ctx, &options, run_storage).await?;
         eprintln!(
-            "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s",
-            summary.identifiers, summary.components, summary.hubs, summary.seconds
+            "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s ({})",
+            summary.identifiers,
+            summary.components,
+            summary.hubs,
+            summary.seconds,
+            summary.phases.join(", ")
         );
     }
     for publish in &step.publish {
