@@ -16,6 +16,7 @@ use crate::lake::LakeLocation;
 use crate::output::{OutputFormat, write_batches, write_batches_to_file};
 use crate::pipeline::{PipelineOptions, run_pipeline};
 use crate::query::execute;
+use crate::reference_docs::{REFERENCE_DIRECTORY, stale_pages, write_reference};
 use crate::runs::list_runs;
 use crate::script::split_statements;
 use crate::serve::{Authenticator, QueryLimits, ServeOptions, serve};
@@ -53,6 +54,18 @@ pub enum Command {
     Stitch(StitchArgs),
     /// Serve the lake over Arrow Flight SQL (ADBC, JDBC, any Flight SQL client).
     Serve(ServeArgs),
+    /// Write the function reference (Markdown generated from each function's documentation).
+    Docs(DocsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// The reference's directory.
+    #[arg(long, default_value = REFERENCE_DIRECTORY)]
+    pub out: PathBuf,
+    /// Write nothing; exit non-zero when a page there is not what would be written.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +334,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Gen(args) => run_gen(args).await,
         Command::Stitch(args) => run_stitch(args).await,
         Command::Serve(args) => serve(args.options()?, shutdown_signal()).await,
+        Command::Docs(args) => write_docs(&args),
     }
 }
 
@@ -593,6 +607,27 @@ async fn run_stitch(args: StitchArgs) -> Result<()> {
         summary.seconds,
         summary.phases.join(", "),
         out
+    );
+    Ok(())
+}
+
+fn write_docs(args: &DocsArgs) -> Result<()> {
+    if args.check {
+        let stale = stale_pages(&args.out)?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::usage(format!(
+            "the function reference is stale: {} (run `userlake docs --out {}`)",
+            names.join(", "),
+            args.out.display()
+        )));
+    }
+    let pages = write_reference(&args.out)?;
+    eprintln!(
+        "wrote {pages} pages of the function reference in {}",
+        args.out.display()
     );
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod output;
 pub mod person_keys;
 pub mod pipeline;
 pub mod query;
+pub mod reference_docs;
 pub mod runs;
 pub mod script;
 pub mod serve;

@@ -231,6 +231,28 @@ fn unknown_tables_and_columns_are_named_with_their_position() {
 }
 
 #[test]
+fn docs_writes_the_function_reference_and_checks_it() {
+    userlake().args(["docs", "--check"]).assert().success();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("functions");
+    let err = error_of(userlake().args(["docs", "--check", "--out"]).arg(&out));
+    assert!(err.contains("the function reference is stale"), "{err}");
+    userlake()
+        .args(["docs", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let index = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        index.contains("[`window_funnel`](behavioural-aggregates.md#window_funnel)"),
+        "{index}"
+    );
+    std::fs::write(out.join("behavioural-aggregates.md"), "edited").unwrap();
+    let err = error_of(userlake().args(["docs", "--check", "--out"]).arg(&out));
+    assert!(err.contains("behavioural-aggregates.md"), "{err}");
+}
+
+#[test]
 fn bad_memory_limits_are_usage_errors() {
     userlake()
         .args(["sql", "--memory-limit", "lots", "-c", "SELECT 1"])

@@ -11,6 +11,7 @@
 pub mod active_people;
 pub mod attribution;
 pub mod coalesce;
+pub mod docs;
 mod event_list;
 pub mod experiments;
 mod flat_groups;

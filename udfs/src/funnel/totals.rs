@@ -104,7 +104,10 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          step 1 event inside an unfinished attempt's window does not start another. Same \
          arguments and modes as window_funnel, except strict_order, strict_deduplication and \
          unordered, which judge the whole group rather than one attempt. Cost: each attempt is \
-         searched as chains are under exclusions (quadratic at worst in an attempt's events).",
+         searched as chains are under exclusions (quadratic at worst in an attempt's events). \
+         For view@0, cart@1, pay@2, view@5, pay@6 (window 10) the result is [2, 1, 1]; with \
+         `optional 2`, [2, 2, 2]. To sum the lists per step over groups: CROSS JOIN \
+         unnest(range(1, N + 1)) AS s(k) and sum(t[k]).",
         "window_funnel_totals(window, mode, timestamp, cond1, ..., condN)",
     )
     .with_argument("window", "As for window_funnel.")

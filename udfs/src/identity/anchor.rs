@@ -53,7 +53,8 @@ static ANCHOR_IDENTIFIER_DOC: LazyLock<Documentation> = LazyLock::new(|| {
          wins. A value that is NULL or a placeholder is skipped. The argument order does not \
          matter otherwise, so every query that keys rows by person uses the same rule. Pass an \
          openid qualified by its app (app_id || ':' || openid), and leave out values that \
-         identify no person (a store's shared device) by passing NULL for them.",
+         identify no person (a store's shared device) by passing NULL for them. Up to 64 \
+         pairs.",
         "anchor_identifier(id_type, value [, id_type, value ...])",
     )
     .with_argument(
