@@ -700,7 +700,7 @@ async fn generator_config(args: &GenArgs, lake: &Storage, out: PathBuf) -> Resul
         from_day,
         start: args
             .start
-            .unwrap_or(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default()),
+            .unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default()),
         seed: args.seed.unwrap_or(42),
         activity: args.activity.unwrap_or(1.0),
         progress: !args.quiet,

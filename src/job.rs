@@ -152,7 +152,7 @@ impl StatementRunner {
             };
             self.done += 1;
             let written = result.written_rows();
-            let rows = written.unwrap_or(result.row_count() as u64);
+            let rows = written.unwrap_or_else(|| result.row_count() as u64);
             self.rows += rows;
             if self.progress {
                 let first_line = statement.text.lines().next().unwrap_or_default();

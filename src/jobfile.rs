@@ -199,7 +199,7 @@ impl JobFile {
     pub fn read(path: &Path) -> Result<JobFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let raw: RawJob = toml::from_str(&text).map_err(|e| invalid(path, e))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
         let mut hasher = Sha256::new();
         hasher.update(text.as_bytes());
 

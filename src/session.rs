@@ -132,7 +132,7 @@ fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync
             .iter()
             .position(|r| r.name() == after)
             .map(|i| i + 1)
-            .unwrap_or(rules.len().saturating_sub(1));
+            .unwrap_or_else(|| rules.len().saturating_sub(1));
         rules.insert(at, rule);
     }
     rules

@@ -161,7 +161,7 @@ pub async fn run_stat(run_stats: DataFrame, stat: &str, key: &str) -> Result<i64
         .and_then(|b| {
             b.column(0)
                 .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .downcast_ref::<arrow::array::Int64Array>()
                 .filter(|a| a.is_valid(0))
                 .map(|a| a.value(0))
         })

@@ -54,7 +54,7 @@ impl Storage {
             LakeLocation::Local(path) => {
                 let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
                 Url::from_directory_path(&absolute).map_err(|_| {
-                    Error::usage(format!("{}: cannot be expressed as a file URL", display))
+                    Error::usage(format!("{display}: cannot be expressed as a file URL"))
                 })?
             }
             LakeLocation::Remote(url) => {

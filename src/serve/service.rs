@@ -366,7 +366,7 @@ fn one_batch_stream(batch: RecordBatch) -> Response<DoGetStream> {
     Response::new(Box::pin(stream))
 }
 
-fn schema_bytes(schema: &Schema) -> Result<prost::bytes::Bytes, Status> {
+fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
         .map_err(|e: arrow::error::ArrowError| {

@@ -43,7 +43,7 @@ pub fn build(invitations: Vec<Invitation>) -> Vec<TreeRow> {
         if invitation.inviter == invitation.invitee {
             let entry = self_invited
                 .entry(invitation.invitee.clone())
-                .or_insert(invitation.clone());
+                .or_insert_with(|| invitation.clone());
             if (invitation.accepted_at, &invitation.inviter) < (entry.accepted_at, &entry.inviter) {
                 *entry = invitation;
             }

@@ -1,12 +1,10 @@
 //! The generator: same seed, same rows; different seed, different rows; the committed sample
 //! is exactly what the generator makes; bad arguments are refused.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::{entry_names, error_of, generate, sample_lake, userlake};
 use arrow::array::RecordBatch;
-use common::{entry_names, error_of, generate, sample_lake, userlake};
 use userlake::generator::TABLES;
 use userlake::lake::LakeLocation;
 use userlake::{SessionOptions, build_session};

@@ -2,7 +2,8 @@
 //! sample lake registered), once per parallelism in `TARGET_PARTITIONS`, so every result is
 //! also checked not to depend on how the input is partitioned.
 //!
-//! `cargo test --test sqllogictests -- FILTER` runs the files whose name contains FILTER.
+//! `USERLAKE_SLT=FILTER cargo test --test integration sqllogictest` runs only the files whose
+//! name contains FILTER.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -160,10 +161,9 @@ fn slt_files(filter: Option<&str>) -> Vec<PathBuf> {
     files
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    // `cargo test` passes harness flags such as --nocapture; the first free word filters.
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+#[tokio::test(flavor = "multi_thread")]
+async fn sqllogictest_files_pass_at_every_parallelism() {
+    let filter = std::env::var("USERLAKE_SLT").ok().filter(|f| !f.is_empty());
     let lake = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
     let files = slt_files(filter.as_deref());
     let (mut passed, mut failed) = (0usize, 0usize);
@@ -201,9 +201,9 @@ async fn main() -> std::process::ExitCode {
         }
     }
     println!("sqllogictest: {passed} passed, {failed} failed");
-    if files.is_empty() || failed > 0 {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    }
+    assert!(!files.is_empty(), "no .slt file matches {filter:?}");
+    assert_eq!(
+        failed, 0,
+        "{failed} sqllogictest runs failed (their errors are above)"
+    );
 }

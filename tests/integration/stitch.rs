@@ -1,9 +1,7 @@
 //! `userlake stitch` on the sample lake: the four outputs, carried-forward ids, explanations,
 //! bad input, and the quality of the stitching against the generator's answer key.
 
-mod common;
-
-use common::{error_of, stdout_of, userlake};
+use crate::common::{error_of, stdout_of, userlake};
 
 fn csv(lake: &std::path::Path, sql: &str) -> String {
     stdout_of(
@@ -169,7 +167,7 @@ fn stitching_the_sample_recovers_people() {
     let sql = format!(
         "{}\nCREATE TABLE id_graph AS SELECT * FROM stitch('all_identity_edges');\n{}",
         userlake::stitch_job::whole_lake_edges_script(),
-        std::fs::read_to_string(common::repo().join("sql/stitch_quality.sql")).unwrap()
+        std::fs::read_to_string(crate::common::repo().join("sql/stitch_quality.sql")).unwrap()
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("quality.sql");

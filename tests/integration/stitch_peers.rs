@@ -3,14 +3,12 @@
 //! through the benchmark driver `benches/stitch/compare.py`, on the sample lake and on a small
 //! generated one. Set USERLAKE_SKIP_PEERS=1 to skip on a machine without the Python peers.
 
-mod common;
-
 use std::process::Command;
 
 fn compare(lake: &std::path::Path) -> String {
     let work = tempfile::tempdir().unwrap();
     let output = Command::new("python3")
-        .arg(common::repo().join("benches/stitch/compare.py"))
+        .arg(crate::common::repo().join("benches/stitch/compare.py"))
         .arg("--userlake")
         .arg(assert_cmd::cargo::cargo_bin("userlake"))
         .arg("--lake")
@@ -35,7 +33,7 @@ fn components_agree_with_networkx_and_duckdb() {
         eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
         return;
     }
-    let sample = compare(&common::sample_lake());
+    let sample = compare(&crate::common::sample_lake());
     let rows: Vec<&str> = sample
         .lines()
         .filter(|l| l.starts_with("| DuckDB") || l.starts_with("| networkx"))
@@ -46,7 +44,7 @@ fn components_agree_with_networkx_and_duckdb() {
     // a different graph: more people, another seed
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let status = common::userlake()
+    let status = crate::common::userlake()
         .args([
             "gen", "--users", "3000", "--days", "20", "--seed", "7", "--quiet", "--out",
         ])

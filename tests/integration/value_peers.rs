@@ -3,20 +3,18 @@
 //! Parquet, with lifetimes' summaries, fits and predictions; userlake runs the same on the same
 //! files. Set USERLAKE_SKIP_PEERS=1 to skip on a machine without the Python peers.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::peers_skipped;
+use crate::common::peers_skipped;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
 async fn session(dir: &Path, partitions: usize) -> SessionContext {
-    common::session_with_parquet(dir, &["transactions", "cdnow"], partitions).await
+    crate::common::session_with_parquet(dir, &["transactions", "cdnow"], partitions).await
 }
 
 async fn collect(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
@@ -32,21 +30,12 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
 async fn float_rows(ctx: &SessionContext, sql: &str) -> HashMap<String, Vec<Option<f64>>> {
     let mut rows = HashMap::new();
     for batch in collect(ctx, sql).await {
-        let keys = datafusion::arrow::compute::cast(
-            batch.column(0),
-            &datafusion::arrow::datatypes::DataType::Utf8,
-        )
-        .unwrap();
+        let keys =
+            arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
         let keys = keys.as_string::<i32>();
         let columns: Vec<_> = batch.columns()[1..]
             .iter()
-            .map(|c| {
-                datafusion::arrow::compute::cast(
-                    c,
-                    &datafusion::arrow::datatypes::DataType::Float64,
-                )
-                .unwrap()
-            })
+            .map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Float64).unwrap())
             .collect();
         for row in 0..batch.num_rows() {
             let values = columns

@@ -8,9 +8,7 @@
 //! with max_step = 200, close to the exact, unbounded answer. Set USERLAKE_SKIP_PEERS=1 to skip
 //! on a machine without the Python peers.
 
-mod common;
-
-use common::{peer_reference, peers_skipped, session_with_parquet};
+use crate::common::{peer_reference, peers_skipped, session_with_parquet};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
 
@@ -32,11 +30,8 @@ async fn markov_attribution_agrees_with_channelattribution() {
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
         let mut rows = Vec::new();
         for batch in batches {
-            let channels = datafusion::arrow::compute::cast(
-                batch.column(0),
-                &datafusion::arrow::datatypes::DataType::Utf8,
-            )
-            .unwrap();
+            let channels =
+                arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
             let channels = channels.as_string::<i32>();
             let effects = batch.column(1).as_primitive::<Float64Type>();
             let conversions = batch.column(2).as_primitive::<Float64Type>();

@@ -1,23 +1,23 @@
 //! `userlake serve` end to end: the real binary on a free loopback port, queried by ADBC's
 //! Flight SQL driver (tests/peers/flight_sql_client.py), the way notebooks query it.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{
+    KilledOnDrop, error_of, peer_reference, peers_skipped, repo, sample_lake, userlake,
+};
 use arrow::array::RecordBatch;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use common::{error_of, peer_reference, peers_skipped, repo, sample_lake, userlake};
 use futures::TryStreamExt;
 
 const TOKEN: &str = "analyst-token-3f9c2a71d4e8b605";
 
 /// A running server; killed when dropped, so a failing test leaves nothing behind.
 struct Server {
-    child: Child,
+    process: KilledOnDrop,
     uri: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -55,7 +55,7 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         Server {
             uri: address.to_string(),
-            child,
+            process: KilledOnDrop(child),
             log,
             _dir: dir,
         }
@@ -75,13 +75,6 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -170,7 +163,7 @@ fn sixteen_clients_at_once_and_one_that_disconnects_mid_stream() {
     }
     let memory_limit: u64 = 1 << 30;
     let server = Server::start(&["--memory-limit", "1G", "--query-memory-limit", "256M"]);
-    let pid = server.child.id().to_string();
+    let pid = server.process.0.id().to_string();
     let report = peer_reference(
         "flight_sql_client.py",
         &[
@@ -306,7 +299,7 @@ async fn count_events(client: &mut FlightSqlServiceClient<tonic::transport::Chan
 #[tokio::test]
 async fn files_added_to_the_lake_show_up_after_the_file_list_ttl() {
     let lake = tempfile::tempdir().expect("tempdir");
-    common::copy_dir(&sample_lake(), lake.path());
+    crate::common::copy_dir(&sample_lake(), lake.path());
     let lake_arg = lake.path().to_str().expect("a UTF-8 path");
     let server = Server::start(&["--lake", lake_arg, "--file-list-ttl", "0.5"]);
     let mut client = flight_client(&server).await;
@@ -316,10 +309,10 @@ async fn files_added_to_the_lake_show_up_after_the_file_list_ttl() {
         .expect("the handshake");
     let before = count_events(&mut client).await;
 
-    let days = common::entry_names(&lake.path().join("events"));
+    let days = crate::common::entry_names(&lake.path().join("events"));
     let last = days.last().expect("a partition");
     let added = lake.path().join("events").join("dt=2099-01-01");
-    common::copy_dir(&lake.path().join("events").join(last), &added);
+    crate::common::copy_dir(&lake.path().join("events").join(last), &added);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let after = count_events(&mut client).await;
     assert!(

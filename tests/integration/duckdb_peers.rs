@@ -2,8 +2,7 @@
 //! in DuckDB (PyPI `duckdb`) on the sample lake. Set USERLAKE_SKIP_PEERS=1 to skip on a
 //! machine without the Python peers; otherwise a missing peer fails the test.
 
-#[path = "../benches/peers/mod.rs"]
-mod peers;
+use crate::peer_engines as peers;
 
 use userlake::lake::LakeLocation;
 use userlake::{SessionOptions, build_session};

@@ -1,10 +1,10 @@
 //! The `userlake` binary: output formats, exit codes and error messages, batch jobs, the shell.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{copy_dir, entry_names, error_of, generate, repo, sample_lake, stdout_of, userlake};
+use crate::common::{
+    copy_dir, entry_names, error_of, generate, repo, sample_lake, stdout_of, userlake,
+};
 use predicates::prelude::*;
 
 const COSTS_BY_CHANNEL: &str =
@@ -365,7 +365,7 @@ fn the_shell_keeps_going_after_an_error() {
 
 // ---- batch jobs -----------------------------------------------------------------------
 
-fn script(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+fn script(dir: &std::path::Path, text: &str) -> PathBuf {
     let path = dir.join("job.sql");
     std::fs::write(&path, text).unwrap();
     path
@@ -1296,7 +1296,7 @@ fn a_killed_run_resumes_and_commits_the_same_outputs() {
             let resumed = std::fs::read_to_string(resumed_run.join(file)).unwrap();
             let expected = std::fs::read_to_string(uninterrupted.join(file)).unwrap();
             assert!(
-                common::same_csv(&resumed, &expected),
+                crate::common::same_csv(&resumed, &expected),
                 "{kill_after}: {file}"
             );
         }
@@ -1567,7 +1567,10 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     assert!(!refresh_log.contains("reused"), "{refresh_log}");
     let refreshed = csv_tables(&latest_run_of(&out, "2026-01-30"));
     for (name, text) in &first {
-        assert!(common::same_csv(text, &refreshed[name]), "{name} refreshed");
+        assert!(
+            crate::common::same_csv(text, &refreshed[name]),
+            "{name} refreshed"
+        );
     }
     // exactly where the figures are integers or exact decimal sums
     assert_eq!(first["kpi_daily.csv"], refreshed["kpi_daily.csv"]);
@@ -1589,7 +1592,7 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let rewritten = csv_tables(&latest_run_of(&out, "2026-01-30"));
     for (name, text) in &first {
         assert!(
-            common::same_csv(text, &rewritten[name]),
+            crate::common::same_csv(text, &rewritten[name]),
             "{name} after the rewrite"
         );
     }
@@ -1635,7 +1638,7 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let hub_refreshed = csv_tables(&latest_run_of(&out, "2026-01-31"));
     for (name, text) in &after_hub {
         assert!(
-            common::same_csv(text, &hub_refreshed[name]),
+            crate::common::same_csv(text, &hub_refreshed[name]),
             "{name} after the hub"
         );
     }
@@ -1693,7 +1696,7 @@ fn kept_tables_are_compacted_at_max_state_parts() {
     run("2026-01-12", &["--full-refresh"]);
     let refreshed = csv_tables(&latest_run_of(&out, "2026-01-12"));
     for (name, text) in &compacted {
-        assert!(common::same_csv(text, &refreshed[name]), "{name}");
+        assert!(crate::common::same_csv(text, &refreshed[name]), "{name}");
     }
 }
 

@@ -10,8 +10,7 @@
 //!
 //! Set USERLAKE_SKIP_PEERS=1 to skip on a machine without the Python peers.
 
-#[path = "../benches/peers/mod.rs"]
-mod peers;
+use crate::peer_engines as peers;
 
 use std::sync::Arc;
 

@@ -76,14 +76,30 @@ pub fn entry_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Whether the peer comparisons are skipped (`USERLAKE_SKIP_PEERS=1`, for a machine without the
-/// Python peers); says so on stderr.
-pub fn peers_skipped() -> bool {
-    let skipped = std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1");
+/// Whether the tests that need `what` are skipped on this machine (`variable=1`); says so on
+/// stderr. CI never sets these variables, so there the tests always run.
+pub fn skipped(variable: &str, what: &str) -> bool {
+    let skipped = std::env::var(variable).is_ok_and(|v| v == "1");
     if skipped {
-        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+        eprintln!("{variable}=1: {what} skipped");
     }
     skipped
+}
+
+/// Whether the peer comparisons are skipped (`USERLAKE_SKIP_PEERS=1`, for a machine without the
+/// Python peers).
+pub fn peers_skipped() -> bool {
+    skipped("USERLAKE_SKIP_PEERS", "peer comparisons")
+}
+
+/// A server process the test started, killed and reaped when the test ends, passed or failed.
+pub struct KilledOnDrop(pub std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Runs `tests/peers/<script>` with python3 and `args`, and parses what it prints as JSON;

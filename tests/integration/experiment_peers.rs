@@ -2,9 +2,7 @@
 //! (`tests/peers/ab_reference.py`): every statistic to 1e-9. Set USERLAKE_SKIP_PEERS=1 to skip
 //! on a machine without the Python peers.
 
-mod common;
-
-use common::{peer_reference, peers_skipped};
+use crate::common::{peer_reference, peers_skipped};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::prelude::SessionContext;

@@ -5,60 +5,60 @@
 //! moto_server must be on PATH (`.ci/run` installs it). Set USERLAKE_SKIP_S3=1 to skip on a
 //! machine without it; the test otherwise fails rather than pass without checking anything.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command as Process, Stdio};
+use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{KilledOnDrop, error_of, sample_lake, skipped, stdout_of, userlake};
 use assert_cmd::Command;
-use common::{error_of, sample_lake, stdout_of, userlake};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 struct S3Server {
-    child: Child,
+    _process: KilledOnDrop,
     endpoint: String,
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// Starts moto on a port the system picks (`-p 0`), read from the line it prints when it
+/// listens, so no other process can take the port between choosing and binding it.
 fn start_server() -> Option<S3Server> {
-    if std::env::var("USERLAKE_SKIP_S3").is_ok_and(|v| v == "1") {
-        eprintln!("USERLAKE_SKIP_S3=1: the S3 tests are skipped");
+    if skipped("USERLAKE_SKIP_S3", "the S3 tests") {
         return None;
     }
-    let port = free_port();
-    let child = Process::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    let mut child = Process::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", "0"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect(
             "moto_server must be on PATH (pip install 'moto[server]'), or set USERLAKE_SKIP_S3=1",
         );
+    let stderr = child.stderr.take().expect("moto's stderr is piped");
+    let (address_sender, address) = std::sync::mpsc::channel();
+    // moto logs every request on stderr: the thread reads it to the end so it never blocks
+    std::thread::spawn(move || {
+        let mut sender = Some(address_sender);
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("Running on http://").nth(1)
+                && let Some(sender) = sender.take()
+            {
+                let _ = sender.send(rest.trim().to_string());
+            }
+        }
+    });
+    let server_address = address
+        .recv_timeout(Duration::from_secs(30))
+        .expect("moto_server printed the address it listens on within 30 s");
     let server = S3Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
+        _process: KilledOnDrop(child),
+        endpoint: format!("http://{server_address}"),
     };
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect(server_address.as_str()).is_err() {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "moto_server did not start"
@@ -197,7 +197,7 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
         assert!(remote.lines().count() > 2, "{table}: {remote}");
         // rounded float sums may differ in their last decimal between any two runs
         assert!(
-            common::same_csv(&local, &remote),
+            crate::common::same_csv(&local, &remote),
             "{table}:\n{local}\n{remote}"
         );
     }
@@ -476,7 +476,10 @@ async fn every_output_option_writes_to_s3() {
     assert_eq!(spend, "channels\n10\n");
 
     // nothing was written to a local directory named after the URL
-    assert_eq!(common::entry_names(workdir.path()), vec!["report.sql"]);
+    assert_eq!(
+        crate::common::entry_names(workdir.path()),
+        vec!["report.sql"]
+    );
 
     // a scheme userlake cannot write to is refused before anything runs
     let err = error_of(&mut aws(&[

@@ -3,9 +3,7 @@
 //! conversions credited to each channel, to 1e-9. Set USERLAKE_SKIP_PEERS=1 to skip on a machine
 //! without the Python peers.
 
-mod common;
-
-use common::{peer_reference, peers_skipped, session_with_parquet};
+use crate::common::{peer_reference, peers_skipped, session_with_parquet};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
 
@@ -28,11 +26,9 @@ async fn rule_based_models_agree_with_channelattribution() {
             let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
             let mut seen = 0;
             for batch in batches {
-                let channels = datafusion::arrow::compute::cast(
-                    batch.column(0),
-                    &datafusion::arrow::datatypes::DataType::Utf8,
-                )
-                .unwrap();
+                let channels =
+                    arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+                        .unwrap();
                 let channels = channels.as_string::<i32>();
                 let credited = batch.column(1).as_primitive::<Float64Type>();
                 for row in 0..batch.num_rows() {

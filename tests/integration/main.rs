@@ -1,0 +1,25 @@
+//! The integration tests, as one test binary: each module links the whole engine (DataFusion,
+//! the server), so one binary links once instead of once per file.
+//!
+//! Peer comparisons (modules `*_peers`, `clickhouse`, and the peers in `flight_sql`) run the
+//! Python peers of `tests/requirements.txt`; `USERLAKE_SKIP_PEERS=1` skips them on a machine
+//! without those, and CI always runs them.
+
+mod common;
+#[path = "../../benches/peers/mod.rs"]
+mod peer_engines;
+
+mod aggregate_plans;
+mod attribution_peers;
+mod cli;
+mod clickhouse;
+mod duckdb_peers;
+mod experiment_peers;
+mod flight_sql;
+mod generator;
+mod markov_peers;
+mod s3;
+mod sqllogictests;
+mod stitch;
+mod stitch_peers;
+mod value_peers;
