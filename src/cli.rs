@@ -37,6 +37,10 @@ pub const DEFAULT_LAKE: &str = "data/sample";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Show more diagnostics (-v: DataFusion's and userlake's debug lines, -vv: everything);
+    /// RUST_LOG, when set, takes precedence (e.g. RUST_LOG=datafusion=debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -358,7 +362,7 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    eprintln!("userlake serve: shutting down");
+    log::info!("userlake serve: shutting down");
 }
 
 async fn run_sql(args: SqlArgs) -> Result<()> {
@@ -465,7 +469,7 @@ async fn run_batch(args: RunArgs) -> Result<()> {
         },
     )
     .await?;
-    eprintln!(
+    log::info!(
         "done: {} statements, {} rows, {:.2}s; outputs: {}",
         summary.statements,
         summary.rows,
@@ -505,7 +509,7 @@ async fn run_job_file(args: &RunArgs, overrides: Vec<(String, String)>) -> Resul
     .await?;
     let rows: u64 = summary.outputs.iter().map(|o| o.rows).sum();
     let reused = summary.steps.iter().filter(|s| s.reused).count();
-    eprintln!(
+    log::info!(
         "committed run {} of {} in {:.2}s: {} steps{}, {} tables, {} rows; in {}",
         summary.run_id,
         summary.date,
@@ -521,7 +525,7 @@ async fn run_job_file(args: &RunArgs, overrides: Vec<(String, String)>) -> Resul
         out.describe(&summary.run_path)
     );
     for removed in &summary.removed {
-        eprintln!("removed {}", out.describe(removed));
+        log::info!("removed {}", out.describe(removed));
     }
     Ok(())
 }
@@ -599,7 +603,7 @@ async fn run_stitch(args: StitchArgs) -> Result<()> {
     };
     let storage = Storage::open_text(&session.ctx.runtime_env(), out)?;
     let summary = run_stitch_job(&session.ctx, &options, &storage).await?;
-    eprintln!(
+    log::info!(
         "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s ({}); outputs in {}",
         summary.identifiers,
         summary.components,
@@ -625,7 +629,7 @@ fn write_docs(args: &DocsArgs) -> Result<()> {
         )));
     }
     let pages = write_reference(&args.out)?;
-    eprintln!(
+    log::info!(
         "wrote {pages} pages of the function reference in {}",
         args.out.display()
     );
@@ -664,7 +668,7 @@ async fn run_gen(args: GenArgs) -> Result<()> {
     let record_json = serde_json::to_vec_pretty(&record)
         .map_err(|e| Error::usage(format!("cannot encode {RECORD_FILE}: {e}")))?;
     storage.put(RECORD_FILE, record_json).await?;
-    eprintln!(
+    log::info!(
         "wrote {} (days {}-{}): {} users, {} events ({} late), {} touches, {} orders, \
          {} identity edges, {} referrals, {} truth rows in {:.1}s ({:.0} events/s){}",
         args.out,

@@ -5,7 +5,6 @@
 //! the previous outputs untouched and no half-written ones.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -136,7 +135,6 @@ impl StatementRunner {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let stderr = std::io::stderr();
         for statement in statements {
             let on_disk = match &self.tables_on {
                 Some(storage) => create_table_on_disk(ctx, statement, storage)
@@ -157,8 +155,7 @@ impl StatementRunner {
             if self.progress {
                 let first_line = statement.text.lines().next().unwrap_or_default();
                 let summary: String = first_line.chars().take(60).collect();
-                let _ = writeln!(
-                    stderr.lock(),
+                log::info!(
                     "[{}/{}] {}line {}: {}{} -> {} rows in {:.2}s",
                     self.done,
                     self.total,

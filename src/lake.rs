@@ -206,6 +206,15 @@ pub async fn register_directory(
         table_provider(ctx, &store, name, table_url, &files, &partitions).await?;
     ctx.deregister_table(name)?;
     ctx.register_table(name, provider)?;
+    log::debug!(
+        "table {name}: {} files in {directory_url}, partitioned by [{}]",
+        files.len(),
+        partitions
+            .iter()
+            .map(|(column, _)| column.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(Some(LakeTable {
         name: name.to_string(),
         files,

@@ -9,6 +9,7 @@ pub mod generator;
 pub mod job;
 pub mod jobfile;
 pub mod lake;
+pub mod logging;
 pub mod materialize;
 pub mod nested_text;
 pub mod object_stores;

@@ -434,7 +434,7 @@ fn step_error(step: &Step, error: Error, memory_limit: Option<usize>) -> Error {
 
 fn log_line(progress: bool, line: String) {
     if progress {
-        eprintln!("{line}");
+        log::info!("{line}");
     }
 }
 
@@ -507,7 +507,7 @@ async fn run_step(
             previous: previous_run,
         };
         let summary = run_stitch_job(ctx, &options, run_storage).await?;
-        eprintln!(
+        log::info!(
             "stitched {} identifiers into {} people ({} hubs excluded) in {:.2}s ({})",
             summary.identifiers,
             summary.components,

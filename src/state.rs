@@ -377,6 +377,11 @@ async fn load(
                 parts.push(part);
             }
             _ => {
+                log::debug!(
+                    "state {}: part {run_id} is no longer valid (its SQL or one of its \
+                     partitions changed); it is deleted and its partitions read again",
+                    spec.table
+                );
                 // the record goes first: a part without one is never read
                 storage.delete(&format!("{run_id}.json")).await?;
                 storage.delete_all(&format!("{run_id}/")).await?;

@@ -121,6 +121,6 @@ pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()> + S
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| Error::usage(format!("the server stopped: {e}")))?;
-    eprintln!("userlake serve: stopped");
+    log::info!("userlake serve: stopped");
     Ok(())
 }

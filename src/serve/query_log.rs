@@ -52,7 +52,7 @@ impl QueryRecord {
             return;
         }
         self.logged = true;
-        eprintln!("{}", self.line(&outcome));
+        log::info!("{}", self.line(&outcome));
     }
 
     fn line(&self, outcome: &Outcome) -> String {
@@ -95,7 +95,7 @@ fn now() -> String {
 /// A refused call (a bad token, a failed handshake): from where, and why; never what was sent.
 pub fn log_refusal(call: &str, peer: Option<std::net::SocketAddr>, reason: &str) {
     let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
-    eprintln!(
+    log::info!(
         "{} refused call={call} peer={peer} reason={reason:?}",
         now()
     );

@@ -253,6 +253,50 @@ fn docs_writes_the_function_reference_and_checks_it() {
 }
 
 #[test]
+fn diagnostics_follow_verbose_and_rust_log() {
+    let quiet = userlake()
+        .args(["run", "sql/stitch_quality.sql"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!stderr.contains("[DEBUG"), "{stderr}");
+    let verbose = userlake()
+        .args(["-v", "sql", "-c", "SELECT 1"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        stderr.contains("[DEBUG userlake::lake] table events: "),
+        "{stderr}"
+    );
+    // RUST_LOG decides when set: warnings only hides a job's progress lines
+    let dir = tempfile::tempdir().unwrap();
+    let job = script(dir.path(), "SELECT 1 AS one;\n");
+    let silenced = userlake()
+        .arg("run")
+        .arg(&job)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(silenced.status.success());
+    let stderr = String::from_utf8_lossy(&silenced.stderr);
+    assert!(!stderr.contains("[1/1]"), "{stderr}");
+    let shown = userlake()
+        .arg("run")
+        .arg(&job)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        stderr.contains("[1/1] line 1: SELECT 1 AS one -> 1 rows"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_memory_limits_are_usage_errors() {
     userlake()
         .args(["sql", "--memory-limit", "lots", "-c", "SELECT 1"])
