@@ -17,9 +17,9 @@ use userlake_udfs::stitch::outputs::{
 };
 use userlake_udfs::stitch::previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS};
 use userlake_udfs::stitch::{
-    Explanation, StitchInput, StitchRules, Stitched, parse_identifier, run_stitch, scan_columns,
-    scan_columns_with_optional,
+    Explanation, StitchInput, StitchRules, Stitched, parse_identifier, run_stitch,
 };
+use userlake_udfs::table_input::TableInput;
 
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, write_batches_to_file, write_parquet_atomically};
@@ -108,16 +108,21 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
         None => None,
     };
     let state = ctx.state();
-    let edges = scan_columns(&state, &options.edges, &EDGE_COLUMNS, "the edges").await?;
+    let edges = TableInput {
+        function: "stitch",
+        table: &options.edges,
+        role: "the edges",
+    }
+    .scan(&state, &EDGE_COLUMNS, &[])
+    .await?;
     let previous = match &previous_name {
         Some(name) => Some(
-            scan_columns_with_optional(
-                &state,
-                name,
-                &PREVIOUS_COLUMNS,
-                &[PERSON_ID_COLUMN],
-                "the previous graph",
-            )
+            TableInput {
+                function: "stitch",
+                table: name,
+                role: "the previous graph",
+            }
+            .scan(&state, &PREVIOUS_COLUMNS, &[PERSON_ID_COLUMN])
             .await?,
         ),
         None => None,

@@ -6,7 +6,8 @@
 //! with `SessionContext::register_udtf`; `physical_optimizer_rules` the planner rules that suit
 //! the aggregates (optional: answers are the same without them, only slower). `register_all`
 //! also replaces DataFusion's `coalesce` with one that gives the same answers faster
-//! ([`builtin_replacements`]).
+//! ([`builtin_replacements`]); [`register`] with [`Builtins::Keep`] adds the same functions and
+//! keeps DataFusion's.
 
 pub mod active_people;
 pub mod attribution;
@@ -28,6 +29,7 @@ pub mod sessionize;
 pub mod single_phase;
 pub mod stitch;
 pub mod strings;
+pub mod table_input;
 pub mod time;
 pub mod value;
 
@@ -151,6 +153,22 @@ pub fn physical_optimizer_rules() -> Vec<(
 
 /// Registers every userlake function but the table functions (see [`table_functions`]).
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    register(registry, Builtins::Replace)
+}
+
+/// What [`register`] does with the DataFusion functions this crate has faster equivalents of
+/// ([`builtin_replacements`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtins {
+    /// Replace them (what [`register_all`] does).
+    Replace,
+    /// Leave DataFusion's own in place.
+    Keep,
+}
+
+/// Adds every function of this crate to `registry`, and replaces DataFusion's `coalesce` with
+/// this crate's unless `builtins` is [`Builtins::Keep`]. Each replacement is logged (debug).
+pub fn register(registry: &mut dyn FunctionRegistry, builtins: Builtins) -> Result<()> {
     for function in scalar_functions() {
         registry.register_udf(function)?;
     }
@@ -160,8 +178,15 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for function in window_functions() {
         registry.register_udwf(function)?;
     }
-    for function in builtin_replacements() {
-        registry.register_udf(function)?;
+    if builtins == Builtins::Replace {
+        for function in builtin_replacements() {
+            log::debug!(
+                "userlake-udfs replaces DataFusion's {} with its own (same types and answers, \
+                 one pass over its arguments; Builtins::Keep keeps DataFusion's)",
+                function.name()
+            );
+            registry.register_udf(function)?;
+        }
     }
     Ok(())
 }
@@ -210,6 +235,24 @@ impl TestRandom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalesce_is_replaced_unless_kept() {
+        use datafusion::prelude::SessionContext;
+        let is_ours = |ctx: &SessionContext| {
+            ctx.udf("coalesce")
+                .expect("coalesce is registered")
+                .inner()
+                .is::<coalesce::Coalesce>()
+        };
+        let mut replaced = SessionContext::new();
+        register_all(&mut replaced).expect("registered");
+        assert!(is_ours(&replaced));
+        let mut kept = SessionContext::new();
+        register(&mut kept, Builtins::Keep).expect("registered");
+        assert!(!is_ours(&kept));
+        assert!(kept.udaf("window_funnel").is_ok());
+    }
 
     #[test]
     fn every_function_is_documented() {

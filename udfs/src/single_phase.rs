@@ -4,7 +4,7 @@
 //! DataFusion plans a grouped aggregation over several partitions in two phases: a partial
 //! aggregation per input partition, a hash repartition of the partial states by the group keys,
 //! and a final aggregation merging the states. That pays when the partial phase shrinks the
-//! data. The aggregates named in [`ROW_KEEPING_AGGREGATES`] keep every row of their group in
+//! data. The aggregates that [`Keeps::EveryRow`] keep every row of their group in
 //! their state, so their partial phase shrinks nothing: it hashes every key once more, turns the
 //! rows into list states, and the final phase unpacks them again. Repartitioning the input rows
 //! by the group keys and aggregating once (DataFusion's `SinglePartitioned` mode, which it
@@ -15,7 +15,9 @@
 //! `AggregateExec(FinalPartitioned) <- RepartitionExec(Hash) <- AggregateExec(Partial) <- input`
 //! into `AggregateExec(SinglePartitioned) <- RepartitionExec(Hash on the group keys) <- input`
 //! when every aggregate of the node is row-keeping, or keeps the rows matching its steps and
-//! the group keys are primitive columns ([`EVENT_KEEPING_AGGREGATES`]). Funnels over input
+//! the group keys are primitive columns ([`Keeps::MatchingEvents`]). The aggregates are
+//! recognised by their type, not their name, so a function of another crate that happens to
+//! share a name is never rewritten. Funnels over input
 //! ordered by the group keys are rewritten too when nothing above needs the aggregation's
 //! output order.
 //! Grouping sets and global aggregates (no GROUP BY) are left as they are.
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
+use datafusion::logical_expr::AggregateUDF;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
@@ -32,11 +35,24 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, InputOrderMode, Partitioning};
 
-/// The aggregates of this crate whose state keeps every input row of the group, so that a
-/// partial aggregation cannot shrink their input: `clv_summary` (every order) and
-/// `attribution` (every touch). They run in one phase whatever their group keys.
-pub const ROW_KEEPING_AGGREGATES: &[&str] = &["clv_summary", "attribution"];
+use crate::attribution::Attribution;
+use crate::funnel::{WindowFunnel, WindowFunnelDetail, WindowFunnelTotals, WindowFunnelValues};
+use crate::value::clv_summary::ClvSummary;
 
+/// How much of its group an aggregate of this crate keeps in its state, which decides whether
+/// its partial aggregation can pay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keeps {
+    /// Every input row of the group, so that a partial aggregation cannot shrink their input:
+    /// `clv_summary` (every order) and `attribution` (every touch). They run in one phase
+    /// whatever their group keys.
+    EveryRow,
+    /// The rows that match a step: the funnels. See below.
+    MatchingEvents,
+}
+
+/// What `function` keeps, when it is one of this crate's row-keeping aggregates.
+///
 /// The funnel aggregates keep the rows that match a step, often half of the events (a first
 /// step such as a page view). Their partial states then shrink little, and one phase pays when
 /// the group keys are cheap to hash twice: columns of a primitive type (a `BIGINT` person id).
@@ -48,12 +64,20 @@ pub const ROW_KEEPING_AGGREGATES: &[&str] = &["clv_summary", "attribution"];
 /// the same events (the latter with a value each, which makes list states dearer still). The
 /// sequence aggregates keep fewer rows (their patterns' conditions are rarer) and keep two
 /// phases.
-pub const EVENT_KEEPING_AGGREGATES: &[&str] = &[
-    "window_funnel",
-    "window_funnel_detail",
-    "window_funnel_totals",
-    "window_funnel_values",
-];
+pub fn keeps(function: &AggregateUDF) -> Option<Keeps> {
+    let function = function.inner();
+    if function.is::<ClvSummary>() || function.is::<Attribution>() {
+        Some(Keeps::EveryRow)
+    } else if function.is::<WindowFunnel>()
+        || function.is::<WindowFunnelDetail>()
+        || function.is::<WindowFunnelTotals>()
+        || function.is::<WindowFunnelValues>()
+    {
+        Some(Keeps::MatchingEvents)
+    } else {
+        None
+    }
+}
 
 /// See the module documentation.
 #[derive(Debug, Default)]
@@ -65,18 +89,21 @@ impl SinglePhaseRowKeepingAggregates {
     }
 
     /// Whether every aggregate of `partial` keeps every row, or keeps the matching rows and
-    /// the group keys are primitive columns (see [`EVENT_KEEPING_AGGREGATES`]).
+    /// the group keys are primitive columns (see [`Keeps::MatchingEvents`]).
     fn one_phase_pays(partial: &AggregateExec) -> Result<bool> {
         let aggregates = partial.aggr_expr();
         if aggregates.is_empty() {
             return Ok(false);
         }
-        let named = |names: &[&str]| aggregates.iter().all(|e| names.contains(&e.fun().name()));
-        if named(ROW_KEEPING_AGGREGATES) {
+        let all_keep = |wanted: &[Keeps]| {
+            aggregates
+                .iter()
+                .all(|e| keeps(e.fun()).is_some_and(|k| wanted.contains(&k)))
+        };
+        if all_keep(&[Keeps::EveryRow]) {
             return Ok(true);
         }
-        let keeping = [ROW_KEEPING_AGGREGATES, EVENT_KEEPING_AGGREGATES].concat();
-        if !named(&keeping) {
+        if !all_keep(&[Keeps::EveryRow, Keeps::MatchingEvents]) {
             return Ok(false);
         }
         let schema = partial.input().schema();
@@ -126,7 +153,7 @@ impl SinglePhaseRowKeepingAggregates {
         let funnels_only = partial
             .aggr_expr()
             .iter()
-            .all(|e| EVENT_KEEPING_AGGREGATES.contains(&e.fun().name()));
+            .all(|e| keeps(e.fun()) == Some(Keeps::MatchingEvents));
         if ordered_input && !funnels_only {
             return Ok(None);
         }
@@ -186,5 +213,68 @@ impl PhysicalOptimizerRule for SinglePhaseRowKeepingAggregates {
 
     fn schema_check(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::functions_aggregate::count::Count;
+    use datafusion::logical_expr::{AggregateUDF, AggregateUDFImpl};
+
+    use super::{Keeps, keeps};
+    use crate::{aggregate_functions, attribution::Attribution};
+
+    /// Another crate's aggregate that happens to be called `attribution`.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Impostor(Count);
+
+    impl AggregateUDFImpl for Impostor {
+        fn name(&self) -> &str {
+            "attribution"
+        }
+        fn signature(&self) -> &datafusion::logical_expr::Signature {
+            self.0.signature()
+        }
+        fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+            self.0.return_type(args)
+        }
+        fn accumulator(
+            &self,
+            args: datafusion::logical_expr::function::AccumulatorArgs,
+        ) -> datafusion::error::Result<Box<dyn datafusion::logical_expr::Accumulator>> {
+            self.0.accumulator(args)
+        }
+    }
+
+    #[test]
+    fn aggregates_are_recognised_by_type_not_by_name() {
+        assert_eq!(
+            keeps(&AggregateUDF::from(Attribution::default())),
+            Some(Keeps::EveryRow)
+        );
+        assert_eq!(keeps(&AggregateUDF::from(Impostor(Count::new()))), None);
+        let by_name = |name: &str| {
+            aggregate_functions()
+                .into_iter()
+                .find(|f| f.name() == name)
+                .map(|f| keeps(Arc::as_ref(&f)))
+        };
+        assert_eq!(by_name("clv_summary"), Some(Some(Keeps::EveryRow)));
+        for funnel in [
+            "window_funnel",
+            "window_funnel_detail",
+            "window_funnel_totals",
+            "window_funnel_values",
+        ] {
+            assert_eq!(
+                by_name(funnel),
+                Some(Some(Keeps::MatchingEvents)),
+                "{funnel}"
+            );
+        }
+        assert_eq!(by_name("sequence_match"), Some(None));
     }
 }

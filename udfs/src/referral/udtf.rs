@@ -30,8 +30,8 @@ use super::tree::{Invitation, Node, build};
 use crate::identity::normalize;
 use crate::literals::table_function_string;
 use crate::stitch::ingest::{identifier_key, identifier_key_in};
-use crate::stitch::udtf::scan_columns;
 use crate::strings::StrColumn;
+use crate::table_input::TableInput;
 use crate::time::{for_each_tick, ticks_per_second};
 
 const NAME: &str = "referral_tree";
@@ -174,31 +174,22 @@ impl TableProvider for ReferralTreeTable {
             return plan_err!("{NAME} needs a DataFusion SessionState to find its tables");
         };
         // campaign is optional
-        let reference = datafusion::common::TableReference::from(self.referrals.as_str());
-        let has_campaign = match state
-            .schema_for_ref(reference.clone())?
-            .table(reference.table())
-            .await?
-        {
-            Some(table) => table.schema().index_of("campaign").is_ok(),
-            None => false,
-        };
-        let mut columns: Vec<&str> = REFERRAL_COLUMNS.to_vec();
-        if has_campaign {
-            columns.push("campaign");
+        let referrals = TableInput {
+            function: NAME,
+            table: &self.referrals,
+            role: "the referrals",
         }
-        let referrals = scan_columns(state, &self.referrals, &columns, "the referrals")
-            .await
-            .map_err(|e| {
-                DataFusionError::Plan(e.to_string().replace("stitch:", &format!("{NAME}:")))
-            })?;
+        .scan(state, &REFERRAL_COLUMNS, &["campaign"])
+        .await?;
         let mapping = match &self.mapping {
             Some(name) => Some(
-                scan_columns(state, name, &MAPPING_COLUMNS, "the id mapping")
-                    .await
-                    .map_err(|e| {
-                        DataFusionError::Plan(e.to_string().replace("stitch:", &format!("{NAME}:")))
-                    })?,
+                TableInput {
+                    function: NAME,
+                    table: name,
+                    role: "the id mapping",
+                }
+                .scan(state, &MAPPING_COLUMNS, &[])
+                .await?,
             ),
             None => None,
         };

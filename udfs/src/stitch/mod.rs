@@ -19,7 +19,7 @@ pub mod udtf;
 pub use explain::{Explanation, parse_identifier};
 pub use graph::Stitched;
 pub use rules::StitchRules;
-pub use udtf::{StitchFunction, StitchInput, run_stitch, scan_columns, scan_columns_with_optional};
+pub use udtf::{StitchFunction, StitchInput, run_stitch};
 
 #[cfg(test)]
 mod tests;

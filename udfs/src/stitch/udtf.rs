@@ -12,11 +12,10 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, Result, TableReference, plan_err};
-use datafusion::datasource::provider_as_source;
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{DocSection, Documentation, Expr, LogicalPlanBuilder, TableType};
+use datafusion::logical_expr::{DocSection, Documentation, Expr, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, ReplaceChildrenOptions,
@@ -33,6 +32,7 @@ use super::outputs::ID_GRAPH_SCHEMA;
 use super::previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS, PreviousGraph};
 use super::rules::StitchRules;
 use crate::literals::table_function_string;
+use crate::table_input::TableInput;
 
 /// The `stitch` table function.
 #[derive(Debug, Default)]
@@ -81,7 +81,7 @@ pub static STITCH_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 fn string_argument(expr: &Expr, position: &str) -> Result<Option<String>> {
     table_function_string(
         expr,
-        "stitch",
+        NAME,
         position,
         "stitch('edge_table' [, rules [, 'previous_graph']])",
     )
@@ -119,62 +119,15 @@ impl TableFunctionImpl for StitchFunction {
     }
 }
 
+/// The table function's name, in its errors.
+pub const NAME: &str = "stitch";
+
 /// A stitching run as a table: the `id_graph` of the named edges.
 #[derive(Debug)]
 pub struct StitchTable {
     edges: String,
     rules: Arc<StitchRules>,
     previous: Option<String>,
-}
-
-/// Plans a scan of the columns `columns` of table `name`, checking that they exist.
-pub async fn scan_columns(
-    state: &SessionState,
-    name: &str,
-    columns: &[&str],
-    role: &str,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    scan_columns_with_optional(state, name, columns, &[], role).await
-}
-
-/// `scan_columns`, plus those of `optional` the table has.
-pub async fn scan_columns_with_optional(
-    state: &SessionState,
-    name: &str,
-    columns: &[&str],
-    optional: &[&str],
-    role: &str,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let reference = TableReference::from(name);
-    let provider = state
-        .schema_for_ref(reference.clone())?
-        .table(reference.table())
-        .await?
-        .ok_or_else(|| {
-            DataFusionError::Plan(format!("stitch: no table or view named {name} ({role})"))
-        })?;
-    let schema = provider.schema();
-    let projection = columns
-        .iter()
-        .map(|column| {
-            schema.index_of(column).map_err(|_| {
-                DataFusionError::Plan(format!(
-                    "stitch: {name} ({role}) has no column {column}; it needs {}",
-                    columns.join(", ")
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut projection = projection;
-    projection.extend(
-        optional
-            .iter()
-            .filter_map(|column| schema.index_of(column).ok()),
-    );
-    // planned like any query, so that the optimizer splits large files over the cores
-    let plan = LogicalPlanBuilder::scan(reference, provider_as_source(provider), Some(projection))?
-        .build()?;
-    state.create_physical_plan(&plan).await
 }
 
 #[async_trait]
@@ -197,16 +150,21 @@ impl TableProvider for StitchTable {
         let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
             return plan_err!("stitch needs a DataFusion SessionState to find its tables");
         };
-        let edges = scan_columns(state, &self.edges, &EDGE_COLUMNS, "the edges").await?;
+        let edges = TableInput {
+            function: NAME,
+            table: &self.edges,
+            role: "the edges",
+        }
+        .scan(state, &EDGE_COLUMNS, &[])
+        .await?;
         let previous = match &self.previous {
             Some(name) => Some(
-                scan_columns_with_optional(
-                    state,
-                    name,
-                    &PREVIOUS_COLUMNS,
-                    &[PERSON_ID_COLUMN],
-                    "the previous graph",
-                )
+                TableInput {
+                    function: NAME,
+                    table: name,
+                    role: "the previous graph",
+                }
+                .scan(state, &PREVIOUS_COLUMNS, &[PERSON_ID_COLUMN])
                 .await?,
             ),
             None => None,
