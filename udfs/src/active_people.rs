@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 use hashbrown::HashMap;
 use roaring::RoaringTreemap;
 
-use crate::funnel::BEHAVIOUR_SECTION;
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::literals::literal_argument;
 
 const NAME: &str = "active_people";

@@ -18,23 +18,18 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type}
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, DocSection, Documentation, EmitTo, GroupsAccumulator, Signature,
-    Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use crate::doc_sections::ATTRIBUTION_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
+use crate::literals::literal_text;
 use crate::strings::{StrColumn, for_each_str, is_string_type};
 use crate::time::{for_each_tick, is_time_type, passes, ticks_per_second, window_ticks};
 
 const NAME: &str = "attribution";
-
-pub(crate) const ATTRIBUTION_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Attribution functions",
-    description: Some("Crediting conversions to the channels that led to them"),
-};
 
 /// The attribution model and its parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -198,18 +193,9 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-fn string_literal(args: &AccumulatorArgs, index: usize) -> Option<String> {
-    match literal_argument(args, index) {
-        Some(ScalarValue::Utf8(Some(s)))
-        | Some(ScalarValue::Utf8View(Some(s)))
-        | Some(ScalarValue::LargeUtf8(Some(s))) => Some(s),
-        _ => None,
-    }
-}
-
 impl Attribution {
     fn model(&self, args: &AccumulatorArgs) -> Result<Model> {
-        let Some(name) = string_literal(args, 0) else {
+        let Some(name) = literal_text(args, 0) else {
             return plan_err!("{NAME}: the model must be a string literal such as 'linear'");
         };
         let parameter = if args.exprs.len() > 4 {

@@ -10,18 +10,12 @@ use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
 
+use crate::doc_sections::EXPERIMENT_SECTION;
 use crate::numeric::coerce_numeric;
-
-pub(crate) const EXPERIMENT_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Experiment functions",
-    description: Some("Statistics of A/B tests"),
-};
 
 const DEFAULT_ALPHA: f64 = 0.05;
 const DEFAULT_POWER: f64 = 0.8;

@@ -12,6 +12,7 @@
 pub mod active_people;
 pub mod attribution;
 pub mod coalesce;
+mod doc_sections;
 pub mod docs;
 mod event_list;
 pub mod experiments;

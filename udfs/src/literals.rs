@@ -23,10 +23,9 @@ pub fn table_function_string(
 ) -> datafusion::common::Result<Option<String>> {
     use datafusion::logical_expr::Expr;
     match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v),
-            _,
-        ) => Ok(v.clone()),
+        Expr::Literal(value, _) if value.try_as_str().is_some() => {
+            Ok(value.try_as_str().flatten().map(str::to_string))
+        }
         Expr::Literal(ScalarValue::Null, _) => Ok(None),
         other => datafusion::common::plan_err!(
             "{function}: the {position} argument must be a string literal, got {other}; usage: {usage}"
@@ -37,4 +36,14 @@ pub fn table_function_string(
 /// The value of an aggregate's argument `index` if it is a literal.
 pub fn literal_argument(args: &AccumulatorArgs, index: usize) -> Option<ScalarValue> {
     args.exprs.get(index).and_then(literal_of)
+}
+
+/// The text of a non-NULL string scalar (of any of Arrow's string types), else `None`.
+pub fn text_of(value: Option<&ScalarValue>) -> Option<&str> {
+    value.and_then(ScalarValue::try_as_str).flatten()
+}
+
+/// The text of argument `index` when it is a non-NULL string literal.
+pub fn literal_text(args: &AccumulatorArgs, index: usize) -> Option<String> {
+    text_of(literal_argument(args, index).as_ref()).map(str::to_string)
 }

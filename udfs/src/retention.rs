@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::funnel::BEHAVIOUR_SECTION;
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::time::{coerce_conditions, condition_masks, passes};
 
 const NAME: &str = "retention";

@@ -12,7 +12,8 @@ use datafusion::logical_expr::Documentation;
 
 use super::level::{Entry, funnel_chain, ordered_entries};
 use super::mode::FunnelMode;
-use super::udaf::{BEHAVIOUR_SECTION, DETAIL_NAME, FunnelAggregate, FunnelParams, FunnelResult};
+use super::udaf::{DETAIL_NAME, FunnelAggregate, FunnelParams, FunnelResult};
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::EventsEvaluator;
 use crate::time::ticks_per_second;
 

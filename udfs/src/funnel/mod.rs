@@ -12,6 +12,5 @@ pub use detail::WindowFunnelDetail;
 pub use level::funnel_level;
 pub use mode::FunnelMode;
 pub use totals::WindowFunnelTotals;
-pub(crate) use udaf::BEHAVIOUR_SECTION;
 pub use udaf::WindowFunnel;
 pub use values::WindowFunnelValues;

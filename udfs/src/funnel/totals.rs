@@ -11,7 +11,8 @@ use datafusion::logical_expr::Documentation;
 
 use super::level::{Entry, attempt_levels, ordered_entries};
 use super::mode::FunnelMode;
-use super::udaf::{BEHAVIOUR_SECTION, FunnelAggregate, FunnelParams, FunnelResult, TOTALS_NAME};
+use super::udaf::{FunnelAggregate, FunnelParams, FunnelResult, TOTALS_NAME};
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::EventsEvaluator;
 
 const NAME: &str = TOTALS_NAME;

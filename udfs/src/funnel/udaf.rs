@@ -15,16 +15,17 @@ use datafusion::logical_expr::function::{
 };
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, DocSection, Documentation, Expr, GroupsAccumulator, Signature,
-    Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, Expr, GroupsAccumulator, Signature, Volatility,
 };
 
 use super::level::{entries_level, ordered_entries};
 use super::mode::FunnelMode;
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
 use crate::literals::literal_argument;
+use crate::literals::text_of;
 use crate::time::{coerce_conditions, is_interval, is_time_type, ticks_per_second, window_ticks};
 
 pub const MAX_CONDITIONS: usize = 64;
@@ -32,12 +33,6 @@ const NAME: &str = "window_funnel";
 pub(crate) const DETAIL_NAME: &str = "window_funnel_detail";
 pub(crate) const TOTALS_NAME: &str = "window_funnel_totals";
 pub(crate) const VALUES_NAME: &str = "window_funnel_values";
-
-pub(crate) const BEHAVIOUR_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Behavioural aggregates",
-    description: Some("Funnels, retention, sequences and sessions over a group's events"),
-};
 
 /// The argument types a funnel accepts: a window, a mode string, a time, and 1..=64 booleans.
 pub(crate) fn check_funnel_arguments(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -91,13 +86,9 @@ pub(crate) fn funnel_literals(
         return plan_err!("{name}: the window must be a literal");
     };
     let window = window_ticks(name, window, time_type)?;
-    let mode = match mode {
-        Some(
-            ScalarValue::Utf8(Some(m))
-            | ScalarValue::LargeUtf8(Some(m))
-            | ScalarValue::Utf8View(Some(m)),
-        ) => FunnelMode::parse(name, m)?,
-        _ => {
+    let mode = match text_of(mode) {
+        Some(m) => FunnelMode::parse(name, m)?,
+        None => {
             return plan_err!(
                 "{name}: the mode must be a string literal such as '' or 'strict_order'"
             );

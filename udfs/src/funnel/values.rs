@@ -31,9 +31,8 @@ use datafusion::logical_expr::{
 use super::detail::{chain_fields, native_time, push_step_seconds};
 use super::level::{Entry, NO_VALUE, ordered_entries, valued_chain};
 use super::mode::FunnelMode;
-use super::udaf::{
-    BEHAVIOUR_SECTION, FunnelParams, VALUES_NAME, check_funnel_arguments, planning_check,
-};
+use super::udaf::{FunnelParams, VALUES_NAME, check_funnel_arguments, planning_check};
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::one_state_per_row;
 use crate::grouped_rows::GroupedRows;
 use crate::time::{condition_masks, for_each_tick, passes, ticks_per_second};

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 
 use super::normalize::normalize_typed;
-use super::udfs::IDENTITY_SECTION;
+use crate::doc_sections::IDENTITY_SECTION;
 use crate::stitch::StitchRules;
 use crate::strings::{StrColumn, is_string_type};
 
@@ -223,14 +223,12 @@ impl ScalarUDFImpl for AnchorIdentifier {
 }
 
 fn scalar_text(scalar: &ScalarValue) -> Result<Option<String>> {
-    match scalar {
-        ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => {
-            Ok(v.clone())
-        }
-        ScalarValue::Null => Ok(None),
-        other => exec_err!(
+    match scalar.try_as_str() {
+        Some(text) => Ok(text.map(str::to_string)),
+        None if scalar.is_null() => Ok(None),
+        None => exec_err!(
             "anchor_identifier: a type must be a string, got {}",
-            other.data_type()
+            scalar.data_type()
         ),
     }
 }

@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::normalize::normalize;
-use super::udfs::IDENTITY_SECTION;
+use crate::doc_sections::IDENTITY_SECTION;
 use crate::strings::for_each_str;
 
 /// HMAC-SHA-256 of `value` keyed by `salt`, in lower-case hex.

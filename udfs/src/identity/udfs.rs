@@ -6,18 +6,12 @@ use datafusion::arrow::array::{ArrayRef, BooleanBuilder, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::normalize::{is_placeholder, normalize};
+use crate::doc_sections::IDENTITY_SECTION;
 use crate::strings::for_each_str;
-
-pub(crate) const IDENTITY_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Identity (OneID) functions",
-    description: Some("Normalising and vetting identifiers before they are stitched"),
-};
 
 fn rows_of(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
     ColumnarValue::values_to_arrays(&args.args)

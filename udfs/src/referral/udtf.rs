@@ -15,7 +15,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{DocSection, Documentation, Expr, TableType};
+use datafusion::logical_expr::{Documentation, Expr, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, ReplaceChildrenOptions,
@@ -27,6 +27,7 @@ use datafusion::physical_plan::{
 use serde::Deserialize;
 
 use super::tree::{Invitation, Node, build};
+use crate::doc_sections::GROWTH_SECTION;
 use crate::identity::normalize;
 use crate::literals::table_function_string;
 use crate::stitch::ingest::{identifier_key, identifier_key_in};
@@ -67,11 +68,7 @@ pub static REFERRAL_TREE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 
 pub static REFERRAL_TREE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        DocSection {
-            include: true,
-            label: "Growth functions",
-            description: None,
-        },
+        GROWTH_SECTION,
         "The fission tree of accepted invitations: one row per invited person with person_type, \
          person_value, inviter_type, inviter_value, root_type, root_value (the seed user at the \
          top), generation (1 = invited by a seed), accepted_at and campaign of the credited \

@@ -24,8 +24,9 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::funnel::BEHAVIOUR_SECTION;
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::literals::literal_argument;
+use crate::literals::text_of;
 use crate::strings::for_each_str;
 use crate::time::{condition_masks, is_time_type, passes, time_ticks};
 
@@ -53,14 +54,7 @@ fn parse_options(
     base: Option<&ScalarValue>,
     events: usize,
 ) -> Result<(Direction, Base)> {
-    let text = |v: Option<&ScalarValue>| match v {
-        Some(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::LargeUtf8(Some(s))
-            | ScalarValue::Utf8View(Some(s)),
-        ) => Some(s.to_ascii_lowercase()),
-        _ => None,
-    };
+    let text = |v: Option<&ScalarValue>| text_of(v).map(str::to_ascii_lowercase);
     let direction = match text(direction).as_deref() {
         Some("forward") => Direction::Forward,
         Some("backward") => Direction::Backward,

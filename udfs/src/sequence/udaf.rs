@@ -19,11 +19,12 @@ use datafusion::logical_expr::{
 
 use super::matcher::{first_match, sequence_count, sequence_match, sort_events};
 use super::pattern::Pattern;
+use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
-use crate::funnel::BEHAVIOUR_SECTION;
 use crate::literals::literal_argument;
+use crate::literals::text_of;
 use crate::time::{coerce_conditions, is_time_type, ticks_per_second};
 
 const MAX_CONDITIONS: usize = 64;
@@ -52,13 +53,9 @@ fn pattern_of(
     conditions: usize,
     time_type: &DataType,
 ) -> Result<Pattern> {
-    match pattern {
-        Some(
-            ScalarValue::Utf8(Some(p))
-            | ScalarValue::LargeUtf8(Some(p))
-            | ScalarValue::Utf8View(Some(p)),
-        ) => Ok(Pattern::parse(name, p, conditions)?.in_ticks(ticks_per_second(time_type))),
-        _ => plan_err!("{name}: the pattern must be a string literal such as '(?1).*(?2)'"),
+    match text_of(pattern) {
+        Some(p) => Ok(Pattern::parse(name, p, conditions)?.in_ticks(ticks_per_second(time_type))),
+        None => plan_err!("{name}: the pattern must be a string literal such as '(?1).*(?2)'"),
     }
 }
 

@@ -15,7 +15,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{DocSection, Documentation, Expr, TableType};
+use datafusion::logical_expr::{Documentation, Expr, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, ReplaceChildrenOptions,
@@ -31,6 +31,7 @@ use super::ingest::{EDGE_COLUMNS, EdgeChunk, SharedBuilder};
 use super::outputs::ID_GRAPH_SCHEMA;
 use super::previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS, PreviousGraph};
 use super::rules::StitchRules;
+use crate::doc_sections::IDENTITY_SECTION;
 use crate::literals::table_function_string;
 use crate::table_input::TableInput;
 
@@ -42,11 +43,7 @@ pub struct StitchFunction;
 /// `information_schema.routines`).
 pub static STITCH_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        DocSection {
-            include: true,
-            label: "Identity (OneID) functions",
-            description: None,
-        },
+        IDENTITY_SECTION,
         "Identity stitching: joins identifiers seen together into people and gives each a \
          stable unified_id and a dense person_id (BIGINT, 1, 2, ...: as stable as the \
          unified_id, a new person gets the next number). One row per identifier: id_type, \

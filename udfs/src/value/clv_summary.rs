@@ -16,15 +16,15 @@ use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Fields, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::fit_udaf::VALUE_SECTION;
+use crate::doc_sections::VALUE_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
-use crate::literals::literal_argument;
+use crate::literals::literal_text;
 use crate::strings::is_string_type;
 use crate::time::passes;
 
@@ -177,10 +177,8 @@ fn literal_period(args: &AccumulatorArgs, index: usize, default: Period) -> Resu
         return Ok(default);
     }
     let what = if index == 3 { "period" } else { "unit" };
-    match literal_argument(args, index) {
-        Some(ScalarValue::Utf8(Some(text)))
-        | Some(ScalarValue::Utf8View(Some(text)))
-        | Some(ScalarValue::LargeUtf8(Some(text))) => match Period::parse(&text) {
+    match literal_text(args, index) {
+        Some(text) => match Period::parse(&text) {
             Some(period) => Ok(period),
             None => {
                 exec_err!("{NAME}: unknown {what} '{text}': use 'hour', 'day', 'week' or 'month'")

@@ -13,21 +13,16 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Typ
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, DocSection, Documentation, Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
 use super::data::{PatternCounts, RepeatBuyingData, SpendData};
 use super::fit::Fit;
 use super::{bgnbd, gamma_gamma, pareto_nbd};
+use crate::doc_sections::VALUE_SECTION;
 use crate::flat_groups::state_field;
 use crate::literals::literal_argument;
 use crate::numeric::coerce_numeric;
-
-pub(crate) const VALUE_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Customer value functions",
-    description: Some("RFM and lifecycle layers, LTV, and fitted repeat-buying models"),
-};
 
 /// Which model an aggregate fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

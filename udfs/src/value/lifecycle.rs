@@ -5,13 +5,14 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use serde::Deserialize;
 
-use super::fit_udaf::VALUE_SECTION;
+use crate::doc_sections::VALUE_SECTION;
+use crate::literals::text_of;
 use crate::numeric::coerce_numeric;
 use crate::strings::is_string_type;
 
@@ -200,11 +201,10 @@ impl ScalarUDFImpl for LifecycleLayer {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let limits = match args.args.get(6) {
             None => LifecycleThresholds::default(),
-            Some(ColumnarValue::Scalar(
-                ScalarValue::Utf8(Some(text))
-                | ScalarValue::Utf8View(Some(text))
-                | ScalarValue::LargeUtf8(Some(text)),
-            )) => LifecycleThresholds::parse(text)?,
+            Some(ColumnarValue::Scalar(value)) => match text_of(Some(value)) {
+                Some(text) => LifecycleThresholds::parse(text)?,
+                None => return exec_err!("lifecycle_layer: options must be a string literal"),
+            },
             Some(_) => return exec_err!("lifecycle_layer: options must be a string literal"),
         };
         let arrays = ColumnarValue::values_to_arrays(&args.args[..6])?;

@@ -15,8 +15,9 @@ use datafusion::logical_expr::{
 };
 
 use super::bgnbd::BgNbd;
-use super::fit_udaf::{Model, VALUE_SECTION};
+use super::fit_udaf::Model;
 use super::gamma_gamma::GammaGamma;
+use crate::doc_sections::VALUE_SECTION;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PredictionKind {

@@ -8,13 +8,14 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use serde::Deserialize;
 
-use super::fit_udaf::VALUE_SECTION;
+use crate::doc_sections::VALUE_SECTION;
+use crate::literals::text_of;
 use crate::numeric::coerce_numeric;
 use crate::strings::is_string_type;
 
@@ -219,11 +220,10 @@ impl ScalarUDFImpl for RfmSegment {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let custom = match args.args.get(3) {
             None => None,
-            Some(ColumnarValue::Scalar(
-                ScalarValue::Utf8(Some(text))
-                | ScalarValue::Utf8View(Some(text))
-                | ScalarValue::LargeUtf8(Some(text)),
-            )) => Some(parse_segments(text)?),
+            Some(ColumnarValue::Scalar(value)) => match text_of(Some(value)) {
+                Some(text) => Some(parse_segments(text)?),
+                None => return exec_err!("rfm_segment: map must be a string literal"),
+            },
             Some(_) => return exec_err!("rfm_segment: map must be a string literal"),
         };
         let rules: &[SegmentRule] = custom.as_deref().unwrap_or(&DEFAULT_RULES);
