@@ -19,9 +19,11 @@ use crate::query::execute;
 use crate::reference_docs::{REFERENCE_DIRECTORY, stale_pages, write_reference};
 use crate::runs::list_runs;
 use crate::script::split_statements;
-use crate::serve::{Authenticator, QueryLimits, ServeOptions, serve};
+#[cfg(feature = "server")]
+use crate::serve::{ServeArgs, serve, shutdown_signal};
 use crate::session::object_store_runtime;
 use crate::session::{SessionOptions, build_session};
+#[cfg(feature = "shell")]
 use crate::shell::run_shell;
 use crate::stitch_job::{DEFAULT_EDGES, StitchOptions, explain, run_stitch_job};
 use crate::storage::Storage;
@@ -57,6 +59,7 @@ pub enum Command {
     /// Stitch identities (OneID): write id_graph, rejected_edges, merge_log and run_stats.
     Stitch(StitchArgs),
     /// Serve the lake over Arrow Flight SQL (ADBC, JDBC, any Flight SQL client).
+    #[cfg(feature = "server")]
     Serve(ServeArgs),
     /// Write the function reference (Markdown generated from each function's documentation).
     Docs(DocsArgs),
@@ -88,7 +91,7 @@ pub struct SessionArgs {
     pub target_partitions: Option<usize>,
 }
 
-fn parse_size_arg(text: &str) -> std::result::Result<usize, String> {
+pub(crate) fn parse_size_arg(text: &str) -> std::result::Result<usize, String> {
     parse_byte_size(text).map_err(|e| e.to_string())
 }
 
@@ -222,109 +225,6 @@ pub struct StitchArgs {
     pub explain: Option<Vec<String>>,
 }
 
-/// The server's memory limit when --memory-limit is not given.
-pub const DEFAULT_SERVER_MEMORY: usize = 4 << 30;
-
-#[derive(Debug, Args)]
-#[command(mut_arg("memory_limit", |arg| arg.help(
-    "Memory all running queries share (default 4G); each query also has --query-memory-limit",
-)))]
-pub struct ServeArgs {
-    /// The lake, spill directory and parallelism; --memory-limit is the server's total
-    /// (default 4G), shared by all running queries.
-    #[command(flatten)]
-    pub session: SessionArgs,
-    /// Address to listen on; port 0 picks a free port (the bound address is printed).
-    #[arg(long, default_value = "127.0.0.1:50051")]
-    pub listen: std::net::SocketAddr,
-    /// Accepted bearer tokens, one per line: `TOKEN` or `USER TOKEN` (the user is logged).
-    /// The environment variable USERLAKE_TOKEN adds one more.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// Serve without authentication; only allowed on a loopback address.
-    #[arg(long)]
-    pub no_auth: bool,
-    /// Allow DDL, DML and COPY (refused by default: the server is read-only). SET is always
-    /// refused: every query runs in a session of its own.
-    #[arg(long)]
-    pub allow_writes: bool,
-    /// Memory one query may use before spilling or failing.
-    #[arg(long, default_value = "1G", value_parser = parse_size_arg)]
-    pub query_memory_limit: usize,
-    /// Queries running at once; the next ones wait in a queue.
-    #[arg(long, default_value_t = 8)]
-    pub max_concurrent_queries: usize,
-    /// Seconds a query waits for a free slot before it is refused as busy.
-    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
-    pub queue_timeout: f64,
-    /// Seconds a query may run (planning and streaming) before it is cancelled.
-    #[arg(long, default_value_t = 300.0, value_parser = parse_seconds)]
-    pub query_timeout: f64,
-    /// Seconds a table's file list is reused before the lake is listed again, so files that
-    /// nightly jobs add show up (0: list on every query).
-    #[arg(long, default_value_t = 30.0, value_parser = parse_non_negative_seconds)]
-    pub file_list_ttl: f64,
-}
-
-fn parse_non_negative_seconds(text: &str) -> std::result::Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
-        _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
-    }
-}
-
-fn parse_seconds(text: &str) -> std::result::Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Ok(seconds),
-        _ => Err(format!("'{text}' is not a positive number of seconds")),
-    }
-}
-
-impl ServeArgs {
-    pub fn options(&self) -> Result<ServeOptions> {
-        let env_token = std::env::var("USERLAKE_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty());
-        let auth = match (&self.token_file, env_token, self.no_auth) {
-            (None, None, true) => Authenticator::Disabled,
-            (Some(_), _, true) | (_, Some(_), true) => {
-                return Err(Error::usage(
-                    "--no-auth and a token (--token-file or USERLAKE_TOKEN) exclude each other",
-                ));
-            }
-            (None, None, false) => {
-                return Err(Error::usage(
-                    "a token is required: give --token-file FILE or set USERLAKE_TOKEN \
-                     (or --no-auth, on a loopback address only)",
-                ));
-            }
-            (Some(file), env_token, false) => {
-                let mut auth = Authenticator::from_token_file(file)?;
-                if let Some(token) = env_token {
-                    auth = auth.with(Authenticator::from_token(&token)?);
-                }
-                auth
-            }
-            (None, Some(token), false) => Authenticator::from_token(&token)?,
-        };
-        let mut session = self.session.options()?;
-        session.memory_limit = Some(session.memory_limit.unwrap_or(DEFAULT_SERVER_MEMORY));
-        session.file_list_ttl = Some(std::time::Duration::from_secs_f64(self.file_list_ttl));
-        Ok(ServeOptions {
-            session,
-            listen: self.listen,
-            auth,
-            limits: QueryLimits {
-                query_memory: self.query_memory_limit,
-                max_concurrent: self.max_concurrent_queries.max(1),
-                queue_timeout: std::time::Duration::from_secs_f64(self.queue_timeout),
-                query_timeout: std::time::Duration::from_secs_f64(self.query_timeout),
-                allow_writes: self.allow_writes,
-            },
-        })
-    }
-}
-
 fn parse_date(text: &str) -> std::result::Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| format!("'{text}' is not a date in YYYY-MM-DD form: {e}"))
@@ -337,32 +237,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Runs(args) => list_job_runs(args).await,
         Command::Gen(args) => run_gen(args).await,
         Command::Stitch(args) => run_stitch(args).await,
+        #[cfg(feature = "server")]
         Command::Serve(args) => serve(args.options()?, shutdown_signal()).await,
         Command::Docs(args) => write_docs(&args),
     }
-}
-
-/// Ctrl-C or SIGTERM: stop taking queries and let the running ones end.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    log::info!("userlake serve: shutting down");
 }
 
 async fn run_sql(args: SqlArgs) -> Result<()> {
@@ -392,7 +270,13 @@ async fn run_sql(args: SqlArgs) -> Result<()> {
     }
     let session = build_session(&args.session.options()?).await?;
     if args.commands.is_empty() && args.file.is_none() {
+        #[cfg(feature = "shell")]
         return run_shell(&session.ctx).await;
+        #[cfg(not(feature = "shell"))]
+        return Err(Error::usage(
+            "this userlake was built without the shell (cargo feature `shell`): give -c SQL \
+             or -f FILE",
+        ));
     }
     let statements = split_statements(&sql);
     if statements.is_empty() {

@@ -20,8 +20,10 @@ pub mod query;
 pub mod reference_docs;
 pub mod runs;
 pub mod script;
+#[cfg(feature = "server")]
 pub mod serve;
 pub mod session;
+#[cfg(feature = "shell")]
 pub mod shell;
 pub mod state;
 pub mod stitch_job;

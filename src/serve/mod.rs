@@ -1,6 +1,7 @@
 //! `userlake serve`: an Arrow Flight SQL server over the lake, for notebooks (ADBC), BI tools
 //! (the Flight SQL JDBC driver) and any Flight SQL client.
 
+pub mod args;
 pub mod auth;
 pub mod catalog;
 pub mod limits;
@@ -22,6 +23,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::byte_size::format_byte_size;
 use crate::error::{Error, Result};
 use crate::session::{SessionOptions, build_session};
+pub use args::{DEFAULT_SERVER_MEMORY, ServeArgs, shutdown_signal};
 pub use auth::Authenticator;
 pub use service::{QueryLimits, UserlakeFlightSql};
 
