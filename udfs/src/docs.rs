@@ -146,20 +146,27 @@ fn section_description(functions: &[DocumentedFunction]) -> Option<&'static str>
         .find_map(|f| f.documentation.doc_section.description)
 }
 
-fn section_page(label: &str, functions: &[DocumentedFunction]) -> String {
-    let mut page = format!("{GENERATED_NOTE}\n\n# {label}\n\n");
+/// A family's description and its table of functions, each linked to `{page}#{name}`.
+fn section_summary(functions: &[DocumentedFunction], page: &str) -> String {
+    let mut text = String::new();
     if let Some(description) = section_description(functions) {
-        page.push_str(&format!("{description}.\n\n"));
+        text.push_str(&format!("{description}.\n\n"));
     }
-    page.push_str("| function | kind | summary |\n|---|---|---|\n");
+    text.push_str("| function | kind | summary |\n|---|---|---|\n");
     for f in functions {
-        page.push_str(&format!(
-            "| [`{name}`](#{name}) | {kind} | {summary} |\n",
+        text.push_str(&format!(
+            "| [`{name}`]({page}#{name}) | {kind} | {summary} |\n",
             name = f.name,
             kind = f.kind.label(),
             summary = summary(&f.documentation.description)
         ));
     }
+    text
+}
+
+fn section_page(label: &str, functions: &[DocumentedFunction]) -> String {
+    let mut page = format!("{GENERATED_NOTE}\n\n# {label}\n\n");
+    page.push_str(&section_summary(functions, ""));
     for f in functions {
         page.push_str(&function_entry(f, functions));
     }
@@ -234,18 +241,7 @@ fn index_page(sections: &BTreeMap<String, Vec<DocumentedFunction>>) -> String {
     for (label, functions) in sections {
         let file = page_file(label);
         page.push_str(&format!("## [{label}]({file})\n\n"));
-        if let Some(description) = section_description(functions) {
-            page.push_str(&format!("{description}.\n\n"));
-        }
-        page.push_str("| function | kind | summary |\n|---|---|---|\n");
-        for f in functions {
-            page.push_str(&format!(
-                "| [`{name}`]({file}#{name}) | {kind} | {summary} |\n",
-                name = f.name,
-                kind = f.kind.label(),
-                summary = summary(&f.documentation.description)
-            ));
-        }
+        page.push_str(&section_summary(functions, &file));
         page.push('\n');
     }
     page.trim_end().to_string() + "\n"
