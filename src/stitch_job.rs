@@ -11,15 +11,10 @@ use std::time::Instant;
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
-use userlake_udfs::stitch::ingest::EDGE_COLUMNS;
-use userlake_udfs::stitch::outputs::{
-    ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA,
-};
-use userlake_udfs::stitch::previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS};
 use userlake_udfs::stitch::{
-    Explanation, StitchInput, StitchRules, Stitched, parse_identifier, run_stitch,
+    Explanation, ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA,
+    StitchInput, StitchRules, Stitched, parse_identifier, run_stitch,
 };
-use userlake_udfs::table_input::TableInput;
 
 use crate::error::{Error, Result};
 use crate::output::{OutputFormat, write_batches_to_file, write_parquet_atomically};
@@ -107,34 +102,16 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
         }
         None => None,
     };
-    let state = ctx.state();
-    let edges = TableInput {
-        function: "stitch",
-        table: &options.edges,
-        role: "the edges",
-    }
-    .scan(&state, &EDGE_COLUMNS, &[])
-    .await?;
-    let previous = match &previous_name {
-        Some(name) => Some(
-            TableInput {
-                function: "stitch",
-                table: name,
-                role: "the previous graph",
-            }
-            .scan(&state, &PREVIOUS_COLUMNS, &[PERSON_ID_COLUMN])
-            .await?,
-        ),
-        None => None,
-    };
-    let input = StitchInput {
-        edges,
-        edges_name: options.edges.clone(),
-        previous,
-        previous_name: options.previous.clone(),
-        rules: Arc::new(rules),
+    let mut input = StitchInput::from_tables(
+        &ctx.state(),
+        &options.edges,
+        previous_name.as_deref(),
+        Arc::new(rules),
         person_id_floor,
-    };
+    )
+    .await?;
+    // the previous graph is named by where it was read from, not by its table here
+    input.previous_name = options.previous.clone();
     Ok(run_stitch(&input, ctx.task_ctx()).await?)
 }
 

@@ -134,7 +134,7 @@ pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
 /// The documentation of a table function of this crate.
 pub fn table_function_documentation(name: &str) -> Option<&'static Documentation> {
     match name {
-        "stitch" => Some(&stitch::udtf::STITCH_DOC),
+        "stitch" => Some(&stitch::STITCH_DOC),
         "referral_tree" => Some(&referral::REFERRAL_TREE_DOC),
         _ => None,
     }

@@ -7,19 +7,27 @@
 //! unified ids; [`outputs`] builds the four result tables; [`explain`] answers "why";
 //! [`udtf`] is the `stitch(...)` table function; `parallel` sorts on every core.
 
-pub mod explain;
-pub mod graph;
-pub mod ingest;
-pub mod outputs;
+//!
+//! Outside this module, stitching is what is exported here: the rules, the input (planned from
+//! the session's tables), the run, its result with its four output tables and their schemas,
+//! and the explanations; the phases stay private.
+
+mod explain;
+mod graph;
+pub(crate) mod ingest;
+mod outputs;
 mod parallel;
-pub mod previous;
-pub mod rules;
-pub mod udtf;
+mod previous;
+mod rules;
+mod udtf;
 
 pub use explain::{Explanation, parse_identifier};
 pub use graph::Stitched;
+pub use ingest::EDGE_COLUMNS;
+pub use outputs::{ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA};
+pub use previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS};
 pub use rules::StitchRules;
-pub use udtf::{StitchFunction, StitchInput, run_stitch};
+pub use udtf::{STITCH_DOC, StitchFunction, StitchInput, run_stitch};
 
 #[cfg(test)]
 mod tests;

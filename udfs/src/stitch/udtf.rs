@@ -147,36 +147,15 @@ impl TableProvider for StitchTable {
         let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
             return plan_err!("stitch needs a DataFusion SessionState to find its tables");
         };
-        let edges = TableInput {
-            function: NAME,
-            table: &self.edges,
-            role: "the edges",
-        }
-        .scan(state, &EDGE_COLUMNS, &[])
+        let input = StitchInput::from_tables(
+            state,
+            &self.edges,
+            self.previous.as_deref(),
+            Arc::clone(&self.rules),
+            0,
+        )
         .await?;
-        let previous = match &self.previous {
-            Some(name) => Some(
-                TableInput {
-                    function: NAME,
-                    table: name,
-                    role: "the previous graph",
-                }
-                .scan(state, &PREVIOUS_COLUMNS, &[PERSON_ID_COLUMN])
-                .await?,
-            ),
-            None => None,
-        };
-        Ok(Arc::new(StitchExec::new(
-            StitchInput {
-                edges,
-                edges_name: self.edges.clone(),
-                previous,
-                previous_name: self.previous.clone(),
-                person_id_floor: 0,
-                rules: Arc::clone(&self.rules),
-            },
-            projection.cloned(),
-        )))
+        Ok(Arc::new(StitchExec::new(input, projection.cloned())))
     }
 }
 
@@ -191,6 +170,48 @@ pub struct StitchInput {
     /// The person numbers already given out (a previous run's high-water mark): new people
     /// are numbered above it and above every number in the previous graph.
     pub person_id_floor: i64,
+}
+
+impl StitchInput {
+    /// The input of a stitching of the session's table `edges` (the columns of
+    /// [`EDGE_COLUMNS`]) with the graph of an earlier run in table `previous` (`id_graph`'s
+    /// columns), checked and planned as scans; new people are numbered above
+    /// `person_id_floor`.
+    pub async fn from_tables(
+        state: &SessionState,
+        edges: &str,
+        previous: Option<&str>,
+        rules: Arc<StitchRules>,
+        person_id_floor: i64,
+    ) -> Result<Self> {
+        let edges_plan = TableInput {
+            function: NAME,
+            table: edges,
+            role: "the edges",
+        }
+        .scan(state, &EDGE_COLUMNS, &[])
+        .await?;
+        let previous_plan = match previous {
+            Some(table) => Some(
+                TableInput {
+                    function: NAME,
+                    table,
+                    role: "the previous graph",
+                }
+                .scan(state, &PREVIOUS_COLUMNS, &[PERSON_ID_COLUMN])
+                .await?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            edges: edges_plan,
+            edges_name: edges.to_string(),
+            previous: previous_plan,
+            previous_name: previous.map(str::to_string),
+            rules,
+            person_id_floor,
+        })
+    }
 }
 
 /// Runs a stitching: reads every partition of the edges in parallel (normalising and keying
