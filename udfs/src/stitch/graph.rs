@@ -9,10 +9,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
-use datafusion::common::Result;
 use twox_hash::XxHash3_128;
 
-use super::ingest::{Arena, GraphBuilder, IngestRejection, Names, Occurrences};
+use super::ingest::{Arena, GraphBuilder, Identifiers, IngestRejection, Names, Occurrences};
 use super::parallel;
 use super::previous::PreviousGraph;
 use super::rules::StitchRules;
@@ -229,13 +228,217 @@ fn derived_hash(anchor_key: u128, attempt: u64) -> u128 {
     XxHash3_128::oneshot(&input)
 }
 
+/// The identifiers in their canonical numbering (by key), with their attributes in that order.
+struct Numbering {
+    keys: Vec<u128>,
+    /// For each number, the identifier's position as it was read (where its value is stored).
+    value_index: Vec<u32>,
+    /// For each position as read, the identifier's number.
+    number_of: Vec<u32>,
+    id_type: Vec<u16>,
+    first: Vec<i64>,
+    last: Vec<i64>,
+}
+
+/// Numbers the identifiers by key, so that the same edges give the same numbers however they
+/// were read.
+fn number(identifiers: &Identifiers) -> Numbering {
+    // sorting the keys themselves, not indices into them, keeps the sort in cache
+    let mut keyed: Vec<(u128, u32)> = identifiers
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i as u32))
+        .collect();
+    parallel::sort_unstable(&mut keyed);
+    let keys: Vec<u128> = keyed.iter().map(|&(k, _)| k).collect();
+    let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
+    let mut number_of = vec![0u32; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        number_of[old as usize] = new as u32;
+    }
+    let pick = |v: &Vec<i64>| order.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+    Numbering {
+        id_type: order
+            .iter()
+            .map(|&i| identifiers.types[i as usize])
+            .collect(),
+        first: pick(&identifiers.first),
+        last: pick(&identifiers.last),
+        keys,
+        number_of,
+        // identifiers keep their values where they were first stored
+        value_index: order,
+    }
+}
+
+/// Each identifier's number of distinct neighbours, and whether that makes it a hub (more
+/// than its type's threshold).
+fn find_hubs(edges: &[Edge], id_type: &[u16], hub_threshold: &[u32]) -> (Vec<u32>, Vec<bool>) {
+    let mut degree = vec![0u32; id_type.len()];
+    for e in edges {
+        degree[e.u as usize] += 1;
+        degree[e.v as usize] += 1;
+    }
+    let hub = degree
+        .iter()
+        .zip(id_type)
+        .map(|(&d, &t)| d > hub_threshold[t as usize])
+        .collect();
+    (degree, hub)
+}
+
+/// The edges in the order they are applied: trusted pairs first, then the earliest, then by
+/// key. The sort keys are computed once (ranks are lookups): (ranks, first, u) packed in 112
+/// bits, then the position in the deduplicated order, which is by (u, v).
+fn processing_order(edges: Vec<Edge>, id_type: &[u16], type_rank: &[u32]) -> Vec<Edge> {
+    let rank_of = |i: u32| type_rank[id_type[i as usize] as usize].min(0xff) as u128;
+    let mut order_keys: Vec<(u128, u32)> = edges
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (ru, rv) = (rank_of(e.u), rank_of(e.v));
+            let first = (e.first as u64 ^ (1 << 63)) as u128;
+            let key = (ru.min(rv) << 120) | (ru.max(rv) << 112) | (first << 32) | e.u as u128;
+            (key, i as u32)
+        })
+        .collect();
+    parallel::sort_unstable(&mut order_keys);
+    order_keys.iter().map(|&(_, i)| edges[i as usize]).collect()
+}
+
+/// Applies the edges in order with union-find: an edge touching a hub links nothing, nor one
+/// whose union would give a set more identifiers of a limited type than its limit. Returns the
+/// sets and each edge's outcome.
+fn link(
+    edges: &[Edge],
+    hub: &[bool],
+    id_type: &[u16],
+    types: &Names,
+    rules: &StitchRules,
+) -> (DisjointSets, Vec<Outcome>) {
+    let n = id_type.len();
+    let mut sets = DisjointSets::new(n);
+    let mut limits: Vec<LimitTracker> = rules
+        .limited_types()
+        .filter_map(|(name, limit)| {
+            let t = (0..types.len() as u16).find(|&t| types.get(t) == name)?;
+            let count = id_type.iter().map(|&x| u32::from(x == t)).collect();
+            let holder = (0..n as u32)
+                .map(|i| if id_type[i as usize] == t { i } else { NONE })
+                .collect();
+            Some(LimitTracker {
+                id_type: t,
+                limit,
+                count,
+                holder,
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(edges.len());
+    for e in edges {
+        let outcome = if hub[e.u as usize] || hub[e.v as usize] {
+            Outcome::Hub {
+                hub: if hub[e.u as usize] { e.u } else { e.v },
+            }
+        } else {
+            let (ru, rv) = (sets.find(e.u), sets.find(e.v));
+            if ru == rv {
+                Outcome::AlreadyLinked
+            } else if let Some(t) = limits
+                .iter()
+                .find(|t| t.count[ru as usize] + t.count[rv as usize] > t.limit)
+            {
+                Outcome::Limit {
+                    id_type: t.id_type,
+                    held: t.holder[ru as usize],
+                    other: t.holder[rv as usize],
+                }
+            } else {
+                let (root, absorbed) = sets.union_roots(ru, rv);
+                for t in &mut limits {
+                    t.count[root as usize] += t.count[absorbed as usize];
+                    if t.holder[root as usize] == NONE {
+                        t.holder[root as usize] = t.holder[absorbed as usize];
+                    }
+                }
+                Outcome::Linked
+            }
+        };
+        outcomes.push(outcome);
+    }
+    (sets, outcomes)
+}
+
+/// Each identifier's component (numbered by their smallest identifier; hubs have none), and
+/// the components, each with its anchor: the most trusted identifier, then the earliest seen,
+/// then the smallest value.
+fn components(
+    sets: &mut DisjointSets,
+    hub: &[bool],
+    numbering: &Numbering,
+    type_rank: &[u32],
+    values: &Arena,
+) -> (Vec<u32>, Vec<Component>) {
+    let Numbering {
+        id_type,
+        first,
+        value_index,
+        ..
+    } = numbering;
+    let n = id_type.len();
+    let mut component = vec![NO_COMPONENT; n];
+    let mut component_of_root = vec![NONE; n];
+    let mut components: Vec<Component> = Vec::new();
+    for i in 0..n as u32 {
+        if hub[i as usize] {
+            continue;
+        }
+        let root = sets.find(i);
+        let c = match component_of_root[root as usize] {
+            NONE => {
+                let c = components.len() as u32;
+                component_of_root[root as usize] = c;
+                components.push(Component {
+                    anchor: i,
+                    size: 0,
+                    unified_id: String::new(),
+                    person_id: 0,
+                });
+                c
+            }
+            c => c,
+        };
+        component[i as usize] = c;
+        let comp = &mut components[c as usize];
+        comp.size += 1;
+        let better = {
+            let a = comp.anchor as usize;
+            let ii = i as usize;
+            let (ra, ri) = (
+                type_rank[id_type[a] as usize],
+                type_rank[id_type[ii] as usize],
+            );
+            (ri, first[ii]) < (ra, first[a])
+                || ((ri, first[ii]) == (ra, first[a])
+                    && values.get(value_index[ii]) < values.get(value_index[a]))
+        };
+        if better {
+            comp.anchor = i;
+        }
+    }
+    (component, components)
+}
+
 impl Stitched {
+    /// Stitches the edges `builder` read under `rules`, carrying ids forward from `previous`;
+    /// new people are numbered above `person_id_floor`. Each phase is timed in `phases`.
     pub fn compute(
         builder: GraphBuilder,
         rules: &StitchRules,
         previous: Option<&PreviousGraph>,
         person_id_floor: i64,
-    ) -> Result<Self> {
+    ) -> Self {
         let GraphBuilder {
             types,
             sources,
@@ -244,175 +447,38 @@ impl Stitched {
             rejected,
             rows,
         } = builder;
-        let n = identifiers.len();
-
         let mut phases = Phases::start();
-        // canonical numbering: by key
-        // (sorting the keys themselves, not indices into them, keeps the sort in cache)
-        let mut keyed: Vec<(u128, u32)> = identifiers
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, &k)| (k, i as u32))
-            .collect();
-        parallel::sort_unstable(&mut keyed);
-        let keys: Vec<u128> = keyed.iter().map(|&(k, _)| k).collect();
-        let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
-        let mut number_of = vec![0u32; n];
-        for (new, &old) in order.iter().enumerate() {
-            number_of[old as usize] = new as u32;
-        }
-        let pick = |v: &Vec<i64>| order.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
-        let id_type: Vec<u16> = order
-            .iter()
-            .map(|&i| identifiers.types[i as usize])
-            .collect();
-        let first = pick(&identifiers.first);
-        let last = pick(&identifiers.last);
-        // identifiers keep their values where they were first stored
-        let value_index = order;
-
+        let mut numbering = number(&identifiers);
         let type_rank: Vec<u32> = (0..types.len() as u16)
             .map(|t| rules.rank(types.get(t)))
             .collect();
         let hub_threshold: Vec<u32> = (0..types.len() as u16)
             .map(|t| rules.hub_threshold(types.get(t)))
             .collect();
-
         phases.lap("number");
-        let edges = deduplicate(raw_edges, &number_of);
-        drop(number_of);
-
+        let edges = deduplicate(raw_edges, &numbering.number_of);
+        numbering.number_of = Vec::new();
         phases.lap("deduplicate");
-        let mut degree = vec![0u32; n];
-        for e in &edges {
-            degree[e.u as usize] += 1;
-            degree[e.v as usize] += 1;
-        }
-        let hub: Vec<bool> = (0..n)
-            .map(|i| degree[i] > hub_threshold[id_type[i] as usize])
-            .collect();
-
+        let (degree, hub) = find_hubs(&edges, &numbering.id_type, &hub_threshold);
         phases.lap("hubs");
-        // trusted pairs first, then the earliest, then by key. The sort keys are computed once
-        // (ranks are lookups): (ranks, first, u) packed in 112 bits, then the position in the
-        // deduplicated order, which is by (u, v).
-        let rank_of = |i: u32| type_rank[id_type[i as usize] as usize].min(0xff) as u128;
-        let mut order_keys: Vec<(u128, u32)> = edges
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let (ru, rv) = (rank_of(e.u), rank_of(e.v));
-                let first = (e.first as u64 ^ (1 << 63)) as u128;
-                let key = (ru.min(rv) << 120) | (ru.max(rv) << 112) | (first << 32) | e.u as u128;
-                (key, i as u32)
-            })
-            .collect();
-        parallel::sort_unstable(&mut order_keys);
-        let edges: Vec<Edge> = order_keys.iter().map(|&(_, i)| edges[i as usize]).collect();
-        drop(order_keys);
-
+        let edges = processing_order(edges, &numbering.id_type, &type_rank);
         phases.lap("order");
-        let mut sets = DisjointSets::new(n);
-        let mut limits: Vec<LimitTracker> = rules
-            .limited_types()
-            .filter_map(|(name, limit)| {
-                let t = (0..types.len() as u16).find(|&t| types.get(t) == name)?;
-                let count = id_type.iter().map(|&x| u32::from(x == t)).collect();
-                let holder = (0..n as u32)
-                    .map(|i| if id_type[i as usize] == t { i } else { NONE })
-                    .collect();
-                Some(LimitTracker {
-                    id_type: t,
-                    limit,
-                    count,
-                    holder,
-                })
-            })
-            .collect();
-        let mut outcomes = Vec::with_capacity(edges.len());
-        for e in &edges {
-            let outcome = if hub[e.u as usize] || hub[e.v as usize] {
-                Outcome::Hub {
-                    hub: if hub[e.u as usize] { e.u } else { e.v },
-                }
-            } else {
-                let (ru, rv) = (sets.find(e.u), sets.find(e.v));
-                if ru == rv {
-                    Outcome::AlreadyLinked
-                } else if let Some(t) = limits
-                    .iter()
-                    .find(|t| t.count[ru as usize] + t.count[rv as usize] > t.limit)
-                {
-                    Outcome::Limit {
-                        id_type: t.id_type,
-                        held: t.holder[ru as usize],
-                        other: t.holder[rv as usize],
-                    }
-                } else {
-                    let (root, absorbed) = sets.union_roots(ru, rv);
-                    for t in &mut limits {
-                        t.count[root as usize] += t.count[absorbed as usize];
-                        if t.holder[root as usize] == NONE {
-                            t.holder[root as usize] = t.holder[absorbed as usize];
-                        }
-                    }
-                    Outcome::Linked
-                }
-            };
-            outcomes.push(outcome);
-        }
-        drop(limits);
-
+        let (mut sets, outcomes) = link(&edges, &hub, &numbering.id_type, &types, rules);
         phases.lap("link");
-        // components numbered by their smallest identifier
-        let mut component = vec![NO_COMPONENT; n];
-        let mut component_of_root = vec![NONE; n];
-        let mut components: Vec<Component> = Vec::new();
-        for i in 0..n as u32 {
-            if hub[i as usize] {
-                continue;
-            }
-            let root = sets.find(i);
-            let c = match component_of_root[root as usize] {
-                NONE => {
-                    let c = components.len() as u32;
-                    component_of_root[root as usize] = c;
-                    components.push(Component {
-                        anchor: i,
-                        size: 0,
-                        unified_id: String::new(),
-                        person_id: 0,
-                    });
-                    c
-                }
-                c => c,
-            };
-            component[i as usize] = c;
-            let comp = &mut components[c as usize];
-            comp.size += 1;
-            let better = {
-                let a = comp.anchor as usize;
-                let ii = i as usize;
-                let (ra, ri) = (
-                    type_rank[id_type[a] as usize],
-                    type_rank[id_type[ii] as usize],
-                );
-                (ri, first[ii]) < (ra, first[a])
-                    || ((ri, first[ii]) == (ra, first[a])
-                        && identifiers.values.get(value_index[ii])
-                            < identifiers.values.get(value_index[a]))
-            };
-            if better {
-                comp.anchor = i;
-            }
-        }
+        let (component, components) =
+            components(&mut sets, &hub, &numbering, &type_rank, &identifiers.values);
         drop(sets);
-        drop(component_of_root);
 
         let mut ingest_rejected: Vec<_> = rejected.into_iter().collect();
         ingest_rejected.sort_by(|a, b| a.0.cmp(&b.0));
-
+        let Numbering {
+            keys,
+            value_index,
+            id_type,
+            first,
+            last,
+            ..
+        } = numbering;
         let mut stitched = Stitched {
             types,
             sources,
@@ -442,7 +508,7 @@ impl Stitched {
         stitched.assign_ids(previous);
         stitched.number_people(previous, person_id_floor);
         stitched.phases.lap("ids");
-        Ok(stitched)
+        stitched
     }
 
     /// The number of an identifier, if it is in the graph.

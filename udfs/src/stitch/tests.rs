@@ -73,7 +73,7 @@ fn stitch_in(
         let chunk = EdgeChunk::from_batch(rules, &edge_batch(part), "edges").unwrap();
         builder.absorb(chunk, reader).unwrap();
     }
-    Stitched::compute(builder.finish().unwrap(), rules, previous, 0).unwrap()
+    Stitched::compute(builder.finish().unwrap(), rules, previous, 0)
 }
 
 fn stitch(rows: &[Row]) -> Stitched {
@@ -537,8 +537,7 @@ fn person_ids_are_dense_and_follow_the_unified_ids() {
         &rules,
         Some(&as_previous(&run2)),
         10,
-    )
-    .unwrap();
+    );
     let p3 = person_ids(&run3);
     assert_eq!(p3["unionid:U5"], 11);
     assert_eq!(p3["unionid:U4"], 4);

@@ -268,7 +268,7 @@ pub async fn run_stitch(input: &StitchInput, context: Arc<TaskContext>) -> Resul
     })
     .join_unwind()
     .await
-    .map_err(|e| DataFusionError::Execution(format!("stitch: {e}")))??;
+    .map_err(|e| DataFusionError::Execution(format!("stitch: {e}")))?;
     stitched.phases.seconds.insert(0, ("read", read_seconds));
     Ok(stitched)
 }
