@@ -21,13 +21,14 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use crate::conditions::passes;
 use crate::doc_sections::ATTRIBUTION_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
 use crate::literals::literal_text;
 use crate::strings::{StrColumn, for_each_str, is_string_type};
-use crate::time::{for_each_tick, is_time_type, passes, ticks_per_second, window_ticks};
+use crate::time::{for_each_tick, is_time_type, ticks_per_second, window_ticks};
 
 const NAME: &str = "attribution";
 

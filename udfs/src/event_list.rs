@@ -20,8 +20,9 @@ use datafusion::logical_expr::function::StateFieldsArgs;
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
+use crate::conditions::{condition_masks, passes};
 use crate::grouped_rows::GroupedRows;
-use crate::time::{condition_masks, for_each_tick, passes};
+use crate::time::for_each_tick;
 
 /// One group's events, in no particular order.
 pub type Events = Vec<(i64, u64)>;

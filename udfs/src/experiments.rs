@@ -12,46 +12,14 @@ use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::doc_sections::EXPERIMENT_SECTION;
 use crate::numeric::coerce_numeric;
+use crate::special::{normal_quantile, standard_normal, t_quantile};
 
 const DEFAULT_ALPHA: f64 = 0.05;
 const DEFAULT_POWER: f64 = 0.8;
-
-fn standard_normal() -> Normal {
-    Normal::standard()
-}
-
-/// The standard normal quantile, polished by Newton steps on the CDF (which `erfc` gives to full
-/// precision) so that it agrees with scipy's `norm.ppf` to rounding.
-pub fn normal_quantile(p: f64) -> f64 {
-    let normal = standard_normal();
-    let mut x = normal.inverse_cdf(p);
-    for _ in 0..3 {
-        let density = normal.pdf(x);
-        if !(x.is_finite() && density > 0.0) {
-            break;
-        }
-        x -= (normal.cdf(x) - p) / density;
-    }
-    x
-}
-
-/// Student's t quantile with `df` degrees of freedom, polished by Newton steps on the CDF.
-pub fn t_quantile(p: f64, df: f64) -> Option<f64> {
-    let t = StudentsT::new(0.0, 1.0, df).ok()?;
-    let mut x = t.inverse_cdf(p);
-    for _ in 0..4 {
-        let density = t.pdf(x);
-        if !(x.is_finite() && density > 0.0) {
-            break;
-        }
-        x -= (t.cdf(x) - p) / density;
-    }
-    x.is_finite().then_some(x)
-}
 
 /// Two-sided p-value of a standard normal statistic.
 fn normal_two_sided(z: f64) -> f64 {

@@ -13,7 +13,7 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
-use crate::time::passes;
+use crate::conditions::passes;
 
 /// An aggregate's state over many groups, kept flat.
 pub trait FlatGroups: Debug + Send + Sync + 'static {

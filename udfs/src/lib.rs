@@ -12,6 +12,7 @@
 pub mod active_people;
 pub mod attribution;
 pub mod coalesce;
+pub mod conditions;
 mod doc_sections;
 pub mod docs;
 mod event_list;
@@ -28,6 +29,7 @@ pub mod retention;
 pub mod sequence;
 pub mod sessionize;
 pub mod single_phase;
+mod special;
 pub mod stitch;
 pub mod strings;
 pub mod table_input;

@@ -15,8 +15,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use crate::conditions::{coerce_conditions, condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::time::{coerce_conditions, condition_masks, passes};
 
 const NAME: &str = "retention";
 const MAX_CONDITIONS: usize = 64;

@@ -20,13 +20,14 @@ use datafusion::logical_expr::{
 
 use super::level::{entries_level, ordered_entries};
 use super::mode::FunnelMode;
+use crate::conditions::coerce_conditions;
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::time::{coerce_conditions, is_interval, is_time_type, ticks_per_second, window_ticks};
+use crate::time::{is_interval, is_time_type, ticks_per_second, window_ticks};
 
 pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";

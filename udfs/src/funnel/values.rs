@@ -32,10 +32,11 @@ use super::detail::{chain_fields, native_time, push_step_seconds};
 use super::level::{Entry, NO_VALUE, ordered_entries, valued_chain};
 use super::mode::FunnelMode;
 use super::udaf::{FunnelParams, VALUES_NAME, check_funnel_arguments, planning_check};
+use crate::conditions::{condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::one_state_per_row;
 use crate::grouped_rows::GroupedRows;
-use crate::time::{condition_masks, for_each_tick, passes, ticks_per_second};
+use crate::time::{for_each_tick, ticks_per_second};
 
 const NAME: &str = VALUES_NAME;
 const TIME: usize = 2;

@@ -24,11 +24,12 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+use crate::conditions::{condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::literals::literal_argument;
 use crate::literals::text_of;
 use crate::strings::for_each_str;
-use crate::time::{condition_masks, is_time_type, passes, time_ticks};
+use crate::time::{is_time_type, time_ticks};
 
 const NAME: &str = "sequence_next_node";
 const MAX_EVENTS: usize = 64;

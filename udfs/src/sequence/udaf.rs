@@ -19,13 +19,14 @@ use datafusion::logical_expr::{
 
 use super::matcher::{first_match, sequence_count, sequence_match, sort_events};
 use super::pattern::Pattern;
+use crate::conditions::coerce_conditions;
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{
     EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
 };
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::time::{coerce_conditions, is_time_type, ticks_per_second};
+use crate::time::{is_time_type, ticks_per_second};
 
 const MAX_CONDITIONS: usize = 64;
 const SECONDS_PER_DAY: i64 = 86_400;

@@ -7,7 +7,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{Fit, finish};
 use super::optimize::{Objective, minimize};
-use super::special::{hyp2f1, hyp2f1_many};
+use crate::special::{hyp2f1, hyp2f1_many};
 
 /// Parameters (r, alpha, a, b), in whatever time unit the data was in.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -22,11 +22,11 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use crate::conditions::passes;
 use crate::doc_sections::VALUE_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::literals::literal_text;
 use crate::strings::is_string_type;
-use crate::time::passes;
 
 const NAME: &str = "clv_summary";
 const MICROS_PER_HOUR: i64 = 3_600_000_000;

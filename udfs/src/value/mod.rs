@@ -8,7 +8,6 @@ pub mod fit;
 pub mod gamma_gamma;
 pub mod optimize;
 pub mod pareto_nbd;
-pub mod special;
 
 pub mod clv_summary;
 pub mod fit_udaf;

@@ -8,7 +8,7 @@ use super::bgnbd::log_add_exp;
 use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{Fit, finish};
 use super::optimize::{FiniteDifferences, minimize};
-use super::special::ln_hyp2f1_positive;
+use crate::special::ln_hyp2f1_positive;
 
 /// Parameters (r, alpha, s, beta).
 #[derive(Debug, Clone, Copy, PartialEq)]

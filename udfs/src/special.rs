@@ -1,5 +1,8 @@
-//! Special functions the repeat-buying models need beyond what `statrs` has: the Gauss
-//! hypergeometric function 2F1 for |z| < 1, by its series.
+//! Special functions beyond what `statrs` has: the Gauss hypergeometric function 2F1 for
+//! |z| < 1, by its series (the repeat-buying models), and the normal and Student's t quantiles
+//! to full precision (the A/B tests).
+
+use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
 
 /// More terms than any well-posed call needs: at z = 0.999 the series needs about 40,000.
 const MAX_TERMS: usize = 2_000_000;
@@ -91,6 +94,39 @@ pub fn ln_hyp2f1_positive(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
         }
     }
     None
+}
+
+pub fn standard_normal() -> Normal {
+    Normal::standard()
+}
+
+/// The standard normal quantile, polished by Newton steps on the CDF (which `erfc` gives to full
+/// precision) so that it agrees with scipy's `norm.ppf` to rounding.
+pub fn normal_quantile(p: f64) -> f64 {
+    let normal = standard_normal();
+    let mut x = normal.inverse_cdf(p);
+    for _ in 0..3 {
+        let density = normal.pdf(x);
+        if !(x.is_finite() && density > 0.0) {
+            break;
+        }
+        x -= (normal.cdf(x) - p) / density;
+    }
+    x
+}
+
+/// Student's t quantile with `df` degrees of freedom, polished by Newton steps on the CDF.
+pub fn t_quantile(p: f64, df: f64) -> Option<f64> {
+    let t = StudentsT::new(0.0, 1.0, df).ok()?;
+    let mut x = t.inverse_cdf(p);
+    for _ in 0..4 {
+        let density = t.pdf(x);
+        if !(x.is_finite() && density > 0.0) {
+            break;
+        }
+        x -= (t.cdf(x) - p) / density;
+    }
+    x.is_finite().then_some(x)
 }
 
 #[cfg(test)]
