@@ -539,7 +539,7 @@ async fn run_gen(args: GenArgs) -> Result<()> {
     let record = GeneratorRecord::of(&config);
     let report = tokio::task::spawn_blocking(move || generate(&config))
         .await
-        .map_err(|e| Error::usage(format!("the generator stopped: {e}")))??;
+        .map_err(|e| Error::context("the generator stopped", e))??;
     if local_staging.is_some() {
         // appended days join the lake's objects; a whole lake replaces its tables
         if record.last_from_day > 1 {
@@ -550,7 +550,7 @@ async fn run_gen(args: GenArgs) -> Result<()> {
     }
     // Last: a lake whose generation stopped half way still records the days it held before.
     let record_json = serde_json::to_vec_pretty(&record)
-        .map_err(|e| Error::usage(format!("cannot encode {RECORD_FILE}: {e}")))?;
+        .map_err(|e| Error::context(format!("cannot encode {RECORD_FILE}"), e))?;
     storage.put(RECORD_FILE, record_json).await?;
     log::info!(
         "wrote {} (days {}-{}): {} users, {} events ({} late), {} touches, {} orders, \
@@ -611,7 +611,7 @@ async fn generator_config(args: &GenArgs, lake: &Storage, out: PathBuf) -> Resul
         )));
     };
     let record: GeneratorRecord = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::usage(format!("{described}: not a generator record: {e}")))?;
+        .map_err(|e| Error::context(format!("{described}: not a generator record"), e))?;
     // each option given again must be the lake's (values compared as printed)
     let checks = [
         (

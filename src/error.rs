@@ -53,6 +53,22 @@ pub enum Error {
     #[error("{0}")]
     Parquet(#[from] parquet::errors::ParquetError),
 
+    /// A step of a job file failed.
+    #[error("step {step:?}: {source}")]
+    Step {
+        step: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// Another library's error, with what userlake was doing (and on what) when it happened.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// An object store refused or failed a request; `location` is the path as the user wrote
     /// it (`s3://bucket/out/runs/...` or a directory).
     #[error("{location}: {source}")]
@@ -72,13 +88,25 @@ impl Error {
     /// that could not spill, or could not spill enough).
     pub fn is_out_of_memory(&self) -> bool {
         match self {
-            Error::Statement { source, .. } | Error::Script { source, .. } => {
-                source.is_out_of_memory()
-            }
+            Error::Statement { source, .. }
+            | Error::Script { source, .. }
+            | Error::Step { source, .. } => source.is_out_of_memory(),
             Error::Located { source, .. } | Error::DataFusion(source) => {
                 matches!(source.find_root(), DataFusionError::ResourcesExhausted(_))
             }
             _ => false,
+        }
+    }
+
+    /// `source`, with what was being done when it happened (its message reads
+    /// `context: source`, and the source stays reachable through `Error::source`).
+    pub fn context(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(source),
         }
     }
 
@@ -91,3 +119,27 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn wrapped_errors_keep_their_source_and_read_as_one_line() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = Error::context("reading the job", io);
+        assert_eq!(error.to_string(), "reading the job: no such file");
+        let source = error.source().expect("a source");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+
+        let exhausted = Error::DataFusion(DataFusionError::ResourcesExhausted("pool".into()));
+        let step = Error::Step {
+            step: "funnel".into(),
+            source: Box::new(exhausted),
+        };
+        assert!(step.is_out_of_memory());
+        assert!(step.to_string().starts_with("step \"funnel\": "));
+    }
+}

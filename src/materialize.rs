@@ -68,7 +68,7 @@ pub async fn write_frame(frame: DataFrame, storage: &Storage, directory: &str) -
     }
     let mut rows = 0u64;
     while let Some(written) = writers.join_next().await {
-        rows += written.map_err(|e| Error::usage(format!("a table writer stopped: {e}")))??;
+        rows += written.map_err(|e| Error::context("a table writer stopped", e))??;
     }
     Ok(rows)
 }

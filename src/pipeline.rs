@@ -428,7 +428,10 @@ fn step_error(step: &Step, error: Error, memory_limit: Option<usize>) -> Error {
             step.name,
             format_byte_size(limit)
         )),
-        _ => Error::usage(format!("step {:?}: {error}", step.name)),
+        _ => Error::Step {
+            step: step.name.clone(),
+            source: Box::new(error),
+        },
     }
 }
 
@@ -450,17 +453,17 @@ async fn today(ctx: &SessionContext, time_zone: Option<&str>) -> Result<chrono::
     let frame = ctx
         .sql(&sql)
         .await
-        .map_err(|e| Error::usage(format!("time_zone = {zone:?}: {e}")))?;
+        .map_err(|e| Error::context(format!("time_zone = {zone:?}"), e))?;
     let batches = frame
         .collect()
         .await
-        .map_err(|e| Error::usage(format!("time_zone = {zone:?}: {e}")))?;
+        .map_err(|e| Error::context(format!("time_zone = {zone:?}"), e))?;
     let text = batches
         .first()
         .and_then(|batch| arrow::util::display::array_value_to_string(batch.column(0), 0).ok())
         .unwrap_or_default();
     chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-        .map_err(|e| Error::usage(format!("time_zone = {zone:?}: today is {text:?}: {e}")))
+        .map_err(|e| Error::context(format!("time_zone = {zone:?}: today is {text:?}"), e))
 }
 
 fn table_names(ctx: &SessionContext) -> Result<BTreeSet<String>> {
@@ -568,7 +571,7 @@ async fn write_table(
     let frame = ctx
         .sql(&query)
         .await
-        .map_err(|e| Error::usage(format!("table {name}: {e}")))?;
+        .map_err(|e| Error::context(format!("table {name}"), e))?;
     let rows = write_frame(frame, run_storage, directory).await?;
     let mut output =
         register_written(ctx, run_storage, name, directory, published, Some(rows)).await?;

@@ -343,7 +343,7 @@ pub async fn list_runs(storage: &Storage, date: Option<&str>) -> Result<Vec<RunL
 /// The day before `date` (YYYY-MM-DD), in the same form.
 pub fn day_before(date: &str) -> Result<String> {
     let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .map_err(|e| Error::usage(format!("run date {date:?}: {e}")))?;
+        .map_err(|e| Error::context(format!("run date {date:?}"), e))?;
     let before = day
         .pred_opt()
         .ok_or_else(|| Error::usage(format!("run date {date:?} has no day before it")))?;

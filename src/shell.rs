@@ -26,7 +26,7 @@ fn history_path() -> Option<PathBuf> {
 
 pub async fn run_shell(ctx: &SessionContext) -> Result<()> {
     let mut editor =
-        DefaultEditor::new().map_err(|e| Error::usage(format!("cannot start the shell: {e}")))?;
+        DefaultEditor::new().map_err(|e| Error::context("cannot start the shell", e))?;
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -67,7 +67,7 @@ pub async fn run_shell(ctx: &SessionContext) -> Result<()> {
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(Error::usage(format!("shell input: {e}"))),
+            Err(e) => return Err(Error::context("shell input", e)),
         }
     }
     // A statement typed without its ';' before Ctrl-D still runs.

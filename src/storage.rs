@@ -72,9 +72,9 @@ impl Storage {
         };
         let store = runtime
             .object_store(ListingTableUrl::parse(url.as_str())?)
-            .map_err(|e| Error::usage(format!("{display}: {e}")))?;
+            .map_err(|e| Error::context(display.as_str(), e))?;
         let root = ObjectPath::from_url_path(url.path())
-            .map_err(|e| Error::usage(format!("{display}: {e}")))?;
+            .map_err(|e| Error::context(display.as_str(), e))?;
         Ok(Storage {
             store,
             root,

@@ -75,7 +75,7 @@ pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()> + S
         .map_err(|e| Error::usage(format!("cannot listen on {}: {e}", options.listen)))?;
     let bound = listener
         .local_addr()
-        .map_err(|e| Error::usage(format!("cannot read the bound address: {e}")))?;
+        .map_err(|e| Error::context("cannot read the bound address", e))?;
     let limits = options.limits.clone();
     let auth_note = if options.auth.is_disabled() {
         "WARNING: authentication is off (--no-auth): anyone who can reach this address can query the lake"
@@ -122,7 +122,7 @@ pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()> + S
         .add_service(flight)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
-        .map_err(|e| Error::usage(format!("the server stopped: {e}")))?;
+        .map_err(|e| Error::context("the server stopped", e))?;
     log::info!("userlake serve: stopped");
     Ok(())
 }
