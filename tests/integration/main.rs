@@ -15,6 +15,7 @@ mod cli;
 mod clickhouse;
 mod duckdb_peers;
 mod experiment_peers;
+mod expr_fn;
 #[cfg(feature = "server")]
 mod flight_sql;
 mod generator;

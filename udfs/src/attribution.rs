@@ -299,7 +299,7 @@ struct Bucketed {
 }
 
 /// Every touch of every group, flat, with channel names interned.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct TouchGroups {
     model: Model,
     channel_ids: HashMap<String, u32>,

@@ -1,11 +1,10 @@
 //! The state shared by the behavioural aggregates (funnels, sequences): per group, the list of
 //! (time, condition mask) events of the rows that matched some condition.
 //!
-//! `EventListGroups` is the `GroupsAccumulator`: three flat vectors (group, time, mask) for all
-//! groups, with no per-group allocation; evaluation buckets them by group with one counting
-//! sort. `EventListAccumulator` is the per-group `Accumulator` used without GROUP BY and in
-//! windows. Both use the same state (two list columns) so partial states merge either way,
-//! and one `EventsEvaluator` turns a group's events into the result.
+//! `EventListGroups` keeps three flat vectors (group, time, mask) for all groups, with no
+//! per-group allocation; evaluation buckets them by group with one counting sort. It is a
+//! `FlatGroups`, so the same state serves GROUP BY, global aggregates and windows, and one
+//! `EventsEvaluator` turns a group's events into the result.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -15,17 +14,15 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::EmitTo;
 use datafusion::logical_expr::function::StateFieldsArgs;
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
 use crate::conditions::{condition_masks, passes};
+use crate::flat_groups::FlatGroups;
 use crate::grouped_rows::GroupedRows;
 use crate::time::for_each_tick;
-
-/// One group's events, in no particular order.
-pub type Events = Vec<(i64, u64)>;
 
 /// Turns each group's events into the function's result.
 pub trait EventsEvaluator: Debug + Send + Sync + 'static {
@@ -138,8 +135,11 @@ fn state_lists<'a>(values: &'a [ArrayRef], name: &str) -> Result<(&'a ListArray,
     }
 }
 
-// ---- GroupsAccumulator ------------------------------------------------------------------
-
+/// The events of all groups, kept flat: a [`FlatGroups`], so [`GroupsOf`] and [`OneGroup`]
+/// make it the aggregate's accumulators.
+///
+/// [`GroupsOf`]: crate::flat_groups::GroupsOf
+/// [`OneGroup`]: crate::flat_groups::OneGroup
 #[derive(Debug)]
 pub struct EventListGroups<E: EventsEvaluator> {
     evaluator: Arc<E>,
@@ -150,10 +150,23 @@ pub struct EventListGroups<E: EventsEvaluator> {
     stop: Option<StopTimes>,
 }
 
+// Not derived: that would ask for `E: Clone`, and the evaluator is shared, not copied.
+impl<E: EventsEvaluator> Clone for EventListGroups<E> {
+    fn clone(&self) -> Self {
+        Self {
+            evaluator: Arc::clone(&self.evaluator),
+            arguments: self.arguments,
+            rows: self.rows.clone(),
+            num_groups: self.num_groups,
+            stop: self.stop.clone(),
+        }
+    }
+}
+
 /// Per group: the earliest time of a row matching condition 1, and the earliest time of an
 /// unmatched row later than such a row (`i64::MAX` while there is none). The evaluation never
 /// reads an event later than the second, so those events are not kept.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct StopTimes {
     first_start: Vec<i64>,
     last_read: Vec<i64>,
@@ -207,13 +220,6 @@ impl<E: EventsEvaluator> EventListGroups<E> {
         }
     }
 
-    fn set_num_groups(&mut self, total_num_groups: usize) {
-        self.num_groups = self.num_groups.max(total_num_groups);
-        if let Some(stop) = &mut self.stop {
-            stop.grow(self.num_groups);
-        }
-    }
-
     fn push(&mut self, group: usize, time: i64, mask: u64) {
         if self
             .stop
@@ -247,26 +253,53 @@ impl<E: EventsEvaluator> EventListGroups<E> {
     }
 }
 
-impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.set_num_groups(total_num_groups);
-        let keep = self.evaluator.keeps_unmatched_rows();
-        let name = self.evaluator.name().to_string();
-        let arguments = self.arguments;
-        arguments.for_each_event(values, keep, &name, |row, time, mask| {
-            if passes(opt_filter, row) {
-                self.push(group_indices[row], time, mask);
-            }
-        })
+impl<E: EventsEvaluator> FlatGroups for EventListGroups<E> {
+    fn resize(&mut self, groups: usize) {
+        self.num_groups = self.num_groups.max(groups);
+        if let Some(stop) = &mut self.stop {
+            stop.grow(self.num_groups);
+        }
     }
 
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+    fn update_rows(
+        &mut self,
+        values: &[ArrayRef],
+        group_of: impl Fn(usize) -> usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Result<()> {
+        let keep_unmatched = self.evaluator.keeps_unmatched_rows();
+        let evaluator = Arc::clone(&self.evaluator);
+        let arguments = self.arguments;
+        arguments.for_each_event(
+            values,
+            keep_unmatched,
+            evaluator.name(),
+            |row, time, mask| {
+                if keep(row) {
+                    self.push(group_of(row), time, mask);
+                }
+            },
+        )
+    }
+
+    fn merge_rows(&mut self, states: &[ArrayRef], group_of: impl Fn(usize) -> usize) -> Result<()> {
+        let (times, masks) = state_lists(states, self.evaluator.name())?;
+        let time_values = times.values().as_primitive::<Int64Type>();
+        let mask_values = masks.values().as_primitive::<UInt64Type>();
+        let offsets = times.value_offsets();
+        for row in 0..times.len() {
+            if times.is_null(row) {
+                continue;
+            }
+            let group = group_of(row);
+            for i in offsets[row] as usize..offsets[row + 1] as usize {
+                self.push(group, time_values.value(i), mask_values.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (offsets, mut events) = self.take(emit_to);
         let mut slices = Vec::with_capacity(offsets.len().saturating_sub(1));
         let mut rest: &mut [(i64, u64)] = &mut events;
@@ -278,35 +311,13 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
         self.evaluator.evaluate(&mut slices)
     }
 
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let (offsets, events) = self.take(emit_to);
         state_columns(offsets, &events)
     }
 
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.set_num_groups(total_num_groups);
-        let (times, masks) = state_lists(values, self.evaluator.name())?;
-        let time_values = times.values().as_primitive::<Int64Type>();
-        let mask_values = masks.values().as_primitive::<UInt64Type>();
-        let offsets = times.value_offsets();
-        for (row, &group) in group_indices.iter().enumerate() {
-            if times.is_null(row) {
-                continue;
-            }
-            for i in offsets[row] as usize..offsets[row + 1] as usize {
-                self.push(group, time_values.value(i), mask_values.value(i));
-            }
-        }
-        Ok(())
-    }
-
     /// Each input row as a state of its own: a list of its one event, or an empty list.
-    fn convert_to_state(
+    fn rows_as_states(
         &self,
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
@@ -325,74 +336,8 @@ impl<E: EventsEvaluator> GroupsAccumulator for EventListGroups<E> {
         state_columns(one_state_per_row(rows, event_rows), &kept)
     }
 
-    fn size(&self) -> usize {
+    fn heap_size(&self) -> usize {
         self.rows.size() + self.stop.as_ref().map_or(0, StopTimes::size)
-    }
-}
-
-// ---- Accumulator ------------------------------------------------------------------------
-
-#[derive(Debug)]
-pub struct EventListAccumulator<E: EventsEvaluator> {
-    evaluator: Arc<E>,
-    arguments: EventArguments,
-    events: Events,
-}
-
-impl<E: EventsEvaluator> EventListAccumulator<E> {
-    pub fn new(evaluator: Arc<E>, arguments: EventArguments) -> Self {
-        Self {
-            evaluator,
-            arguments,
-            events: Vec::new(),
-        }
-    }
-}
-
-impl<E: EventsEvaluator> Accumulator for EventListAccumulator<E> {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let keep = self.evaluator.keeps_unmatched_rows();
-        let events = &mut self.events;
-        self.arguments
-            .for_each_event(values, keep, self.evaluator.name(), |_, time, mask| {
-                events.push((time, mask))
-            })
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        // Evaluate a copy: in a window frame, evaluate is called again as rows are added.
-        let mut events = self.events.clone();
-        let result = self.evaluator.evaluate(&mut [&mut events[..]])?;
-        ScalarValue::try_from_array(&result, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of_val(self) + self.events.capacity() * size_of::<(i64, u64)>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let columns = state_columns(vec![0, self.events.len()], &self.events)?;
-        columns
-            .iter()
-            .map(|column| ScalarValue::try_from_array(column, 0))
-            .collect()
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let (times, masks) = state_lists(states, self.evaluator.name())?;
-        let time_values = times.values().as_primitive::<Int64Type>();
-        let mask_values = masks.values().as_primitive::<UInt64Type>();
-        let offsets = times.value_offsets();
-        for row in 0..times.len() {
-            if times.is_null(row) {
-                continue;
-            }
-            for i in offsets[row] as usize..offsets[row + 1] as usize {
-                self.events
-                    .push((time_values.value(i), mask_values.value(i)));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -430,7 +375,7 @@ mod tests {
         let condition: ArrayRef = Arc::new(BooleanArray::from(vec![true, false, true, true]));
         let filter = BooleanArray::from(vec![true, true, true, false]);
         let states = groups
-            .convert_to_state(&[times, condition], Some(&filter))
+            .rows_as_states(&[times, condition], Some(&filter))
             .unwrap();
         let (times, masks) = state_lists(&states, "count").unwrap();
         // row 0 matches; row 1 matches nothing; row 2 has no time; row 3 is filtered out

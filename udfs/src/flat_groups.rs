@@ -1,7 +1,14 @@
-//! The DataFusion accumulator plumbing shared by the aggregates whose state is flat rows of all
-//! groups (`clv_summary`, `attribution`): they implement [`FlatGroups`] once, and
-//! [`GroupsOf`] and [`OneGroup`] turn that into the `GroupsAccumulator` (GROUP BY) and the
-//! per-group `Accumulator` (no GROUP BY, windows), with the same partial state.
+//! The one way userlake writes an aggregate whose state is kept per group: implement
+//! [`FlatGroups`] once (the state of all groups in flat vectors, no allocation per group), and
+//! [`GroupsOf`] and [`OneGroup`] turn it into DataFusion's `GroupsAccumulator` (GROUP BY) and
+//! per-group `Accumulator` (no GROUP BY, and window frames), with the same partial state so
+//! either merges the other's. The FILTER clause reaches the state as `keep`, handled here once.
+//!
+//! Every per-group aggregate uses it: the event lists of the funnels and sequences
+//! (`event_list.rs`, `funnel/values.rs`), `retention`, `sequence_next_node`, `clv_summary` and
+//! `attribution`. `retention.rs` is the smallest example to follow. The aggregates that are
+//! only ever run over a whole table (`markov_attribution`, `active_people`, the model fits)
+//! implement DataFusion's `Accumulator` alone.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -15,8 +22,9 @@ use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
 use crate::conditions::passes;
 
-/// An aggregate's state over many groups, kept flat.
-pub trait FlatGroups: Debug + Send + Sync + 'static {
+/// An aggregate's state over many groups, kept flat. `Clone` lets a window frame evaluate a
+/// copy, since it evaluates again as rows are added.
+pub trait FlatGroups: Clone + Debug + Send + Sync + 'static {
     /// Makes room for groups `0..groups`.
     fn resize(&mut self, groups: usize);
     /// Adds the input rows `keep` accepts, row `r` to group `group_of(r)`.
@@ -104,9 +112,12 @@ impl<T: FlatGroups> Accumulator for OneGroup<T> {
         self.0.update_rows(values, |_| 0, |_| true)
     }
 
+    /// Evaluates a copy: `results` removes the groups it emits, and in a window frame the
+    /// accumulator is evaluated again after more rows are added.
     fn evaluate(&mut self) -> Result<ScalarValue> {
         self.0.resize(1);
-        ScalarValue::try_from_array(&self.0.results(EmitTo::All)?, 0)
+        let mut copy = self.0.clone();
+        ScalarValue::try_from_array(&copy.results(EmitTo::All)?, 0)
     }
 
     fn size(&self) -> usize {

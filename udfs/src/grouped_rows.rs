@@ -4,7 +4,7 @@
 //! sequences, attribution).
 
 /// Flat (group, time, payload) rows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct GroupedRows<P> {
     groups: Vec<u32>,
     times: Vec<i64>,
@@ -44,27 +44,20 @@ impl<P: Copy + Default> GroupedRows<P> {
     pub fn take_until(&mut self, emitted: usize, last_times: Option<&[i64]>) -> Buckets<P> {
         let wanted =
             |i: usize, group: usize| last_times.is_none_or(|last| self.times[i] <= last[group]);
-        let mut starts = vec![0usize; emitted + 1];
-        for (i, &group) in self.groups.iter().enumerate() {
-            if (group as usize) < emitted && wanted(i, group as usize) {
-                starts[group as usize + 1] += 1;
-            }
-        }
-        for g in 0..emitted {
-            starts[g + 1] += starts[g];
-        }
-        let mut cursor = starts.clone();
-        let mut rows = vec![(0i64, P::default()); starts[emitted]];
+        let sorted = counting_sort(
+            self.groups.len(),
+            emitted,
+            |i| {
+                let group = self.groups[i] as usize;
+                (group < emitted && wanted(i, group)).then_some(group)
+            },
+            |i| (self.times[i], self.payloads[i]),
+        );
         let (mut kept_groups, mut kept_times, mut kept_payloads) =
             (Vec::new(), Vec::new(), Vec::new());
         for i in 0..self.groups.len() {
             let group = self.groups[i] as usize;
-            if group < emitted {
-                if wanted(i, group) {
-                    rows[cursor[group]] = (self.times[i], self.payloads[i]);
-                    cursor[group] += 1;
-                }
-            } else {
+            if group >= emitted {
                 kept_groups.push((group - emitted) as u32);
                 kept_times.push(self.times[i]);
                 kept_payloads.push(self.payloads[i]);
@@ -73,7 +66,10 @@ impl<P: Copy + Default> GroupedRows<P> {
         self.groups = kept_groups;
         self.times = kept_times;
         self.payloads = kept_payloads;
-        Buckets { starts, rows }
+        Buckets {
+            starts: sorted.starts.into_iter().map(|s| s as usize).collect(),
+            rows: sorted.items,
+        }
     }
 
     /// Heap bytes held.
@@ -82,6 +78,43 @@ impl<P: Copy + Default> GroupedRows<P> {
             + self.times.capacity() * 8
             + self.payloads.capacity() * size_of::<P>()
     }
+}
+
+/// Items in bucket order: bucket b's are `items[starts[b]..starts[b + 1]]`.
+pub struct Sorted<T> {
+    pub starts: Vec<u32>,
+    pub items: Vec<T>,
+}
+
+/// A stable counting sort of items `0..len` by a dense bucket number in `0..buckets`:
+/// `bucket_of(i)` is item i's bucket (`None` leaves it out), `item(i)` what is kept of it.
+/// Positions are u32, which halves the counters' cache footprint: an aggregate state holds
+/// fewer than 2^32 rows (at 20 bytes a row, 80 GB) long before which memory runs out.
+pub fn counting_sort<T: Copy + Default>(
+    len: usize,
+    buckets: usize,
+    bucket_of: impl Fn(usize) -> Option<usize>,
+    item: impl Fn(usize) -> T,
+) -> Sorted<T> {
+    let mut starts = vec![0u32; buckets + 1];
+    for i in 0..len {
+        if let Some(bucket) = bucket_of(i) {
+            starts[bucket + 1] += 1;
+        }
+    }
+    for b in 0..buckets {
+        starts[b + 1] += starts[b];
+    }
+    let mut next = starts.clone();
+    let mut items = vec![T::default(); starts[buckets] as usize];
+    for i in 0..len {
+        if let Some(bucket) = bucket_of(i) {
+            let slot = &mut next[bucket];
+            items[*slot as usize] = item(i);
+            *slot += 1;
+        }
+    }
+    Sorted { starts, items }
 }
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 //! also replaces DataFusion's `coalesce` with one that gives the same answers faster
 //! ([`builtin_replacements`]); [`register`] with [`Builtins::Keep`] adds the same functions and
 //! keeps DataFusion's.
+//!
+//! Each function has one shared instance (`window_funnel_udaf()`, `normalize_id_udf()`, ...,
+//! as DataFusion's `count_udaf()`), and [`expr_fn`] builds calls of them as `Expr`s for the
+//! DataFrame API.
 
 pub mod active_people;
 pub mod attribution;
@@ -17,6 +21,7 @@ mod doc_sections;
 pub mod docs;
 mod event_list;
 pub mod experiments;
+pub mod expr_fn;
 mod flat_groups;
 pub mod funnel;
 mod grouped_rows;
@@ -29,6 +34,7 @@ pub mod retention;
 pub mod sequence;
 pub mod sessionize;
 pub mod single_phase;
+mod singletons;
 mod special;
 pub mod stitch;
 pub mod strings;
@@ -38,6 +44,8 @@ pub mod value;
 
 use std::sync::Arc;
 
+pub use singletons::*;
+
 use datafusion::catalog::TableFunctionImpl;
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
@@ -46,82 +54,56 @@ use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        Arc::new(ScalarUDF::from(identity::NormalizeId::default())),
-        Arc::new(ScalarUDF::from(identity::IsPlaceholderId::default())),
-        Arc::new(ScalarUDF::from(identity::AnchorIdentifier::default())),
-        Arc::new(ScalarUDF::from(identity::HashId::default())),
-        Arc::new(ScalarUDF::from(identity::MaskPhone::default())),
-        Arc::new(ScalarUDF::from(experiments::AbTest::new(
-            experiments::Statistic::Proportions,
-        ))),
-        Arc::new(ScalarUDF::from(experiments::AbTest::new(
-            experiments::Statistic::Means,
-        ))),
-        Arc::new(ScalarUDF::from(experiments::AbTest::new(
-            experiments::Statistic::SampleSize,
-        ))),
-        Arc::new(ScalarUDF::from(value::rfm::RfmSegment::default())),
-        Arc::new(ScalarUDF::from(value::rfm::Rfm8Class::default())),
-        Arc::new(ScalarUDF::from(value::lifecycle::LifecycleLayer::default())),
-        Arc::new(ScalarUDF::from(value::lifecycle::LtvSimple::default())),
-        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
-            value::predict::PredictionKind::ExpectedPurchases,
-        ))),
-        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
-            value::predict::PredictionKind::ProbabilityAlive,
-        ))),
-        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
-            value::predict::PredictionKind::ExpectedSpend,
-        ))),
-        Arc::new(ScalarUDF::from(value::predict::Prediction::new(
-            value::predict::PredictionKind::LifetimeValue,
-        ))),
+        normalize_id_udf(),
+        is_placeholder_id_udf(),
+        anchor_identifier_udf(),
+        hash_id_udf(),
+        mask_phone_udf(),
+        ab_test_proportions_udf(),
+        ab_test_means_udf(),
+        ab_sample_size_udf(),
+        rfm_segment_udf(),
+        rfm_8class_udf(),
+        lifecycle_layer_udf(),
+        ltv_simple_udf(),
+        bgnbd_expected_purchases_udf(),
+        bgnbd_p_alive_udf(),
+        gamma_gamma_expected_spend_udf(),
+        bgnbd_clv_udf(),
     ]
 }
 
 /// Every aggregate function of this crate.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
-        Arc::new(AggregateUDF::from(funnel::WindowFunnel::default())),
-        Arc::new(AggregateUDF::from(funnel::WindowFunnelDetail::default())),
-        Arc::new(AggregateUDF::from(funnel::WindowFunnelTotals::default())),
-        Arc::new(AggregateUDF::from(funnel::WindowFunnelValues::default())),
-        Arc::new(AggregateUDF::from(retention::Retention::default())),
-        Arc::new(AggregateUDF::from(active_people::ActivePeople::default())),
-        Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
-            sequence::SequenceKind::Match,
-        ))),
-        Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
-            sequence::SequenceKind::Count,
-        ))),
-        Arc::new(AggregateUDF::from(sequence::SequenceFunction::new(
-            sequence::SequenceKind::Events,
-        ))),
-        Arc::new(AggregateUDF::from(sequence::SequenceNextNode::default())),
-        Arc::new(AggregateUDF::from(attribution::Attribution::default())),
-        Arc::new(AggregateUDF::from(markov::MarkovAttribution::default())),
-        Arc::new(AggregateUDF::from(value::clv_summary::ClvSummary::default())),
-        Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
-            value::fit_udaf::Model::BgNbd,
-        ))),
-        Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
-            value::fit_udaf::Model::ParetoNbd,
-        ))),
-        Arc::new(AggregateUDF::from(value::fit_udaf::ModelFit::new(
-            value::fit_udaf::Model::GammaGamma,
-        ))),
+        window_funnel_udaf(),
+        window_funnel_detail_udaf(),
+        window_funnel_totals_udaf(),
+        window_funnel_values_udaf(),
+        retention_udaf(),
+        active_people_udaf(),
+        sequence_match_udaf(),
+        sequence_count_udaf(),
+        sequence_match_events_udaf(),
+        sequence_next_node_udaf(),
+        attribution_udaf(),
+        markov_attribution_udaf(),
+        clv_summary_udaf(),
+        bgnbd_fit_udaf(),
+        pareto_nbd_fit_udaf(),
+        gamma_gamma_fit_udaf(),
     ]
 }
 
 /// DataFusion functions this crate replaces with faster ones of the same name, types and
 /// results (see [`coalesce`]). They are not listed as userlake functions.
 pub fn builtin_replacements() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::from(coalesce::Coalesce::default()))]
+    vec![coalesce_udf()]
 }
 
 /// Every window function of this crate.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    vec![Arc::new(WindowUDF::from(sessionize::Sessionize::default()))]
+    vec![sessionize_udwf()]
 }
 
 /// Every table function of this crate, by name. A `FunctionRegistry` has no place for table

@@ -1,5 +1,6 @@
 //! `retention(cond1, ..., condN)`: which of the conditions a group ever met, relative to the
 //! first (ClickHouse's `retention`). The state is one 64-bit mask per group, OR-ed together.
+//! The smallest aggregate on `flat_groups`: read it to write a new one.
 
 use std::sync::{Arc, LazyLock};
 
@@ -17,6 +18,7 @@ use datafusion::logical_expr::{
 
 use crate::conditions::{coerce_conditions, condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup};
 
 const NAME: &str = "retention";
 const MAX_CONDITIONS: usize = 64;
@@ -114,10 +116,10 @@ impl AggregateUDFImpl for Retention {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(RetentionAccumulator {
+        Ok(Box::new(OneGroup(RetentionGroups {
             conditions: args.exprs.len(),
-            mask: 0,
-        }))
+            masks: Vec::new(),
+        })))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -128,10 +130,10 @@ impl AggregateUDFImpl for Retention {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(RetentionGroups {
+        Ok(Box::new(GroupsOf(RetentionGroups {
             conditions: args.exprs.len(),
             masks: Vec::new(),
-        }))
+        })))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -149,97 +151,55 @@ fn state_masks(values: &[ArrayRef]) -> Result<&UInt64Array> {
     }
 }
 
-#[derive(Debug)]
-struct RetentionAccumulator {
-    conditions: usize,
-    mask: u64,
-}
-
-impl Accumulator for RetentionAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let rows = values.first().map_or(0, |a| a.len());
-        for mask in condition_masks(values, rows, NAME)? {
-            self.mask |= mask;
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        ScalarValue::try_from_array(&retention_lists(&[self.mask], self.conditions)?, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of_val(self)
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::UInt64(Some(self.mask))])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        for mask in state_masks(states)?.iter().flatten() {
-            self.mask |= mask;
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug)]
+/// One 64-bit mask per group: the conditions its rows met.
+#[derive(Debug, Clone)]
 struct RetentionGroups {
     conditions: usize,
     masks: Vec<u64>,
 }
 
-impl RetentionGroups {
-    fn take(&mut self, emit_to: EmitTo) -> Vec<u64> {
-        emit_to.take_needed(&mut self.masks)
+impl FlatGroups for RetentionGroups {
+    fn resize(&mut self, groups: usize) {
+        if self.masks.len() < groups {
+            self.masks.resize(groups, 0);
+        }
     }
-}
 
-impl GroupsAccumulator for RetentionGroups {
-    fn update_batch(
+    fn update_rows(
         &mut self,
         values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
+        group_of: impl Fn(usize) -> usize,
+        keep: impl Fn(usize) -> bool,
     ) -> Result<()> {
-        self.masks.resize(total_num_groups.max(self.masks.len()), 0);
-        let masks = condition_masks(values, group_indices.len(), NAME)?;
-        for (row, (&group, mask)) in group_indices.iter().zip(masks).enumerate() {
-            if passes(opt_filter, row) {
-                self.masks[group] |= mask;
+        let rows = values.first().map_or(0, |a| a.len());
+        for (row, mask) in condition_masks(values, rows, NAME)?.into_iter().enumerate() {
+            if keep(row) {
+                self.masks[group_of(row)] |= mask;
             }
         }
         Ok(())
     }
 
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let masks = self.take(emit_to);
-        retention_lists(&masks, self.conditions)
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![Arc::new(UInt64Array::from(self.take(emit_to)))])
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.masks.resize(total_num_groups.max(self.masks.len()), 0);
-        let states = state_masks(values)?;
-        for (row, &group) in group_indices.iter().enumerate() {
+    fn merge_rows(&mut self, states: &[ArrayRef], group_of: impl Fn(usize) -> usize) -> Result<()> {
+        let states = state_masks(states)?;
+        for row in 0..states.len() {
             if states.is_valid(row) {
-                self.masks[group] |= states.value(row);
+                self.masks[group_of(row)] |= states.value(row);
             }
         }
         Ok(())
     }
 
-    fn convert_to_state(
+    fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        retention_lists(&emit_to.take_needed(&mut self.masks), self.conditions)
+    }
+
+    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let masks = emit_to.take_needed(&mut self.masks);
+        Ok(vec![Arc::new(UInt64Array::from(masks))])
+    }
+
+    fn rows_as_states(
         &self,
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
@@ -254,7 +214,7 @@ impl GroupsAccumulator for RetentionGroups {
         Ok(vec![Arc::new(masks)])
     }
 
-    fn size(&self) -> usize {
-        self.masks.capacity() * 8
+    fn heap_size(&self) -> usize {
+        self.masks.capacity() * size_of::<u64>()
     }
 }

@@ -1,6 +1,7 @@
 //! Event times for the behavioural functions: any Arrow timestamp unit (with or without time
 //! zone), `Date32`/`Date64`, or integers, read as `i64` ticks of the input's own unit, and
-//! windows (integer seconds, raw units for integers, or an `INTERVAL`) converted to ticks.
+//! windows (integer seconds, raw units for integers, or an `INTERVAL`) converted to ticks; and
+//! the calendar periods (hour, day, week, month) purchases are counted in.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
@@ -205,4 +206,124 @@ pub fn is_interval(data_type: &DataType) -> bool {
             | DataType::Interval(IntervalUnit::DayTime)
             | DataType::Interval(IntervalUnit::YearMonth)
     )
+}
+
+// ---- calendar periods ----------------------------------------------------------------
+
+pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
+pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
+
+/// A calendar period purchases are counted in, and the unit times are measured in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Period {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "hour" | "h" => Some(Self::Hour),
+            "day" | "d" => Some(Self::Day),
+            "week" | "w" => Some(Self::Week),
+            "month" | "m" => Some(Self::Month),
+            _ => None,
+        }
+    }
+
+    /// The start of the period holding `micros` (UTC): weeks start on Monday, as pandas' `W`.
+    pub fn start(self, micros: i64) -> i64 {
+        match self {
+            Self::Hour => micros.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR,
+            Self::Day => micros.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY,
+            Self::Week => {
+                // 1970-01-05, day 4, was a Monday
+                let days = micros.div_euclid(MICROS_PER_DAY);
+                ((days - 4).div_euclid(7) * 7 + 4) * MICROS_PER_DAY
+            }
+            Self::Month => {
+                let days = micros.div_euclid(MICROS_PER_DAY);
+                let (year, month, _) = civil_from_days(days);
+                days_from_civil(year, month, 1) * MICROS_PER_DAY
+            }
+        }
+    }
+
+    /// The period holding `micros` as a small integer: its first hour (hour periods) or first day
+    /// (the others) since the epoch. Entries keep ticks, not microseconds, to stay 16 bytes.
+    pub fn tick(self, micros: i64) -> i64 {
+        match self {
+            // one division where the period is the tick
+            Self::Hour => micros.div_euclid(MICROS_PER_HOUR),
+            Self::Day => micros.div_euclid(MICROS_PER_DAY),
+            _ => self.start(micros) / self.tick_micros(),
+        }
+    }
+
+    pub fn tick_micros(self) -> i64 {
+        match self {
+            Self::Hour => MICROS_PER_HOUR,
+            _ => MICROS_PER_DAY,
+        }
+    }
+
+    /// Length of the unit in microseconds; a month is the mean Gregorian month (30.436875
+    /// days), as numpy's `timedelta64(1, 'M')` that lifetimes divides by.
+    pub fn unit_micros(self) -> f64 {
+        match self {
+            Self::Hour => MICROS_PER_HOUR as f64,
+            Self::Day => MICROS_PER_DAY as f64,
+            Self::Week => 7.0 * MICROS_PER_DAY as f64,
+            Self::Month => 30.436_875 * MICROS_PER_DAY as f64,
+        }
+    }
+}
+
+/// Howard Hinnant's algorithm: (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_starts() {
+        let day = |y, m, d| days_from_civil(y, m, d) * MICROS_PER_DAY;
+        // 2026-03-04 is a Wednesday: its week starts on Monday 2026-03-02
+        let wednesday = day(2026, 3, 4) + 5 * MICROS_PER_HOUR;
+        assert_eq!(Period::Week.start(wednesday), day(2026, 3, 2));
+        assert_eq!(Period::Week.start(day(2026, 3, 2)), day(2026, 3, 2));
+        assert_eq!(Period::Week.start(day(2026, 3, 1)), day(2026, 2, 23));
+        assert_eq!(Period::Month.start(wednesday), day(2026, 3, 1));
+        assert_eq!(Period::Day.start(wednesday), day(2026, 3, 4));
+        assert_eq!(Period::Day.start(-1), day(1969, 12, 31));
+        for days in [-800_000, -1, 0, 59, 11_000, 20_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
 }

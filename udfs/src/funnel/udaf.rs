@@ -22,9 +22,8 @@ use super::level::{entries_level, ordered_entries};
 use super::mode::FunnelMode;
 use crate::conditions::coerce_conditions;
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::event_list::{
-    EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
-};
+use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_state_fields};
+use crate::flat_groups::{GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
 use crate::time::{is_interval, is_time_type, ticks_per_second, window_ticks};
@@ -389,10 +388,10 @@ impl<R: FunnelResult> AggregateUDFImpl for FunnelAggregate<R> {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(EventListAccumulator::new(
+        Ok(Box::new(OneGroup(EventListGroups::new(
             Self::evaluator(&args)?,
             ARGUMENTS,
-        )))
+        ))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -403,10 +402,10 @@ impl<R: FunnelResult> AggregateUDFImpl for FunnelAggregate<R> {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(EventListGroups::new(
+        Ok(Box::new(GroupsOf(EventListGroups::new(
             Self::evaluator(&args)?,
             ARGUMENTS,
-        )))
+        ))))
     }
 
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {
@@ -457,9 +456,9 @@ mod tests {
                     )
                 })
                 .collect();
-            let mut finals = EventListGroups::new(Arc::clone(&evaluator), ARGUMENTS);
+            let mut finals = GroupsOf(EventListGroups::new(Arc::clone(&evaluator), ARGUMENTS));
             for partition in 0..3 {
-                let mut partial = EventListGroups::new(Arc::clone(&evaluator), ARGUMENTS);
+                let mut partial = GroupsOf(EventListGroups::new(Arc::clone(&evaluator), ARGUMENTS));
                 let mine: Vec<_> = events.iter().filter(|e| e.0 == partition).collect();
                 for batch in mine.chunks(97) {
                     let times: ArrayRef =

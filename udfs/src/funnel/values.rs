@@ -19,7 +19,7 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::{SortOptions, cast, interleave, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, UInt64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{
     AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
 };
@@ -35,6 +35,7 @@ use super::udaf::{FunnelParams, VALUES_NAME, check_funnel_arguments, planning_ch
 use crate::conditions::{condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::one_state_per_row;
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup};
 use crate::grouped_rows::GroupedRows;
 use crate::time::{for_each_tick, ticks_per_second};
 
@@ -145,20 +146,16 @@ impl ValuesParams {
         })
     }
 
-    /// The events of a batch that match a condition (and the FILTER clause), as (row, time,
-    /// mask), and their values in that order.
-    fn read_batch(
-        &self,
-        values: &[ArrayRef],
-        filter: Option<&BooleanArray>,
-    ) -> Result<BatchEvents> {
+    /// The events of a batch that match a condition (of the rows `keep` accepts: the FILTER
+    /// clause), as (row, time, mask), and their values in that order.
+    fn read_batch(&self, values: &[ArrayRef], keep: impl Fn(usize) -> bool) -> Result<BatchEvents> {
         let rows = values.get(TIME).map_or(0, |a| a.len());
         let masks = condition_masks(&values[FIRST_CONDITION..], rows, NAME)?;
         let mut events = Vec::new();
         for_each_tick(&values[TIME], NAME, |row, time| {
             if let Some(time) = time
                 && masks[row] != 0
-                && passes(filter, row)
+                && keep(row)
             {
                 events.push((row, time, masks[row]));
             }
@@ -350,7 +347,7 @@ fn state_lists(states: &[ArrayRef]) -> Result<(&ListArray, &ListArray, &ListArra
 }
 
 /// Events with values: rows of (group, time, (mask, value reference)) and the value chunks.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ValuedEventGroups {
     params: ValuesParams,
     rows: GroupedRows<(u64, u64)>,
@@ -392,59 +389,39 @@ impl ValuedEventGroups {
     }
 }
 
-impl GroupsAccumulator for ValuedEventGroups {
-    fn update_batch(
+impl FlatGroups for ValuedEventGroups {
+    fn resize(&mut self, groups: usize) {
+        self.num_groups = self.num_groups.max(groups);
+    }
+
+    fn update_rows(
         &mut self,
         values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
+        group_of: impl Fn(usize) -> usize,
+        keep: impl Fn(usize) -> bool,
     ) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
-        let (events, kept) = self.params.read_batch(values, opt_filter)?;
+        let (events, kept) = self.params.read_batch(values, keep)?;
         let chunk = self.chunks.len();
         for (index, (row, time, mask)) in events.into_iter().enumerate() {
             self.rows
-                .push(group_indices[row], time, (mask, value_ref(chunk, index)));
+                .push(group_of(row), time, (mask, value_ref(chunk, index)));
         }
         self.chunks.push(kept);
         Ok(())
     }
 
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let buckets = self.take(emit_to)?;
-        self.params.evaluate(&buckets)
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let buckets = self.take(emit_to)?;
-        self.params.state_columns(buckets)
-    }
-
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
-        let (times, masks, value_lists) = state_lists(values)?;
-        if times.len() != group_indices.len() {
-            return exec_err!(
-                "{NAME}: {} partial states for {} groups",
-                times.len(),
-                group_indices.len()
-            );
-        }
+    fn merge_rows(&mut self, states: &[ArrayRef], group_of: impl Fn(usize) -> usize) -> Result<()> {
+        let (times, masks, value_lists) = state_lists(states)?;
         let time_values = times.values().as_primitive::<Int64Type>();
         let mask_values = masks.values().as_primitive::<UInt64Type>();
         let chunk = self.chunks.len();
         let offsets = times.value_offsets();
         let value_offsets = value_lists.value_offsets();
-        for (row, &group) in group_indices.iter().enumerate() {
+        for row in 0..times.len() {
             if times.is_null(row) {
                 continue;
             }
+            let group = group_of(row);
             let start = offsets[row] as usize;
             let value_start = value_offsets[row] as usize;
             let events = offsets[row + 1] as usize - start;
@@ -468,14 +445,26 @@ impl GroupsAccumulator for ValuedEventGroups {
         Ok(())
     }
 
+    fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let buckets = self.take(emit_to)?;
+        self.params.evaluate(&buckets)
+    }
+
+    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let buckets = self.take(emit_to)?;
+        self.params.state_columns(buckets)
+    }
+
     /// Each input row as a state of its own: a list of its one event, or an empty list.
-    fn convert_to_state(
+    fn rows_as_states(
         &self,
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let rows = values.get(TIME).map_or(0, |a| a.len());
-        let (events, kept) = self.params.read_batch(values, opt_filter)?;
+        let (events, kept) = self
+            .params
+            .read_batch(values, |row| passes(opt_filter, row))?;
         self.params.state_columns(Buckets {
             starts: one_state_per_row(rows, events.iter().map(|e| e.0)),
             times: events.iter().map(|e| e.1).collect(),
@@ -485,53 +474,13 @@ impl GroupsAccumulator for ValuedEventGroups {
         })
     }
 
-    fn size(&self) -> usize {
+    fn heap_size(&self) -> usize {
         self.rows.size()
             + self
                 .chunks
                 .iter()
                 .map(|c| c.get_array_memory_size())
                 .sum::<usize>()
-    }
-}
-
-/// The one-group accumulator (no GROUP BY, windows): the same storage with group 0, evaluated
-/// without taking the rows, since a window evaluates again as rows are added.
-#[derive(Debug)]
-struct ValuedEventAccumulator {
-    groups: ValuedEventGroups,
-}
-
-impl Accumulator for ValuedEventAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let rows = values.get(TIME).map_or(0, |a| a.len());
-        self.groups.update_batch(values, &vec![0; rows], None, 1)
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let state = self.groups.state(EmitTo::All)?;
-        self.groups.merge_batch(&state, &[0], 1)?;
-        let result = self.groups.evaluate(EmitTo::All)?;
-        self.groups.merge_batch(&state, &[0], 1)?;
-        ScalarValue::try_from_array(&result, 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of_val(self) + self.groups.size()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let state = self.groups.state(EmitTo::All)?;
-        self.groups.merge_batch(&state, &[0], 1)?;
-        state
-            .iter()
-            .map(|column| ScalarValue::try_from_array(column, 0))
-            .collect()
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let rows = states.first().map_or(0, |a| a.len());
-        self.groups.merge_batch(states, &vec![0; rows], 1)
     }
 }
 
@@ -641,10 +590,9 @@ impl AggregateUDFImpl for WindowFunnelValues {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let mut groups = ValuedEventGroups::new(ValuesParams::from_args(&args)?);
-        // its one group exists before any row does: a partition without rows has a state
-        groups.num_groups = 1;
-        Ok(Box::new(ValuedEventAccumulator { groups }))
+        Ok(Box::new(OneGroup(ValuedEventGroups::new(
+            ValuesParams::from_args(&args)?,
+        ))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -655,9 +603,9 @@ impl AggregateUDFImpl for WindowFunnelValues {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ValuedEventGroups::new(ValuesParams::from_args(
-            &args,
-        )?)))
+        Ok(Box::new(GroupsOf(ValuedEventGroups::new(
+            ValuesParams::from_args(&args)?,
+        ))))
     }
 
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {

@@ -26,6 +26,7 @@ use datafusion::logical_expr::{
 
 use crate::conditions::{condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
 use crate::strings::for_each_str;
@@ -244,47 +245,8 @@ fn evaluate_groups(groups: &mut [Vec<Node>], options: Options) -> ArrayRef {
     Arc::new(out.finish())
 }
 
-#[derive(Debug)]
-struct NextNodeAccumulator {
-    options: Options,
-    nodes: Vec<Node>,
-}
-
-impl Accumulator for NextNodeAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.nodes.extend(read_nodes(values)?.into_iter().flatten());
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let mut groups = [self.nodes.clone()];
-        ScalarValue::try_from_array(&evaluate_groups(&mut groups, self.options), 0)
-    }
-
-    fn size(&self) -> usize {
-        size_of_val(self)
-            + self.nodes.capacity() * size_of::<Node>()
-            + self
-                .nodes
-                .iter()
-                .map(|n| n.2.as_ref().map_or(0, String::capacity))
-                .sum::<usize>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        state_columns(vec![0, self.nodes.len()], &self.nodes)?
-            .iter()
-            .map(|c| ScalarValue::try_from_array(c, 0))
-            .collect()
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        read_state(states, |_, node| self.nodes.push(node))
-    }
-}
-
-/// The groups accumulator: per-group node lists (the values make rows variable-sized).
-#[derive(Debug)]
+/// Per group, its nodes (the values make rows variable-sized).
+#[derive(Debug, Clone)]
 struct NextNodeGroups {
     options: Options,
     groups: Vec<Vec<Node>>,
@@ -296,16 +258,21 @@ fn node_bytes(node: &Node) -> usize {
     size_of::<Node>() + node.2.as_ref().map_or(0, String::capacity)
 }
 
+/// The arguments after (direction, base), which are literals read at planning.
+fn data_arguments(values: &[ArrayRef]) -> &[ArrayRef] {
+    &values[2..]
+}
+
 impl NextNodeGroups {
-    /// Makes room for `groups` groups.
-    fn grow_to(&mut self, groups: usize) {
-        if self.groups.len() < groups {
-            self.groups.resize_with(groups, Vec::new);
+    fn new(options: Options) -> Self {
+        Self {
+            options,
+            groups: Vec::new(),
+            bytes: 0,
         }
     }
 
     fn push(&mut self, group: usize, node: Node) {
-        self.grow_to(group + 1);
         self.bytes += node_bytes(&node);
         self.groups[group].push(node);
     }
@@ -319,35 +286,44 @@ impl NextNodeGroups {
     }
 }
 
-impl GroupsAccumulator for NextNodeGroups {
-    fn update_batch(
+impl FlatGroups for NextNodeGroups {
+    fn resize(&mut self, groups: usize) {
+        if self.groups.len() < groups {
+            self.groups.resize_with(groups, Vec::new);
+        }
+    }
+
+    fn update_rows(
         &mut self,
         values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
+        group_of: impl Fn(usize) -> usize,
+        keep: impl Fn(usize) -> bool,
     ) -> Result<()> {
-        self.grow_to(total_num_groups);
-        for (row, (node, &group)) in read_nodes(values)?
-            .into_iter()
-            .zip(group_indices)
-            .enumerate()
-        {
+        for (row, node) in read_nodes(data_arguments(values))?.into_iter().enumerate() {
             if let Some(node) = node
-                && passes(opt_filter, row)
+                && keep(row)
             {
-                self.push(group, node);
+                self.push(group_of(row), node);
             }
         }
         Ok(())
     }
 
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+    fn merge_rows(&mut self, states: &[ArrayRef], group_of: impl Fn(usize) -> usize) -> Result<()> {
+        let mut pending = Vec::new();
+        read_state(states, |row, node| pending.push((group_of(row), node)))?;
+        for (group, node) in pending {
+            self.push(group, node);
+        }
+        Ok(())
+    }
+
+    fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let mut groups = self.take(emit_to);
         Ok(evaluate_groups(&mut groups, self.options))
     }
 
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+    fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = self.take(emit_to);
         let mut offsets = vec![0];
         let mut nodes = Vec::new();
@@ -358,29 +334,14 @@ impl GroupsAccumulator for NextNodeGroups {
         state_columns(offsets, &nodes)
     }
 
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.grow_to(total_num_groups);
-        let mut pending = Vec::new();
-        read_state(values, |row, node| pending.push((group_indices[row], node)))?;
-        for (group, node) in pending {
-            self.push(group, node);
-        }
-        Ok(())
-    }
-
-    fn convert_to_state(
+    fn rows_as_states(
         &self,
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let mut offsets = vec![0];
         let mut nodes = Vec::new();
-        for (row, node) in read_nodes(values)?.into_iter().enumerate() {
+        for (row, node) in read_nodes(data_arguments(values))?.into_iter().enumerate() {
             if let Some(node) = node
                 && passes(opt_filter, row)
             {
@@ -391,7 +352,7 @@ impl GroupsAccumulator for NextNodeGroups {
         state_columns(offsets, &nodes)
     }
 
-    fn size(&self) -> usize {
+    fn heap_size(&self) -> usize {
         self.bytes + self.groups.capacity() * size_of::<Vec<Node>>()
     }
 }
@@ -422,73 +383,6 @@ impl SequenceNextNode {
             base,
             events,
         })
-    }
-}
-
-/// The accumulators see the arguments after (direction, base).
-fn data_arguments(values: &[ArrayRef]) -> &[ArrayRef] {
-    &values[2..]
-}
-
-#[derive(Debug)]
-struct Shifted<A>(A);
-
-impl Accumulator for Shifted<NextNodeAccumulator> {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.0.update_batch(data_arguments(values))
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.0.evaluate()
-    }
-    fn size(&self) -> usize {
-        self.0.size()
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.state()
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.0.merge_batch(states)
-    }
-}
-
-impl GroupsAccumulator for Shifted<NextNodeGroups> {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.0.update_batch(
-            data_arguments(values),
-            group_indices,
-            opt_filter,
-            total_num_groups,
-        )
-    }
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        self.0.evaluate(emit_to)
-    }
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        self.0.state(emit_to)
-    }
-    fn merge_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.0.merge_batch(values, group_indices, total_num_groups)
-    }
-    fn convert_to_state(
-        &self,
-        values: &[ArrayRef],
-        opt_filter: Option<&BooleanArray>,
-    ) -> Result<Vec<ArrayRef>> {
-        self.0.convert_to_state(data_arguments(values), opt_filter)
-    }
-    fn size(&self) -> usize {
-        self.0.size()
     }
 }
 
@@ -604,10 +498,9 @@ impl AggregateUDFImpl for SequenceNextNode {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(Shifted(NextNodeAccumulator {
-            options: Self::options(&args)?,
-            nodes: Vec::new(),
-        })))
+        Ok(Box::new(OneGroup(NextNodeGroups::new(Self::options(
+            &args,
+        )?))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -618,11 +511,9 @@ impl AggregateUDFImpl for SequenceNextNode {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Shifted(NextNodeGroups {
-            options: Self::options(&args)?,
-            groups: Vec::new(),
-            bytes: 0,
-        })))
+        Ok(Box::new(GroupsOf(NextNodeGroups::new(Self::options(
+            &args,
+        )?))))
     }
 
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {

@@ -21,9 +21,8 @@ use super::matcher::{first_match, sequence_count, sequence_match, sort_events};
 use super::pattern::Pattern;
 use crate::conditions::coerce_conditions;
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::event_list::{
-    EventArguments, EventListAccumulator, EventListGroups, EventsEvaluator, event_state_fields,
-};
+use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_state_fields};
+use crate::flat_groups::{GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
 use crate::time::{is_time_type, ticks_per_second};
@@ -325,10 +324,10 @@ impl AggregateUDFImpl for SequenceFunction {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(EventListAccumulator::new(
+        Ok(Box::new(OneGroup(EventListGroups::new(
             self.evaluator(&args)?,
             ARGUMENTS,
-        )))
+        ))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -339,10 +338,10 @@ impl AggregateUDFImpl for SequenceFunction {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(EventListGroups::new(
+        Ok(Box::new(GroupsOf(EventListGroups::new(
             self.evaluator(&args)?,
             ARGUMENTS,
-        )))
+        ))))
     }
 
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {

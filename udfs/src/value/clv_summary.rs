@@ -25,105 +25,12 @@ use datafusion::logical_expr::{
 use crate::conditions::passes;
 use crate::doc_sections::VALUE_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
+use crate::grouped_rows::{Sorted, counting_sort};
 use crate::literals::literal_text;
 use crate::strings::is_string_type;
+pub use crate::time::Period;
 
 const NAME: &str = "clv_summary";
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
-const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
-
-/// A calendar period purchases are counted in, and the unit times are measured in.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Period {
-    Hour,
-    Day,
-    Week,
-    Month,
-}
-
-impl Period {
-    fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "hour" | "h" => Some(Self::Hour),
-            "day" | "d" => Some(Self::Day),
-            "week" | "w" => Some(Self::Week),
-            "month" | "m" => Some(Self::Month),
-            _ => None,
-        }
-    }
-
-    /// The start of the period holding `micros` (UTC): weeks start on Monday, as pandas' `W`.
-    pub fn start(self, micros: i64) -> i64 {
-        match self {
-            Self::Hour => micros.div_euclid(MICROS_PER_HOUR) * MICROS_PER_HOUR,
-            Self::Day => micros.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY,
-            Self::Week => {
-                // 1970-01-05, day 4, was a Monday
-                let days = micros.div_euclid(MICROS_PER_DAY);
-                ((days - 4).div_euclid(7) * 7 + 4) * MICROS_PER_DAY
-            }
-            Self::Month => {
-                let days = micros.div_euclid(MICROS_PER_DAY);
-                let (year, month, _) = civil_from_days(days);
-                days_from_civil(year, month, 1) * MICROS_PER_DAY
-            }
-        }
-    }
-
-    /// The period holding `micros` as a small integer: its first hour (hour periods) or first day
-    /// (the others) since the epoch. Entries keep ticks, not microseconds, to stay 16 bytes.
-    pub fn tick(self, micros: i64) -> i64 {
-        match self {
-            // one division where the period is the tick
-            Self::Hour => micros.div_euclid(MICROS_PER_HOUR),
-            Self::Day => micros.div_euclid(MICROS_PER_DAY),
-            _ => self.start(micros) / self.tick_micros(),
-        }
-    }
-
-    pub fn tick_micros(self) -> i64 {
-        match self {
-            Self::Hour => MICROS_PER_HOUR,
-            _ => MICROS_PER_DAY,
-        }
-    }
-
-    /// Length of the unit in microseconds; a month is the mean Gregorian month (30.436875
-    /// days), as numpy's `timedelta64(1, 'M')` that lifetimes divides by.
-    pub fn unit_micros(self) -> f64 {
-        match self {
-            Self::Hour => MICROS_PER_HOUR as f64,
-            Self::Day => MICROS_PER_DAY as f64,
-            Self::Week => 7.0 * MICROS_PER_DAY as f64,
-            Self::Month => 30.436_875 * MICROS_PER_DAY as f64,
-        }
-    }
-}
-
-/// Howard Hinnant's algorithm: (year, month, day) of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let month = i64::from(month);
-    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn result_fields() -> Fields {
     Fields::from(vec![
         Field::new("frequency", DataType::Float64, true),
@@ -336,7 +243,7 @@ impl ClvSummary {
 }
 
 /// One order, or one customer-period after compaction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     group: u32,
     /// the period's tick (see `Period::tick`)
@@ -347,7 +254,7 @@ struct Entry {
 /// as_of's period start for each group. It is nearly always one value for every row (a
 /// literal), so that value is kept once, with a byte per group saying whether the group has had
 /// a row (small enough to stay in cache); values per group are kept only once two differ.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct AsOfByGroup {
     common: Option<i64>,
     seen: Vec<bool>,
@@ -410,7 +317,7 @@ impl AsOfByGroup {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ClvGroups {
     period: Period,
     unit: Period,
@@ -461,29 +368,18 @@ impl ClvGroups {
     fn compact(&mut self) {
         let before = self.entries.len();
         let groups = self.as_of.len();
-        // u32 positions halve the counters' cache footprint; `push` keeps the entries below
-        // u32::MAX
-        let mut starts = vec![0u32; groups + 1];
-        for entry in &self.entries {
-            starts[entry.group as usize + 1] += 1;
-        }
-        for g in 0..groups {
-            starts[g + 1] += starts[g];
-        }
-        let mut next = starts.clone();
-        let mut sorted = vec![
-            Entry {
-                group: 0,
-                period: 0,
-                amount: 0.0
-            };
-            self.entries.len()
-        ];
-        for entry in self.entries.drain(..) {
-            let slot = &mut next[entry.group as usize];
-            sorted[*slot as usize] = entry;
-            *slot += 1;
-        }
+        let entries = std::mem::take(&mut self.entries);
+        let Sorted {
+            starts,
+            items: mut sorted,
+        } = counting_sort(
+            entries.len(),
+            groups,
+            |i| Some(entries[i].group as usize),
+            |i| entries[i],
+        );
+        drop(entries);
+        self.entries = Vec::with_capacity(sorted.len());
         for g in 0..groups {
             let slice = &mut sorted[starts[g] as usize..starts[g + 1] as usize];
             // by amount too, so that a customer-period's total is summed in the same order
@@ -718,6 +614,7 @@ impl FlatGroups for ClvGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::MICROS_PER_DAY;
     use datafusion::arrow::array::TimestampMicrosecondArray;
 
     fn groups() -> GroupsOf<ClvGroups> {
@@ -789,23 +686,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn period_starts() {
-        let day = |y, m, d| days_from_civil(y, m, d) * MICROS_PER_DAY;
-        // 2026-03-04 is a Wednesday: its week starts on Monday 2026-03-02
-        let wednesday = day(2026, 3, 4) + 5 * MICROS_PER_HOUR;
-        assert_eq!(Period::Week.start(wednesday), day(2026, 3, 2));
-        assert_eq!(Period::Week.start(day(2026, 3, 2)), day(2026, 3, 2));
-        assert_eq!(Period::Week.start(day(2026, 3, 1)), day(2026, 2, 23));
-        assert_eq!(Period::Month.start(wednesday), day(2026, 3, 1));
-        assert_eq!(Period::Day.start(wednesday), day(2026, 3, 4));
-        assert_eq!(Period::Day.start(-1), day(1969, 12, 31));
-        for days in [-800_000, -1, 0, 59, 11_000, 20_000, 2_000_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
 }

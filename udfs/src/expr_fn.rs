@@ -1,0 +1,322 @@
+//! Calls of userlake's functions as DataFusion `Expr`s, for the DataFrame API, as DataFusion's
+//! own `expr_fn` modules. Arguments are what the SQL function takes, in its order (see each
+//! function's documentation); a variadic tail is a `Vec`, an optional trailing argument an
+//! `Option`. Literal arguments (a window, a mode, a pattern, a model name) are `lit(...)`.
+//!
+//! ```
+//! use datafusion::prelude::{col, lit};
+//! use userlake_udfs::expr_fn::window_funnel;
+//!
+//! // the deepest step of view -> cart -> pay reached within a day, per user
+//! let level = window_funnel(
+//!     lit("1 day"),
+//!     lit(""),
+//!     col("event_time"),
+//!     vec![
+//!         col("event_name").eq(lit("view")),
+//!         col("event_name").eq(lit("cart")),
+//!         col("event_name").eq(lit("pay")),
+//!     ],
+//! );
+//! assert_eq!(level.schema_name().to_string().split('(').next(), Some("window_funnel"));
+//! ```
+
+use datafusion::logical_expr::Expr;
+
+use crate::singletons::*;
+
+/// `leading` followed by `rest`.
+fn arguments(leading: impl IntoIterator<Item = Expr>, rest: Vec<Expr>) -> Vec<Expr> {
+    leading.into_iter().chain(rest).collect()
+}
+
+/// `leading` followed by `optional` when given.
+fn with_optional(leading: impl IntoIterator<Item = Expr>, optional: Option<Expr>) -> Vec<Expr> {
+    leading.into_iter().chain(optional).collect()
+}
+
+// ---- identity ---------------------------------------------------------------------------
+
+/// `normalize_id(id_type, value)`
+pub fn normalize_id(id_type: Expr, value: Expr) -> Expr {
+    normalize_id_udf().call(vec![id_type, value])
+}
+
+/// `is_placeholder_id(id_type, value)`
+pub fn is_placeholder_id(id_type: Expr, value: Expr) -> Expr {
+    is_placeholder_id_udf().call(vec![id_type, value])
+}
+
+/// `anchor_identifier(id_type, value [, id_type, value ...])`: `pairs` are (id_type, value).
+pub fn anchor_identifier(pairs: Vec<(Expr, Expr)>) -> Expr {
+    anchor_identifier_udf().call(pairs.into_iter().flat_map(|(t, v)| [t, v]).collect())
+}
+
+/// `hash_id(value, salt)`
+pub fn hash_id(value: Expr, salt: Expr) -> Expr {
+    hash_id_udf().call(vec![value, salt])
+}
+
+/// `mask_phone(value)`
+pub fn mask_phone(value: Expr) -> Expr {
+    mask_phone_udf().call(vec![value])
+}
+
+// ---- behaviour --------------------------------------------------------------------------
+
+/// `window_funnel(window, mode, timestamp, cond1, ..., condN)`
+pub fn window_funnel(window: Expr, mode: Expr, timestamp: Expr, conditions: Vec<Expr>) -> Expr {
+    window_funnel_udaf().call(arguments([window, mode, timestamp], conditions))
+}
+
+/// `window_funnel_detail(window, mode, timestamp, cond1, ..., condN)`
+pub fn window_funnel_detail(
+    window: Expr,
+    mode: Expr,
+    timestamp: Expr,
+    conditions: Vec<Expr>,
+) -> Expr {
+    window_funnel_detail_udaf().call(arguments([window, mode, timestamp], conditions))
+}
+
+/// `window_funnel_totals(window, mode, timestamp, cond1, ..., condN)`
+pub fn window_funnel_totals(
+    window: Expr,
+    mode: Expr,
+    timestamp: Expr,
+    conditions: Vec<Expr>,
+) -> Expr {
+    window_funnel_totals_udaf().call(arguments([window, mode, timestamp], conditions))
+}
+
+/// `window_funnel_values(window, mode, timestamp, value, cond1, ..., condN)`
+pub fn window_funnel_values(
+    window: Expr,
+    mode: Expr,
+    timestamp: Expr,
+    value: Expr,
+    conditions: Vec<Expr>,
+) -> Expr {
+    window_funnel_values_udaf().call(arguments([window, mode, timestamp, value], conditions))
+}
+
+/// `retention(cond1, ..., condN)`
+pub fn retention(conditions: Vec<Expr>) -> Expr {
+    retention_udaf().call(conditions)
+}
+
+/// `active_people(day, person, window_days)`
+pub fn active_people(day: Expr, person: Expr, window_days: Expr) -> Expr {
+    active_people_udaf().call(vec![day, person, window_days])
+}
+
+/// `sequence_match(pattern, timestamp, cond1, ..., condN)`
+pub fn sequence_match(pattern: Expr, timestamp: Expr, conditions: Vec<Expr>) -> Expr {
+    sequence_match_udaf().call(arguments([pattern, timestamp], conditions))
+}
+
+/// `sequence_count(pattern, timestamp, cond1, ..., condN)`
+pub fn sequence_count(pattern: Expr, timestamp: Expr, conditions: Vec<Expr>) -> Expr {
+    sequence_count_udaf().call(arguments([pattern, timestamp], conditions))
+}
+
+/// `sequence_match_events(pattern, timestamp, cond1, ..., condN)`
+pub fn sequence_match_events(pattern: Expr, timestamp: Expr, conditions: Vec<Expr>) -> Expr {
+    sequence_match_events_udaf().call(arguments([pattern, timestamp], conditions))
+}
+
+/// `sequence_next_node(direction, base, timestamp, value, base_cond, event1, ..., eventN)`
+pub fn sequence_next_node(
+    direction: Expr,
+    base: Expr,
+    timestamp: Expr,
+    value: Expr,
+    base_condition: Expr,
+    events: Vec<Expr>,
+) -> Expr {
+    sequence_next_node_udaf().call(arguments(
+        [direction, base, timestamp, value, base_condition],
+        events,
+    ))
+}
+
+/// `sessionize(timestamp, gap)`, a window function: complete it with
+/// `ExprFunctionExt::partition_by(...).order_by(...).build()`.
+pub fn sessionize(timestamp: Expr, gap: Expr) -> Expr {
+    sessionize_udwf().call(vec![timestamp, gap])
+}
+
+// ---- customer value ---------------------------------------------------------------------
+
+/// `clv_summary(order_time, amount, as_of [, period [, unit]])`: `period_and_unit` is the
+/// period alone, or the period and the unit.
+pub fn clv_summary(
+    order_time: Expr,
+    amount: Expr,
+    as_of: Expr,
+    period_and_unit: Vec<Expr>,
+) -> Expr {
+    clv_summary_udaf().call(arguments([order_time, amount, as_of], period_and_unit))
+}
+
+/// `bgnbd_fit(frequency, recency, t [, penalizer])`
+pub fn bgnbd_fit(frequency: Expr, recency: Expr, t: Expr, penalizer: Option<Expr>) -> Expr {
+    bgnbd_fit_udaf().call(with_optional([frequency, recency, t], penalizer))
+}
+
+/// `pareto_nbd_fit(frequency, recency, t [, penalizer])`
+pub fn pareto_nbd_fit(frequency: Expr, recency: Expr, t: Expr, penalizer: Option<Expr>) -> Expr {
+    pareto_nbd_fit_udaf().call(with_optional([frequency, recency, t], penalizer))
+}
+
+/// `gamma_gamma_fit(frequency, monetary_value [, penalizer])`
+pub fn gamma_gamma_fit(frequency: Expr, monetary_value: Expr, penalizer: Option<Expr>) -> Expr {
+    gamma_gamma_fit_udaf().call(with_optional([frequency, monetary_value], penalizer))
+}
+
+/// `bgnbd_expected_purchases(model, horizon, frequency, recency, t)`
+pub fn bgnbd_expected_purchases(
+    model: Expr,
+    horizon: Expr,
+    frequency: Expr,
+    recency: Expr,
+    t: Expr,
+) -> Expr {
+    bgnbd_expected_purchases_udf().call(vec![model, horizon, frequency, recency, t])
+}
+
+/// `bgnbd_p_alive(model, frequency, recency, t)`
+pub fn bgnbd_p_alive(model: Expr, frequency: Expr, recency: Expr, t: Expr) -> Expr {
+    bgnbd_p_alive_udf().call(vec![model, frequency, recency, t])
+}
+
+/// `gamma_gamma_expected_spend(model, frequency, monetary_value)`
+pub fn gamma_gamma_expected_spend(model: Expr, frequency: Expr, monetary_value: Expr) -> Expr {
+    gamma_gamma_expected_spend_udf().call(vec![model, frequency, monetary_value])
+}
+
+/// The arguments of [`bgnbd_clv`], named because there are eight.
+#[derive(Debug, Clone)]
+pub struct ClvArguments {
+    pub model: Expr,
+    pub frequency: Expr,
+    pub recency: Expr,
+    pub t: Expr,
+    pub spend: Expr,
+    pub months: Expr,
+    pub monthly_discount_rate: Expr,
+    pub units_per_month: Expr,
+}
+
+/// `bgnbd_clv(model, frequency, recency, t, spend, months, monthly_discount_rate,
+/// units_per_month)`
+pub fn bgnbd_clv(arguments: ClvArguments) -> Expr {
+    bgnbd_clv_udf().call(vec![
+        arguments.model,
+        arguments.frequency,
+        arguments.recency,
+        arguments.t,
+        arguments.spend,
+        arguments.months,
+        arguments.monthly_discount_rate,
+        arguments.units_per_month,
+    ])
+}
+
+/// `rfm_segment(r_score, f_score, m_score [, map])`
+pub fn rfm_segment(r_score: Expr, f_score: Expr, m_score: Expr, map: Option<Expr>) -> Expr {
+    rfm_segment_udf().call(with_optional([r_score, f_score, m_score], map))
+}
+
+/// `rfm_8class(recency, frequency, monetary, avg_recency, avg_frequency, avg_monetary)`:
+/// `values` are (recency, frequency, monetary) and `averages` the same three averages.
+pub fn rfm_8class(values: [Expr; 3], averages: [Expr; 3]) -> Expr {
+    rfm_8class_udf().call(values.into_iter().chain(averages).collect())
+}
+
+/// The arguments of [`lifecycle_layer`], named because there are six or seven.
+#[derive(Debug, Clone)]
+pub struct LifecycleArguments {
+    pub joined_at: Expr,
+    pub last_active_at: Expr,
+    pub last_order_at: Expr,
+    pub orders: Expr,
+    pub monetary: Expr,
+    pub as_of: Expr,
+    pub options: Option<Expr>,
+}
+
+/// `lifecycle_layer(joined_at, last_active_at, last_order_at, orders, monetary, as_of
+/// [, options])`
+pub fn lifecycle_layer(arguments: LifecycleArguments) -> Expr {
+    lifecycle_layer_udf().call(with_optional(
+        [
+            arguments.joined_at,
+            arguments.last_active_at,
+            arguments.last_order_at,
+            arguments.orders,
+            arguments.monetary,
+            arguments.as_of,
+        ],
+        arguments.options,
+    ))
+}
+
+/// `ltv_simple(arpu, gross_margin, churn_rate)`
+pub fn ltv_simple(arpu: Expr, gross_margin: Expr, churn_rate: Expr) -> Expr {
+    ltv_simple_udf().call(vec![arpu, gross_margin, churn_rate])
+}
+
+// ---- growth -----------------------------------------------------------------------------
+
+/// `attribution(model, touch_time, channel, conversion_time [, parameter])`
+pub fn attribution(
+    model: Expr,
+    touch_time: Expr,
+    channel: Expr,
+    conversion_time: Expr,
+    parameter: Option<Expr>,
+) -> Expr {
+    attribution_udaf().call(with_optional(
+        [model, touch_time, channel, conversion_time],
+        parameter,
+    ))
+}
+
+/// `markov_attribution(path, conversions [, non_conversions])`
+pub fn markov_attribution(path: Expr, conversions: Expr, non_conversions: Option<Expr>) -> Expr {
+    markov_attribution_udaf().call(with_optional([path, conversions], non_conversions))
+}
+
+/// `ab_test_proportions(conversions_a, n_a, conversions_b, n_b [, alpha])`
+pub fn ab_test_proportions(
+    conversions_a: Expr,
+    n_a: Expr,
+    conversions_b: Expr,
+    n_b: Expr,
+    alpha: Option<Expr>,
+) -> Expr {
+    ab_test_proportions_udf().call(with_optional(
+        [conversions_a, n_a, conversions_b, n_b],
+        alpha,
+    ))
+}
+
+/// `ab_test_means(mean_a, sd_a, n_a, mean_b, sd_b, n_b [, alpha])`: each group is (mean,
+/// standard deviation, size).
+pub fn ab_test_means(group_a: [Expr; 3], group_b: [Expr; 3], alpha: Option<Expr>) -> Expr {
+    ab_test_means_udf().call(with_optional(group_a.into_iter().chain(group_b), alpha))
+}
+
+/// `ab_sample_size(baseline_rate, minimum_detectable_effect [, alpha [, power]])`:
+/// `alpha_and_power` is empty, the alpha alone, or the alpha and the power.
+pub fn ab_sample_size(
+    baseline_rate: Expr,
+    minimum_detectable_effect: Expr,
+    alpha_and_power: Vec<Expr>,
+) -> Expr {
+    ab_sample_size_udf().call(arguments(
+        [baseline_rate, minimum_detectable_effect],
+        alpha_and_power,
+    ))
+}

@@ -1,0 +1,71 @@
+//! One shared instance of each function, as DataFusion's own crates do (`count_udaf()`): the
+//! lists `register_all` registers and the [`expr_fn`](crate::expr_fn) builders both take them
+//! from here, so a function is constructed in one place.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+
+use crate::experiments::{AbTest, Statistic};
+use crate::sequence::{SequenceFunction, SequenceKind};
+use crate::value::fit_udaf::{Model, ModelFit};
+use crate::value::predict::{Prediction, PredictionKind};
+use crate::{
+    active_people, attribution, coalesce, funnel, identity, markov, retention, sequence,
+    sessionize, value,
+};
+
+/// `$name()` returns the shared `Arc<$kind>` made from `$make` on first use.
+macro_rules! singleton {
+    ($kind:ident, $($name:ident => $make:expr),+ $(,)?) => {$(
+        #[doc = concat!("The shared `", stringify!($kind), "` of `", stringify!($name), "`.")]
+        pub fn $name() -> Arc<$kind> {
+            static INSTANCE: LazyLock<Arc<$kind>> =
+                LazyLock::new(|| Arc::new($kind::from($make)));
+            Arc::clone(&INSTANCE)
+        }
+    )+};
+}
+
+singleton!(ScalarUDF,
+    normalize_id_udf => identity::NormalizeId::default(),
+    is_placeholder_id_udf => identity::IsPlaceholderId::default(),
+    anchor_identifier_udf => identity::AnchorIdentifier::default(),
+    hash_id_udf => identity::HashId::default(),
+    mask_phone_udf => identity::MaskPhone::default(),
+    ab_test_proportions_udf => AbTest::new(Statistic::Proportions),
+    ab_test_means_udf => AbTest::new(Statistic::Means),
+    ab_sample_size_udf => AbTest::new(Statistic::SampleSize),
+    rfm_segment_udf => value::rfm::RfmSegment::default(),
+    rfm_8class_udf => value::rfm::Rfm8Class::default(),
+    lifecycle_layer_udf => value::lifecycle::LifecycleLayer::default(),
+    ltv_simple_udf => value::lifecycle::LtvSimple::default(),
+    bgnbd_expected_purchases_udf => Prediction::new(PredictionKind::ExpectedPurchases),
+    bgnbd_p_alive_udf => Prediction::new(PredictionKind::ProbabilityAlive),
+    gamma_gamma_expected_spend_udf => Prediction::new(PredictionKind::ExpectedSpend),
+    bgnbd_clv_udf => Prediction::new(PredictionKind::LifetimeValue),
+    coalesce_udf => coalesce::Coalesce::default(),
+);
+
+singleton!(AggregateUDF,
+    window_funnel_udaf => funnel::WindowFunnel::default(),
+    window_funnel_detail_udaf => funnel::WindowFunnelDetail::default(),
+    window_funnel_totals_udaf => funnel::WindowFunnelTotals::default(),
+    window_funnel_values_udaf => funnel::WindowFunnelValues::default(),
+    retention_udaf => retention::Retention::default(),
+    active_people_udaf => active_people::ActivePeople::default(),
+    sequence_match_udaf => SequenceFunction::new(SequenceKind::Match),
+    sequence_count_udaf => SequenceFunction::new(SequenceKind::Count),
+    sequence_match_events_udaf => SequenceFunction::new(SequenceKind::Events),
+    sequence_next_node_udaf => sequence::SequenceNextNode::default(),
+    attribution_udaf => attribution::Attribution::default(),
+    markov_attribution_udaf => markov::MarkovAttribution::default(),
+    clv_summary_udaf => value::clv_summary::ClvSummary::default(),
+    bgnbd_fit_udaf => ModelFit::new(Model::BgNbd),
+    pareto_nbd_fit_udaf => ModelFit::new(Model::ParetoNbd),
+    gamma_gamma_fit_udaf => ModelFit::new(Model::GammaGamma),
+);
+
+singleton!(WindowUDF,
+    sessionize_udwf => sessionize::Sessionize::default(),
+);
