@@ -469,7 +469,10 @@ async fn run_stitch(args: StitchArgs) -> Result<()> {
         for statement in split_statements(&sql) {
             execute(&session.ctx, &statement)
                 .await
-                .map_err(|e| Error::usage(format!("{}: {e}", script.display())))?;
+                .map_err(|e| Error::Script {
+                    script: script.clone(),
+                    source: Box::new(e),
+                })?;
         }
     }
     let options = StitchOptions {

@@ -138,7 +138,7 @@ impl PersonKeys {
             return Ok(());
         }
         let bytes = serde_json::to_vec(self.lineage.as_ref())
-            .map_err(|e| Error::usage(format!("{}: {e}", storage.describe(LINEAGE_FILE))))?;
+            .map_err(|e| Error::context(storage.describe(LINEAGE_FILE), e))?;
         storage.put(LINEAGE_FILE, bytes).await
     }
 

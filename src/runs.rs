@@ -266,10 +266,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 ) -> Result<Option<T>> {
     match storage.get(relative).await? {
         Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::usage(format!(
-                "{}: not a userlake run file: {e}",
-                storage.describe(relative)
-            ))
+            Error::context(
+                format!("{}: not a userlake run file", storage.describe(relative)),
+                e,
+            )
         }),
         None => Ok(None),
     }
@@ -277,7 +277,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 
 pub async fn write_json<T: Serialize>(storage: &Storage, relative: &str, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::usage(format!("{}: {e}", storage.describe(relative))))?;
+        .map_err(|e| Error::context(storage.describe(relative), e))?;
     storage.put(relative, bytes).await
 }
 

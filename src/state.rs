@@ -486,7 +486,7 @@ async fn write_part(
         covers,
     };
     let record = serde_json::to_vec_pretty(&part)
-        .map_err(|e| Error::usage(format!("state {}: {e}", spec.table)))?;
+        .map_err(|e| Error::context(format!("state {}", spec.table), e))?;
     storage.put(&format!("{run_id}.json"), record).await?;
     Ok(part)
 }

@@ -73,11 +73,12 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
     if options.edges == DEFAULT_EDGES && !ctx.table_exist(DEFAULT_EDGES)? {
         for statement in split_statements(&whole_lake_edges_script()) {
             execute(ctx, &statement).await.map_err(|e| {
-                Error::usage(format!(
+                Error::context(
                     "deriving identity edges (sql/identifier_sets.sql and \
                      sql/identity_edges.sql; the lake needs \
-                     identity_edges, events and orders, or pass --edges TABLE): {e}"
-                ))
+                     identity_edges, events and orders, or pass --edges TABLE)",
+                    e,
+                )
             })?;
         }
     }

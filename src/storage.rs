@@ -94,7 +94,7 @@ impl Storage {
         let url = self
             .url
             .join(&format!("{relative}/"))
-            .map_err(|e| Error::usage(format!("{}: {e}", self.describe(relative))))?;
+            .map_err(|e| Error::context(self.describe(relative), e))?;
         Ok(Storage {
             store: Arc::clone(&self.store),
             root: self.path(relative),

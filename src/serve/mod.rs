@@ -72,7 +72,7 @@ pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()> + S
     let table_count = session.tables.len();
     let listener = TcpListener::bind(options.listen)
         .await
-        .map_err(|e| Error::usage(format!("cannot listen on {}: {e}", options.listen)))?;
+        .map_err(|e| Error::context(format!("cannot listen on {}", options.listen), e))?;
     let bound = listener
         .local_addr()
         .map_err(|e| Error::context("cannot read the bound address", e))?;
