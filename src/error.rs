@@ -7,8 +7,28 @@ use datafusion::error::DataFusionError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A mistake in how userlake was called or configured (an option, an argument, a missing
+    /// table), with nothing underneath: the message says what to change.
     #[error("{0}")]
     Usage(String),
+
+    /// A job file that cannot be run as written; `message` names the key or the step.
+    #[error("{}: {message}", path.display())]
+    JobFile { path: PathBuf, message: String },
+
+    /// A step of a job that ran out of the memory `--memory-limit` gave it.
+    #[error(
+        "step {step:?} ran out of memory under --memory-limit {limit}: {source}. Raise the limit \
+         (this step's operators could not spill enough to fit in it), or run the job with fewer \
+         --target-partitions"
+    )]
+    OutOfMemory {
+        step: String,
+        /// The limit, as the user wrote it (`1.0 MiB`).
+        limit: String,
+        #[source]
+        source: Box<Error>,
+    },
 
     #[error("lake {location}: {reason}")]
     Lake { location: String, reason: String },
@@ -88,6 +108,7 @@ impl Error {
     /// that could not spill, or could not spill enough).
     pub fn is_out_of_memory(&self) -> bool {
         match self {
+            Error::OutOfMemory { .. } => true,
             Error::Statement { source, .. }
             | Error::Script { source, .. }
             | Error::Step { source, .. } => source.is_out_of_memory(),
@@ -141,5 +162,29 @@ mod tests {
         };
         assert!(step.is_out_of_memory());
         assert!(step.to_string().starts_with("step \"funnel\": "));
+
+        let exhausted = Error::DataFusion(DataFusionError::ResourcesExhausted("pool".into()));
+        let out_of_memory = Error::OutOfMemory {
+            step: "funnel".into(),
+            limit: "1.0 MiB".into(),
+            source: Box::new(exhausted),
+        };
+        assert!(out_of_memory.is_out_of_memory());
+        assert!(
+            out_of_memory
+                .to_string()
+                .starts_with("step \"funnel\" ran out of memory under --memory-limit 1.0 MiB: ")
+        );
+        let root = out_of_memory.source().expect("the step's own error");
+        assert!(root.to_string().contains("pool"), "{root}");
+
+        let job = Error::JobFile {
+            path: "jobs/nightly.toml".into(),
+            message: "unknown key steps[2].scrpit".into(),
+        };
+        assert_eq!(
+            job.to_string(),
+            "jobs/nightly.toml: unknown key steps[2].scrpit"
+        );
     }
 }

@@ -192,7 +192,10 @@ pub const DEFAULT_KEEP_RUNS: usize = 2;
 pub const DEFAULT_MAX_STATE_PARTS: usize = 30;
 
 fn invalid(path: &Path, message: impl std::fmt::Display) -> Error {
-    Error::usage(format!("{}: {message}", path.display()))
+    Error::JobFile {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
 }
 
 impl JobFile {

@@ -421,13 +421,11 @@ fn describe_changes(changes: &[InputChange]) -> String {
 /// A step's error, naming the step, and the memory limit when the step ran out of it.
 fn step_error(step: &Step, error: Error, memory_limit: Option<usize>) -> Error {
     match memory_limit {
-        Some(limit) if error.is_out_of_memory() => Error::usage(format!(
-            "step {:?} ran out of memory under --memory-limit {}: {error}. Raise the limit \
-             (this step's operators could not spill enough to fit in it), or run the job \
-             with fewer --target-partitions",
-            step.name,
-            format_byte_size(limit)
-        )),
+        Some(limit) if error.is_out_of_memory() => Error::OutOfMemory {
+            step: step.name.clone(),
+            limit: format_byte_size(limit),
+            source: Box::new(error),
+        },
         _ => Error::Step {
             step: step.name.clone(),
             source: Box::new(error),

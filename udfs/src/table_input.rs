@@ -67,3 +67,32 @@ impl TableInput<'_> {
         state.create_physical_plan(&plan).await
     }
 }
+
+/// The children of a table function's plan: its input, and a second one when it has one (the
+/// previous id graph, the campaign mapping).
+pub fn plan_children<'a>(
+    input: &'a Arc<dyn ExecutionPlan>,
+    second: Option<&'a Arc<dyn ExecutionPlan>>,
+) -> Vec<&'a Arc<dyn ExecutionPlan>> {
+    std::iter::once(input).chain(second).collect()
+}
+
+/// A table function plan's input and its optional second child.
+pub type PlanChildren = (Arc<dyn ExecutionPlan>, Option<Arc<dyn ExecutionPlan>>);
+
+/// The children given back to a table function's plan (`replace_children`), as its input and
+/// its second one, checked against the `expected` number the plan has.
+pub fn new_plan_children(
+    plan: &str,
+    mut children: Vec<Arc<dyn ExecutionPlan>>,
+    expected: usize,
+) -> Result<PlanChildren> {
+    if children.len() != expected || !(1..=2).contains(&expected) {
+        return datafusion::common::plan_err!(
+            "{plan} expects {expected} children, got {}",
+            children.len()
+        );
+    }
+    let second = if expected == 2 { children.pop() } else { None };
+    Ok((children.remove(0), second))
+}

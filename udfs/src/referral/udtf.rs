@@ -32,7 +32,7 @@ use crate::identity::normalize;
 use crate::literals::table_function_string;
 use crate::stitch::ingest::{identifier_key, identifier_key_in};
 use crate::strings::StrColumn;
-use crate::table_input::TableInput;
+use crate::table_input::{TableInput, new_plan_children, plan_children};
 use crate::time::{for_each_tick, ticks_per_second};
 
 const NAME: &str = "referral_tree";
@@ -396,11 +396,7 @@ impl ExecutionPlan for ReferralTreeExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        let mut children = vec![&self.referrals];
-        if let Some(mapping) = &self.mapping {
-            children.push(mapping);
-        }
-        children
+        plan_children(&self.referrals, self.mapping.as_ref())
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
@@ -416,18 +412,11 @@ impl ExecutionPlan for ReferralTreeExec {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let expected = self.children().len();
-        if children.len() != expected {
-            return plan_err!(
-                "ReferralTreeExec expects {expected} children, got {}",
-                children.len()
-            );
-        }
-        let mapping = if expected == 2 { children.pop() } else { None };
-        let referrals = children.remove(0);
+        let (referrals, mapping) =
+            new_plan_children("ReferralTreeExec", children, self.children().len())?;
         Ok(Arc::new(ReferralTreeExec::new(
             self.name.clone(),
             referrals,

@@ -33,7 +33,7 @@ use super::previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS, PreviousGraph};
 use super::rules::StitchRules;
 use crate::doc_sections::IDENTITY_SECTION;
 use crate::literals::table_function_string;
-use crate::table_input::TableInput;
+use crate::table_input::{TableInput, new_plan_children, plan_children};
 
 /// The `stitch` table function.
 #[derive(Debug, Default)]
@@ -327,11 +327,7 @@ impl ExecutionPlan for StitchExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        let mut children = vec![&self.input.edges];
-        if let Some(previous) = &self.input.previous {
-            children.push(previous);
-        }
-        children
+        plan_children(&self.input.edges, self.input.previous.as_ref())
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
@@ -347,21 +343,13 @@ impl ExecutionPlan for StitchExec {
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let expected = self.children().len();
-        if children.len() != expected {
-            return plan_err!(
-                "StitchExec expects {expected} children, got {}",
-                children.len()
-            );
-        }
+        let (edges, previous) = new_plan_children("StitchExec", children, self.children().len())?;
         let mut input = self.input.clone();
-        if expected == 2 {
-            input.previous = children.pop();
-        }
-        input.edges = children.remove(0);
+        input.edges = edges;
+        input.previous = previous;
         Ok(Arc::new(StitchExec::new(input, self.projection.clone())))
     }
 
