@@ -28,7 +28,7 @@ use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
 use crate::literals::literal_text;
 use crate::strings::{StrColumn, for_each_str, is_string_type};
-use crate::time::{for_each_tick, is_time_type, ticks_per_second, window_ticks};
+use crate::time::{check_time_argument, for_each_tick, ticks_per_second, window_ticks};
 
 const NAME: &str = "attribution";
 
@@ -234,20 +234,12 @@ impl AggregateUDFImpl for Attribution {
                 arg_types[0]
             );
         }
-        if !is_time_type(&arg_types[1]) {
-            return plan_err!(
-                "{NAME}: touch_time must be a timestamp, date or integer, got {}",
-                arg_types[1]
-            );
-        }
+        check_time_argument(NAME, "touch_time", &arg_types[1])?;
         if !(is_string_type(&arg_types[2]) || arg_types[2].is_null()) {
             return plan_err!("{NAME}: channel must be a string, got {}", arg_types[2]);
         }
-        if !(is_time_type(&arg_types[3]) || arg_types[3].is_null()) {
-            return plan_err!(
-                "{NAME}: conversion_time must be a timestamp, date or integer, got {}",
-                arg_types[3]
-            );
+        if !arg_types[3].is_null() {
+            check_time_argument(NAME, "conversion_time", &arg_types[3])?;
         }
         let mut types = arg_types.to_vec();
         // the conversion time is read in the touch time's own ticks

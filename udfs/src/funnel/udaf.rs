@@ -26,7 +26,8 @@ use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_
 use crate::flat_groups::{GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::time::{is_interval, is_time_type, ticks_per_second, window_ticks};
+use crate::strings::check_string_literal;
+use crate::time::{check_time_argument, is_interval, ticks_per_second, window_ticks};
 
 pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";
@@ -52,21 +53,8 @@ pub(crate) fn check_funnel_arguments(name: &str, arg_types: &[DataType]) -> Resu
             arg_types[0]
         );
     }
-    if !matches!(
-        arg_types[1],
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    ) {
-        return plan_err!(
-            "{name}: the mode must be a string literal such as '' or 'strict_order', got {}",
-            arg_types[1]
-        );
-    }
-    if !is_time_type(&arg_types[2]) {
-        return plan_err!(
-            "{name}: the timestamp must be a timestamp, a date or an integer, got {}",
-            arg_types[2]
-        );
-    }
+    check_string_literal(name, "mode", Some("'' or 'strict_order'"), &arg_types[1])?;
+    check_time_argument(name, "the timestamp", &arg_types[2])?;
     let mut coerced = arg_types[..3].to_vec();
     coerced.extend(coerce_conditions(name, &arg_types[3..])?);
     Ok(coerced)

@@ -29,8 +29,8 @@ use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::strings::for_each_str;
-use crate::time::{is_time_type, time_ticks};
+use crate::strings::{check_string_literal, for_each_str};
+use crate::time::{check_time_argument, time_ticks};
 
 const NAME: &str = "sequence_next_node";
 const MAX_EVENTS: usize = 64;
@@ -436,23 +436,9 @@ impl AggregateUDFImpl for SequenceNextNode {
                 arg_types.len() - 5
             );
         }
-        for (index, what) in [(0, "direction"), (1, "base")] {
-            if !matches!(
-                arg_types[index],
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ) {
-                return plan_err!(
-                    "{NAME}: the {what} must be a string literal, got {}",
-                    arg_types[index]
-                );
-            }
-        }
-        if !is_time_type(&arg_types[2]) {
-            return plan_err!(
-                "{NAME}: the timestamp must be a timestamp, a date or an integer, got {}",
-                arg_types[2]
-            );
-        }
+        check_string_literal(NAME, "direction", None, &arg_types[0])?;
+        check_string_literal(NAME, "base", None, &arg_types[1])?;
+        check_time_argument(NAME, "the timestamp", &arg_types[2])?;
         let value = match &arg_types[3] {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
                 arg_types[3].clone()

@@ -25,7 +25,8 @@ use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_
 use crate::flat_groups::{GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::time::{is_time_type, ticks_per_second};
+use crate::strings::check_string_literal;
+use crate::time::{check_time_argument, ticks_per_second};
 
 const MAX_CONDITIONS: usize = 64;
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -276,21 +277,8 @@ impl AggregateUDFImpl for SequenceFunction {
                 arg_types.len() - 2
             );
         }
-        if !matches!(
-            arg_types[0],
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        ) {
-            return plan_err!(
-                "{name}: the pattern must be a string literal, got {}",
-                arg_types[0]
-            );
-        }
-        if !is_time_type(&arg_types[1]) {
-            return plan_err!(
-                "{name}: the timestamp must be a timestamp, a date or an integer, got {}",
-                arg_types[1]
-            );
-        }
+        check_string_literal(name, "pattern", None, &arg_types[0])?;
+        check_time_argument(name, "the timestamp", &arg_types[1])?;
         let mut coerced = arg_types[..2].to_vec();
         coerced.extend(coerce_conditions(name, &arg_types[2..])?);
         Ok(coerced)
