@@ -65,9 +65,7 @@ pub struct StitchSummary {
 /// Stitches the edges named in `options` in the session's lake.
 pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Stitched> {
     let rules = match &options.rules {
-        Some(path) => {
-            StitchRules::from_file(path).map_err(|e| Error::usage(e.strip_backtrace()))?
-        }
+        Some(path) => StitchRules::from_file(path).map_err(Error::DataFusion)?,
         None => StitchRules::default(),
     };
     if options.edges == DEFAULT_EDGES && !ctx.table_exist(DEFAULT_EDGES)? {

@@ -204,8 +204,11 @@ impl StitchRules {
         let text = std::fs::read_to_string(path).map_err(|e| {
             DataFusionError::Plan(format!("stitch rules: cannot read {shown}: {e}"))
         })?;
-        Self::from_toml(&text)
-            .map_err(|e| DataFusionError::Plan(format!("{shown}: {}", e.strip_backtrace())))
+        // the file's name goes in front of the message, not of "Error during planning"
+        Self::from_toml(&text).map_err(|e| match e {
+            DataFusionError::Plan(message) => DataFusionError::Plan(format!("{shown}: {message}")),
+            other => other,
+        })
     }
 
     /// The rank of a type in the priority order (0 is the most trusted).
@@ -275,6 +278,31 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rules file that does not parse names the file once, after one "Error during
+    /// planning", and says what is wrong.
+    #[test]
+    fn a_bad_rules_file_is_named_once() {
+        let path =
+            std::env::temp_dir().join(format!("userlake-bad-rules-{}.toml", std::process::id()));
+        std::fs::write(&path, "[bad\n").expect("written");
+        let message = StitchRules::from_file(&path)
+            .expect_err("refused")
+            .strip_backtrace();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(
+            message.matches("Error during planning").count(),
+            1,
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!(
+                "{}: stitch rules: TOML parse error",
+                path.display()
+            )),
+            "{message}"
+        );
+    }
 
     #[test]
     fn defaults() {
