@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::conditions::passes;
+use crate::conditions::{check_argument_count, passes};
 use crate::doc_sections::ATTRIBUTION_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::GroupedRows;
@@ -222,12 +222,12 @@ impl AggregateUDFImpl for Attribution {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(4..=5).contains(&arg_types.len()) {
-            return plan_err!(
-                "{NAME} takes (model, touch_time, channel, conversion_time [, parameter]), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            NAME,
+            "(model, touch_time, channel, conversion_time [, parameter])",
+            arg_types.len(),
+            4..=5,
+        )?;
         if !is_string_type(&arg_types[0]) {
             return plan_err!(
                 "{NAME}: the model must be a string such as 'linear', got {}",

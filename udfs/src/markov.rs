@@ -21,6 +21,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
+use crate::conditions::check_argument_count;
 use crate::doc_sections::ATTRIBUTION_SECTION;
 use crate::flat_groups::state_field;
 use crate::strings::{StrColumn, for_each_str, is_string_type};
@@ -275,12 +276,12 @@ impl AggregateUDFImpl for MarkovAttribution {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(2..=3).contains(&arg_types.len()) {
-            return plan_err!(
-                "{NAME} takes (path, conversions [, non_conversions]), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            NAME,
+            "(path, conversions [, non_conversions])",
+            arg_types.len(),
+            2..=3,
+        )?;
         let string_or_null = |t: &DataType| is_string_type(t) || t.is_null();
         let path_ok = match &arg_types[0] {
             DataType::List(f) | DataType::LargeList(f) => string_or_null(f.data_type()),

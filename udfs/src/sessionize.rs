@@ -14,6 +14,7 @@ use datafusion::logical_expr::{
     Documentation, Expr, PartitionEvaluator, Signature, Volatility, WindowUDFImpl,
 };
 
+use crate::conditions::check_argument_count;
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::literals::literal_of;
 use crate::time::{is_interval, is_time_type, time_ticks, window_ticks};
@@ -67,12 +68,7 @@ impl WindowUDFImpl for Sessionize {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 2 {
-            return plan_err!(
-                "{NAME} takes (timestamp, gap), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(NAME, "(timestamp, gap)", arg_types.len(), 2..=2)?;
         if !is_time_type(&arg_types[0]) {
             return plan_err!(
                 "{NAME}: the timestamp must be a timestamp, a date or an integer, got {}",

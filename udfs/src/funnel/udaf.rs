@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
 
 use super::level::{entries_level, ordered_entries};
 use super::mode::FunnelMode;
-use crate::conditions::coerce_conditions;
+use crate::conditions::{check_argument_count, coerce_conditions};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_state_fields};
 use crate::flat_groups::{GroupsOf, OneGroup};
@@ -37,12 +37,12 @@ pub(crate) const VALUES_NAME: &str = "window_funnel_values";
 
 /// The argument types a funnel accepts: a window, a mode string, a time, and 1..=64 booleans.
 pub(crate) fn check_funnel_arguments(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-    if arg_types.len() < 4 {
-        return plan_err!(
-            "{name} takes (window, mode, timestamp, cond1, ..., condN) with at least one condition, got {} arguments",
-            arg_types.len()
-        );
-    }
+    check_argument_count(
+        name,
+        "(window, mode, timestamp, cond1, ..., condN) with at least one condition",
+        arg_types.len(),
+        4..,
+    )?;
     let conditions = arg_types.len() - 3;
     if conditions > MAX_CONDITIONS {
         return plan_err!("{name} accepts at most {MAX_CONDITIONS} conditions, got {conditions}");

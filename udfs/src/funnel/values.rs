@@ -19,7 +19,7 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::{SortOptions, cast, interleave, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, UInt64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::{
     AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
 };
@@ -32,7 +32,7 @@ use super::detail::{chain_fields, native_time, push_step_seconds};
 use super::level::{Entry, NO_VALUE, ordered_entries, valued_chain};
 use super::mode::FunnelMode;
 use super::udaf::{FunnelParams, VALUES_NAME, check_funnel_arguments, planning_check};
-use crate::conditions::{condition_masks, passes};
+use crate::conditions::{check_argument_count, condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::one_state_per_row;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup};
@@ -544,13 +544,12 @@ impl AggregateUDFImpl for WindowFunnelValues {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() < FIRST_CONDITION + 1 {
-            return plan_err!(
-                "{NAME} takes (window, mode, timestamp, value, cond1, ..., condN) with at least \
-                 one condition, got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            NAME,
+            "(window, mode, timestamp, value, cond1, ..., condN) with at least one condition",
+            arg_types.len(),
+            FIRST_CONDITION + 1..,
+        )?;
         // the value takes any type; the rest are window_funnel's arguments
         let mut funnel_types = arg_types.to_vec();
         let value = funnel_types.remove(VALUE);

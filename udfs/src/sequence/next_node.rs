@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::conditions::{condition_masks, passes};
+use crate::conditions::{check_argument_count, condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup};
 use crate::literals::literal_argument;
@@ -424,12 +424,12 @@ impl AggregateUDFImpl for SequenceNextNode {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() < 5 {
-            return plan_err!(
-                "{NAME} takes (direction, base, timestamp, value, base_cond, event1, ..., eventN), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            NAME,
+            "(direction, base, timestamp, value, base_cond, event1, ..., eventN)",
+            arg_types.len(),
+            5..,
+        )?;
         if arg_types.len() - 5 > MAX_EVENTS {
             return plan_err!(
                 "{NAME} accepts at most {MAX_EVENTS} event conditions, got {}",

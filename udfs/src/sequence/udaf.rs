@@ -19,7 +19,7 @@ use datafusion::logical_expr::{
 
 use super::matcher::{first_match, sequence_count, sequence_match, sort_events};
 use super::pattern::Pattern;
-use crate::conditions::coerce_conditions;
+use crate::conditions::{check_argument_count, coerce_conditions};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_state_fields};
 use crate::flat_groups::{GroupsOf, OneGroup};
@@ -265,12 +265,12 @@ impl AggregateUDFImpl for SequenceFunction {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let name = self.kind.name();
-        if arg_types.len() < 3 {
-            return plan_err!(
-                "{name} takes (pattern, timestamp, cond1, ..., condN) with at least one condition, got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            name,
+            "(pattern, timestamp, cond1, ..., condN) with at least one condition",
+            arg_types.len(),
+            3..,
+        )?;
         if arg_types.len() - 2 > MAX_CONDITIONS {
             return plan_err!(
                 "{name} accepts at most {MAX_CONDITIONS} conditions, got {}",

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::conditions::passes;
+use crate::conditions::{check_argument_count, passes};
 use crate::doc_sections::VALUE_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::{Sorted, counting_sort};
@@ -169,12 +169,12 @@ impl AggregateUDFImpl for ClvSummary {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(3..=5).contains(&arg_types.len()) {
-            return plan_err!(
-                "{NAME} takes (order_time, amount, as_of [, period [, unit]]), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            NAME,
+            "(order_time, amount, as_of [, period [, unit]])",
+            arg_types.len(),
+            3..=5,
+        )?;
         let time_zone = match &arg_types[0] {
             DataType::Timestamp(_, tz) => tz.clone(),
             DataType::Date32 | DataType::Date64 => None,

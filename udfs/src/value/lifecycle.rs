@@ -11,6 +11,7 @@ use datafusion::logical_expr::{
 };
 use serde::Deserialize;
 
+use crate::conditions::check_argument_count;
 use crate::doc_sections::VALUE_SECTION;
 use crate::literals::text_of;
 use crate::numeric::coerce_numeric;
@@ -152,12 +153,12 @@ impl ScalarUDFImpl for LifecycleLayer {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(6..=7).contains(&arg_types.len()) {
-            return plan_err!(
-                "lifecycle_layer takes (joined_at, last_active_at, last_order_at, orders, monetary, as_of [, options]), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            "lifecycle_layer",
+            "(joined_at, last_active_at, last_order_at, orders, monetary, as_of [, options])",
+            arg_types.len(),
+            6..=7,
+        )?;
         let mut types = Vec::new();
         for (i, t) in arg_types.iter().enumerate() {
             let name = [
@@ -318,12 +319,12 @@ impl ScalarUDFImpl for LtvSimple {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 3 {
-            return plan_err!(
-                "ltv_simple takes (arpu, gross_margin, churn_rate), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            "ltv_simple",
+            "(arpu, gross_margin, churn_rate)",
+            arg_types.len(),
+            3..=3,
+        )?;
         coerce_numeric(self.name(), arg_types, 3)
     }
 

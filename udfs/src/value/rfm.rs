@@ -14,6 +14,7 @@ use datafusion::logical_expr::{
 };
 use serde::Deserialize;
 
+use crate::conditions::check_argument_count;
 use crate::doc_sections::VALUE_SECTION;
 use crate::literals::text_of;
 use crate::numeric::coerce_numeric;
@@ -199,12 +200,12 @@ impl ScalarUDFImpl for RfmSegment {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(3..=4).contains(&arg_types.len()) {
-            return plan_err!(
-                "rfm_segment takes (r_score, f_score, m_score [, map]), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            "rfm_segment",
+            "(r_score, f_score, m_score [, map])",
+            arg_types.len(),
+            3..=4,
+        )?;
         if let Some(t) = arg_types.get(3)
             && !is_string_type(t)
         {
@@ -320,12 +321,12 @@ impl ScalarUDFImpl for Rfm8Class {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 6 {
-            return plan_err!(
-                "rfm_8class takes (recency, frequency, monetary, avg_recency, avg_frequency, avg_monetary), got {} arguments",
-                arg_types.len()
-            );
-        }
+        check_argument_count(
+            "rfm_8class",
+            "(recency, frequency, monetary, avg_recency, avg_frequency, avg_monetary)",
+            arg_types.len(),
+            6..=6,
+        )?;
         coerce_numeric(self.name(), arg_types, 6)
     }
 
