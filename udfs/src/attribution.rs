@@ -345,14 +345,14 @@ impl TouchGroups {
 
     /// The touches of the groups `emit_to` names, bucketed by group, and their conversions;
     /// the groups that stay are renumbered.
-    fn take(&mut self, emit_to: EmitTo) -> Bucketed {
+    fn take(&mut self, emit_to: EmitTo) -> Result<Bucketed> {
         let conversion = emit_to.take_needed(&mut self.conversion);
-        let buckets = self.touches.take(conversion.len());
-        Bucketed {
+        let buckets = self.touches.take(conversion.len())?;
+        Ok(Bucketed {
             conversion,
             starts: buckets.starts,
             touches: buckets.rows,
-        }
+        })
     }
 }
 
@@ -368,7 +368,7 @@ impl FlatGroups for TouchGroups {
             conversion,
             starts,
             mut touches,
-        } = self.take(emit_to);
+        } = self.take(emit_to)?;
         let names = &self.channel_names;
         // channel ids in name order, so touches sort by (time, name) on integers
         let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
@@ -420,7 +420,7 @@ impl FlatGroups for TouchGroups {
             conversion,
             starts,
             touches,
-        } = self.take(emit_to);
+        } = self.take(emit_to)?;
         let offsets = OffsetBuffer::from_lengths(starts.windows(2).map(|w| w[1] - w[0]));
         let times = Int64Array::from_iter_values(touches.iter().map(|t| t.0));
         let mut channels = StringBuilder::new();

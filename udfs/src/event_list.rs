@@ -21,7 +21,7 @@ use datafusion::logical_expr::utils::format_state_name;
 
 use crate::conditions::{condition_masks, passes};
 use crate::flat_groups::FlatGroups;
-use crate::grouped_rows::GroupedRows;
+use crate::grouped_rows::{Buckets, GroupedRows};
 use crate::time::for_each_tick;
 
 /// Turns each group's events into the function's result.
@@ -231,8 +231,8 @@ impl<E: EventsEvaluator> EventListGroups<E> {
     }
 
     /// Removes the groups `emit_to` asks for and returns their events bucketed by group
-    /// (`offsets` has one more entry than there are groups).
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<usize>, Vec<(i64, u64)>) {
+    /// (`starts` has one more entry than there are groups).
+    fn take(&mut self, emit_to: EmitTo) -> Result<Buckets<u64>> {
         let emitted = match emit_to {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
@@ -242,14 +242,14 @@ impl<E: EventsEvaluator> EventListGroups<E> {
                 // rows kept before a group's stop was found are dropped now
                 let buckets = self
                     .rows
-                    .take_until(emitted, Some(&stop.last_read[..emitted]));
+                    .take_until(emitted, Some(&stop.last_read[..emitted]))?;
                 stop.drain(emitted);
                 buckets
             }
-            None => self.rows.take(emitted),
+            None => self.rows.take(emitted)?,
         };
         self.num_groups -= emitted;
-        (buckets.starts, buckets.rows)
+        Ok(buckets)
     }
 }
 
@@ -300,7 +300,10 @@ impl<E: EventsEvaluator> FlatGroups for EventListGroups<E> {
     }
 
     fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (offsets, mut events) = self.take(emit_to);
+        let Buckets {
+            starts: offsets,
+            rows: mut events,
+        } = self.take(emit_to)?;
         let mut slices = Vec::with_capacity(offsets.len().saturating_sub(1));
         let mut rest: &mut [(i64, u64)] = &mut events;
         for window in offsets.windows(2) {
@@ -312,7 +315,10 @@ impl<E: EventsEvaluator> FlatGroups for EventListGroups<E> {
     }
 
     fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (offsets, events) = self.take(emit_to);
+        let Buckets {
+            starts: offsets,
+            rows: events,
+        } = self.take(emit_to)?;
         state_columns(offsets, &events)
     }
 

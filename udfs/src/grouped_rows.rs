@@ -3,6 +3,8 @@
 //! shared state of the aggregates that must see each group's rows in time order (funnels,
 //! sequences, attribution).
 
+use datafusion::common::{Result, exec_err};
+
 /// Flat (group, time, payload) rows.
 #[derive(Debug, Default, Clone)]
 pub struct GroupedRows<P> {
@@ -35,13 +37,21 @@ impl<P: Copy + Default> GroupedRows<P> {
 
     /// Removes the rows of groups `0..emitted` and returns them bucketed by group; the rows of
     /// the groups that stay are renumbered from 0.
-    pub fn take(&mut self, emitted: usize) -> Buckets<P> {
+    pub fn take(&mut self, emitted: usize) -> Result<Buckets<P>> {
         self.take_until(emitted, None)
     }
 
     /// As `take`, dropping the emitted rows of group g later than `last_times[g]` (when given:
     /// one entry per emitted group).
-    pub fn take_until(&mut self, emitted: usize, last_times: Option<&[i64]>) -> Buckets<P> {
+    pub fn take_until(&mut self, emitted: usize, last_times: Option<&[i64]>) -> Result<Buckets<P>> {
+        if self.groups.len() >= u32::MAX as usize {
+            return exec_err!(
+                "an aggregate's state holds {} rows, more than the {} one partition can sort; \
+                 raise target_partitions",
+                self.groups.len(),
+                u32::MAX - 1
+            );
+        }
         let wanted =
             |i: usize, group: usize| last_times.is_none_or(|last| self.times[i] <= last[group]);
         let sorted = counting_sort(
@@ -66,10 +76,10 @@ impl<P: Copy + Default> GroupedRows<P> {
         self.groups = kept_groups;
         self.times = kept_times;
         self.payloads = kept_payloads;
-        Buckets {
+        Ok(Buckets {
             starts: sorted.starts.into_iter().map(|s| s as usize).collect(),
             rows: sorted.items,
-        }
+        })
     }
 
     /// Heap bytes held.
@@ -88,8 +98,8 @@ pub struct Sorted<T> {
 
 /// A stable counting sort of items `0..len` by a dense bucket number in `0..buckets`:
 /// `bucket_of(i)` is item i's bucket (`None` leaves it out), `item(i)` what is kept of it.
-/// Positions are u32, which halves the counters' cache footprint: an aggregate state holds
-/// fewer than 2^32 rows (at 20 bytes a row, 80 GB) long before which memory runs out.
+/// Positions are u32, which halves the counters' cache footprint: callers hold fewer than
+/// 2^32 items (`GroupedRows` refuses more, `clv_summary` compacts long before).
 pub fn counting_sort<T: Copy + Default>(
     len: usize,
     buckets: usize,
@@ -127,13 +137,13 @@ mod tests {
         for (group, time) in [(2, 20), (0, 1), (1, 10), (0, 2), (3, 30), (1, 11)] {
             rows.push(group, time, time as u64 * 100);
         }
-        let first = rows.take(2);
+        let first = rows.take(2).unwrap();
         assert_eq!(first.starts, vec![0, 2, 4]);
         assert_eq!(first.rows, vec![(1, 100), (2, 200), (10, 1000), (11, 1100)]);
-        let rest = rows.take(2);
+        let rest = rows.take(2).unwrap();
         assert_eq!(rest.starts, vec![0, 1, 2]);
         assert_eq!(rest.rows, vec![(20, 2000), (30, 3000)]);
-        assert_eq!(rows.take(0).rows, vec![]);
+        assert_eq!(rows.take(0).unwrap().rows, vec![]);
     }
 
     #[test]
@@ -142,9 +152,9 @@ mod tests {
         for (group, time) in [(0, 5), (1, 7), (0, 3), (2, 9), (1, 8), (0, 4)] {
             rows.push(group, time, 0);
         }
-        let first = rows.take_until(2, Some(&[4, i64::MAX]));
+        let first = rows.take_until(2, Some(&[4, i64::MAX])).unwrap();
         assert_eq!(first.starts, vec![0, 2, 4]);
         assert_eq!(first.rows, vec![(3, 0), (4, 0), (7, 0), (8, 0)]);
-        assert_eq!(rows.take(1).rows, vec![(9, 0)]);
+        assert_eq!(rows.take(1).unwrap().rows, vec![(9, 0)]);
     }
 }

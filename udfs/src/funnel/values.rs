@@ -371,7 +371,7 @@ impl ValuedEventGroups {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
         };
-        let buckets = self.rows.take(emitted);
+        let buckets = self.rows.take(emitted)?;
         self.num_groups -= emitted;
         let chunks = if self.num_groups == 0 {
             // nothing else points into the chunks
