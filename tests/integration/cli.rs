@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::common::{
-    copy_dir, entry_names, error_of, generate, repo, sample_lake, stdout_of, userlake,
+    copy_dir, entry_names, error_of, generate, repo, sample_lake, stderr_of, stdout_of, userlake,
 };
 use predicates::prelude::*;
 
@@ -706,40 +706,37 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
     let report = csv("funnel_report.csv");
     let users = all_users(&report);
     assert_eq!(users.len(), 4);
-    // the trend's weeks add up to the report's users at every step
-    let trend = csv("funnel_trend.csv");
-    for (step, expected) in users.iter().enumerate() {
-        let by_week: i64 = trend
-            .iter()
-            .filter(|r| r[1] == (step + 1).to_string())
-            .map(|r| r[3].parse::<i64>().unwrap())
-            .sum();
-        assert_eq!(by_week, *expected, "step {}", step + 1);
-    }
-    // the histogram counts each conversion once, in one bucket
-    let histogram = csv("funnel_time_to_convert.csv");
-    for (step, expected) in users.iter().enumerate().skip(1) {
-        let bucketed: i64 = histogram
-            .iter()
-            .filter(|r| r[0] == (step + 1).to_string())
-            .map(|r| r[4].parse::<i64>().unwrap())
-            .sum();
-        assert_eq!(bucketed, *expected, "step {}", step + 1);
-    }
-    // the breakdown by the platform of the entry step adds up to the users at every step
-    let breakdown = csv("funnel_breakdown.csv");
-    let by_value = |rows: &[Vec<String>], step: usize| -> i64 {
+    // the sum of column `value` over the rows whose column `step` is `number`
+    let step_total = |rows: &[Vec<String>], step: usize, number: usize, value: usize| -> i64 {
         rows.iter()
-            .filter(|r| r[1] == step.to_string())
-            .map(|r| r[3].parse::<i64>().unwrap())
+            .filter(|r| r[step] == number.to_string())
+            .map(|r| r[value].parse::<i64>().unwrap())
             .sum()
     };
+    // the trend's weeks add up to the report's users at every step
+    let trend = csv("funnel_trend.csv");
+    // the histogram counts each conversion once, in one bucket
+    let histogram = csv("funnel_time_to_convert.csv");
+    // the breakdown by the platform of the entry step adds up to the users at every step
+    let breakdown = csv("funnel_breakdown.csv");
     for (step, expected) in users.iter().enumerate() {
+        let number = step + 1;
         assert_eq!(
-            by_value(&breakdown, step + 1),
+            step_total(&trend, 1, number, 3),
             *expected,
-            "step {}",
-            step + 1
+            "trend, step {number}"
+        );
+        if number > 1 {
+            assert_eq!(
+                step_total(&histogram, 0, number, 4),
+                *expected,
+                "histogram, step {number}"
+            );
+        }
+        assert_eq!(
+            step_total(&breakdown, 1, number, 3),
+            *expected,
+            "breakdown, step {number}"
         );
     }
     assert!(
@@ -805,20 +802,16 @@ fn the_funnel_trend_histogram_and_dropoffs_add_up() {
         "{took:?} vs {optional_users:?}"
     );
     assert_eq!(took[3], optional_users[3]);
-    let cart_bucketed: i64 = csv_rows(&optional_out, "funnel_time_to_convert.csv")
-        .iter()
-        .filter(|r| r[0] == "3")
-        .map(|r| r[4].parse::<i64>().unwrap())
-        .sum();
-    assert_eq!(cart_bucketed, took[2]);
+    let histogram = csv_rows(&optional_out, "funnel_time_to_convert.csv");
+    assert_eq!(step_total(&histogram, 0, 3, 4), took[2]);
     // the breakdown on step 3 starts there; those who skipped the cart have no value
     let breakdown = csv_rows(&optional_out, "funnel_breakdown.csv");
     assert!(
         breakdown.iter().all(|r| r[1] == "3" || r[1] == "4"),
         "{breakdown:?}"
     );
-    assert_eq!(by_value(&breakdown, 3), optional_users[2]);
-    assert_eq!(by_value(&breakdown, 4), optional_users[3]);
+    assert_eq!(step_total(&breakdown, 1, 3, 3), optional_users[2]);
+    assert_eq!(step_total(&breakdown, 1, 4, 3), optional_users[3]);
     let skipped: i64 = breakdown
         .iter()
         .filter(|r| r[0] == "(none)" && r[1] == "3")
@@ -1183,12 +1176,7 @@ fn runs_commit_readers_see_the_latest_and_old_runs_are_cleaned_up() {
         for var in vars {
             command.args(["--var", var]);
         }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        stdout_of(&mut command);
     };
     let read = |sql: &str| {
         stdout_of(
@@ -1402,19 +1390,14 @@ fn ids_are_stable_over_three_appended_nights() {
     let mut nights: Vec<std::collections::BTreeMap<String, (String, i64)>> = Vec::new();
     for day in ["2026-02-27", "2026-02-28", "2026-03-01"] {
         let lake = sample_up_to(dir.path(), day);
-        let output = userlake()
-            .arg("run")
-            .arg(&job)
-            .args(["--date", day, "--lake"])
-            .arg(&lake)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        stdout_of(
+            userlake()
+                .arg("run")
+                .arg(&job)
+                .args(["--date", day, "--lake"])
+                .arg(&lake)
+                .arg("--out")
+                .arg(&out),
         );
         let graph = stdout_of(
             userlake()
@@ -1499,19 +1482,16 @@ fn run_job(
     date: &str,
     extra: &[&str],
 ) -> String {
-    let output = userlake()
-        .arg("run")
-        .arg(job)
-        .args(["--date", date, "--lake"])
-        .arg(lake)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(output.status.success(), "{stderr}");
-    stderr
+    stderr_of(
+        userlake()
+            .arg("run")
+            .arg(job)
+            .args(["--date", date, "--lake"])
+            .arg(lake)
+            .arg("--out")
+            .arg(out)
+            .args(extra),
+    )
 }
 
 /// The CSV tables of a run, by file name.

@@ -10,6 +10,7 @@
 //!
 //! Set USERLAKE_SKIP_PEERS=1 to skip on a machine without the Python peers.
 
+use crate::common::peers_skipped;
 use crate::peer_engines as peers;
 
 use std::sync::Arc;
@@ -20,14 +21,6 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use userlake::{SessionOptions, build_session};
-
-fn skip() -> bool {
-    let skip = std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("USERLAKE_SKIP_PEERS=1: ClickHouse comparisons skipped");
-    }
-    skip
-}
 
 /// Random events with distinct times within each user (ClickHouse orders ties by arrival).
 fn random_events_without_ties(path: &std::path::Path, seed: u64, users: u32, per_user: u32) {
@@ -186,7 +179,7 @@ const CONDITIONS: &str = "e = 1, e = 2 OR f = 1, e = 3, e = 4 OR f = 2, e = 5";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn window_funnel_matches_clickhouse_where_clickhouse_is_right() {
-    if skip() {
+    if peers_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -217,7 +210,7 @@ async fn window_funnel_matches_clickhouse_where_clickhouse_is_right() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn window_funnel_matches_clickhouse_in_every_mode_on_exact_duplicates() {
-    if skip() {
+    if peers_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -250,7 +243,7 @@ async fn window_funnel_matches_clickhouse_in_every_mode_on_exact_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_matches_clickhouse() {
-    if skip() {
+    if peers_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -271,7 +264,7 @@ async fn retention_matches_clickhouse() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sequence_functions_match_clickhouse_without_ties() {
-    if skip() {
+    if peers_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -310,7 +303,7 @@ async fn sequence_functions_match_clickhouse_without_ties() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sequence_next_node_matches_clickhouse_without_ties() {
-    if skip() {
+    if peers_skipped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

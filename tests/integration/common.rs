@@ -20,14 +20,28 @@ pub fn userlake() -> Command {
     command
 }
 
-pub fn stdout_of(command: &mut Command) -> String {
-    let output = command.output().expect("userlake runs");
+/// The output of a process that must succeed; `what` names it in the failure, with its stderr.
+pub fn succeeded(
+    output: std::io::Result<std::process::Output>,
+    what: &str,
+) -> std::process::Output {
+    let output = output.unwrap_or_else(|e| panic!("{what} does not start: {e}"));
     assert!(
         output.status.success(),
-        "userlake failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).expect("utf-8 output")
+    output
+}
+
+/// Runs userlake expecting success; returns stdout.
+pub fn stdout_of(command: &mut Command) -> String {
+    String::from_utf8(succeeded(command.output(), "userlake").stdout).expect("utf-8 output")
+}
+
+/// Runs userlake expecting success; returns stderr (its progress lines and notes).
+pub fn stderr_of(command: &mut Command) -> String {
+    String::from_utf8_lossy(&succeeded(command.output(), "userlake").stderr).to_string()
 }
 
 /// Runs userlake expecting failure; returns stderr, checked to be a clean one-line error.
@@ -106,15 +120,12 @@ impl Drop for KilledOnDrop {
 /// a failing script fails the test with its stderr.
 pub fn peer_reference(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
     let path = repo().join("tests/peers").join(script);
-    let output = std::process::Command::new("python3")
-        .arg(&path)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{script} failed (pip install -r tests/requirements.txt): {}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeeded(
+        std::process::Command::new("python3")
+            .arg(&path)
+            .args(args)
+            .output(),
+        &format!("{script} (pip install -r tests/requirements.txt)"),
     );
     serde_json::from_slice(&output.stdout).expect("the reference prints JSON")
 }

@@ -9,8 +9,7 @@ use userlake::{SessionOptions, build_session};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn benchmark_queries_agree_with_duckdb() {
-    if std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1") {
-        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+    if crate::common::peers_skipped() {
         return;
     }
     let lake = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{KilledOnDrop, error_of, sample_lake, skipped, stdout_of, userlake};
+use crate::common::{KilledOnDrop, error_of, sample_lake, skipped, stderr_of, stdout_of, userlake};
 use assert_cmd::Command;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
@@ -327,7 +327,7 @@ async fn every_output_option_writes_to_s3() {
     // orders keyed by person live on S3 and are followed, not keyed again
     let job = format!("{}/jobs/nightly.toml", env!("CARGO_MANIFEST_DIR"));
     let nightly = |date: &str| -> String {
-        let output = aws(&[
+        stderr_of(&mut aws(&[
             "run",
             &job,
             "--lake",
@@ -336,12 +336,7 @@ async fn every_output_option_writes_to_s3() {
             "s3://out/nightly",
             "--date",
             date,
-        ])
-        .output()
-        .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        assert!(output.status.success(), "{stderr}");
-        stderr
+        ]))
     };
     let first_night = nightly("2026-01-04");
     assert!(
@@ -655,17 +650,11 @@ async fn transient_s3_failures_are_retried_and_permanent_ones_are_not() {
         vec![Fault::Reset, Fault::Unavailable, Fault::Reset],
         false,
     );
-    let mut job = userlake_on(&proxy.endpoint);
-    let output = job
-        .arg("run")
-        .arg(dir.path().join("job.toml"))
-        .args(["--lake", "s3://lake/sample", "--out", "s3://lake/flaky"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    stdout_of(
+        userlake_on(&proxy.endpoint)
+            .arg("run")
+            .arg(dir.path().join("job.toml"))
+            .args(["--lake", "s3://lake/sample", "--out", "s3://lake/flaky"]),
     );
     let total = csv_of(
         &server.endpoint,

@@ -29,8 +29,7 @@ fn compare(lake: &std::path::Path) -> String {
 
 #[test]
 fn components_agree_with_networkx_and_duckdb() {
-    if std::env::var("USERLAKE_SKIP_PEERS").is_ok_and(|v| v == "1") {
-        eprintln!("USERLAKE_SKIP_PEERS=1: peer comparisons skipped");
+    if crate::common::peers_skipped() {
         return;
     }
     let sample = compare(&crate::common::sample_lake());

@@ -106,15 +106,12 @@ async fn customer_value_functions_agree_with_lifetimes() {
     }
     let dir = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/lifetimes_reference.py");
-    let output = Command::new("python3")
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "lifetimes reference failed (pip install -r tests/requirements.txt): {}",
-        String::from_utf8_lossy(&output.stderr)
+    crate::common::succeeded(
+        Command::new("python3")
+            .arg(&script)
+            .arg(dir.path())
+            .output(),
+        "lifetimes reference (pip install -r tests/requirements.txt)",
     );
     let reference: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("reference.json")).unwrap())

@@ -21,14 +21,15 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::conditions::{check_argument_count, passes};
+use crate::arguments::{check_argument_count, check_time_argument};
+use crate::conditions::passes;
 use crate::doc_sections::ATTRIBUTION_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::GroupedRows;
 use crate::literals::literal_argument;
 use crate::literals::literal_text;
 use crate::strings::{StrColumn, for_each_str, is_string_type};
-use crate::time::{check_time_argument, for_each_tick, ticks_per_second, window_ticks};
+use crate::time::{for_each_tick, ticks_per_second, window_ticks};
 
 const NAME: &str = "attribution";
 

@@ -1,6 +1,5 @@
 //! The condition and filter arguments of the aggregates: boolean columns read as one bit mask
-//! per row, their coercion at planning, and the rows an aggregate's FILTER clause keeps; and the
-//! check of a call's argument count.
+//! per row, their coercion at planning, and the rows an aggregate's FILTER clause keeps.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::DataType;
@@ -56,20 +55,6 @@ pub fn coerce_conditions(function: &str, arg_types: &[DataType]) -> Result<Vec<D
             ),
         })
         .collect()
-}
-
-/// Checks at planning that `function` was called with a number of arguments in `expected`;
-/// `syntax` is what it takes, as the message shows it (`(timestamp, gap)`).
-pub fn check_argument_count(
-    function: &str,
-    syntax: &str,
-    count: usize,
-    expected: impl std::ops::RangeBounds<usize>,
-) -> Result<()> {
-    if expected.contains(&count) {
-        return Ok(());
-    }
-    datafusion::common::plan_err!("{function} takes {syntax}, got {count} arguments")
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! DataFrame API.
 
 pub mod active_people;
+mod arguments;
 pub mod attribution;
 pub mod coalesce;
 pub mod conditions;

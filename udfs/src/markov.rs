@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
-use crate::conditions::check_argument_count;
+use crate::arguments::check_argument_count;
 use crate::doc_sections::ATTRIBUTION_SECTION;
 use crate::flat_groups::state_field;
 use crate::strings::{StrColumn, for_each_str, is_string_type};

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
     Documentation, Expr, PartitionEvaluator, Signature, Volatility, WindowUDFImpl,
 };
 
-use crate::conditions::check_argument_count;
+use crate::arguments::check_argument_count;
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::literals::literal_of;
 use crate::time::{is_interval, is_time_type, time_ticks, window_ticks};

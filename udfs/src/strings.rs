@@ -12,23 +12,6 @@ pub fn is_string_type(data_type: &DataType) -> bool {
     )
 }
 
-/// Checks at planning that argument `what` of `function` is a string (it must be a literal,
-/// read when the plan is made); `example` shows a valid one in the message.
-pub fn check_string_literal(
-    function: &str,
-    what: &str,
-    example: Option<&str>,
-    data_type: &DataType,
-) -> Result<()> {
-    if is_string_type(data_type) {
-        return Ok(());
-    }
-    let example = example.map(|e| format!(" such as {e}")).unwrap_or_default();
-    datafusion::common::plan_err!(
-        "{function}: the {what} must be a string literal{example}, got {data_type}"
-    )
-}
-
 /// Calls `f(row, value)` for every row of a string array.
 pub fn for_each_str(
     array: &ArrayRef,

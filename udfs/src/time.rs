@@ -21,14 +21,6 @@ pub fn is_time_type(data_type: &DataType) -> bool {
     ) || data_type.is_integer()
 }
 
-/// Checks at planning that argument `what` of `function` is a time (see [`is_time_type`]).
-pub fn check_time_argument(function: &str, what: &str, data_type: &DataType) -> Result<()> {
-    if is_time_type(data_type) {
-        return Ok(());
-    }
-    plan_err!("{function}: {what} must be a timestamp, a date or an integer, got {data_type}")
-}
-
 /// Ticks of `data_type` in one second; integers count in raw units (one tick is one unit).
 pub fn ticks_per_second(data_type: &DataType) -> i64 {
     match data_type {

@@ -20,14 +20,14 @@ use datafusion::logical_expr::{
 
 use super::level::{entries_level, ordered_entries};
 use super::mode::FunnelMode;
-use crate::conditions::{check_argument_count, coerce_conditions};
+use crate::arguments::{check_argument_count, check_string_literal, check_time_argument};
+use crate::conditions::coerce_conditions;
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_state_fields};
 use crate::flat_groups::{GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::strings::check_string_literal;
-use crate::time::{check_time_argument, is_interval, ticks_per_second, window_ticks};
+use crate::time::{is_interval, ticks_per_second, window_ticks};
 
 pub const MAX_CONDITIONS: usize = 64;
 const NAME: &str = "window_funnel";

@@ -24,13 +24,14 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::conditions::{check_argument_count, condition_masks, passes};
+use crate::arguments::{check_argument_count, check_string_literal, check_time_argument};
+use crate::conditions::{condition_masks, passes};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::strings::{check_string_literal, for_each_str};
-use crate::time::{check_time_argument, time_ticks};
+use crate::strings::for_each_str;
+use crate::time::time_ticks;
 
 const NAME: &str = "sequence_next_node";
 const MAX_EVENTS: usize = 64;

@@ -19,14 +19,14 @@ use datafusion::logical_expr::{
 
 use super::matcher::{first_match, sequence_count, sequence_match, sort_events};
 use super::pattern::Pattern;
-use crate::conditions::{check_argument_count, coerce_conditions};
+use crate::arguments::{check_argument_count, check_string_literal, check_time_argument};
+use crate::conditions::coerce_conditions;
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::event_list::{EventArguments, EventListGroups, EventsEvaluator, event_state_fields};
 use crate::flat_groups::{GroupsOf, OneGroup};
 use crate::literals::literal_argument;
 use crate::literals::text_of;
-use crate::strings::check_string_literal;
-use crate::time::{check_time_argument, ticks_per_second};
+use crate::time::ticks_per_second;
 
 const MAX_CONDITIONS: usize = 64;
 const SECONDS_PER_DAY: i64 = 86_400;

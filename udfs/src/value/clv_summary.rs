@@ -22,7 +22,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::conditions::{check_argument_count, passes};
+use crate::arguments::check_argument_count;
+use crate::conditions::passes;
 use crate::doc_sections::VALUE_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::grouped_rows::{Sorted, counting_sort};

@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
 };
 use serde::Deserialize;
 
-use crate::conditions::check_argument_count;
+use crate::arguments::check_argument_count;
 use crate::doc_sections::VALUE_SECTION;
 use crate::literals::text_of;
 use crate::numeric::coerce_numeric;
