@@ -30,6 +30,15 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A table that userlake reads or keeps has a column missing or of the wrong type; the
+    /// message names the table, the column and what was expected of it.
+    #[error("table {table}, column {column}: {problem}")]
+    Column {
+        table: String,
+        column: String,
+        problem: String,
+    },
+
     #[error("lake {location}: {reason}")]
     Lake { location: String, reason: String },
 
@@ -128,6 +137,18 @@ impl Error {
         Error::Context {
             context: context.into(),
             source: Box::new(source),
+        }
+    }
+
+    pub fn column(
+        table: impl Into<String>,
+        column: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Error::Column {
+            table: table.into(),
+            column: column.into(),
+            problem: problem.into(),
         }
     }
 

@@ -87,8 +87,20 @@ pub struct PersonRuns {
     pub previous_run: Option<String>,
 }
 
+/// A table the job keeps between runs, keyed by person.
+pub struct KeptTable<'a> {
+    /// Where its parts are kept.
+    pub storage: &'a Storage,
+    /// Its name, as the job file gives it.
+    pub name: &'a str,
+    /// The column holding each row's person number.
+    pub person_column: &'a str,
+}
+
 /// The kept parts' person numbers reconciled with this run's id graph.
 pub struct PersonKeys {
+    /// The kept table, as the job file names it.
+    pub table: String,
     pub column: String,
     pub keying: PersonKeying,
     lineage: Arc<Lineage>,
@@ -101,13 +113,17 @@ impl PersonKeys {
     /// and then calls [`PersonKeys::record`].
     pub async fn reconcile(
         ctx: &SessionContext,
-        storage: &Storage,
+        kept: KeptTable<'_>,
         out: &Storage,
-        column: &str,
         runs: &PersonRuns,
         parts: Option<DataFrame>,
         rebuild: Option<String>,
     ) -> Result<PersonKeys> {
+        let KeptTable {
+            storage,
+            name: table,
+            person_column: column,
+        } = kept;
         require_identity_tables(ctx)?;
         let lineage: Option<Lineage> = storage
             .get(LINEAGE_FILE)
@@ -119,11 +135,14 @@ impl PersonKeys {
             (None, Some(lineage)) if lineage.run == runs.this_run => {
                 (PersonKeying::Current, Some(lineage))
             }
-            (None, Some(lineage)) => follow_tonight(ctx, out, column, runs, parts, lineage).await?,
+            (None, Some(lineage)) => {
+                follow_tonight(ctx, out, table, column, runs, parts, lineage).await?
+            }
         };
         let mut lineage = lineage.unwrap_or_default();
         lineage.run = runs.this_run.clone();
         Ok(PersonKeys {
+            table: table.to_string(),
             column: column.to_string(),
             keying,
             lineage: Arc::new(lineage),
@@ -153,14 +172,15 @@ impl PersonKeys {
             .filter(|name| !ANCHOR_COLUMNS.contains(&name.as_str()))
             .collect();
         if !columns.contains(&self.column) {
-            return Err(Error::usage(format!(
-                "person_column {}: the kept rows have no such column",
-                self.column
-            )));
+            return Err(Error::column(
+                &self.table,
+                &self.column,
+                "missing (the step's person_column names it)",
+            ));
         }
         let follows = !self.lineage.alias.is_empty() || !self.lineage.resolved.is_empty();
         if follows {
-            require_anchor_columns(&parts)?;
+            require_anchor_columns(&self.table, &parts)?;
         }
         let followed = ScalarUDF::from(FollowedPerson::new(Arc::clone(&self.lineage)));
         let exprs: Vec<_> = columns
@@ -189,6 +209,7 @@ impl PersonKeys {
 async fn follow_tonight(
     ctx: &SessionContext,
     out: &Storage,
+    table: &str,
     column: &str,
     runs: &PersonRuns,
     parts: Option<DataFrame>,
@@ -225,7 +246,7 @@ async fn follow_tonight(
     let merges = tonights_merges(ctx, out, previous).await?;
     let mut followed = follow(&lineage, &merges);
     let resolved = match parts {
-        Some(parts) => newly_resolved_anchors(ctx, parts, column, &followed).await?,
+        Some(parts) => newly_resolved_anchors(ctx, parts, table, column, &followed).await?,
         None => Vec::new(),
     };
     let keying = PersonKeying::Followed {
@@ -261,18 +282,32 @@ fn require_identity_tables(ctx: &SessionContext) -> Result<()> {
 }
 
 /// The kept rows have the anchor columns, which rows without a person need.
-fn require_anchor_columns(parts: &DataFrame) -> Result<()> {
+fn require_anchor_columns(table: &str, parts: &DataFrame) -> Result<()> {
     match ANCHOR_COLUMNS
         .iter()
         .find(|name| parts.schema().field_with_unqualified_name(name).is_err())
     {
-        Some(missing) => Err(Error::usage(format!(
-            "rows kept by person need columns {} (the anchor of a row without a person): \
-             there is no {missing}",
-            ANCHOR_COLUMNS.join(" and ")
-        ))),
+        Some(missing) => Err(Error::column(
+            table,
+            *missing,
+            format!(
+                "missing; rows kept by person need columns {} (the anchor of a row without a \
+                 person)",
+                ANCHOR_COLUMNS.join(" and ")
+            ),
+        )),
         None => Ok(()),
     }
+}
+
+/// The identity step wrote an id graph whose person numbers are not BIGINT (a hand-made or
+/// foreign `id_graph` in the lake).
+fn id_graph_person_id_type(found: &DataType) -> Error {
+    Error::column(
+        "id_graph",
+        "person_id",
+        format!("must be BIGINT, found {found}"),
+    )
 }
 
 /// Runs `sql` with `table` registered as `name` for that query alone.
@@ -296,10 +331,11 @@ async fn collect_with_table(
 async fn newly_resolved_anchors(
     ctx: &SessionContext,
     parts: DataFrame,
+    table: &str,
     column: &str,
     lineage: &Lineage,
 ) -> Result<Vec<(String, String, i64)>> {
-    require_anchor_columns(&parts)?;
+    require_anchor_columns(table, &parts)?;
     let unresolved = parts
         .filter(
             quoted(column)
@@ -328,9 +364,7 @@ async fn newly_resolved_anchors(
         let people = batch
             .column(2)
             .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| {
-                Error::usage("id_graph: person_id must be a BIGINT column".to_string())
-            })?;
+            .ok_or_else(|| id_graph_person_id_type(batch.column(2).data_type()))?;
         for row in 0..batch.num_rows() {
             let (Some(id_type), Some(value)) = (types.get(row), values.get(row)) else {
                 continue;
@@ -380,9 +414,8 @@ async fn tonights_merges(
         let absorbed = batch.column(0).as_primitive_opt::<Int64Type>();
         let survivor = batch.column(1).as_primitive_opt::<Int64Type>();
         let (Some(absorbed), Some(survivor)) = (absorbed, survivor) else {
-            return Err(Error::usage(
-                "id_graph: person_id must be a BIGINT column".to_string(),
-            ));
+            let wrong = if absorbed.is_none() { 0 } else { 1 };
+            return Err(id_graph_person_id_type(batch.column(wrong).data_type()));
         };
         for row in 0..batch.num_rows() {
             if absorbed.is_valid(row) && survivor.is_valid(row) {

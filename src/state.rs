@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::jobfile::StateSpec;
 use crate::materialize::write_frame;
-use crate::person_keys::{PersonKeying, PersonKeys, PersonRuns};
+use crate::person_keys::{KeptTable, PersonKeying, PersonKeys, PersonRuns};
 use crate::runs::{FileRecord, InputTable};
 use crate::script::Statement;
 use crate::storage::Storage;
@@ -154,8 +154,19 @@ impl<'a> KeptStep<'a> {
                         .transpose()?,
                 };
                 Some(
-                    PersonKeys::reconcile(ctx, &storage, out, column, runs, parts, rebuild.clone())
-                        .await?,
+                    PersonKeys::reconcile(
+                        ctx,
+                        KeptTable {
+                            storage: &storage,
+                            name: &spec.table,
+                            person_column: column,
+                        },
+                        out,
+                        runs,
+                        parts,
+                        rebuild.clone(),
+                    )
+                    .await?,
                 )
             }
             None => None,

@@ -1159,6 +1159,38 @@ fn a_job_file_is_checked_before_anything_runs() {
         err.contains("step \"kept\"") && err.contains("input nosuch is not a table of the lake"),
         "{err}"
     );
+    // rows kept by person must have the person column the step names
+    let sql = |name: &str| format!("{}/sql/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(
+        dir.path().join("no_person.sql"),
+        "CREATE VIEW v AS SELECT event_id FROM events;",
+    )
+    .unwrap();
+    std::fs::write(
+        &kept,
+        format!(
+            "[job]\nname = \"kept\"\n\
+             [[step]]\nname = \"identifier_sets\"\nsql = \"{}\"\n\
+             state = {{ table = \"identifier_sets\", from = \"identifier_sets_part\", inputs = [\"events\", \"orders\"] }}\n\
+             [[step]]\nname = \"identity\"\nbuiltin = \"stitch\"\nsql = \"{}\"\n\
+             [[step]]\nname = \"kept\"\nsql = \"no_person.sql\"\n\
+             state = {{ table = \"s\", from = \"v\", inputs = [\"events\"], person_column = \"person_id\" }}\n",
+            sql("identifier_sets.sql"),
+            sql("identity_edges.sql"),
+        ),
+    )
+    .unwrap();
+    let err = error_of(
+        userlake()
+            .arg("run")
+            .arg(&kept)
+            .args(["--lake", "data/sample", "--out"])
+            .arg(dir.path().join("kept_out")),
+    );
+    assert!(
+        err.contains("step \"kept\"") && err.contains("table s, column person_id: missing"),
+        "{err}"
+    );
 }
 
 #[test]
