@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::byte_size::parse_byte_size;
+use crate::cluster::parse_workers;
+#[cfg(feature = "cluster")]
+use crate::cluster::{WorkerArgs, run_worker};
 use crate::error::{Error, Result};
 use crate::generator::{GeneratorConfig, GeneratorRecord, RECORD_FILE, generate};
 use crate::job::{JobOptions, parse_variable, run_job};
@@ -20,11 +23,13 @@ use crate::reference_docs::{REFERENCE_DIRECTORY, stale_pages, write_reference};
 use crate::runs::list_runs;
 use crate::script::split_statements;
 #[cfg(feature = "server")]
-use crate::serve::{ServeArgs, serve, shutdown_signal};
+use crate::serve::{ServeArgs, serve};
 use crate::session::object_store_runtime;
 use crate::session::{SessionOptions, build_session};
 #[cfg(feature = "shell")]
 use crate::shell::run_shell;
+#[cfg(any(feature = "server", feature = "cluster"))]
+use crate::signals::shutdown_signal;
 use crate::stitch_job::{DEFAULT_EDGES, StitchOptions, explain, run_stitch_job};
 use crate::storage::Storage;
 
@@ -63,6 +68,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write the function reference (Markdown generated from each function's documentation).
     Docs(DocsArgs),
+    /// Run plan fragments for coordinators started with --workers (a cluster's worker).
+    #[cfg(feature = "cluster")]
+    Worker(WorkerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +97,14 @@ pub struct SessionArgs {
     /// Parallelism of query plans (default: the number of cores).
     #[arg(long)]
     pub target_partitions: Option<usize>,
+    /// Distribute queries over these `userlake worker`s: HOST:PORT or http://HOST:PORT,
+    /// separated by commas (default: run everything in this process).
+    #[arg(long, env = "USERLAKE_WORKERS", value_delimiter = ',')]
+    pub workers: Vec<String>,
+    /// With --workers: files are split into tasks of about this size, e.g. 64M (default:
+    /// datafusion-distributed's).
+    #[arg(long, value_parser = parse_size_arg, requires = "workers")]
+    pub bytes_per_task: Option<usize>,
 }
 
 pub(crate) fn parse_size_arg(text: &str) -> std::result::Result<usize, String> {
@@ -103,6 +119,8 @@ impl SessionArgs {
             spill_dir: self.spill_dir.clone(),
             target_partitions: self.target_partitions,
             file_list_ttl: None,
+            workers: parse_workers(&self.workers)?,
+            bytes_per_task: self.bytes_per_task,
         })
     }
 }
@@ -240,6 +258,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         #[cfg(feature = "server")]
         Command::Serve(args) => serve(args.options()?, shutdown_signal()).await,
         Command::Docs(args) => write_docs(&args),
+        #[cfg(feature = "cluster")]
+        Command::Worker(args) => run_worker(args, shutdown_signal()).await,
     }
 }
 

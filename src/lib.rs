@@ -4,6 +4,7 @@
 
 pub mod byte_size;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod generator;
 pub mod job;
@@ -25,6 +26,7 @@ pub mod serve;
 pub mod session;
 #[cfg(feature = "shell")]
 pub mod shell;
+pub mod signals;
 pub mod state;
 pub mod stitch_job;
 pub mod storage;

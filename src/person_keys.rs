@@ -456,6 +456,22 @@ fn follow(lineage: &Lineage, merges: &[(i64, i64)]) -> Lineage {
 /// (rows keyed without one). Built by the job for one view, never registered as a function.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The name of the function that follows kept rows' person numbers through merges.
+pub const FOLLOWED_PERSON_FUNCTION: &str = "followed_person_id";
+
+/// The lineage a `followed_person_id` function carries, as bytes another process reads back
+/// with [`decode_followed_person`]; `None` for any other function.
+pub fn encode_followed_person(function: &ScalarUDF) -> Option<serde_json::Result<Vec<u8>>> {
+    let followed = function.inner().downcast_ref::<FollowedPerson>()?;
+    Some(serde_json::to_vec(followed.lineage.as_ref()))
+}
+
+/// The `followed_person_id` function of [`encode_followed_person`]'s bytes.
+pub fn decode_followed_person(bytes: &[u8]) -> serde_json::Result<ScalarUDF> {
+    let lineage: Lineage = serde_json::from_slice(bytes)?;
+    Ok(ScalarUDF::from(FollowedPerson::new(Arc::new(lineage))))
+}
+
 #[derive(Debug)]
 struct FollowedPerson {
     signature: Signature,
@@ -527,7 +543,7 @@ impl Hash for FollowedPerson {
 
 impl ScalarUDFImpl for FollowedPerson {
     fn name(&self) -> &str {
-        "followed_person_id"
+        FOLLOWED_PERSON_FUNCTION
     }
 
     fn signature(&self) -> &Signature {

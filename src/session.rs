@@ -9,11 +9,12 @@ use std::sync::Arc;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::cluster::distribute;
 use crate::error::Result;
 use crate::lake::{LakeLocation, LakeTable, register_lake};
 use crate::object_stores::LakeObjectStoreRegistry;
@@ -34,6 +35,12 @@ pub struct SessionOptions {
     /// keeps it for the life of the session, which suits one job or one shell; a server over
     /// a lake that nightly jobs append to must see the new partitions.
     pub file_list_ttl: Option<std::time::Duration>,
+    /// `userlake worker`s that queries are distributed over; none: everything runs in this
+    /// process.
+    pub workers: Vec<url::Url>,
+    /// With workers: files are split into tasks of about this many bytes (`None`:
+    /// datafusion-distributed's default).
+    pub bytes_per_task: Option<usize>,
 }
 
 /// A ready session and what its lake held.
@@ -71,6 +78,33 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
         );
     }
 
+    let runtime = runtime_env(options)?;
+
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rules(physical_optimizer_rules());
+    if !options.workers.is_empty() {
+        state = distribute(state, &options.workers, options.bytes_per_task).await?;
+    }
+    let mut ctx = SessionContext::new_with_state(state.build());
+    userlake_udfs::register_all(&mut ctx)?;
+    for (name, function) in userlake_udfs::table_functions() {
+        ctx.register_udtf(name, function);
+    }
+
+    let tables = match &options.lake {
+        Some(location) => register_lake(&ctx, location).await?,
+        None => Vec::new(),
+    };
+    Ok(Session { ctx, tables })
+}
+
+/// The runtime of a session, or of a worker's queries: the object stores of the lake (local
+/// disk and `s3://`, with credentials from this process's environment), the memory pool and
+/// the spill directory of `options`.
+pub fn runtime_env(options: &SessionOptions) -> Result<Arc<RuntimeEnv>> {
     let mut runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(LakeObjectStoreRegistry::new()));
     if let Some(limit) = options.memory_limit {
@@ -93,31 +127,12 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
         Some(ttl) => runtime = runtime.with_object_list_cache_ttl(Some(ttl)),
         None => {}
     }
-    let runtime = runtime.build_arc()?;
-
-    let mut ctx = SessionContext::new_with_state(
-        SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .with_physical_optimizer_rules(physical_optimizer_rules())
-            .build(),
-    );
-    userlake_udfs::register_all(&mut ctx)?;
-    for (name, function) in userlake_udfs::table_functions() {
-        ctx.register_udtf(name, function);
-    }
-
-    let tables = match &options.lake {
-        Some(location) => register_lake(&ctx, location).await?,
-        None => Vec::new(),
-    };
-    Ok(Session { ctx, tables })
+    Ok(runtime.build_arc()?)
 }
 
 /// A runtime that reaches the same object stores as a session (local disk and `s3://`), for
 /// commands that write files without running queries.
-pub fn object_store_runtime() -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+pub fn object_store_runtime() -> Result<Arc<RuntimeEnv>> {
     Ok(RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(LakeObjectStoreRegistry::new()))
         .build_arc()?)

@@ -12,8 +12,8 @@ use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use userlake_udfs::stitch::{
-    Explanation, ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA,
-    StitchInput, StitchRules, Stitched, parse_identifier, run_stitch,
+    EDGE_COLUMNS, Explanation, ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA,
+    RUN_STATS_SCHEMA, StitchInput, StitchRules, Stitched, parse_identifier, run_stitch,
 };
 
 use crate::error::{Error, Result};
@@ -111,6 +111,15 @@ pub async fn stitch(ctx: &SessionContext, options: &StitchOptions) -> Result<Sti
     .await?;
     // the previous graph is named by where it was read from, not by its table here
     input.previous_name = options.previous.clone();
+    // Stitching here runs outside a query, so the edges are planned by the session's own
+    // planner: with --workers, their derivation (the identifier sets, the edge view) runs on
+    // the workers and only the linking runs in this process.
+    input.edges = ctx
+        .table(options.edges.as_str())
+        .await?
+        .select_columns(&EDGE_COLUMNS)?
+        .create_physical_plan()
+        .await?;
     Ok(run_stitch(&input, ctx.task_ctx()).await?)
 }
 

@@ -23,7 +23,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::byte_size::format_byte_size;
 use crate::error::{Error, Result};
 use crate::session::{SessionOptions, build_session};
-pub use args::{DEFAULT_SERVER_MEMORY, ServeArgs, shutdown_signal};
+pub use args::{DEFAULT_SERVER_MEMORY, ServeArgs};
 pub use auth::Authenticator;
 pub use service::{QueryLimits, UserlakeFlightSql};
 

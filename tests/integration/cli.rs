@@ -554,7 +554,7 @@ fn bad_job_arguments() {
 }
 
 /// The run directory of the one committed run under `out`.
-fn committed_run_dir(out: &std::path::Path) -> PathBuf {
+pub(crate) fn committed_run_dir(out: &std::path::Path) -> PathBuf {
     let mut runs = Vec::new();
     for date in std::fs::read_dir(out.join("runs")).unwrap() {
         for run in std::fs::read_dir(date.unwrap().path()).unwrap() {
@@ -1527,7 +1527,7 @@ fn run_job(
 }
 
 /// The CSV tables of a run, by file name.
-fn csv_tables(run: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn csv_tables(run: &std::path::Path) -> std::collections::BTreeMap<String, String> {
     std::fs::read_dir(run)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())

@@ -13,6 +13,8 @@ mod aggregate_plans;
 mod attribution_peers;
 mod cli;
 mod clickhouse;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod duckdb_peers;
 mod experiment_peers;
 mod expr_fn;

@@ -9,6 +9,7 @@ use datafusion::datasource::provider_as_source;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 
 /// A table a function reads, named for its errors: `function` (`stitch`), the table's name as
 /// given, and its `role` (`the edges`).
@@ -60,11 +61,17 @@ impl TableInput<'_> {
                 .iter()
                 .filter_map(|column| schema.index_of(column).ok()),
         );
-        // planned like any query, so that the optimizer splits large files over the cores
+        // planned like any query, so that the optimizer splits large files over the cores, but
+        // by DataFusion's own planner rather than the session's: a session whose query planner
+        // distributes queries distributes the whole plan this scan becomes a part of, and must
+        // not start a second, nested distributed plan here
         let plan =
             LogicalPlanBuilder::scan(reference, provider_as_source(provider), Some(projection))?
                 .build()?;
-        state.create_physical_plan(&plan).await
+        let plan = state.optimize(&plan)?;
+        DefaultPhysicalPlanner::default()
+            .create_physical_plan(&plan, state)
+            .await
     }
 }
 

@@ -3,4 +3,4 @@
 pub mod tree;
 pub mod udtf;
 
-pub use udtf::{REFERRAL_TREE_DOC, ReferralTreeFunction};
+pub use udtf::{REFERRAL_TREE_DOC, ReferralTreeExec, ReferralTreeFunction};

@@ -199,8 +199,10 @@ impl TableProvider for ReferralTreeTable {
     }
 }
 
+/// The physical plan of `referral_tree(...)`: one output partition, produced when every
+/// referral is read (the trees need them all, so it runs as one task).
 #[derive(Debug)]
-struct ReferralTreeExec {
+pub struct ReferralTreeExec {
     name: String,
     referrals: Arc<dyn ExecutionPlan>,
     mapping: Option<Arc<dyn ExecutionPlan>>,
@@ -210,7 +212,9 @@ struct ReferralTreeExec {
 }
 
 impl ReferralTreeExec {
-    fn new(
+    /// The plan of `referral_tree` over `referrals` (named `name` in errors), with the id
+    /// mapping `mapping` when given; `projection` selects output columns.
+    pub fn new(
         name: String,
         referrals: Arc<dyn ExecutionPlan>,
         mapping: Option<Arc<dyn ExecutionPlan>>,
@@ -238,6 +242,17 @@ impl ReferralTreeExec {
             schema,
             properties,
         }
+    }
+}
+
+impl ReferralTreeExec {
+    /// The referral table's name, as the call gave it.
+    pub fn referrals_name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
     }
 }
 

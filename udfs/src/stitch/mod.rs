@@ -27,7 +27,7 @@ pub use ingest::EDGE_COLUMNS;
 pub use outputs::{ID_GRAPH_SCHEMA, MERGE_LOG_SCHEMA, REJECTED_EDGES_SCHEMA, RUN_STATS_SCHEMA};
 pub use previous::{PERSON_ID_COLUMN, PREVIOUS_COLUMNS};
 pub use rules::StitchRules;
-pub use udtf::{STITCH_DOC, StitchFunction, StitchInput, run_stitch};
+pub use udtf::{STITCH_DOC, StitchExec, StitchFunction, StitchInput, run_stitch};
 
 #[cfg(test)]
 mod tests;

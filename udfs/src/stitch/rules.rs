@@ -117,6 +117,9 @@ pub struct StitchRules {
     hub_thresholds: BTreeMap<String, u32>,
     any_type_placeholders: ExtraPlaceholders,
     type_placeholders: BTreeMap<String, ExtraPlaceholders>,
+    /// The TOML text the rules were read from ("" for the defaults): what a plan carries to
+    /// another process, which reads the same rules from it.
+    toml: String,
 }
 
 impl Default for StitchRules {
@@ -131,6 +134,7 @@ impl Default for StitchRules {
                 .collect(),
             any_type_placeholders: ExtraPlaceholders::default(),
             type_placeholders: BTreeMap::new(),
+            toml: String::new(),
         }
     }
 }
@@ -141,7 +145,10 @@ impl StitchRules {
         let file: RulesFile = toml::from_str(text).map_err(|e| {
             DataFusionError::Plan(format!("stitch rules: {}", e.to_string().trim()))
         })?;
-        let mut rules = Self::default();
+        let mut rules = Self {
+            toml: text.to_string(),
+            ..Self::default()
+        };
         if let Some(priority) = file.priority {
             if priority.is_empty() {
                 return plan_err!("stitch rules: priority must list at least one type");
@@ -182,6 +189,12 @@ impl StitchRules {
             }
         }
         Ok(rules)
+    }
+
+    /// The TOML text these rules were read from ("" for the defaults); `from_toml` of it gives
+    /// the same rules.
+    pub fn toml(&self) -> &str {
+        &self.toml
     }
 
     /// Rules from an argument that is either TOML text or the path of a TOML file. An empty

@@ -307,6 +307,17 @@ impl StitchExec {
     }
 }
 
+impl StitchExec {
+    /// What the stitching reads.
+    pub fn input(&self) -> &StitchInput {
+        &self.input
+    }
+
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
+    }
+}
+
 impl DisplayAs for StitchExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "StitchExec: edges={}", self.input.edges_name)?;

@@ -1,0 +1,117 @@
+//! Queries distributed over `userlake worker` processes, built on datafusion-distributed.
+//!
+//! The process that plans stays the coordinator: its catalog, views, table functions and
+//! optimizer rules work as on one machine, and the distributed planner cuts the finished
+//! physical plan into stages whose tasks run on the workers. A worker receives plan fragments
+//! only: functions travel by name (every worker registers all of userlake's), userlake's own
+//! plans and the job's per-run function through [`UserlakeCodec`], and object-store
+//! credentials come from each worker's own environment, never from the plan.
+//!
+//! Every request carries the coordinator's build tag, and a worker of another build refuses
+//! it: two builds may disagree on a function's state or a plan's encoding, and a mixed cluster
+//! would then give wrong numbers rather than an error.
+
+#[cfg(feature = "cluster")]
+mod codec;
+#[cfg(feature = "cluster")]
+mod coordinator;
+#[cfg(feature = "cluster")]
+mod worker;
+
+#[cfg(feature = "cluster")]
+pub use codec::UserlakeCodec;
+#[cfg(feature = "cluster")]
+pub use coordinator::distribute;
+#[cfg(feature = "cluster")]
+pub use worker::{WorkerArgs, run_worker};
+
+use crate::error::{Error, Result};
+
+/// The request header that carries the coordinator's build tag to the workers.
+pub const BUILD_HEADER: &str = "x-userlake-build";
+
+/// The build this process runs: the package version and the commit it was built from.
+/// `USERLAKE_BUILD_TAG` replaces it, for deployments that tag builds their own way (the same
+/// value must then be set on the coordinator and every worker).
+pub fn build_tag() -> String {
+    std::env::var("USERLAKE_BUILD_TAG")
+        .ok()
+        .filter(|tag| !tag.trim().is_empty())
+        .unwrap_or_else(|| {
+            concat!(env!("CARGO_PKG_VERSION"), "+", env!("USERLAKE_COMMIT")).to_string()
+        })
+}
+
+/// The workers of `--workers` / `USERLAKE_WORKERS`: `http://HOST:PORT` or `HOST:PORT`, each
+/// given once.
+pub fn parse_workers(list: &[String]) -> Result<Vec<url::Url>> {
+    let mut workers: Vec<url::Url> = Vec::new();
+    for entry in list.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let text = if entry.contains("://") {
+            entry.to_string()
+        } else {
+            format!("http://{entry}")
+        };
+        let url = url::Url::parse(&text).map_err(|e| {
+            Error::usage(format!(
+                "--workers: {entry:?} is not a worker address ({e}); give HOST:PORT or \
+                 http://HOST:PORT, separated by commas"
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(Error::usage(format!(
+                "--workers: {entry:?} is not a worker address; give HOST:PORT or \
+                 http://HOST:PORT (a worker speaks gRPC over http or https)"
+            )));
+        }
+        if url.port_or_known_default().is_none() || url.path() != "/" {
+            return Err(Error::usage(format!(
+                "--workers: {entry:?} must be HOST:PORT, without a path"
+            )));
+        }
+        if workers.contains(&url) {
+            return Err(Error::usage(format!("--workers: {entry:?} is given twice")));
+        }
+        workers.push(url);
+    }
+    Ok(workers)
+}
+
+/// Without the `cluster` feature there is nothing to distribute over.
+#[cfg(not(feature = "cluster"))]
+pub async fn distribute(
+    _state: datafusion::execution::SessionStateBuilder,
+    _workers: &[url::Url],
+    _bytes_per_task: Option<usize>,
+) -> Result<datafusion::execution::SessionStateBuilder> {
+    Err(Error::usage(
+        "--workers: this userlake was built without the `cluster` feature",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_addresses_are_read_or_named_in_the_error() {
+        let workers = parse_workers(&[
+            "127.0.0.1:50061".to_string(),
+            " http://worker-2:7000 ".to_string(),
+            String::new(),
+        ])
+        .unwrap();
+        let shown: Vec<String> = workers.iter().map(|u| u.to_string()).collect();
+        assert_eq!(shown, ["http://127.0.0.1:50061/", "http://worker-2:7000/"]);
+        for (bad, says) in [
+            ("ftp://host:1", "not a worker address"),
+            ("http://host:1/path", "without a path"),
+            ("host:notaport", "not a worker address"),
+        ] {
+            let err = parse_workers(&[bad.to_string()]).unwrap_err().to_string();
+            assert!(err.contains(bad) && err.contains(says), "{bad}: {err}");
+        }
+        let twice = parse_workers(&["a:1".to_string(), "http://a:1".to_string()]);
+        assert!(twice.unwrap_err().to_string().contains("given twice"));
+    }
+}
