@@ -14,6 +14,7 @@ use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use crate::cluster::name_dead_workers;
 use crate::error::{Error, Result};
 use crate::lake::register_directory;
 use crate::output::CsvWriter;
@@ -132,12 +133,14 @@ pub async fn create_table_on_disk(
     }
     let frame = DataFrame::new(ctx.state(), create.input.as_ref().clone());
     let directory = format!("{name}/");
-    let rows = write_frame(frame, storage, &directory)
-        .await
-        .map_err(|e| match e {
-            Error::DataFusion(e) => statement_error(statement, e),
-            other => other,
-        })?;
+    let rows = match write_frame(frame, storage, &directory).await {
+        Ok(rows) => rows,
+        Err(Error::DataFusion(e)) => {
+            let e = name_dead_workers(&ctx.state(), e).await;
+            return Err(statement_error(statement, e));
+        }
+        Err(other) => return Err(other),
+    };
     register_directory(ctx, &name, &storage.url(&directory)).await?;
     let mut result = empty_result(started);
     result.written = Some(rows);

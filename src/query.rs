@@ -8,6 +8,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
+use crate::cluster::name_dead_workers;
 use crate::error::{Error, Result};
 use crate::script::Statement;
 
@@ -58,7 +59,10 @@ pub async fn execute(ctx: &SessionContext, statement: &Statement) -> Result<Quer
             elapsed: started.elapsed(),
             written: None,
         }),
-        Err(error) => Err(statement_error(statement, error)),
+        Err(error) => {
+            let error = name_dead_workers(&ctx.state(), error).await;
+            Err(statement_error(statement, error))
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! The coordinator's side: a session whose queries are planned here and run on the workers.
 
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result as DataFusionResult};
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
@@ -31,20 +31,28 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The workers of `--workers` that answer, as the planner asks for them: those that stop
-/// answering are left out of the next queries, and come back when they answer again.
-#[derive(Debug, Clone)]
-struct LiveWorkers {
+/// answering are left out of the next queries, and come back when they answer again. Kept in
+/// the session's config too, so that a failed query can name the worker that died.
+#[derive(Clone)]
+pub struct LiveWorkers {
     listed: Vec<Url>,
     live: Arc<RwLock<Vec<Url>>>,
+    channels: DefaultChannelResolver,
+    tag: String,
+}
+
+impl std::fmt::Debug for LiveWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveWorkers")
+            .field("listed", &self.listed)
+            .field("live", &self.live_now())
+            .finish()
+    }
 }
 
 impl WorkerResolver for LiveWorkers {
     fn get_urls(&self) -> DataFusionResult<Vec<Url>> {
-        let live = self
-            .live
-            .read()
-            .map_err(|_| DataFusionError::Internal("the worker list lock is poisoned".into()))?
-            .clone();
+        let live = self.live_now();
         if live.is_empty() {
             return Err(DataFusionError::Execution(format!(
                 "no worker of --workers answers ({}): start them with `userlake worker`",
@@ -66,78 +74,173 @@ fn shown(urls: &[Url]) -> String {
 enum Probe {
     Live,
     OtherBuild(String),
+    /// It refused the connection or the call: it is not there.
     Down(String),
+    /// No answer in time: down, or too busy to answer.
+    Silent,
 }
 
-async fn probe(channels: &DefaultChannelResolver, url: &Url, tag: &str) -> Probe {
-    let asked = tokio::time::timeout(PROBE_TIMEOUT, async {
-        let channel = channels.get_channel(url).await?;
-        create_worker_client(channel)
-            .get_worker_info(GetWorkerInfoRequest {})
-            .await
-    })
-    .await;
-    match asked {
-        Ok(Ok(info)) if info.version == tag => Probe::Live,
-        Ok(Ok(info)) => Probe::OtherBuild(info.version),
-        Ok(Err(e)) => Probe::Down(e.to_string()),
-        Err(_) => Probe::Down(format!("no answer in {} s", PROBE_TIMEOUT.as_secs())),
+impl LiveWorkers {
+    fn live_now(&self) -> Vec<Url> {
+        self.live
+            .read()
+            .map(|live| live.clone())
+            .unwrap_or_default()
     }
-}
 
-/// The listed workers that answer with this build. A worker of another build is an error
-/// when `strict` (at start, where the user can act on it) and is left out otherwise.
-async fn live_workers(
-    channels: &DefaultChannelResolver,
-    listed: &[Url],
-    tag: &str,
-    strict: bool,
-) -> Result<Vec<Url>> {
-    let probes = join_all(listed.iter().map(|url| probe(channels, url, tag))).await;
-    let mut live = Vec::new();
-    for (url, probe) in listed.iter().zip(probes) {
-        let worker = url.as_str().trim_end_matches('/');
-        match probe {
-            Probe::Live => live.push(url.clone()),
-            Probe::OtherBuild(version) if strict => {
-                return Err(Error::usage(format!(
-                    "--workers: worker {worker} runs userlake build {version:?}, this process \
-                     {tag:?}: start workers from the same build (or set the same \
-                     USERLAKE_BUILD_TAG on all of them)"
-                )));
-            }
-            Probe::OtherBuild(version) => {
-                log::warn!("worker {worker} now runs build {version:?}, not {tag:?}: left out");
-            }
-            Probe::Down(reason) => {
-                log::warn!("worker {worker} does not answer ({reason}): left out");
-            }
+    fn set_live(&self, live: Vec<Url>) {
+        if let Ok(mut current) = self.live.write() {
+            *current = live;
         }
     }
-    if live.is_empty() && strict {
-        return Err(Error::usage(format!(
-            "--workers: no worker answers ({}): start them with `userlake worker --listen \
-             HOST:PORT`",
-            shown(listed)
-        )));
+
+    async fn probe(&self, url: &Url) -> Probe {
+        let asked = tokio::time::timeout(PROBE_TIMEOUT, async {
+            let channel = self.channels.get_channel(url).await?;
+            create_worker_client(channel)
+                .get_worker_info(GetWorkerInfoRequest {})
+                .await
+        })
+        .await;
+        match asked {
+            Ok(Ok(info)) if info.version == self.tag => Probe::Live,
+            Ok(Ok(info)) => Probe::OtherBuild(info.version),
+            Ok(Err(e)) => Probe::Down(e.find_root().to_string()),
+            Err(_) => Probe::Silent,
+        }
     }
-    Ok(live)
+
+    async fn probe_all(&self) -> Vec<Probe> {
+        join_all(self.listed.iter().map(|url| self.probe(url))).await
+    }
+
+    /// Asks every listed worker, at start: a worker of another build is an error the user
+    /// must act on, and so is a cluster where none answers.
+    async fn first_probe(&self) -> Result<()> {
+        let mut live = Vec::new();
+        for (url, probe) in self.listed.iter().zip(self.probe_all().await) {
+            let worker = url.as_str().trim_end_matches('/');
+            match probe {
+                Probe::Live => live.push(url.clone()),
+                Probe::OtherBuild(version) => {
+                    return Err(Error::usage(format!(
+                        "--workers: worker {worker} runs userlake build {version:?}, this \
+                         process {:?}: start workers from the same build (or set the same \
+                         USERLAKE_BUILD_TAG on all of them)",
+                        self.tag
+                    )));
+                }
+                Probe::Down(reason) => {
+                    log::warn!("worker {worker} does not answer ({reason}): left out")
+                }
+                Probe::Silent => log::warn!(
+                    "worker {worker} does not answer in {} s: left out",
+                    PROBE_TIMEOUT.as_secs()
+                ),
+            }
+        }
+        if live.is_empty() {
+            return Err(Error::usage(format!(
+                "--workers: no worker answers ({}): start them with `userlake worker --listen \
+                 HOST:PORT`",
+                shown(&self.listed)
+            )));
+        }
+        log::debug!(
+            "distributing queries over {} of {} workers: {}",
+            live.len(),
+            self.listed.len(),
+            shown(&live)
+        );
+        self.set_live(live);
+        Ok(())
+    }
+
+    /// Asks every listed worker again: one that refuses the connection or runs another build
+    /// is left out, one that is only slow to answer (busy) keeps its place. Changes are
+    /// logged once, when they happen.
+    async fn probe_again(&self) {
+        let before = self.live_now();
+        let mut live = Vec::new();
+        for (url, probe) in self.listed.iter().zip(self.probe_all().await) {
+            let worker = url.as_str().trim_end_matches('/');
+            let was_live = before.contains(url);
+            match probe {
+                Probe::Live => {
+                    if !was_live {
+                        log::info!("worker {worker} answers again: queries use it");
+                    }
+                    live.push(url.clone());
+                }
+                Probe::Silent if was_live => live.push(url.clone()),
+                Probe::OtherBuild(version) if was_live => {
+                    log::warn!("worker {worker} now runs build {version:?}: left out")
+                }
+                Probe::Down(reason) if was_live => {
+                    log::warn!("worker {worker} does not answer ({reason}): left out")
+                }
+                Probe::Silent | Probe::OtherBuild(_) | Probe::Down(_) => {}
+            }
+        }
+        self.set_live(live);
+    }
+
+    /// The listed workers that refuse connections now.
+    async fn gone(&self) -> Vec<Url> {
+        self.listed
+            .iter()
+            .zip(self.probe_all().await)
+            .filter(|(_, probe)| matches!(probe, Probe::Down(_)))
+            .map(|(url, _)| url.clone())
+            .collect()
+    }
 }
 
 /// Looks at the workers again every [`PROBE_INTERVAL`] while the session lives.
-fn keep_probing(listed: Vec<Url>, live: Weak<RwLock<Vec<Url>>>, tag: String) {
+fn keep_probing(workers: &LiveWorkers) {
+    let live = Arc::downgrade(&workers.live);
+    let (listed, channels, tag) = (
+        workers.listed.clone(),
+        workers.channels.clone(),
+        workers.tag.clone(),
+    );
     tokio::spawn(async move {
-        let channels = DefaultChannelResolver::default();
         loop {
             tokio::time::sleep(PROBE_INTERVAL).await;
-            let Some(shared) = live.upgrade() else { break };
-            if let Ok(now) = live_workers(&channels, &listed, &tag, false).await
-                && let Ok(mut current) = shared.write()
-            {
-                *current = now;
-            }
+            let Some(live) = live.upgrade() else { break };
+            let workers = LiveWorkers {
+                listed: listed.clone(),
+                live,
+                channels: channels.clone(),
+                tag: tag.clone(),
+            };
+            workers.probe_again().await;
         }
     });
+}
+
+/// `error`, of a query on a distributed session, with the workers that died named: the
+/// transport's own error ("h2 protocol error", "broken pipe") does not say which.
+pub async fn name_dead_workers(state: &SessionState, error: DataFusionError) -> DataFusionError {
+    let Some(workers) = state.config().get_extension::<LiveWorkers>() else {
+        return error;
+    };
+    if matches!(
+        error.find_root(),
+        DataFusionError::Plan(_) | DataFusionError::SQL(..)
+    ) {
+        return error;
+    }
+    let gone = workers.gone().await;
+    if gone.is_empty() {
+        return error;
+    }
+    workers.probe_again().await;
+    DataFusionError::Execution(format!(
+        "worker {} stopped answering during the query (it died or was stopped), so the query \
+         failed; the next queries run on the workers that answer. The error was: {error}",
+        shown(&gone)
+    ))
 }
 
 /// `state` with its queries distributed over `workers`: datafusion-distributed's planner
@@ -145,7 +248,7 @@ fn keep_probing(listed: Vec<Url>, live: Weak<RwLock<Vec<Url>>>, tag: String) {
 /// that must see all of their input kept to one task. Fails when no worker answers or one
 /// runs another build.
 pub async fn distribute(
-    state: SessionStateBuilder,
+    mut state: SessionStateBuilder,
     workers: &[Url],
     bytes_per_task: Option<usize>,
 ) -> Result<SessionStateBuilder> {
@@ -159,20 +262,19 @@ pub async fn distribute(
             ))
         })?,
     );
-    let live = live_workers(&DefaultChannelResolver::default(), workers, &tag, true).await?;
-    log::info!(
-        "distributing queries over {} of {} workers: {}",
-        live.len(),
-        workers.len(),
-        shown(&live)
-    );
-    let live = Arc::new(RwLock::new(live));
-    keep_probing(workers.to_vec(), Arc::downgrade(&live), tag);
+    let live = LiveWorkers {
+        listed: workers.to_vec(),
+        live: Arc::default(),
+        channels: DefaultChannelResolver::default(),
+        tag,
+    };
+    live.first_probe().await?;
+    keep_probing(&live);
+    if let Some(config) = state.config().take() {
+        *state.config() = Some(config.with_extension(Arc::new(live.clone())));
+    }
     let mut state = state
-        .with_distributed_worker_resolver(LiveWorkers {
-            listed: workers.to_vec(),
-            live,
-        })
+        .with_distributed_worker_resolver(live)
         .with_distributed_user_codec(UserlakeCodec)
         .with_distributed_passthrough_headers(headers)?
         .with_distributed_desired_task_count_handler(single_task_plans)
@@ -183,7 +285,6 @@ pub async fn distribute(
     }
     Ok(state)
 }
-
 /// Puts the inputs of `stitch` and `referral_tree` behind a `CoalescePartitionsExec`, where
 /// the distributed planner places a network boundary: what they read is then scanned by as
 /// many tasks as the files allow, and only the linking is one task. (On one machine they read

@@ -21,7 +21,7 @@ mod worker;
 #[cfg(feature = "cluster")]
 pub use codec::UserlakeCodec;
 #[cfg(feature = "cluster")]
-pub use coordinator::distribute;
+pub use coordinator::{LiveWorkers, distribute, name_dead_workers};
 #[cfg(feature = "cluster")]
 pub use worker::{WorkerArgs, run_worker};
 
@@ -75,6 +75,15 @@ pub fn parse_workers(list: &[String]) -> Result<Vec<url::Url>> {
         workers.push(url);
     }
     Ok(workers)
+}
+
+/// Without the `cluster` feature no worker can die.
+#[cfg(not(feature = "cluster"))]
+pub async fn name_dead_workers(
+    _state: &datafusion::execution::SessionState,
+    error: datafusion::error::DataFusionError,
+) -> datafusion::error::DataFusionError {
+    error
 }
 
 /// Without the `cluster` feature there is nothing to distribute over.
