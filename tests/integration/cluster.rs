@@ -11,24 +11,23 @@ use crate::cli::{committed_run_dir, csv_tables};
 use crate::common::{KilledOnDrop, error_of, repo, same_csv, stdout_of, userlake};
 
 /// A running `userlake worker`, killed when dropped.
-struct Worker {
+pub(crate) struct Worker {
     process: KilledOnDrop,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Worker {
-    /// Starts a worker on a free loopback port; `build_tag` replaces its build's tag.
-    fn start(build_tag: Option<&str>) -> Worker {
+    /// Starts a worker on a free loopback port, with `env` added to its environment (its own
+    /// build tag is replaced by `USERLAKE_BUILD_TAG` there).
+    pub(crate) fn start(env: &[(&str, &str)]) -> Worker {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("userlake"));
         command
             .current_dir(repo())
+            .env_remove("USERLAKE_BUILD_TAG")
+            .envs(env.iter().copied())
             .args(["worker", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        match build_tag {
-            Some(tag) => command.env("USERLAKE_BUILD_TAG", tag),
-            None => command.env_remove("USERLAKE_BUILD_TAG"),
-        };
         let mut child = command.spawn().expect("the worker starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
@@ -48,7 +47,7 @@ impl Worker {
 }
 
 fn two_workers() -> (Worker, Worker, String) {
-    let (a, b) = (Worker::start(None), Worker::start(None));
+    let (a, b) = (Worker::start(&[]), Worker::start(&[]));
     let list = format!("{},{}", a.url, b.url);
     (a, b, list)
 }
@@ -219,7 +218,7 @@ fn the_nightly_job_over_two_workers_publishes_the_same_reports() {
 
 #[test]
 fn a_worker_of_another_build_is_refused_by_name() {
-    let other = Worker::start(Some("0.0.0+another-build"));
+    let other = Worker::start(&[("USERLAKE_BUILD_TAG", "0.0.0+another-build")]);
     let err = error_of(userlake().env_remove("USERLAKE_WORKERS").args([
         "sql",
         "--lake",

@@ -151,6 +151,39 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
         let remote = csv_of(&server.endpoint, "s3://lake/prod/sample", query);
         assert_eq!(local, remote, "{query}");
     }
+    #[cfg(feature = "cluster")]
+    {
+        // through two workers, which read S3 with the credentials of their own environment
+        let credentials = [
+            ("AWS_ENDPOINT", server.endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        let workers = [
+            crate::cluster::Worker::start(&credentials),
+            crate::cluster::Worker::start(&credentials),
+        ];
+        let list = format!("{},{}", workers[0].url, workers[1].url);
+        for query in QUERIES {
+            let local = csv_of(&server.endpoint, "s3://lake/prod/sample", query);
+            let distributed = stdout_of(userlake_on(&server.endpoint).args([
+                "sql",
+                "--lake",
+                "s3://lake/prod/sample",
+                "--workers",
+                &list,
+                "--bytes-per-task",
+                "1",
+                "--format",
+                "csv",
+                "-c",
+                query,
+            ]));
+            assert_eq!(local, distributed, "over two workers: {query}");
+        }
+    }
 
     // The nightly job reads the S3 lake, commits its run to S3, and a fresh process reads
     // the published tables back from S3: the same as a run from disk to disk.
