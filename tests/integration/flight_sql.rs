@@ -413,3 +413,35 @@ async fn arrow_flight_client_handshake_keys_types_and_updates() {
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     assert!(batches[0].column(1).len() == 2);
 }
+
+/// A server distributing over workers answers as one process does, and goes on with the
+/// worker that is left when the other dies (it asks them every 5 seconds).
+#[cfg(feature = "cluster")]
+#[tokio::test]
+async fn a_server_over_workers_goes_on_when_one_dies() {
+    use crate::cluster::Worker;
+    let mut workers = vec![Worker::start(&[]), Worker::start(&[])];
+    let list = format!("{},{}", workers[0].url, workers[1].url);
+    let server = Server::start(&["--workers", &list, "--bytes-per-task", "1"]);
+    let mut client = flight_client(&server).await;
+    client
+        .handshake("analyst", TOKEN)
+        .await
+        .expect("the handshake");
+    // a scan (a bare count(*) is answered from the files' statistics)
+    let query = "SELECT count(*) AS n FROM events WHERE event_name <> 'no such event'";
+    let mut scanned = async |client: &mut FlightSqlServiceClient<tonic::transport::Channel>| {
+        let info = client.execute(query.into(), None).await.expect("a count");
+        let batches = fetch(client, info).await;
+        batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .expect("a count")
+            .value(0)
+    };
+    assert_eq!(scanned(&mut client).await, 37975);
+    drop(workers.remove(0));
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(scanned(&mut client).await, 37975);
+}
