@@ -430,7 +430,7 @@ async fn a_server_over_workers_goes_on_when_one_dies() {
         .expect("the handshake");
     // a scan (a bare count(*) is answered from the files' statistics)
     let query = "SELECT count(*) AS n FROM events WHERE event_name <> 'no such event'";
-    let mut scanned = async |client: &mut FlightSqlServiceClient<tonic::transport::Channel>| {
+    let scanned = async |client: &mut FlightSqlServiceClient<tonic::transport::Channel>| {
         let info = client.execute(query.into(), None).await.expect("a count");
         let batches = fetch(client, info).await;
         batches[0]
