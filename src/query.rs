@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use crate::cluster::name_dead_workers;
+use crate::cluster::{is_distributed, name_dead_workers, refused_with_workers};
 use crate::error::{Error, Result};
 use crate::script::Statement;
 
@@ -46,6 +46,9 @@ impl QueryResult {
 
 pub async fn execute(ctx: &SessionContext, statement: &Statement) -> Result<QueryResult> {
     let started = Instant::now();
+    if let Some(reason) = refused_with_workers(is_distributed(ctx), &statement.text) {
+        return Err(statement_error(statement, DataFusionError::Plan(reason)));
+    }
     let run = async {
         let frame = ctx.sql(&statement.text).await?;
         let schema = frame.schema().inner().clone();

@@ -68,14 +68,7 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
         config = config.with_target_partitions(partitions.max(1));
     }
     if let Some(limit) = options.memory_limit {
-        // Each sort sets aside this much to merge its spill files; DataFusion's 10 MiB is
-        // more than a whole small pool holds, so small limits failed sorts that could spill.
-        let sorts = 4 * config.target_partitions();
-        let reservation = (limit / sorts.max(1)).clamp(256 * 1024, 10 * 1024 * 1024);
-        config = config.set_usize(
-            "datafusion.execution.sort_spill_reservation_bytes",
-            reservation,
-        );
+        config = with_spill_reservation(config, limit);
     }
 
     let runtime = runtime_env(options)?;
@@ -99,6 +92,18 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
         None => Vec::new(),
     };
     Ok(Session { ctx, tables })
+}
+
+/// `config` with its sorts setting aside a share of `limit` to merge their spill files:
+/// DataFusion's 10 MiB is more than a whole small pool holds, so small limits failed sorts
+/// that could spill.
+pub fn with_spill_reservation(config: SessionConfig, limit: usize) -> SessionConfig {
+    let sorts = 4 * config.target_partitions();
+    let reservation = (limit / sorts.max(1)).clamp(256 * 1024, 10 * 1024 * 1024);
+    config.set_usize(
+        "datafusion.execution.sort_spill_reservation_bytes",
+        reservation,
+    )
 }
 
 /// The runtime of a session, or of a worker's queries: the object stores of the lake (local

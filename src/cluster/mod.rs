@@ -77,6 +77,59 @@ pub fn parse_workers(list: &[String]) -> Result<Vec<url::Url>> {
     Ok(workers)
 }
 
+/// Whether `ctx` distributes its queries over workers.
+pub fn is_distributed(ctx: &datafusion::prelude::SessionContext) -> bool {
+    #[cfg(feature = "cluster")]
+    {
+        ctx.state_ref()
+            .read()
+            .config()
+            .get_extension::<LiveWorkers>()
+            .is_some()
+    }
+    #[cfg(not(feature = "cluster"))]
+    {
+        let _ = ctx;
+        false
+    }
+}
+
+/// Why `statement` cannot run on a session distributed over workers, if it cannot: a `SET` of
+/// a DataFusion option that acts while a query runs. datafusion-distributed gives each worker
+/// task DataFusion's default options, so such a setting (`datafusion.execution.time_zone`,
+/// for one) would hold on the coordinator only, and the workers' rows would silently differ.
+/// Options that act while planning (`datafusion.optimizer.*`, `datafusion.sql_parser.*`,
+/// `datafusion.explain.*`) and `distributed.*` are fine: planning happens here.
+pub fn refused_with_workers(distributed: bool, statement: &str) -> Option<String> {
+    if !distributed {
+        return None;
+    }
+    let mut words = statement.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("set") {
+        return None;
+    }
+    let mut key = words.next()?.to_ascii_lowercase();
+    if key == "local" || key == "session" {
+        key = words.next()?.to_ascii_lowercase();
+    }
+    let key = key.trim_end_matches(['=', ';']).to_string();
+    let planning = [
+        "datafusion.optimizer.",
+        "datafusion.sql_parser.",
+        "datafusion.explain.",
+    ];
+    if !key.starts_with("datafusion.") || planning.iter().any(|p| key.starts_with(p)) {
+        return None;
+    }
+    Some(format!(
+        "SET {key} cannot be used with --workers: workers run every query with DataFusion's \
+         default options (datafusion-distributed does not send them), so the setting would \
+         hold on this process only and the workers' rows would differ; run without --workers, \
+         or set the option on every process where it has a flag (--memory-limit, \
+         --target-partitions)"
+    ))
+}
+
 /// Without the `cluster` feature no worker can die.
 #[cfg(not(feature = "cluster"))]
 pub async fn name_dead_workers(
@@ -122,5 +175,29 @@ mod tests {
         }
         let twice = parse_workers(&["a:1".to_string(), "http://a:1".to_string()]);
         assert!(twice.unwrap_err().to_string().contains("given twice"));
+    }
+
+    #[test]
+    fn options_that_act_while_running_are_refused_with_workers() {
+        for refused in [
+            "SET datafusion.execution.time_zone = '+08:00'",
+            "set  DATAFUSION.EXECUTION.BATCH_SIZE=10",
+            "SET LOCAL datafusion.execution.target_partitions TO 2;",
+        ] {
+            let message = refused_with_workers(true, refused);
+            assert!(
+                message.is_some_and(|m| m.contains("datafusion.execution.")),
+                "{refused}"
+            );
+            assert_eq!(refused_with_workers(false, refused), None);
+        }
+        for allowed in [
+            "SET datafusion.optimizer.prefer_hash_join = false",
+            "SET distributed.file_scan_config_bytes_per_partition = 1000",
+            "SELECT 'SET datafusion.execution.time_zone'",
+            "settle",
+        ] {
+            assert_eq!(refused_with_workers(true, allowed), None, "{allowed}");
+        }
     }
 }

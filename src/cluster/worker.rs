@@ -17,7 +17,7 @@ use tonic::transport::server::TcpIncoming;
 use super::{BUILD_HEADER, UserlakeCodec, build_tag};
 use crate::cli::parse_size_arg;
 use crate::error::{Error, Result};
-use crate::session::{SessionOptions, runtime_env};
+use crate::session::{SessionOptions, runtime_env, with_spill_reservation};
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -37,6 +37,7 @@ pub struct WorkerArgs {
 struct UserlakeWorkerSession {
     tag: String,
     address: SocketAddr,
+    memory_limit: Option<usize>,
 }
 
 #[async_trait]
@@ -60,10 +61,13 @@ impl WorkerSessionBuilder for UserlakeWorkerSession {
             log::warn!("{message}");
             return Err(DataFusionError::Execution(message));
         }
-        let mut state = ctx
-            .builder
-            .with_distributed_user_codec(UserlakeCodec)
-            .build();
+        let mut builder = ctx.builder;
+        if let Some(limit) = self.memory_limit
+            && let Some(config) = builder.config().take()
+        {
+            *builder.config() = Some(with_spill_reservation(config, limit));
+        }
+        let mut state = builder.with_distributed_user_codec(UserlakeCodec).build();
         userlake_udfs::register_all(&mut state)?;
         Ok(state)
     }
@@ -87,6 +91,7 @@ pub async fn run_worker(args: WorkerArgs, shutdown: impl Future<Output = ()> + S
     let worker = Worker::from_session_builder(UserlakeWorkerSession {
         tag: tag.clone(),
         address: bound,
+        memory_limit: args.memory_limit,
     })
     .with_runtime_env(runtime)
     .with_version(tag.clone());

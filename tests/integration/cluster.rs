@@ -177,6 +177,22 @@ fn scans_fan_out_and_stitch_runs_as_one_task() {
         stage_lines(&plan).iter().any(|s| s.contains("tasks=2")),
         "the edges were not read by two tasks:\n{plan}"
     );
+    // an option the workers would not see is refused, not silently applied here only
+    let err = error_of(userlake().env_remove("USERLAKE_WORKERS").args([
+        "sql",
+        "--lake",
+        "data/sample",
+        "--workers",
+        &workers,
+        "-c",
+        "SET datafusion.execution.time_zone = '+08:00'",
+        "-c",
+        "SELECT 1",
+    ]));
+    assert!(
+        err.contains("SET datafusion.execution.time_zone cannot be used with --workers"),
+        "{err}"
+    );
 }
 
 #[test]
