@@ -161,21 +161,68 @@ fn slt_files(filter: Option<&str>) -> Vec<PathBuf> {
     files
 }
 
+/// How a file's session is set up: its parallelism, and the workers it distributes over
+/// (none: one process).
+#[derive(Clone)]
+struct Setup {
+    partitions: usize,
+    workers: Vec<url::Url>,
+}
+
+impl std::fmt::Display for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "target_partitions={}", self.partitions)?;
+        if !self.workers.is_empty() {
+            write!(f, ", over {} workers", self.workers.len())?;
+        }
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sqllogictest_files_pass_at_every_parallelism() {
     let filter = std::env::var("USERLAKE_SLT").ok().filter(|f| !f.is_empty());
     let lake = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
     let files = slt_files(filter.as_deref());
+    let mut setups: Vec<Setup> = TARGET_PARTITIONS
+        .iter()
+        .map(|&partitions| Setup {
+            partitions,
+            workers: Vec::new(),
+        })
+        .collect();
+    // and once over two workers, with the lake's files split so that its scans fan out (the
+    // files' own in-memory tables are not split: datafusion-distributed runs them here)
+    #[cfg(feature = "cluster")]
+    let _workers = {
+        let workers = [
+            crate::cluster::Worker::start(&[]),
+            crate::cluster::Worker::start(&[]),
+        ];
+        setups.push(Setup {
+            partitions: 2,
+            workers: workers
+                .iter()
+                .map(|w| url::Url::parse(&w.url).expect("a worker url"))
+                .collect(),
+        });
+        workers
+    };
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &files {
-        for partitions in TARGET_PARTITIONS {
+        for setup in &setups {
             let lake = lake.clone();
+            let session_setup = setup.clone();
             let mut runner = Runner::new(move || {
                 let lake = lake.clone();
+                let setup = session_setup.clone();
                 async move {
+                    let distributed = !setup.workers.is_empty();
                     let session = build_session(&SessionOptions {
                         lake: Some(LakeLocation::Local(lake)),
-                        target_partitions: Some(partitions),
+                        target_partitions: Some(setup.partitions),
+                        workers: setup.workers,
+                        bytes_per_task: distributed.then_some(1),
                         ..SessionOptions::default()
                     })
                     .await
@@ -191,11 +238,11 @@ async fn sqllogictest_files_pass_at_every_parallelism() {
             match runner.run_file_async(file).await {
                 Ok(()) => {
                     passed += 1;
-                    println!("ok      {name} (target_partitions={partitions})");
+                    println!("ok      {name} ({setup})");
                 }
                 Err(e) => {
                     failed += 1;
-                    println!("FAILED  {name} (target_partitions={partitions})\n{e}\n");
+                    println!("FAILED  {name} ({setup})\n{e}\n");
                 }
             }
         }
