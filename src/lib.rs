@@ -10,6 +10,7 @@ pub mod generator;
 pub mod job;
 pub mod jobfile;
 pub mod lake;
+pub mod listener;
 pub mod logging;
 pub mod materialize;
 pub mod nested_text;

@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion_distributed::{DistributedExt, Worker, WorkerQueryContext, WorkerSessionBuilder};
-use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use super::{BUILD_HEADER, UserlakeCodec, build_tag};
 use crate::cli::parse_size_arg;
 use crate::error::{Error, Result};
+use crate::listener::bind;
 use crate::session::{SessionOptions, runtime_env, with_spill_reservation};
 
 #[derive(Debug, clap::Args)]
@@ -81,12 +81,7 @@ pub async fn run_worker(args: WorkerArgs, shutdown: impl Future<Output = ()> + S
         spill_dir: args.spill_dir.clone(),
         ..SessionOptions::default()
     })?;
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| Error::context(format!("cannot listen on {}", args.listen), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::context("cannot read the bound address", e))?;
+    let (listener, bound) = bind(args.listen).await?;
     let tag = build_tag();
     let worker = Worker::from_session_builder(UserlakeWorkerSession {
         tag: tag.clone(),

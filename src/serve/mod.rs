@@ -16,12 +16,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
-use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::byte_size::format_byte_size;
 use crate::error::{Error, Result};
+use crate::listener::bind;
 use crate::session::{SessionOptions, build_session};
 pub use args::{DEFAULT_SERVER_MEMORY, ServeArgs};
 pub use auth::Authenticator;
@@ -70,12 +70,7 @@ pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()> + S
         .map(|l| l.to_string())
         .unwrap_or_else(|| "none".into());
     let table_count = session.tables.len();
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .map_err(|e| Error::context(format!("cannot listen on {}", options.listen), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::context("cannot read the bound address", e))?;
+    let (listener, bound) = bind(options.listen).await?;
     let limits = options.limits.clone();
     let auth_note = if options.auth.is_disabled() {
         "WARNING: authentication is off (--no-auth): anyone who can reach this address can query the lake"
