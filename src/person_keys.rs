@@ -30,15 +30,17 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBufferBuilder, Int64Array, RecordBatch,
+    Array, ArrayRef, AsArray, BooleanBufferBuilder, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::catalog::TableProvider;
+use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::prelude::{DataFrame, SessionContext, col};
+use datafusion::logical_expr::{JoinType, LogicalPlanBuilder};
+use datafusion::prelude::{DataFrame, SessionContext, cast, coalesce, col, when};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -162,8 +164,11 @@ impl PersonKeys {
     }
 
     /// The kept table as its readers see it: the parts with every person number followed
-    /// through the merges, without the anchor columns.
-    pub fn view(&self, parts: DataFrame) -> Result<DataFrame> {
+    /// through the merges, without the anchor columns. `distributed`: the session runs its
+    /// queries on workers, which cannot be sent the lineage a `followed_person_id` function
+    /// carries (datafusion-distributed 4.0 sends every scalar function by name only), so the
+    /// lineage is joined in as two small tables instead.
+    pub fn view(&self, parts: DataFrame, distributed: bool) -> Result<DataFrame> {
         let columns: Vec<String> = parts
             .schema()
             .fields()
@@ -181,6 +186,9 @@ impl PersonKeys {
         let follows = !self.lineage.alias.is_empty() || !self.lineage.resolved.is_empty();
         if follows {
             require_anchor_columns(&self.table, &parts)?;
+        }
+        if follows && distributed {
+            return self.joined_view(parts, &columns);
         }
         let followed = ScalarUDF::from(FollowedPerson::new(Arc::clone(&self.lineage)));
         let exprs: Vec<_> = columns
@@ -200,6 +208,91 @@ impl PersonKeys {
                 }
             })
             .collect();
+        Ok(parts.select(exprs)?)
+    }
+
+    /// [`PersonKeys::view`] by joins: the same numbers as `followed_person_id` gives. A row
+    /// with a person takes its alias, if it has one; a row without takes the person its
+    /// anchor resolved to, if any (NULL anchors match nothing).
+    fn joined_view(&self, parts: DataFrame, columns: &[String]) -> Result<DataFrame> {
+        const ALIAS_FROM: &str = "__userlake_alias_from";
+        const ALIAS_TO: &str = "__userlake_alias_to";
+        const RESOLVED_TYPE: &str = "__userlake_resolved_type";
+        const RESOLVED_VALUE: &str = "__userlake_resolved_value";
+        const RESOLVED_PERSON: &str = "__userlake_resolved_person";
+        let (state, plan) = parts.into_parts();
+        let table = |name: &str, batch: RecordBatch| -> Result<DataFrame> {
+            let provider = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+            let plan =
+                LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(provider)), None)?
+                    .build()?;
+            Ok(DataFrame::new(state.clone(), plan))
+        };
+        let lineage = &self.lineage;
+        let alias = RecordBatch::try_from_iter(vec![
+            (
+                ALIAS_FROM,
+                Arc::new(Int64Array::from_iter_values(
+                    lineage.alias.iter().map(|a| a.0),
+                )) as ArrayRef,
+            ),
+            (
+                ALIAS_TO,
+                Arc::new(Int64Array::from_iter_values(
+                    lineage.alias.iter().map(|a| a.1),
+                )),
+            ),
+        ])?;
+        let resolved = RecordBatch::try_from_iter(vec![
+            (
+                RESOLVED_TYPE,
+                Arc::new(StringArray::from_iter_values(
+                    lineage.resolved.iter().map(|r| r.0.as_str()),
+                )) as ArrayRef,
+            ),
+            (
+                RESOLVED_VALUE,
+                Arc::new(StringArray::from_iter_values(
+                    lineage.resolved.iter().map(|r| r.1.as_str()),
+                )),
+            ),
+            (
+                RESOLVED_PERSON,
+                Arc::new(Int64Array::from_iter_values(
+                    lineage.resolved.iter().map(|r| r.2),
+                )),
+            ),
+        ])?;
+        // the anchors compared as plain strings, whatever view type the parts store them in
+        let parts = DataFrame::new(state.clone(), plan)
+            .join(
+                table("__userlake_alias", alias)?,
+                JoinType::Left,
+                &[self.column.as_str()],
+                &[ALIAS_FROM],
+                None,
+            )?
+            .join_on(
+                table("__userlake_resolved", resolved)?,
+                JoinType::Left,
+                [
+                    quoted(&self.column).is_null(),
+                    cast(quoted(ANCHOR_COLUMNS[0]), DataType::Utf8).eq(col(RESOLVED_TYPE)),
+                    cast(quoted(ANCHOR_COLUMNS[1]), DataType::Utf8).eq(col(RESOLVED_VALUE)),
+                ],
+            )?;
+        let exprs: Vec<_> = columns
+            .iter()
+            .map(|name| {
+                if *name == self.column {
+                    when(quoted(name).is_null(), col(RESOLVED_PERSON))
+                        .otherwise(coalesce(vec![col(ALIAS_TO), quoted(name)]))
+                        .map(|e| e.alias(name.as_str()))
+                } else {
+                    Ok(quoted(name))
+                }
+            })
+            .collect::<datafusion::common::Result<_>>()?;
         Ok(parts.select(exprs)?)
     }
 }
@@ -451,27 +544,15 @@ fn follow(lineage: &Lineage, merges: &[(i64, i64)]) -> Lineage {
     }
 }
 
-/// `followed_person_id(person_id, anchor_id_type, anchor_value)`: a kept row's person number
-/// tonight, through the lineage's alias (rows keyed with a person) or its resolved anchors
-/// (rows keyed without one). Built by the job for one view, never registered as a function.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The name of the function that follows kept rows' person numbers through merges.
-pub const FOLLOWED_PERSON_FUNCTION: &str = "followed_person_id";
+const FOLLOWED_PERSON_FUNCTION: &str = "followed_person_id";
 
-/// The lineage a `followed_person_id` function carries, as bytes another process reads back
-/// with [`decode_followed_person`]; `None` for any other function.
-pub fn encode_followed_person(function: &ScalarUDF) -> Option<serde_json::Result<Vec<u8>>> {
-    let followed = function.inner().downcast_ref::<FollowedPerson>()?;
-    Some(serde_json::to_vec(followed.lineage.as_ref()))
-}
-
-/// The `followed_person_id` function of [`encode_followed_person`]'s bytes.
-pub fn decode_followed_person(bytes: &[u8]) -> serde_json::Result<ScalarUDF> {
-    let lineage: Lineage = serde_json::from_slice(bytes)?;
-    Ok(ScalarUDF::from(FollowedPerson::new(Arc::new(lineage))))
-}
-
+/// `followed_person_id(person_id, anchor_id_type, anchor_value)`: a kept row's person number
+/// tonight, through the lineage's alias (rows keyed with a person) or its resolved anchors
+/// (rows keyed without one). Built by the job for one view, never registered as a function,
+/// and never sent to workers (see [`PersonKeys::view`]).
 #[derive(Debug)]
 struct FollowedPerson {
     signature: Signature,
@@ -599,7 +680,7 @@ impl ScalarUDFImpl for FollowedPerson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::StringArray;
+
     use datafusion::arrow::datatypes::Field;
 
     #[test]
@@ -657,6 +738,78 @@ mod tests {
             result.iter().collect::<Vec<_>>(),
             vec![Some(7), Some(4), Some(7), None, Some(9), None]
         );
+    }
+
+    /// The joined view (for workers) gives every row the number the function gives.
+    #[tokio::test]
+    async fn the_joined_view_follows_as_the_function_does() {
+        let ctx = SessionContext::new();
+        let parts = RecordBatch::try_from_iter(vec![
+            (
+                "person_id",
+                Arc::new(Int64Array::from(vec![
+                    Some(3),
+                    Some(4),
+                    None,
+                    None,
+                    Some(200),
+                    None,
+                    Some(3),
+                ])) as ArrayRef,
+            ),
+            (
+                ANCHOR_COLUMNS[0],
+                Arc::new(StringArray::from(vec![
+                    None,
+                    None,
+                    Some("cookie_id"),
+                    Some("cookie_id"),
+                    None,
+                    None,
+                    Some("cookie_id"),
+                ])),
+            ),
+            (
+                ANCHOR_COLUMNS[1],
+                Arc::new(StringArray::from(vec![
+                    None,
+                    None,
+                    Some("c1"),
+                    Some("c2"),
+                    None,
+                    Some("c1"),
+                    Some("c1"),
+                ])),
+            ),
+            ("row", Arc::new(Int64Array::from_iter_values(0..7))),
+        ])
+        .unwrap();
+        ctx.register_batch("parts", parts).unwrap();
+        let keys = PersonKeys {
+            table: "kept".into(),
+            column: "person_id".into(),
+            keying: PersonKeying::Current,
+            lineage: Arc::new(Lineage {
+                run: "runs/a".to_string(),
+                alias: vec![(3, 7), (200, 9)],
+                resolved: vec![("cookie_id".into(), "c1".into(), 7)],
+            }),
+        };
+        let mut answers = Vec::new();
+        for distributed in [false, true] {
+            let view = keys
+                .view(ctx.table("parts").await.unwrap(), distributed)
+                .unwrap()
+                .sort(vec![col("row").sort(true, false)])
+                .unwrap();
+            let batches = view.collect().await.unwrap();
+            let shown = arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string();
+            answers.push(shown);
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert!(answers[0].contains("| 7         | 0   |"), "{}", answers[0]);
     }
 
     #[test]

@@ -36,6 +36,7 @@ use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cluster::is_distributed;
 use crate::error::{Error, Result};
 use crate::jobfile::StateSpec;
 use crate::materialize::write_frame;
@@ -246,7 +247,7 @@ impl<'a> KeptStep<'a> {
         ctx.deregister_table(spec.table.as_str())?;
         match &self.persons {
             Some(keys) => {
-                let view = keys.view(ctx.read_table(provider)?)?;
+                let view = keys.view(ctx.read_table(provider)?, is_distributed(ctx))?;
                 ctx.register_table(spec.table.as_str(), view.into_view())?;
             }
             None => {

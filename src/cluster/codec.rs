@@ -1,20 +1,19 @@
 //! What userlake sends to workers beyond DataFusion's own plans: the `stitch` and
-//! `referral_tree` plans, and the job's `followed_person_id` function with its lineage.
+//! `referral_tree` plans. Functions travel by name (every worker registers userlake's), and
+//! no function with state of its own may run on a worker: datafusion-distributed 4.0 puts its
+//! own codec first, which takes every scalar function's encoding as "by name" before a user
+//! codec is asked (so the nightly job's kept rows follow merged people by joins there, see
+//! `PersonKeys::view`).
 
 use std::sync::Arc;
 
 use datafusion::common::{DataFusionError, Result, internal_err};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
 use userlake_udfs::referral::ReferralTreeExec;
 use userlake_udfs::stitch::{StitchExec, StitchInput, StitchRules};
-
-use crate::person_keys::{
-    FOLLOWED_PERSON_FUNCTION, decode_followed_person, encode_followed_person,
-};
 
 /// userlake's `PhysicalExtensionCodec`, registered on the coordinator and on every worker.
 #[derive(Debug, Default, Clone, Copy)]
@@ -123,31 +122,6 @@ impl PhysicalExtensionCodec for UserlakeCodec {
             );
         };
         serde_json::to_writer(buf, &encoded).map_err(|e| codec_error("writing a plan", e))
-    }
-
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        if name != FOLLOWED_PERSON_FUNCTION {
-            return internal_err!(
-                "userlake codec: the worker has no function {name}: is it a userlake worker of \
-                 the same build?"
-            );
-        }
-        decode_followed_person(buf)
-            .map(Arc::new)
-            .map_err(|e| codec_error("reading followed_person_id's lineage", e))
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        match encode_followed_person(node) {
-            Some(bytes) => {
-                buf.extend(
-                    bytes.map_err(|e| codec_error("writing followed_person_id's lineage", e))?,
-                );
-                Ok(())
-            }
-            // every other function is found by name in the worker's registry
-            None => Ok(()),
-        }
     }
 }
 

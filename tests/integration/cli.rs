@@ -1373,7 +1373,7 @@ fn a_killed_run_resumes_and_commits_the_same_outputs() {
 }
 
 /// The sample lake as it stood on `last_day`: partitions after it left out.
-fn sample_up_to(dir: &std::path::Path, last_day: &str) -> PathBuf {
+pub(crate) fn sample_up_to(dir: &std::path::Path, last_day: &str) -> PathBuf {
     let lake = dir.join(format!("lake-{last_day}"));
     for table in std::fs::read_dir(sample_lake()).unwrap() {
         let table = table.unwrap();

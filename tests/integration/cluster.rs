@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{committed_run_dir, csv_tables};
+use crate::cli::{committed_run_dir, csv_tables, sample_up_to};
 use crate::common::{KilledOnDrop, error_of, repo, same_csv, stdout_of, userlake};
 
 /// A running `userlake worker`, killed when dropped.
@@ -224,6 +224,50 @@ fn the_nightly_job_over_two_workers_publishes_the_same_reports() {
         distributed.keys().collect::<Vec<_>>()
     );
     for (name, text) in &local {
+        assert!(
+            same_csv(text, &distributed[name]),
+            "{name} differs:\none process:\n{text}\ntwo workers:\n{}",
+            distributed[name]
+        );
+    }
+}
+
+/// Nights that add a day: the kept rows keyed by person follow the people merged since, on
+/// the workers too.
+#[test]
+fn appended_nights_over_two_workers_publish_the_same_reports() {
+    let (_a, _b, workers) = two_workers();
+    let dir = tempfile::tempdir().unwrap();
+    let mut last = std::collections::BTreeMap::new();
+    for (mode, workers) in [("local", None), ("distributed", Some(workers.as_str()))] {
+        let out = dir.path().join(mode);
+        for day in ["2026-02-26", "2026-02-27", "2026-02-28"] {
+            let lake = sample_up_to(dir.path(), day);
+            let mut command = userlake();
+            command
+                .env_remove("USERLAKE_WORKERS")
+                .args(["run", "jobs/nightly.toml", "--date", day, "--lake"])
+                .arg(&lake)
+                .arg("--out")
+                .arg(&out);
+            if let Some(workers) = workers {
+                command.args(["--workers", workers, "--bytes-per-task", "1"]);
+            }
+            stdout_of(&mut command);
+        }
+        let run = std::fs::read_dir(out.join("runs/2026-02-28"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|run| run.join("_manifest.json").is_file())
+            .expect("a committed run of the last night");
+        last.insert(mode, csv_tables(&run));
+    }
+    let (local, distributed) = (&last["local"], &last["distributed"]);
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        distributed.keys().collect::<Vec<_>>()
+    );
+    for (name, text) in local {
         assert!(
             same_csv(text, &distributed[name]),
             "{name} differs:\none process:\n{text}\ntwo workers:\n{}",
