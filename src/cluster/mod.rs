@@ -4,8 +4,8 @@
 //! optimizer rules work as on one machine, and the distributed planner cuts the finished
 //! physical plan into stages whose tasks run on the workers. A worker receives plan fragments
 //! only: functions travel by name (every worker registers all of userlake's), userlake's own
-//! plans and the job's per-run function through [`UserlakeCodec`], and object-store
-//! credentials come from each worker's own environment, never from the plan.
+//! plans through [`UserlakeCodec`], and object-store credentials come from each worker's own
+//! environment, never from the plan.
 //!
 //! Every request carries the coordinator's build tag, and a worker of another build refuses
 //! it: two builds may disagree on a function's state or a plan's encoding, and a mixed cluster
