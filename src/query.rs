@@ -8,7 +8,9 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use crate::cluster::{is_distributed, name_dead_workers, refused_with_workers};
+use crate::cluster::{
+    explain_distributed, is_distributed, name_dead_workers, plain_explain, refused_with_workers,
+};
 use crate::error::{Error, Result};
 use crate::script::Statement;
 
@@ -50,6 +52,12 @@ pub async fn execute(ctx: &SessionContext, statement: &Statement) -> Result<Quer
         return Err(statement_error(statement, DataFusionError::Plan(reason)));
     }
     let run = async {
+        if is_distributed(ctx)
+            && let Some(query) = plain_explain(&statement.text)
+        {
+            let batch = explain_distributed(ctx, query).await?;
+            return Ok((batch.schema(), vec![batch]));
+        }
         let frame = ctx.sql(&statement.text).await?;
         let schema = frame.schema().inner().clone();
         let batches = frame.collect().await?;

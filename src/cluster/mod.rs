@@ -25,6 +25,10 @@ pub use coordinator::{LiveWorkers, distribute, name_dead_workers};
 #[cfg(feature = "cluster")]
 pub use worker::{WorkerArgs, run_worker};
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+
 use crate::error::{Error, Result};
 
 /// The request header that carries the coordinator's build tag to the workers.
@@ -75,6 +79,45 @@ pub fn parse_workers(list: &[String]) -> Result<Vec<url::Url>> {
         workers.push(url);
     }
     Ok(workers)
+}
+
+/// The query of a plain `EXPLAIN query` (not `EXPLAIN ANALYZE`, `VERBOSE` or `FORMAT`).
+/// DataFusion's own EXPLAIN shows the plan before the distributed planner cuts it into stages,
+/// so on a distributed session userlake shows the distributed plan instead.
+pub fn plain_explain(statement: &str) -> Option<&str> {
+    let text = statement.trim_start();
+    let (first, rest) = text.split_once(char::is_whitespace)?;
+    if !first.eq_ignore_ascii_case("explain") {
+        return None;
+    }
+    let next = rest.split_whitespace().next()?;
+    let options = ["analyze", "verbose", "format"];
+    if options.iter().any(|o| next.eq_ignore_ascii_case(o)) {
+        return None;
+    }
+    Some(rest.trim())
+}
+
+/// The distributed plan of `query` on `ctx`, as DataFusion's EXPLAIN shows a plan: one row of
+/// `plan_type` and `plan`.
+pub async fn explain_distributed(
+    ctx: &datafusion::prelude::SessionContext,
+    query: &str,
+) -> datafusion::error::Result<RecordBatch> {
+    let plan = ctx.sql(query).await?.create_physical_plan().await?;
+    #[cfg(feature = "cluster")]
+    let shown = datafusion_distributed::display_plan_ascii(plan.as_ref(), false);
+    #[cfg(not(feature = "cluster"))]
+    let shown = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    Ok(RecordBatch::try_from_iter(vec![
+        (
+            "plan_type",
+            Arc::new(StringArray::from(vec!["distributed_plan"])) as ArrayRef,
+        ),
+        ("plan", Arc::new(StringArray::from(vec![shown]))),
+    ])?)
 }
 
 /// Whether `ctx` distributes its queries over workers.
@@ -175,6 +218,21 @@ mod tests {
         }
         let twice = parse_workers(&["a:1".to_string(), "http://a:1".to_string()]);
         assert!(twice.unwrap_err().to_string().contains("given twice"));
+    }
+
+    #[test]
+    fn plain_explains_are_told_apart() {
+        assert_eq!(plain_explain("EXPLAIN SELECT 1"), Some("SELECT 1"));
+        assert_eq!(plain_explain("  explain\n  SELECT 1 "), Some("SELECT 1"));
+        for other in [
+            "EXPLAIN ANALYZE SELECT 1",
+            "explain verbose SELECT 1",
+            "EXPLAIN FORMAT tree SELECT 1",
+            "SELECT 'EXPLAIN'",
+            "EXPLAIN",
+        ] {
+            assert_eq!(plain_explain(other), None, "{other}");
+        }
     }
 
     #[test]

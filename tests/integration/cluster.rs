@@ -148,6 +148,16 @@ fn scans_fan_out_and_stitch_runs_as_one_task() {
         stages.iter().any(|s| s.contains("tasks=2")),
         "no stage of two tasks (the query stayed in this process?):\n{plan}"
     );
+    // plain EXPLAIN shows the same stages, without running the query
+    let plan = sql(
+        Some(&workers),
+        "EXPLAIN SELECT channel, count(*) FROM events GROUP BY channel",
+    );
+    assert!(
+        plan.contains("distributed_plan")
+            && stage_lines(&plan).iter().any(|s| s.contains("tasks=2")),
+        "{plan}"
+    );
     // the edges are read by two tasks below a shuffle; the stitching is one task over all of
     // them (each task stitching its share would give another graph)
     let plan = sql(
