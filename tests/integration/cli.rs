@@ -554,7 +554,7 @@ fn bad_job_arguments() {
 }
 
 /// The run directory of the one committed run under `out`.
-pub(crate) fn committed_run_dir(out: &std::path::Path) -> PathBuf {
+fn committed_run_dir(out: &std::path::Path) -> PathBuf {
     let mut runs = Vec::new();
     for date in std::fs::read_dir(out.join("runs")).unwrap() {
         for run in std::fs::read_dir(date.unwrap().path()).unwrap() {

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{committed_run_dir, csv_tables, sample_up_to};
+use crate::cli::{csv_tables, sample_up_to};
 use crate::common::{KilledOnDrop, error_of, repo, same_csv, stdout_of, userlake};
 
 /// A running `userlake worker`, killed when dropped.
@@ -205,74 +205,39 @@ fn scans_fan_out_and_stitch_runs_as_one_task() {
     );
 }
 
-#[test]
-fn the_nightly_job_over_two_workers_publishes_the_same_reports() {
-    let (_a, _b, workers) = two_workers();
-    let dir = tempfile::tempdir().unwrap();
-    let run = |out: &str, workers: Option<&str>| {
-        let out = dir.path().join(out);
-        let mut command = userlake();
-        command.env_remove("USERLAKE_WORKERS").args([
-            "run",
-            "jobs/nightly.toml",
-            "--lake",
-            "data/sample",
-            "--date",
-            "2026-03-01",
-        ]);
-        if let Some(workers) = workers {
-            command.args(["--workers", workers, "--bytes-per-task", "1"]);
-        }
-        stdout_of(command.arg("--out").arg(&out));
-        csv_tables(&committed_run_dir(&out))
-    };
-    let local = run("local", None);
-    let distributed = run("distributed", Some(&workers));
-    assert!(local.len() > 10, "{:?}", local.keys());
-    assert_eq!(
-        local.keys().collect::<Vec<_>>(),
-        distributed.keys().collect::<Vec<_>>()
-    );
-    for (name, text) in &local {
-        assert!(
-            same_csv(text, &distributed[name]),
-            "{name} differs:\none process:\n{text}\ntwo workers:\n{}",
-            distributed[name]
-        );
+/// Runs `jobs/nightly.toml` for `date` on `lake` into `out`, over `workers` when given, and
+/// returns the committed run's CSV reports.
+fn nightly(
+    lake: &std::path::Path,
+    out: &std::path::Path,
+    date: &str,
+    workers: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut command = userlake();
+    command
+        .env_remove("USERLAKE_WORKERS")
+        .args(["run", "jobs/nightly.toml", "--date", date, "--lake"])
+        .arg(lake)
+        .arg("--out")
+        .arg(out);
+    if let Some(workers) = workers {
+        command.args(["--workers", workers, "--bytes-per-task", "1"]);
     }
+    stdout_of(&mut command);
+    let run = std::fs::read_dir(out.join("runs").join(date))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|run| run.join("_manifest.json").is_file())
+        .unwrap_or_else(|| panic!("no committed run of {date}"));
+    csv_tables(&run)
 }
 
-/// Nights that add a day: the kept rows keyed by person follow the people merged since, on
-/// the workers too.
-#[test]
-fn appended_nights_over_two_workers_publish_the_same_reports() {
-    let (_a, _b, workers) = two_workers();
-    let dir = tempfile::tempdir().unwrap();
-    let mut last = std::collections::BTreeMap::new();
-    for (mode, workers) in [("local", None), ("distributed", Some(workers.as_str()))] {
-        let out = dir.path().join(mode);
-        for day in ["2026-02-26", "2026-02-27", "2026-02-28"] {
-            let lake = sample_up_to(dir.path(), day);
-            let mut command = userlake();
-            command
-                .env_remove("USERLAKE_WORKERS")
-                .args(["run", "jobs/nightly.toml", "--date", day, "--lake"])
-                .arg(&lake)
-                .arg("--out")
-                .arg(&out);
-            if let Some(workers) = workers {
-                command.args(["--workers", workers, "--bytes-per-task", "1"]);
-            }
-            stdout_of(&mut command);
-        }
-        let run = std::fs::read_dir(out.join("runs/2026-02-28"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|run| run.join("_manifest.json").is_file())
-            .expect("a committed run of the last night");
-        last.insert(mode, csv_tables(&run));
-    }
-    let (local, distributed) = (&last["local"], &last["distributed"]);
+/// The same reports, to `same_csv`'s tolerance.
+fn assert_same_reports(
+    local: &std::collections::BTreeMap<String, String>,
+    distributed: &std::collections::BTreeMap<String, String>,
+) {
+    assert!(local.len() > 10, "{:?}", local.keys());
     assert_eq!(
         local.keys().collect::<Vec<_>>(),
         distributed.keys().collect::<Vec<_>>()
@@ -283,6 +248,36 @@ fn appended_nights_over_two_workers_publish_the_same_reports() {
             "{name} differs:\none process:\n{text}\ntwo workers:\n{}",
             distributed[name]
         );
+    }
+}
+
+#[test]
+fn the_nightly_job_over_two_workers_publishes_the_same_reports() {
+    let (_a, _b, workers) = two_workers();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = repo().join("data/sample");
+    let local = nightly(&lake, &dir.path().join("local"), "2026-03-01", None);
+    let distributed = nightly(
+        &lake,
+        &dir.path().join("distributed"),
+        "2026-03-01",
+        Some(&workers),
+    );
+    assert_same_reports(&local, &distributed);
+}
+
+/// Nights that add a day: the kept rows keyed by person follow the people merged since, on
+/// the workers too.
+#[test]
+fn appended_nights_over_two_workers_publish_the_same_reports() {
+    let (_a, _b, workers) = two_workers();
+    let dir = tempfile::tempdir().unwrap();
+    let (local, distributed) = (dir.path().join("local"), dir.path().join("distributed"));
+    for day in ["2026-02-26", "2026-02-27", "2026-02-28"] {
+        let lake = sample_up_to(dir.path(), day);
+        let one = nightly(&lake, &local, day, None);
+        let two = nightly(&lake, &distributed, day, Some(&workers));
+        assert_same_reports(&one, &two);
     }
 }
 
