@@ -310,6 +310,19 @@ fn a_worker_of_another_build_is_refused_by_name() {
         err.contains("no worker answers") && err.contains("127.0.0.1:1"),
         "{err}"
     );
+    // the same from the environment, for `run` too
+    let err = error_of(userlake().env("USERLAKE_WORKERS", "127.0.0.1:1").args([
+        "run",
+        "jobs/nightly.toml",
+        "--lake",
+        "data/sample",
+        "--out",
+        "/nonexistent/never-written",
+    ]));
+    assert!(
+        err.contains("no worker answers") && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
 }
 
 #[test]
