@@ -1148,13 +1148,16 @@ fn a_job_file_is_checked_before_anything_runs() {
          state = { table = \"s\", from = \"v\", inputs = [\"nosuch\"] }\n",
     )
     .unwrap();
-    let err = error_of(
-        userlake()
-            .arg("run")
-            .arg(&kept)
-            .args(["--lake", "data/sample", "--out"])
-            .arg(dir.path().join("kept_out")),
-    );
+    let run_kept = || {
+        error_of(
+            userlake()
+                .arg("run")
+                .arg(&kept)
+                .args(["--lake", "data/sample", "--out"])
+                .arg(dir.path().join("kept_out")),
+        )
+    };
+    let err = run_kept();
     assert!(
         err.contains("step \"kept\"") && err.contains("input nosuch is not a table of the lake"),
         "{err}"
@@ -1180,13 +1183,7 @@ fn a_job_file_is_checked_before_anything_runs() {
         ),
     )
     .unwrap();
-    let err = error_of(
-        userlake()
-            .arg("run")
-            .arg(&kept)
-            .args(["--lake", "data/sample", "--out"])
-            .arg(dir.path().join("kept_out")),
-    );
+    let err = run_kept();
     assert!(
         err.contains("step \"kept\"") && err.contains("table s, column person_id: missing"),
         "{err}"
