@@ -136,7 +136,7 @@ pub async fn create_table_on_disk(
     let rows = match write_frame(frame, storage, &directory).await {
         Ok(rows) => rows,
         Err(Error::DataFusion(e)) => {
-            let e = name_dead_workers(&ctx.state(), e).await;
+            let e = name_dead_workers(ctx, e).await;
             return Err(statement_error(statement, e));
         }
         Err(other) => return Err(other),

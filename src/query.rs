@@ -48,13 +48,12 @@ impl QueryResult {
 
 pub async fn execute(ctx: &SessionContext, statement: &Statement) -> Result<QueryResult> {
     let started = Instant::now();
-    if let Some(reason) = refused_with_workers(is_distributed(ctx), &statement.text) {
+    let distributed = is_distributed(ctx);
+    if let Some(reason) = refused_with_workers(distributed, &statement.text) {
         return Err(statement_error(statement, DataFusionError::Plan(reason)));
     }
     let run = async {
-        if is_distributed(ctx)
-            && let Some(query) = plain_explain(&statement.text)
-        {
+        if distributed && let Some(query) = plain_explain(&statement.text) {
             let batch = explain_distributed(ctx, query).await?;
             return Ok((batch.schema(), vec![batch]));
         }
@@ -71,7 +70,7 @@ pub async fn execute(ctx: &SessionContext, statement: &Statement) -> Result<Quer
             written: None,
         }),
         Err(error) => {
-            let error = name_dead_workers(&ctx.state(), error).await;
+            let error = name_dead_workers(ctx, error).await;
             Err(statement_error(statement, error))
         }
     }

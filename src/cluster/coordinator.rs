@@ -6,11 +6,12 @@ use std::time::Duration;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result as DataFusionResult};
-use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion::prelude::SessionContext;
 use datafusion_distributed::grpc::{DefaultChannelResolver, create_worker_client};
 use datafusion_distributed::{
     DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt, GetWorkerInfoRequest,
@@ -158,10 +159,11 @@ impl LiveWorkers {
 
     /// Asks every listed worker again: one that refuses the connection or runs another build
     /// is left out, one that is only slow to answer (busy) keeps its place. Changes are
-    /// logged once, when they happen.
-    async fn probe_again(&self) {
+    /// logged once, when they happen. Returns the workers that refuse connections now.
+    async fn probe_again(&self) -> Vec<Url> {
         let before = self.live_now();
         let mut live = Vec::new();
+        let mut gone = Vec::new();
         for (url, probe) in self.listed.iter().zip(self.probe_all().await) {
             let worker = url.as_str().trim_end_matches('/');
             let was_live = before.contains(url);
@@ -176,24 +178,26 @@ impl LiveWorkers {
                 Probe::OtherBuild(version) if was_live => {
                     log::warn!("worker {worker} now runs build {version:?}: left out")
                 }
-                Probe::Down(reason) if was_live => {
-                    log::warn!("worker {worker} does not answer ({reason}): left out")
+                Probe::Down(reason) => {
+                    if was_live {
+                        log::warn!("worker {worker} does not answer ({reason}): left out");
+                    }
+                    gone.push(url.clone());
                 }
-                Probe::Silent | Probe::OtherBuild(_) | Probe::Down(_) => {}
+                Probe::Silent | Probe::OtherBuild(_) => {}
             }
         }
         self.set_live(live);
+        gone
     }
+}
 
-    /// The listed workers that refuse connections now.
-    async fn gone(&self) -> Vec<Url> {
-        self.listed
-            .iter()
-            .zip(self.probe_all().await)
-            .filter(|(_, probe)| matches!(probe, Probe::Down(_)))
-            .map(|(url, _)| url.clone())
-            .collect()
-    }
+/// The workers `ctx` distributes over, if it does.
+pub fn workers_of(ctx: &SessionContext) -> Option<Arc<LiveWorkers>> {
+    ctx.state_ref()
+        .read()
+        .config()
+        .get_extension::<LiveWorkers>()
 }
 
 /// Looks at the workers again every [`PROBE_INTERVAL`] while the session lives.
@@ -221,8 +225,8 @@ fn keep_probing(workers: &LiveWorkers) {
 
 /// `error`, of a query on a distributed session, with the workers that died named: the
 /// transport's own error ("h2 protocol error", "broken pipe") does not say which.
-pub async fn name_dead_workers(state: &SessionState, error: DataFusionError) -> DataFusionError {
-    let Some(workers) = state.config().get_extension::<LiveWorkers>() else {
+pub async fn name_dead_workers(ctx: &SessionContext, error: DataFusionError) -> DataFusionError {
+    let Some(workers) = workers_of(ctx) else {
         return error;
     };
     if matches!(
@@ -231,11 +235,10 @@ pub async fn name_dead_workers(state: &SessionState, error: DataFusionError) -> 
     ) {
         return error;
     }
-    let gone = workers.gone().await;
+    let gone = workers.probe_again().await;
     if gone.is_empty() {
         return error;
     }
-    workers.probe_again().await;
     DataFusionError::Execution(format!(
         "worker {} stopped answering during the query (it died or was stopped), so the query \
          failed; the next queries run on the workers that answer. The error was: {error}",

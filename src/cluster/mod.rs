@@ -21,7 +21,7 @@ mod worker;
 #[cfg(feature = "cluster")]
 pub use codec::UserlakeCodec;
 #[cfg(feature = "cluster")]
-pub use coordinator::{LiveWorkers, distribute, name_dead_workers};
+pub use coordinator::{LiveWorkers, distribute, name_dead_workers, workers_of};
 #[cfg(feature = "cluster")]
 pub use worker::{WorkerArgs, run_worker};
 
@@ -124,11 +124,7 @@ pub async fn explain_distributed(
 pub fn is_distributed(ctx: &datafusion::prelude::SessionContext) -> bool {
     #[cfg(feature = "cluster")]
     {
-        ctx.state_ref()
-            .read()
-            .config()
-            .get_extension::<LiveWorkers>()
-            .is_some()
+        workers_of(ctx).is_some()
     }
     #[cfg(not(feature = "cluster"))]
     {
@@ -176,7 +172,7 @@ pub fn refused_with_workers(distributed: bool, statement: &str) -> Option<String
 /// Without the `cluster` feature no worker can die.
 #[cfg(not(feature = "cluster"))]
 pub async fn name_dead_workers(
-    _state: &datafusion::execution::SessionState,
+    _ctx: &datafusion::prelude::SessionContext,
     error: datafusion::error::DataFusionError,
 ) -> datafusion::error::DataFusionError {
     error
