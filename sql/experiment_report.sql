@@ -12,6 +12,8 @@
 -- both arms (two people stitched together) is left out and counted in `excluded` on arm a.
 --   conversion: ab_test_proportions(converters_a, users_a, converters_b, users_b)
 --   revenue per user: ab_test_means over every user's revenue (0 for non-buyers)
+-- Each arm's own 95% intervals: the Wilson score interval of its conversion rate, and the
+-- normal-approximation interval of its revenue per user (mean ± 1.96 standard errors).
 
 CREATE VIEW experiment_exposure AS
 SELECT experiment, person_id, min(arm) AS arm, count(DISTINCT arm) AS arms, min(event_time) AS entered
@@ -66,8 +68,18 @@ SELECT
   round(t.revenue['diff'], 2) AS revenue_per_user_diff,
   round(t.revenue['p_value'], 4) AS revenue_p_value,
   round(t.revenue['ci_low'], 2) AS revenue_diff_ci_low,
-  round(t.revenue['ci_high'], 2) AS revenue_diff_ci_high
-FROM experiment_arms r
+  round(t.revenue['ci_high'], 2) AS revenue_diff_ci_high,
+  round(wilson_center - wilson_half_width, 4) AS conversion_ci_low,
+  round(wilson_center + wilson_half_width, 4) AS conversion_ci_high,
+  round(r.revenue_per_user - 1.959964 * r.revenue_sd / sqrt(r.users), 2) AS revenue_per_user_ci_low,
+  round(r.revenue_per_user + 1.959964 * r.revenue_sd / sqrt(r.users), 2) AS revenue_per_user_ci_high
+-- the Wilson interval, with z = 1.959964 (z^2 = 3.841459), p = converters / users, n = users
+FROM (
+  SELECT *,
+         (p + 3.841459 / (2 * n)) / (1 + 3.841459 / n) AS wilson_center,
+         1.959964 * sqrt(p * (1 - p) / n + 3.841459 / (4 * n * n)) / (1 + 3.841459 / n) AS wilson_half_width
+  FROM (SELECT *, converters * 1.0 / users AS p, CAST(users AS DOUBLE) AS n FROM experiment_arms)
+) r
 LEFT JOIN tests t ON t.experiment = r.experiment
 LEFT JOIN excluded e ON e.experiment = r.experiment;
 

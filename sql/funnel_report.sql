@@ -164,7 +164,8 @@ CROSS JOIN funnel_steps s
 LEFT JOIN reached r ON r.entry_week = w.entry_week AND r.step_number = s.step_number;
 
 -- Time to convert: for each step after the first, how many users took it how long after the
--- step they took before, in buckets an operator can chart (bucket_order sorts them).
+-- step they took before, in buckets an operator can chart (bucket_order sorts them). Every
+-- step lists every bucket, 0 where nobody fell in it, so a chart shows the empty buckets.
 CREATE TABLE funnel_time_to_convert AS
 WITH conversions AS (
   SELECT s.step_number, s.step, e.seconds[s.step_number - 1] AS seconds
@@ -173,19 +174,22 @@ WITH conversions AS (
   WHERE e.seconds[s.step_number - 1] IS NOT NULL
 ),
 bucketed AS (
-  SELECT step_number, step,
+  SELECT step_number,
          CASE WHEN seconds <= 60 THEN 1 WHEN seconds <= 600 THEN 2 WHEN seconds <= 3600 THEN 3
               WHEN seconds <= 21600 THEN 4 WHEN seconds <= 86400 THEN 5
               WHEN seconds <= 259200 THEN 6 ELSE 7 END AS bucket_order
   FROM conversions
+),
+buckets(bucket_order, bucket) AS (
+  VALUES (1, 'up to 1 min'), (2, '1-10 min'), (3, '10-60 min'), (4, '1-6 h'), (5, '6-24 h'),
+         (6, '1-3 days'), (7, 'over 3 days')
 )
-SELECT step_number, step, bucket_order,
-       CASE bucket_order WHEN 1 THEN 'up to 1 min' WHEN 2 THEN '1-10 min' WHEN 3 THEN '10-60 min'
-            WHEN 4 THEN '1-6 h' WHEN 5 THEN '6-24 h' WHEN 6 THEN '1-3 days'
-            ELSE 'over 3 days' END AS bucket,
-       count(*) AS users
-FROM bucketed
-GROUP BY step_number, step, bucket_order;
+SELECT s.step_number, s.step, b.bucket_order, b.bucket, count(c.bucket_order) AS users
+FROM funnel_steps s
+CROSS JOIN buckets b
+LEFT JOIN bucketed c ON c.step_number = s.step_number AND c.bucket_order = b.bucket_order
+WHERE s.step_number >= 2
+GROUP BY s.step_number, s.step, b.bucket_order, b.bucket;
 
 -- The drop-offs, for the operators to follow up: every user who entered and stopped before
 -- the last step, with the last step reached and the one they did not take.

@@ -63,6 +63,9 @@ pub enum Command {
     Gen(GenArgs),
     /// Stitch identities (OneID): write id_graph, rejected_edges, merge_log and run_stats.
     Stitch(StitchArgs),
+    /// Write the HTML report of a committed run of the nightly job: KPIs, funnel, retention,
+    /// layers, LTV, fission, attribution, experiments and identity, in one self-contained file.
+    Report(ReportArgs),
     /// Serve the lake over Arrow Flight SQL (ADBC, JDBC, any Flight SQL client).
     #[cfg(feature = "server")]
     Serve(ServeArgs),
@@ -179,6 +182,20 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The --out of the job: a directory or s3://bucket/prefix.
+    #[arg(long, default_value = "out")]
+    pub out: String,
+    /// The run to show: a run id, a date (its latest committed run) or runs/DATE/RUN-ID, as
+    /// `userlake runs` lists them (default: the latest committed run).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// The HTML file to write: a path, an s3:// URL, or - for standard output.
+    #[arg(short = 'o', long = "output", default_value = crate::report::REPORT_FILE)]
+    pub output: String,
+}
+
+#[derive(Debug, Args)]
 pub struct GenArgs {
     /// The lake to write: a directory or s3://bucket/prefix (tables of the same names are
     /// replaced, or with --from-day added to).
@@ -255,6 +272,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Runs(args) => list_job_runs(args).await,
         Command::Gen(args) => run_gen(args).await,
         Command::Stitch(args) => run_stitch(args).await,
+        Command::Report(args) => write_report(args).await,
         #[cfg(feature = "server")]
         Command::Serve(args) => serve(args.options()?, shutdown_signal()).await,
         Command::Docs(args) => write_docs(&args),
@@ -691,6 +709,53 @@ async fn generator_config(args: &GenArgs, lake: &Storage, out: PathBuf) -> Resul
         activity: record.activity,
         ..whole
     })
+}
+
+/// `userlake report`: renders a committed run's tables into one HTML file.
+async fn write_report(args: ReportArgs) -> Result<()> {
+    // a bad output location is refused before anything is read
+    let target = match args.output.as_str() {
+        "-" => None,
+        output => {
+            let location = LakeLocation::parse(output)?;
+            if let LakeLocation::Remote(url) = &location {
+                split_object_url(url, output)?;
+            }
+            Some(location)
+        }
+    };
+    let session = build_session(&SessionOptions::default()).await?;
+    let ctx = &session.ctx;
+    let out = Storage::open_text(&ctx.runtime_env(), &args.out)?;
+    let run = crate::runs::find_committed_run(&out, args.run.as_deref()).await?;
+    crate::lake::register_run_tables(ctx, &out, &run).await?;
+    let report_run =
+        crate::report::ReportRun::of(&run.manifest.run, Some(&run.manifest.committed_at));
+    let html = crate::report::render(ctx, &report_run).await?;
+    match target {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(html.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| Error::io("<stdout>", e))?;
+        }
+        Some(LakeLocation::Local(path)) => {
+            crate::output::write_file_atomically(&path, |file| {
+                file.write_all(html.as_bytes())
+                    .map_err(|e| Error::io(&path, e))
+            })?;
+        }
+        Some(LakeLocation::Remote(url)) => {
+            let (bucket, key) = split_object_url(&url, &args.output)?;
+            let storage = Storage::open(&ctx.runtime_env(), &LakeLocation::Remote(bucket))?;
+            storage.put(&key, html.into_bytes()).await?;
+        }
+    }
+    if args.output != "-" {
+        log::info!("report of {} written to {}", run.path, args.output);
+    }
+    Ok(())
 }
 
 /// Writes the result of `sql -o LOCATION`: a local file is written beside its target and

@@ -27,6 +27,11 @@
 //! sql = "../sql/nightly.sql"      # paths are relative to the job file
 //! tables = ["daily_active"]       # handed to later steps, not published
 //! publish = [{ table = "kpi_daily", formats = ["parquet", "csv"], order_by = "day, channel" }]
+//!
+//! [[step]]
+//! name = "report"
+//! builtin = "report"              # the HTML report of the tables published before it
+//! file = "report.html"            # its name in the run directory (the default)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +83,8 @@ struct RawStep {
     rules: Option<String>,
     #[serde(default)]
     edges: Option<String>,
+    #[serde(default)]
+    file: Option<String>,
     #[serde(default)]
     tables: Vec<String>,
     #[serde(default)]
@@ -147,6 +154,9 @@ pub enum StepKind {
         edges: String,
         rules: Option<PathBuf>,
     },
+    /// The HTML report (`crate::report`) of the tables published by the steps before it,
+    /// written as `file` in the run directory and committed with the run.
+    Report { file: String },
 }
 
 #[derive(Debug, Clone)]
@@ -290,9 +300,21 @@ impl JobFile {
                             format!("{at}: rules and edges belong to builtin = \"stitch\""),
                         ));
                     }
+                    if raw_step.file.is_some() {
+                        return Err(invalid(
+                            path,
+                            format!("{at}: file belongs to builtin = \"report\""),
+                        ));
+                    }
                     StepKind::Sql
                 }
                 Some("stitch") => {
+                    if raw_step.file.is_some() {
+                        return Err(invalid(
+                            path,
+                            format!("{at}: file belongs to builtin = \"report\""),
+                        ));
+                    }
                     let rules = raw_step.rules.as_ref().map(|r| base.join(r));
                     if let Some(rules) = &rules {
                         let text = std::fs::read_to_string(rules).map_err(|e| {
@@ -308,10 +330,47 @@ impl JobFile {
                         rules,
                     }
                 }
+                Some("report") => {
+                    let takes_nothing_else = script.is_none()
+                        && raw_step.rules.is_none()
+                        && raw_step.edges.is_none()
+                        && raw_step.tables.is_empty()
+                        && raw_step.publish.is_empty()
+                        && raw_step.state.is_none();
+                    if !takes_nothing_else {
+                        return Err(invalid(
+                            path,
+                            format!(
+                                "{at}: builtin = \"report\" takes only file = \"NAME.html\"; it \
+                                 reads the tables the steps before it published"
+                            ),
+                        ));
+                    }
+                    let file = raw_step
+                        .file
+                        .clone()
+                        .unwrap_or_else(|| crate::report::REPORT_FILE.to_string());
+                    let plain_name = !file.is_empty()
+                        && !file.starts_with('.')
+                        && file.ends_with(".html")
+                        && !file.contains(['/', '\\']);
+                    if !plain_name {
+                        return Err(invalid(
+                            path,
+                            format!(
+                                "{at}: file = {file:?}: give a file name ending in .html, \
+                                 without a directory (it is written in the run's directory)"
+                            ),
+                        ));
+                    }
+                    StepKind::Report { file }
+                }
                 Some(other) => {
                     return Err(invalid(
                         path,
-                        format!("{at}: unknown builtin {other:?} (known: \"stitch\")"),
+                        format!(
+                            "{at}: unknown builtin {other:?} (known: \"stitch\", \"report\")"
+                        ),
                     ));
                 }
             };

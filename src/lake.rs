@@ -153,14 +153,7 @@ pub async fn register_lake(
     if table_names.iter().any(|name| name == RUNS_DIRECTORY) {
         let storage = Storage::open(&ctx.runtime_env(), location)?;
         if let Some(run) = crate::runs::latest_committed_run(&storage, None).await? {
-            for output in &run.manifest.outputs {
-                let directory = format!("{}/{}/", run.path, output.table);
-                if let Some(table) =
-                    register_directory(ctx, &output.table, &storage.url(&directory)).await?
-                {
-                    tables.push(table);
-                }
-            }
+            tables.extend(register_run_tables(ctx, &storage, &run).await?);
         }
         // the job's kept tables serve its steps, not readers
         table_names.retain(|name| name != RUNS_DIRECTORY && name != crate::state::STATE_DIRECTORY);
@@ -175,6 +168,23 @@ pub async fn register_lake(
         }
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tables)
+}
+
+/// Registers the tables a committed run published, under their names.
+pub async fn register_run_tables(
+    ctx: &SessionContext,
+    storage: &Storage,
+    run: &crate::runs::CommittedRun,
+) -> Result<Vec<LakeTable>> {
+    let mut tables = Vec::new();
+    for output in &run.manifest.outputs {
+        let directory = format!("{}/{}/", run.path, output.table);
+        if let Some(table) = register_directory(ctx, &output.table, &storage.url(&directory)).await?
+        {
+            tables.push(table);
+        }
+    }
     Ok(tables)
 }
 

@@ -20,6 +20,7 @@ pub mod person_keys;
 pub mod pipeline;
 pub mod query;
 pub mod reference_docs;
+pub mod report;
 pub mod runs;
 pub mod script;
 #[cfg(feature = "server")]

@@ -180,6 +180,10 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
         let mut steps = Vec::new();
         for step in &manifest.steps {
             let tables = copy_published(out, &source, &run_dir, &step.tables).await?;
+            let mut documents = Vec::new();
+            for document in &step.documents {
+                documents.push(copy_file(out, &source, &run_dir, document).await?);
+            }
             let copied = StepRecord {
                 step: step.step.clone(),
                 status: step.status.clone(),
@@ -188,6 +192,7 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
                 reused_from: Some(source.clone()),
                 state: step.state.clone(),
                 tables,
+                documents,
             };
             write_step_record(out, &run_dir, &copied).await?;
             steps.push(copied);
@@ -229,7 +234,11 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             continue;
         }
         let before = table_names(ctx)?;
-        let (tables, state) = run_step(
+        let StepOutputs {
+            tables,
+            state,
+            documents,
+        } = run_step(
             ctx,
             step,
             statements,
@@ -237,6 +246,7 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             &run_storage,
             previous.as_ref().map(|p| out.url(&p.path)),
             &kept,
+            &record,
         )
         .await
         .map_err(|e| step_error(step, e, options.memory_limit))?;
@@ -285,6 +295,7 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
             reused_from: None,
             state,
             tables,
+            documents,
         };
         write_step_record(out, &run_dir, &finished).await?;
         log_line(
@@ -309,6 +320,10 @@ async fn commit(
         .iter()
         .flat_map(|s| s.tables.iter().filter(|t| t.published).cloned())
         .collect();
+    let documents = steps
+        .iter()
+        .flat_map(|s| s.documents.iter().cloned())
+        .collect();
     let out = &options.out;
     let date = record.date.clone();
     let run_id = record.run_id.clone();
@@ -320,6 +335,7 @@ async fn commit(
         seconds: started.elapsed().as_secs_f64(),
         steps,
         outputs,
+        documents,
     };
     write_json(
         out,
@@ -359,31 +375,15 @@ async fn copy_published(
     target_run: &str,
     tables: &[TableOutput],
 ) -> Result<Vec<TableOutput>> {
-    let target = out.child(target_run)?;
-    // each file copied, then recorded as the store now has it
-    let copy = |file: &FileRecord| {
-        let (target, path) = (&target, file.path.clone());
-        async move {
-            out.copy(
-                &format!("{source_run}/{path}"),
-                &format!("{target_run}/{path}"),
-            )
-            .await?;
-            let meta = target.meta(&path).await?.ok_or_else(|| {
-                Error::usage(format!("{} was not copied", target.describe(&path)))
-            })?;
-            Ok::<_, Error>(file_record(target, &meta))
-        }
-    };
     let mut copied = Vec::new();
     for table in tables.iter().filter(|t| t.published) {
         let mut files = Vec::new();
         for file in &table.files {
-            files.push(copy(file).await?);
+            files.push(copy_file(out, source_run, target_run, file).await?);
         }
         let mut copies = Vec::new();
         for file in &table.copies {
-            copies.push(copy(file).await?);
+            copies.push(copy_file(out, source_run, target_run, file).await?);
         }
         copied.push(TableOutput {
             files,
@@ -392,6 +392,28 @@ async fn copy_published(
         });
     }
     Ok(copied)
+}
+
+/// Copies one file of a committed run to the same place in another run, and records it as
+/// the store now has it.
+async fn copy_file(
+    out: &Storage,
+    source_run: &str,
+    target_run: &str,
+    file: &FileRecord,
+) -> Result<FileRecord> {
+    let target = out.child(target_run)?;
+    let path = &file.path;
+    out.copy(
+        &format!("{source_run}/{path}"),
+        &format!("{target_run}/{path}"),
+    )
+    .await?;
+    let meta = target
+        .meta(path)
+        .await?
+        .ok_or_else(|| Error::usage(format!("{} was not copied", target.describe(path))))?;
+    Ok(file_record(&target, &meta))
 }
 
 /// `events +1 ~0 -0 files (dt=2026-07-20), costs +1 ~0 -0 files`, or `none`.
@@ -475,6 +497,14 @@ fn table_names(ctx: &SessionContext) -> Result<BTreeSet<String>> {
 
 /// Runs one step and writes its declared tables; returns them as written, and what the step
 /// did with its kept table.
+/// What a step wrote: its tables, the use of its kept table, and other files (the report).
+struct StepOutputs {
+    tables: Vec<TableOutput>,
+    state: Option<StateUse>,
+    documents: Vec<FileRecord>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_step(
     ctx: &SessionContext,
     step: &Step,
@@ -483,7 +513,8 @@ async fn run_step(
     run_storage: &Storage,
     previous_run: Option<String>,
     kept: &KeptState<'_>,
-) -> Result<(Vec<TableOutput>, Option<StateUse>)> {
+    record: &RunRecord,
+) -> Result<StepOutputs> {
     let kept_step = match &step.state {
         Some(spec) => Some(KeptStep::begin(ctx, spec, statements, kept).await?),
         None => None,
@@ -543,7 +574,23 @@ async fn run_step(
         let directory = format!("{WORK_DIRECTORY}/{name}/");
         written.push(write_table(ctx, run_storage, &publish, &directory, false).await?);
     }
-    Ok((written, state_use))
+    let mut documents = Vec::new();
+    if let StepKind::Report { file } = &step.kind {
+        let html = crate::report::render(ctx, &crate::report::ReportRun::of(record, None)).await?;
+        run_storage.put(file, html.into_bytes()).await?;
+        let meta = run_storage.meta(file).await?.ok_or_else(|| {
+            Error::usage(format!(
+                "the report {} was not written",
+                run_storage.describe(file)
+            ))
+        })?;
+        documents.push(file_record(run_storage, &meta));
+    }
+    Ok(StepOutputs {
+        tables: written,
+        state: state_use,
+        documents,
+    })
 }
 
 /// Writes `publish.table` as Parquet under `directory` of the run (and a CSV copy beside it

@@ -187,6 +187,9 @@ pub struct StepRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<crate::state::StateUse>,
     pub tables: Vec<TableOutput>,
+    /// Files the step wrote that are not tables (the HTML report), below the run directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<FileRecord>,
 }
 
 /// The commit of a run.
@@ -200,6 +203,9 @@ pub struct Manifest {
     pub steps: Vec<StepRecord>,
     /// The published tables, in the order the job declares them.
     pub outputs: Vec<TableOutput>,
+    /// The published files that are not tables (the HTML report), in step order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<FileRecord>,
 }
 
 pub const MANIFEST_FORMAT_VERSION: u32 = 1;
@@ -372,6 +378,57 @@ pub async fn latest_committed_run(
         }
     }
     Ok(None)
+}
+
+/// The committed run `selector` names: a run id (`20261203T184502.325Z-6e4772`), a date
+/// (its latest committed run) or `runs/<date>/<run-id>`; the latest committed run when
+/// `None`. Errors name what was looked for, and where.
+pub async fn find_committed_run(storage: &Storage, selector: Option<&str>) -> Result<CommittedRun> {
+    let nothing_committed = || {
+        Error::usage(format!(
+            "{} has no committed run: run the job first (userlake run jobs/nightly.toml --out ...)",
+            storage.describe(RUNS_DIRECTORY)
+        ))
+    };
+    let Some(selector) = selector.map(|s| s.trim_matches('/')) else {
+        return latest_committed_run(storage, None)
+            .await?
+            .ok_or_else(nothing_committed);
+    };
+    let selector = selector.strip_prefix("runs/").unwrap_or(selector);
+    let (date, run_id) = match selector.split_once('/') {
+        Some((date, run_id)) => (Some(date.to_string()), Some(run_id.to_string())),
+        None if chrono::NaiveDate::parse_from_str(selector, "%Y-%m-%d").is_ok() => {
+            (Some(selector.to_string()), None)
+        }
+        None => (None, Some(selector.to_string())),
+    };
+    let runs = list_runs(storage, date.as_deref()).await?;
+    let found = runs.iter().rev().find(|run| {
+        run.is_committed() && run_id.as_ref().is_none_or(|id| &run.run_id == id)
+    });
+    match found {
+        Some(run) => Ok(CommittedRun {
+            path: run.path.clone(),
+            manifest: run.manifest.clone().ok_or_else(nothing_committed)?,
+        }),
+        None => {
+            let committed: Vec<&str> = runs
+                .iter()
+                .filter(|run| run.is_committed())
+                .map(|run| run.path.as_str())
+                .collect();
+            let known = match committed.as_slice() {
+                [] => "none committed there".to_string(),
+                [.., last] => format!("{} committed, the latest {last}", committed.len()),
+            };
+            Err(Error::usage(format!(
+                "no committed run {selector:?} in {} ({known}); give a run id, a date \
+                 (YYYY-MM-DD) or runs/DATE/RUN-ID as `userlake runs` lists them",
+                storage.describe(RUNS_DIRECTORY)
+            )))
+        }
+    }
 }
 
 /// After the commit of run `run_id` of `date`: removes the runs of any date that never

@@ -1265,7 +1265,7 @@ fn runs_commit_readers_see_the_latest_and_old_runs_are_cleaned_up() {
 #[test]
 fn a_killed_run_resumes_and_commits_the_same_outputs() {
     let (_dir, uninterrupted, _) = run_nightly_on_sample(&[]);
-    for kill_after in ["event_persons", "funnel", "experiments"] {
+    for kill_after in ["event_persons", "funnel", "report"] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let start = || {
@@ -1317,7 +1317,7 @@ fn a_killed_run_resumes_and_commits_the_same_outputs() {
                 .arg(&out),
         );
         assert_eq!(tables.contains("kpi_daily"), committed_before, "{tables}");
-        if kill_after != "experiments" {
+        if kill_after != "report" {
             assert!(listing.contains("incomplete"), "{kill_after}: {listing}");
         }
 
@@ -1600,10 +1600,11 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     assert_eq!(first.len(), 15, "CSV tables: {:?}", first.keys());
 
     let rerun_log = run("2026-01-30", &[]);
-    assert!(rerun_log.contains("14 steps (14 reused)"), "{rerun_log}");
+    assert!(rerun_log.contains("15 steps (15 reused)"), "{rerun_log}");
     let rerun = latest_run_of(&out, "2026-01-30");
     assert_ne!(rerun, nightly);
     assert_eq!(csv_tables(&rerun), first, "a rerun copies the outputs");
+    assert!(rerun.join("report.html").is_file(), "a rerun copies the report");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(rerun.join("_manifest.json")).unwrap())
             .unwrap();

@@ -1,0 +1,228 @@
+//! LTV: cumulative margin curves by acquisition month and channel (`ltv_cohort`), LTV/CAC
+//! (`ltv_cac`) and ROI (`channel_roi`) by channel, and the BG/NBD and Gamma-Gamma fits
+//! (`ltv_model`).
+
+use datafusion::prelude::SessionContext;
+
+use super::{distinct, missing_table, no_rows, values_by};
+use crate::error::Result;
+use crate::report::charts::{Axis, Mark, Series, categories};
+use crate::report::format::Kind;
+use crate::report::page::{Block, Section, Table};
+use crate::report::rows::{Row, has_table, query};
+
+const INTRO: &[&str] = &[
+    "A customer is acquired by their first paid order: its calendar month is the acquisition \
+     month and its channel the acquisition channel. The curves are the cumulative gross \
+     margin (of orders not refunded) per acquired customer by months since acquisition, from \
+     table ltv_cohort, weighted by each cohort's customers. A month that has not ended within \
+     the lake is left out, not drawn as 0.",
+    "LTV/CAC divides the 1- and 2-month margin per customer by the channel's acquisition cost \
+     (spend / customers acquired, table ltv_cac). ROI is (gross margin − spend) / spend of \
+     the people each channel acquired (table channel_roi). The model fits are those behind \
+     the predicted 12-month CLV (table ltv_model).",
+];
+
+pub async fn section(ctx: &SessionContext) -> Result<Section> {
+    let mut section = Section::new("ltv", "LTV", INTRO);
+    if let Some(why) = missing_table(ctx, &["ltv_cohort"])? {
+        return Ok(section.no_data(why));
+    }
+    // cohort cells weighted by their customers; unobserved cells (NULL) are left out
+    let curve = |group: &str| {
+        format!(
+            "SELECT CAST({group} AS VARCHAR) AS series, month, \
+             sum(cumulative_margin_per_customer * customers) / sum(customers) AS margin \
+             FROM ltv_cohort WHERE cumulative_margin_per_customer IS NOT NULL \
+             GROUP BY {group}, month ORDER BY {group}, month"
+        )
+    };
+    let by_month = query(ctx, &curve("acquisition_month")).await?;
+    if by_month.is_empty() {
+        section.push(Block::NoData(no_rows(
+            "ltv_cohort",
+            "no paid orders, or no acquisition month observed yet",
+        )));
+    } else {
+        let by_channel = query(ctx, &curve("channel")).await?;
+        section.push(curves(
+            "Cumulative margin per customer by acquisition month",
+            "One line per acquisition month (all channels): margin per customer after N months.",
+            &by_month,
+        ));
+        section.push(curves(
+            "Cumulative margin per customer by acquisition channel",
+            "One line per channel (all acquisition months): margin per customer after N months.",
+            &by_channel,
+        ));
+    }
+
+    section.push(Block::Heading("LTV/CAC and ROI by channel".to_string()));
+    if has_table(ctx, "ltv_cac")? {
+        let rows = query(
+            ctx,
+            "SELECT channel, spend, customers, cac, margin_per_customer_to_date, \
+             ltv_cac_month_1, ltv_cac_month_2 FROM ltv_cac ORDER BY channel",
+        )
+        .await?;
+        if rows.is_empty() {
+            section.push(Block::NoData(no_rows("ltv_cac", "no customers acquired")));
+        } else {
+            let channels = distinct(&rows, "channel");
+            let column = |name: &str| values_by(&rows, "channel", &channels, name, |_| true);
+            section.push(Block::Chart(Box::new(categories(
+                "LTV/CAC by channel",
+                "Margin per customer after 1 and 2 months over the channel's CAC; above 1× the \
+                 customers have paid back what acquiring them cost. Missing: no cohort has \
+                 reached that month, or the channel had no spend.",
+                &channels,
+                &[Axis::new("LTV / CAC", Kind::Ratio)],
+                vec![
+                    Series::new("month 1", Mark::Bar, Kind::Ratio, column("ltv_cac_month_1"))
+                        .labelled(),
+                    Series::new("month 2", Mark::Bar, Kind::Ratio, column("ltv_cac_month_2"))
+                        .labelled(),
+                ],
+                false,
+            ))));
+        }
+    } else {
+        section.push(Block::NoData(
+            "this run did not publish table ltv_cac".to_string(),
+        ));
+    }
+    if has_table(ctx, "channel_roi")? {
+        let rows = query(
+            ctx,
+            "SELECT channel, sum(spend) AS spend, sum(new_people) AS new_people, \
+             sum(buyers) AS buyers, sum(gmv) AS gmv, sum(gross_margin) AS margin, \
+             CASE WHEN sum(spend) > 0 THEN (sum(gross_margin) - sum(spend)) / sum(spend) END AS roi, \
+             CASE WHEN sum(spend) > 0 THEN sum(ltv * new_people) / sum(spend) END AS ltv_cac \
+             FROM channel_roi GROUP BY channel ORDER BY channel",
+        )
+        .await?;
+        if rows.is_empty() {
+            section.push(Block::NoData(no_rows("channel_roi", "nobody acquired")));
+        } else {
+            let channels = distinct(&rows, "channel");
+            section.push(Block::Chart(Box::new(categories(
+                "ROI by channel",
+                "(Gross margin − spend) / spend of the people each channel acquired, all \
+                 campaigns together; missing for channels without spend.",
+                &channels,
+                &[Axis::new("ROI", Kind::Percent)],
+                vec![
+                    Series::new(
+                        "ROI",
+                        Mark::Bar,
+                        Kind::Percent,
+                        values_by(&rows, "channel", &channels, "roi", |_| true),
+                    )
+                    .labelled(),
+                ],
+                false,
+            ))));
+            let mut table = Table::new(
+                "Channels: spend, people acquired, revenue and return (table channel_roi)",
+                &[
+                    "channel",
+                    "spend",
+                    "new people",
+                    "buyers",
+                    "GMV",
+                    "gross margin",
+                    "ROI",
+                    "LTV/CAC (with predicted CLV)",
+                ],
+                1,
+            );
+            for row in &rows {
+                table.rows.push(vec![
+                    row.text("channel"),
+                    Kind::Money.print(row.number("spend")),
+                    Kind::Count.print(row.number("new_people")),
+                    Kind::Count.print(row.number("buyers")),
+                    Kind::Money.print(row.number("gmv")),
+                    Kind::Money.print(row.number("margin")),
+                    Kind::Percent.print(row.number("roi")),
+                    Kind::Ratio.print(row.number("ltv_cac")),
+                ]);
+            }
+            section.push(Block::Table(table));
+        }
+    }
+
+    section.push(Block::Heading("Repeat-buying model fits".to_string()));
+    if !has_table(ctx, "ltv_model")? {
+        section.push(Block::NoData(
+            "this run did not publish table ltv_model".to_string(),
+        ));
+        return Ok(section);
+    }
+    let fits = query(
+        ctx,
+        "SELECT model, parameter, value FROM ltv_model ORDER BY model, parameter",
+    )
+    .await?;
+    if fits.is_empty() {
+        section.push(Block::NoData(no_rows("ltv_model", "no buyers to fit")));
+        return Ok(section);
+    }
+    section.push(Block::Note(
+        "BG/NBD: purchases while alive follow a Poisson rate with Gamma(r, α) heterogeneity; \
+         after each purchase a customer drops out with probability p ~ Beta(a, b). \
+         Gamma-Gamma: spend per order with shape p and Gamma(q, v) heterogeneity. A fit that \
+         did not converge shows converged = 0; its predictions should not be used."
+            .to_string(),
+    ));
+    let mut table = Table::new(
+        "Fitted parameters (table ltv_model)",
+        &["model", "parameter", "value"],
+        2,
+    );
+    for row in &fits {
+        let parameter = row.text("parameter");
+        let value = row.number("value");
+        let printed = match parameter.as_str() {
+            "customers" | "converged" => Kind::Count.print(value),
+            _ => Kind::Decimal.print(value),
+        };
+        table.rows.push(vec![row.text("model"), parameter, printed]);
+    }
+    section.push(Block::Table(table));
+    Ok(section)
+}
+
+/// Lines of margin per customer by month since acquisition, one per `series` value.
+fn curves(title: &str, caption: &str, rows: &[Row]) -> Block {
+    let mut months: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r.number("month"))
+        .map(|m| m as i64)
+        .collect();
+    months.sort_unstable();
+    months.dedup();
+    let labels: Vec<String> = months.iter().map(|m| format!("month {m}")).collect();
+    let series = distinct(rows, "series")
+        .into_iter()
+        .map(|name| {
+            let values = months
+                .iter()
+                .map(|month| {
+                    rows.iter()
+                        .find(|r| r.text("series") == name && r.number("month") == Some(*month as f64))
+                        .and_then(|r| r.number("margin"))
+                })
+                .collect();
+            Series::new(name, Mark::Line, Kind::Money, values)
+        })
+        .collect();
+    Block::Chart(Box::new(categories(
+        title,
+        caption,
+        &labels,
+        &[Axis::new("margin per customer", Kind::Money)],
+        series,
+        false,
+    )))
+}
