@@ -3,7 +3,8 @@
 //!
 //! Peer comparisons (modules `*_peers`, `clickhouse`, and the peers in `flight_sql`) run the
 //! Python peers of `tests/requirements.txt`; `USERLAKE_SKIP_PEERS=1` skips them on a machine
-//! without those, and CI always runs them.
+//! without those, and CI always runs them. The report's browser checks (`report`) need Debian's
+//! chromium and `npm ci --prefix tests/browser`; `USERLAKE_SKIP_BROWSER=1` skips them.
 
 mod common;
 #[path = "../../benches/peers/mod.rs"]
@@ -22,6 +23,7 @@ mod expr_fn;
 mod flight_sql;
 mod generator;
 mod markov_peers;
+mod report;
 mod s3;
 mod sqllogictests;
 mod stitch;

@@ -1,0 +1,412 @@
+//! The HTML report: the nightly job writes it with the run, `userlake report` renders any
+//! committed run, and headless Chromium opens it offline: no console errors, no network
+//! requests, every section, every chart holding the series and points of the run's tables,
+//! Chinese text drawn as glyphs, and a screenshot of each section under the test's output
+//! directory (`$CARGO_TARGET_TMPDIR/report-screenshots/`).
+//!
+//! The browser checks need Debian's `chromium` and `npm ci --prefix tests/browser` (CI
+//! installs both); `USERLAKE_SKIP_BROWSER=1` skips them on a machine without.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{copy_dir, error_of, repo, sample_lake, skipped, stdout_of, succeeded, userlake};
+
+/// The sections in the order the page shows them.
+const SECTIONS: [&str; 9] = [
+    "kpis",
+    "funnel",
+    "retention",
+    "layers",
+    "ltv",
+    "fission",
+    "attribution",
+    "experiments",
+    "identity",
+];
+
+fn browser_skipped() -> bool {
+    skipped("USERLAKE_SKIP_BROWSER", "the report's browser checks")
+}
+
+/// Runs the nightly job on `lake` into `out` for 2026-03-01; the committed run's directory.
+fn run_nightly(lake: &Path, out: &Path) -> PathBuf {
+    userlake()
+        .args(["run", "jobs/nightly.toml", "--date", "2026-03-01", "--lake"])
+        .arg(lake)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+    let date = out.join("runs/2026-03-01");
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&date)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("_manifest.json").is_file())
+        .collect();
+    runs.sort();
+    runs.pop().expect("a committed run")
+}
+
+/// Opens `report` in headless Chromium (tests/browser/check_report.mjs); what it saw.
+fn open_in_browser(report: &Path, screenshots: &Path) -> Value {
+    let script = repo().join("tests/browser/check_report.mjs");
+    assert!(
+        repo().join("tests/browser/node_modules/playwright-core").is_dir(),
+        "the browser test needs its npm package: npm ci --prefix tests/browser \
+         (or USERLAKE_SKIP_BROWSER=1 to skip)"
+    );
+    let output = succeeded(
+        std::process::Command::new("node")
+            .arg(&script)
+            .arg(report)
+            .arg(screenshots)
+            .output(),
+        "node tests/browser/check_report.mjs (needs node and Debian's chromium)",
+    );
+    serde_json::from_slice(&output.stdout).expect("the browser check prints JSON")
+}
+
+/// A clean page: no errors, no requests, every chart drawn with the data it declares.
+fn assert_clean_page(seen: &Value) {
+    assert_eq!(seen["consoleErrors"], serde_json::json!([]), "console errors");
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "page errors");
+    assert_eq!(seen["requests"], serde_json::json!([]), "network requests");
+    assert_eq!(seen["ready"], Value::Bool(true));
+    assert_eq!(seen["failures"], serde_json::json!([]), "charts not drawn");
+    let sections: Vec<&str> = seen["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sections, SECTIONS);
+    for chart in seen["charts"].as_array().unwrap() {
+        assert_eq!(chart["series"], chart["declaredSeries"], "{chart}");
+        assert_eq!(chart["points"], chart["declaredPoints"], "{chart}");
+        assert!(chart["points"].as_u64().unwrap() > 0, "an empty chart: {chart}");
+        assert_eq!(chart["svg"], Value::Bool(true), "{chart}");
+        assert!(chart["shapes"].as_u64().unwrap() > 10, "nothing drawn: {chart}");
+        assert!(chart["height"].as_u64().unwrap() >= 200, "{chart}");
+    }
+    for section in seen["sections"].as_array().unwrap() {
+        let shot = PathBuf::from(section["screenshot"].as_str().unwrap());
+        let png = std::fs::read(&shot).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{shot:?}");
+    }
+    // on a phone's width nothing is wider than the screen (tables scroll in their box)
+    assert!(seen["phone"]["scrollWidth"].as_u64().unwrap() <= 400, "{}", seen["phone"]);
+}
+
+/// The charts of `section` (titles and what they hold), in page order.
+fn charts_of<'a>(seen: &'a Value, section: &str) -> Vec<&'a Value> {
+    seen["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["section"] == section)
+        .collect()
+}
+
+fn chart<'a>(seen: &'a Value, title: &str) -> &'a Value {
+    seen["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["title"] == title)
+        .unwrap_or_else(|| panic!("no chart {title:?}"))
+}
+
+fn section_text<'a>(seen: &'a Value, id: &str) -> &'a str {
+    seen["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .and_then(|s| s["text"].as_str())
+        .unwrap()
+}
+
+/// A CSV file of the run as rows of named cells.
+fn csv_rows(run: &Path, file: &str) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(run.join(file)).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    lines
+        .map(|line| header.iter().cloned().zip(line.split(',').map(str::to_string)).collect())
+        .collect()
+}
+
+fn screenshots(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("report-screenshots")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The nightly job's report of the sample lake, opened as a reader would.
+#[test]
+fn the_nightly_report_opens_offline_with_every_section_and_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = run_nightly(&sample_lake(), &out);
+    let report = run.join("report.html");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["documents"][0]["path"], "report.html",
+        "the report is a committed output: {}",
+        manifest["documents"]
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    // self-contained: no address to fetch anything from
+    for reference in ["src=\"http", "href=\"http", "<link"] {
+        assert!(!html.contains(reference), "the report references {reference}");
+    }
+    if browser_skipped() {
+        return;
+    }
+    let seen = open_in_browser(&report, &screenshots("sample"));
+    assert_clean_page(&seen);
+    for section in seen["sections"].as_array().unwrap() {
+        assert_eq!(section["empty"], Value::Bool(false), "{}", section["id"]);
+        assert_eq!(section["noData"], serde_json::json!([]), "{}", section["id"]);
+    }
+
+    // the charts hold the run's tables: days, steps, cells and channels as the CSVs have them
+    let kpis = csv_rows(&run, "kpi_daily.csv");
+    let days = kpis.iter().filter(|r| r["channel"] == "all").count() as u64;
+    let active = chart(&seen, "Active people by day");
+    assert_eq!((active["series"].as_u64(), active["points"].as_u64()), (Some(2), Some(2 * days)));
+    let channels = kpis
+        .iter()
+        .map(|r| r["channel"].as_str())
+        .filter(|c| *c != "all")
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    let by_channel = chart(&seen, "DAU by acquisition channel");
+    assert_eq!(by_channel["series"].as_u64(), Some(channels));
+    assert_eq!(
+        by_channel["points"].as_u64(),
+        Some(kpis.iter().filter(|r| r["channel"] != "all").count() as u64)
+    );
+
+    let steps = csv_rows(&run, "funnel_report.csv")
+        .iter()
+        .filter(|r| r["channel"] == "all")
+        .count() as u64;
+    let funnel = chart(&seen, "People per step, all channels");
+    assert_eq!(funnel["points"].as_u64(), Some(2 * steps));
+    let histogram = chart(&seen, "Time from the previous step");
+    assert_eq!(
+        (histogram["series"].as_u64(), histogram["points"].as_u64()),
+        (Some(steps - 1), Some((steps - 1) * 7))
+    );
+
+    // observed cells only: an unobservable one is blank, not 0
+    let cohorts = csv_rows(&run, "retention_cohort.csv");
+    let observed = cohorts
+        .iter()
+        .flat_map(|r| r.iter().filter(|(k, v)| k.starts_with("day_") && !v.is_empty()))
+        .count() as u64;
+    let unobserved = cohorts.len() as u64 * 5 - observed;
+    assert!(unobserved > 0, "the sample has cells it cannot observe yet");
+    let heatmap = chart(&seen, "Retention by join week");
+    assert_eq!(heatmap["points"].as_u64(), Some(observed));
+
+    let attribution = csv_rows(&run, "attribution_report.csv");
+    let touched: std::collections::BTreeSet<&str> = attribution
+        .iter()
+        .map(|r| r["channel"].as_str())
+        .filter(|c| *c != "(no touch)")
+        .collect();
+    let models = chart(&seen, "Revenue per channel under each model");
+    assert_eq!(
+        (models["series"].as_u64(), models["points"].as_u64()),
+        (Some(5), Some(5 * touched.len() as u64))
+    );
+
+    let arms = csv_rows(&run, "experiment_report.csv").len() as u64;
+    for experiment_chart in charts_of(&seen, "experiments") {
+        // an estimate and an interval per arm
+        assert_eq!(experiment_chart["points"].as_u64(), Some(2 * arms), "{experiment_chart}");
+    }
+    assert_eq!(charts_of(&seen, "layers").len(), 3);
+    assert_eq!(charts_of(&seen, "fission").len(), 3);
+    assert_eq!(chart(&seen, "People by component size")["points"].as_u64(), Some(8));
+
+    // numbers as people read them: separators, percentages, and the 8 classes in Chinese
+    assert!(section_text(&seen, "identity").contains("4,325"), "identifiers with a separator");
+    assert!(section_text(&seen, "kpis").contains('%'));
+    let layers = section_text(&seen, "layers");
+    assert!(layers.contains("重要价值客户") && layers.contains("important value"), "{layers}");
+    let chinese = &seen["chinese"];
+    assert!(chinese["characters"].as_u64().unwrap() >= 4, "{chinese}");
+    assert_eq!(
+        chinese["distinctGlyphs"], chinese["characters"],
+        "Chinese characters drew as the same box (no CJK font?): {chinese}"
+    );
+}
+
+/// A lake without referrals or experiments: the job still writes the report, and those
+/// sections say "No data" and why, while the others are drawn.
+#[test]
+fn a_report_of_a_lake_without_referrals_or_experiments_says_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    copy_dir(&sample_lake(), &lake);
+    std::fs::remove_dir_all(lake.join("referrals")).unwrap();
+    std::fs::remove_dir_all(lake.join("events")).unwrap();
+    let referrals = lake.join("referrals/part-0.parquet");
+    let events = lake.join("events");
+    stdout_of(userlake().args(["sql", "--lake"]).arg(sample_lake()).args([
+        "-c",
+        &format!(
+            "COPY (SELECT * FROM referrals WHERE false) TO '{}'",
+            referrals.display()
+        ),
+        "-c",
+        &format!(
+            "COPY (SELECT * REPLACE (CAST(NULL AS VARCHAR) AS experiment, \
+             CAST(NULL AS VARCHAR) AS arm) FROM events) TO '{}/' STORED AS PARQUET \
+             PARTITIONED BY (dt)",
+            events.display()
+        ),
+    ]));
+    let run = run_nightly(&lake, &dir.path().join("out"));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for empty in ["fission", "experiments"] {
+        assert!(
+            html.contains(&format!("data-section=\"{empty}\" data-empty=\"true\"")),
+            "{empty} is not marked empty"
+        );
+    }
+    assert!(html.contains("no referral invitations in the lake"));
+    assert!(html.contains("no events carry an experiment and arm"));
+    if browser_skipped() {
+        return;
+    }
+    let seen = open_in_browser(&run.join("report.html"), &screenshots("no-referrals"));
+    assert_clean_page(&seen);
+    for section in seen["sections"].as_array().unwrap() {
+        let empty = ["fission", "experiments"].contains(&section["id"].as_str().unwrap());
+        assert_eq!(section["empty"], Value::Bool(empty), "{}", section["id"]);
+        let text = section["text"].as_str().unwrap();
+        assert_eq!(text.contains("No data"), empty, "{text}");
+    }
+}
+
+/// `userlake report` renders a committed run chosen by id, date or path, to a file or to
+/// standard output; a run that is not there, or an output location without runs, is a
+/// clear error.
+#[test]
+fn userlake_report_renders_the_run_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = run_nightly(&sample_lake(), &out);
+    let run_id = run.file_name().unwrap().to_str().unwrap().to_string();
+    let target = dir.path().join("pages/report.html");
+    for selector in [None, Some(run_id.as_str()), Some("2026-03-01")] {
+        let mut command = userlake();
+        command.args(["report", "--out"]).arg(&out).arg("-o").arg(&target);
+        if let Some(selector) = selector {
+            command.args(["--run", selector]);
+        }
+        stdout_of(&mut command);
+        let html = std::fs::read_to_string(&target).unwrap();
+        assert!(html.contains(&run_id), "{selector:?}");
+        // rendered from the committed run: it says when it was committed
+        assert!(html.contains(", committed 2"), "{selector:?}");
+        for section in SECTIONS {
+            assert!(html.contains(&format!("data-section=\"{section}\"")), "{section}");
+        }
+    }
+    let printed = stdout_of(
+        userlake()
+            .args(["report", "-o", "-", "--run", &format!("runs/2026-03-01/{run_id}"), "--out"])
+            .arg(&out),
+    );
+    assert!(printed.starts_with("<!DOCTYPE html>"), "{}", &printed[..40]);
+
+    let missing = error_of(
+        userlake()
+            .args(["report", "--run", "20990101T000000.000Z-000000", "--out"])
+            .arg(&out),
+    );
+    assert!(
+        missing.contains("no committed run \"20990101T000000.000Z-000000\"")
+            && missing.contains(&run_id),
+        "{missing}"
+    );
+    let nothing = error_of(
+        userlake()
+            .args(["report", "--out"])
+            .arg(dir.path().join("empty")),
+    );
+    assert!(nothing.contains("has no committed run"), "{nothing}");
+}
+
+/// A job without most of the report's tables: its report draws what it has and names the
+/// tables it lacks.
+#[test]
+fn a_job_without_the_reports_tables_gets_a_report_that_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cohorts.sql"),
+        "CREATE TABLE retention_cohort AS SELECT * FROM (VALUES \
+         (DATE '2026-01-05', 10, 0.5, 0.25), (DATE '2026-01-12', 8, 0.375, CAST(NULL AS DOUBLE))) \
+         AS t(cohort_week, cohort_size, day_1, day_3);\n",
+    )
+    .unwrap();
+    let job = dir.path().join("small.toml");
+    std::fs::write(
+        &job,
+        "[job]\nname = \"small\"\n\n\
+         [[step]]\nname = \"cohorts\"\nsql = \"cohorts.sql\"\n\
+         publish = [{ table = \"retention_cohort\" }]\n\n\
+         [[step]]\nname = \"report\"\nbuiltin = \"report\"\nfile = \"cohorts.html\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    stdout_of(
+        userlake()
+            .args(["run", "--lake", "data/sample", "--date", "2026-03-01", "--out"])
+            .arg(&out)
+            .arg(&job),
+    );
+    let runs = out.join("runs/2026-03-01");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let html = std::fs::read_to_string(run.join("cohorts.html")).unwrap();
+    assert!(html.contains("this run did not publish table kpi_daily"));
+    assert!(html.contains("this run did not publish table run_stats"));
+    assert!(html.contains("data-section=\"retention\" data-empty=\"false\""));
+    // three observed cells of four, over the two day columns the table has
+    assert!(html.contains("data-series=\"1\" data-points=\"3\""), "{html:.2000}");
+    assert!(html.contains("[\"day 1\",\"day 3\"]"));
+
+    // the step's file must be a plain .html name, and the step takes nothing else
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[job]\nname = \"bad\"\n\n[[step]]\nname = \"report\"\nbuiltin = \"report\"\nfile = \"../x.html\"\n",
+    )
+    .unwrap();
+    let error = error_of(userlake().args(["run", "--out"]).arg(&out).arg(&bad));
+    assert!(error.contains("file = \"../x.html\": give a file name ending in .html"), "{error}");
+    std::fs::write(
+        &bad,
+        "[job]\nname = \"bad\"\n\n[[step]]\nname = \"report\"\nbuiltin = \"report\"\nsql = \"cohorts.sql\"\n",
+    )
+    .unwrap();
+    let error = error_of(userlake().args(["run", "--out"]).arg(&out).arg(&bad));
+    assert!(error.contains("builtin = \"report\" takes only file"), "{error}");
+}
