@@ -368,9 +368,7 @@ impl JobFile {
                 Some(other) => {
                     return Err(invalid(
                         path,
-                        format!(
-                            "{at}: unknown builtin {other:?} (known: \"stitch\", \"report\")"
-                        ),
+                        format!("{at}: unknown builtin {other:?} (known: \"stitch\", \"report\")"),
                     ));
                 }
             };

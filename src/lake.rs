@@ -180,7 +180,8 @@ pub async fn register_run_tables(
     let mut tables = Vec::new();
     for output in &run.manifest.outputs {
         let directory = format!("{}/{}/", run.path, output.table);
-        if let Some(table) = register_directory(ctx, &output.table, &storage.url(&directory)).await?
+        if let Some(table) =
+            register_directory(ctx, &output.table, &storage.url(&directory)).await?
         {
             tables.push(table);
         }

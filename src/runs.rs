@@ -404,9 +404,10 @@ pub async fn find_committed_run(storage: &Storage, selector: Option<&str>) -> Re
         None => (None, Some(selector.to_string())),
     };
     let runs = list_runs(storage, date.as_deref()).await?;
-    let found = runs.iter().rev().find(|run| {
-        run.is_committed() && run_id.as_ref().is_none_or(|id| &run.run_id == id)
-    });
+    let found = runs
+        .iter()
+        .rev()
+        .find(|run| run.is_committed() && run_id.as_ref().is_none_or(|id| &run.run_id == id));
     match found {
         Some(run) => Ok(CommittedRun {
             path: run.path.clone(),

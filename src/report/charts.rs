@@ -170,7 +170,11 @@ pub fn categories(
             };
             one[axis_key] = json!(s.axis);
             if s.stack.is_some() || (labelled_lines && s.mark == Mark::Bar) {
-                one["label"]["position"] = json!(if horizontal { "insideRight" } else { "insideTop" });
+                one["label"]["position"] = json!(if horizontal {
+                    "insideRight"
+                } else {
+                    "insideTop"
+                });
                 one["label"]["color"] = json!("#fff");
             }
             if let Some(stack) = s.stack {
@@ -342,8 +346,18 @@ mod tests {
             &days,
             &[Axis::new("people", Kind::Count)],
             vec![
-                Series::new("a", Mark::Line, Kind::Count, vec![Some(1.0), None, Some(3.0)]),
-                Series::new("b", Mark::Bar, Kind::Count, vec![Some(1.0), Some(2.0), Some(0.0)]),
+                Series::new(
+                    "a",
+                    Mark::Line,
+                    Kind::Count,
+                    vec![Some(1.0), None, Some(3.0)],
+                ),
+                Series::new(
+                    "b",
+                    Mark::Bar,
+                    Kind::Count,
+                    vec![Some(1.0), Some(2.0), Some(0.0)],
+                ),
             ],
             false,
         );

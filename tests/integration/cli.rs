@@ -1604,7 +1604,10 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let rerun = latest_run_of(&out, "2026-01-30");
     assert_ne!(rerun, nightly);
     assert_eq!(csv_tables(&rerun), first, "a rerun copies the outputs");
-    assert!(rerun.join("report.html").is_file(), "a rerun copies the report");
+    assert!(
+        rerun.join("report.html").is_file(),
+        "a rerun copies the report"
+    );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(rerun.join("_manifest.json")).unwrap())
             .unwrap();

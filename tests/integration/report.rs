@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::{copy_dir, error_of, repo, sample_lake, skipped, stdout_of, succeeded, userlake};
+use crate::common::{
+    copy_dir, error_of, peer_reference, peers_skipped, repo, sample_lake, skipped, stdout_of,
+    succeeded, userlake,
+};
 
 /// The sections in the order the page shows them.
 const SECTIONS: [&str; 9] = [
@@ -54,7 +57,9 @@ fn run_nightly(lake: &Path, out: &Path) -> PathBuf {
 fn open_in_browser(report: &Path, screenshots: &Path) -> Value {
     let script = repo().join("tests/browser/check_report.mjs");
     assert!(
-        repo().join("tests/browser/node_modules/playwright-core").is_dir(),
+        repo()
+            .join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
         "the browser test needs its npm package: npm ci --prefix tests/browser \
          (or USERLAKE_SKIP_BROWSER=1 to skip)"
     );
@@ -71,7 +76,11 @@ fn open_in_browser(report: &Path, screenshots: &Path) -> Value {
 
 /// A clean page: no errors, no requests, every chart drawn with the data it declares.
 fn assert_clean_page(seen: &Value) {
-    assert_eq!(seen["consoleErrors"], serde_json::json!([]), "console errors");
+    assert_eq!(
+        seen["consoleErrors"],
+        serde_json::json!([]),
+        "console errors"
+    );
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "page errors");
     assert_eq!(seen["requests"], serde_json::json!([]), "network requests");
     assert_eq!(seen["ready"], Value::Bool(true));
@@ -86,9 +95,15 @@ fn assert_clean_page(seen: &Value) {
     for chart in seen["charts"].as_array().unwrap() {
         assert_eq!(chart["series"], chart["declaredSeries"], "{chart}");
         assert_eq!(chart["points"], chart["declaredPoints"], "{chart}");
-        assert!(chart["points"].as_u64().unwrap() > 0, "an empty chart: {chart}");
+        assert!(
+            chart["points"].as_u64().unwrap() > 0,
+            "an empty chart: {chart}"
+        );
         assert_eq!(chart["svg"], Value::Bool(true), "{chart}");
-        assert!(chart["shapes"].as_u64().unwrap() > 10, "nothing drawn: {chart}");
+        assert!(
+            chart["shapes"].as_u64().unwrap() > 10,
+            "nothing drawn: {chart}"
+        );
         assert!(chart["height"].as_u64().unwrap() >= 200, "{chart}");
     }
     for section in seen["sections"].as_array().unwrap() {
@@ -97,7 +112,11 @@ fn assert_clean_page(seen: &Value) {
         assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{shot:?}");
     }
     // on a phone's width nothing is wider than the screen (tables scroll in their box)
-    assert!(seen["phone"]["scrollWidth"].as_u64().unwrap() <= 400, "{}", seen["phone"]);
+    assert!(
+        seen["phone"]["scrollWidth"].as_u64().unwrap() <= 400,
+        "{}",
+        seen["phone"]
+    );
 }
 
 /// The charts of `section` (titles and what they hold), in page order.
@@ -140,7 +159,13 @@ fn csv_rows(run: &Path, file: &str) -> Vec<BTreeMap<String, String>> {
         .map(str::to_string)
         .collect();
     lines
-        .map(|line| header.iter().cloned().zip(line.split(',').map(str::to_string)).collect())
+        .map(|line| {
+            header
+                .iter()
+                .cloned()
+                .zip(line.split(',').map(str::to_string))
+                .collect()
+        })
         .collect()
 }
 
@@ -167,10 +192,14 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
         "the report is a committed output: {}",
         manifest["documents"]
     );
+    check_arm_intervals(&run);
     let html = std::fs::read_to_string(&report).unwrap();
     // self-contained: no address to fetch anything from
     for reference in ["src=\"http", "href=\"http", "<link"] {
-        assert!(!html.contains(reference), "the report references {reference}");
+        assert!(
+            !html.contains(reference),
+            "the report references {reference}"
+        );
     }
     if browser_skipped() {
         return;
@@ -179,14 +208,22 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     assert_clean_page(&seen);
     for section in seen["sections"].as_array().unwrap() {
         assert_eq!(section["empty"], Value::Bool(false), "{}", section["id"]);
-        assert_eq!(section["noData"], serde_json::json!([]), "{}", section["id"]);
+        assert_eq!(
+            section["noData"],
+            serde_json::json!([]),
+            "{}",
+            section["id"]
+        );
     }
 
     // the charts hold the run's tables: days, steps, cells and channels as the CSVs have them
     let kpis = csv_rows(&run, "kpi_daily.csv");
     let days = kpis.iter().filter(|r| r["channel"] == "all").count() as u64;
     let active = chart(&seen, "Active people by day");
-    assert_eq!((active["series"].as_u64(), active["points"].as_u64()), (Some(2), Some(2 * days)));
+    assert_eq!(
+        (active["series"].as_u64(), active["points"].as_u64()),
+        (Some(2), Some(2 * days))
+    );
     let channels = kpis
         .iter()
         .map(|r| r["channel"].as_str())
@@ -205,7 +242,8 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
         .filter(|r| r["channel"] == "all")
         .count() as u64;
     let funnel = chart(&seen, "People per step, all channels");
-    assert_eq!(funnel["points"].as_u64(), Some(2 * steps));
+    // people and overall conversion at every step; step conversion from step 2 on
+    assert_eq!(funnel["points"].as_u64(), Some(3 * steps - 1));
     let histogram = chart(&seen, "Time from the previous step");
     assert_eq!(
         (histogram["series"].as_u64(), histogram["points"].as_u64()),
@@ -216,7 +254,10 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     let cohorts = csv_rows(&run, "retention_cohort.csv");
     let observed = cohorts
         .iter()
-        .flat_map(|r| r.iter().filter(|(k, v)| k.starts_with("day_") && !v.is_empty()))
+        .flat_map(|r| {
+            r.iter()
+                .filter(|(k, v)| k.starts_with("day_") && !v.is_empty())
+        })
         .count() as u64;
     let unobserved = cohorts.len() as u64 * 5 - observed;
     assert!(unobserved > 0, "the sample has cells it cannot observe yet");
@@ -238,23 +279,78 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     let arms = csv_rows(&run, "experiment_report.csv").len() as u64;
     for experiment_chart in charts_of(&seen, "experiments") {
         // an estimate and an interval per arm
-        assert_eq!(experiment_chart["points"].as_u64(), Some(2 * arms), "{experiment_chart}");
+        assert_eq!(
+            experiment_chart["points"].as_u64(),
+            Some(2 * arms),
+            "{experiment_chart}"
+        );
     }
     assert_eq!(charts_of(&seen, "layers").len(), 3);
     assert_eq!(charts_of(&seen, "fission").len(), 3);
-    assert_eq!(chart(&seen, "People by component size")["points"].as_u64(), Some(8));
+    assert_eq!(
+        chart(&seen, "People by component size")["points"].as_u64(),
+        Some(8)
+    );
 
     // numbers as people read them: separators, percentages, and the 8 classes in Chinese
-    assert!(section_text(&seen, "identity").contains("4,325"), "identifiers with a separator");
+    assert!(
+        section_text(&seen, "identity").contains("4,325"),
+        "identifiers with a separator"
+    );
     assert!(section_text(&seen, "kpis").contains('%'));
     let layers = section_text(&seen, "layers");
-    assert!(layers.contains("重要价值客户") && layers.contains("important value"), "{layers}");
+    assert!(
+        layers.contains("重要价值客户") && layers.contains("important value"),
+        "{layers}"
+    );
     let chinese = &seen["chinese"];
     assert!(chinese["characters"].as_u64().unwrap() >= 4, "{chinese}");
     assert_eq!(
         chinese["distinctGlyphs"], chinese["characters"],
         "Chinese characters drew as the same box (no CJK font?): {chinese}"
     );
+}
+
+/// The experiment report's per-arm intervals that the report draws: conversion's is the
+/// Wilson interval as statsmodels computes it; revenue per user's is centred on the mean.
+fn check_arm_intervals(run: &Path) {
+    let arms = csv_rows(run, "experiment_report.csv");
+    let number = |row: &BTreeMap<String, String>, column: &str| -> f64 {
+        row[column]
+            .parse()
+            .unwrap_or_else(|_| panic!("{column} in {row:?}"))
+    };
+    for row in &arms {
+        let (low, mean, high) = (
+            number(row, "revenue_per_user_ci_low"),
+            number(row, "revenue_per_user"),
+            number(row, "revenue_per_user_ci_high"),
+        );
+        assert!(low < mean && mean < high, "{row:?}");
+        assert!(((mean - low) - (high - mean)).abs() <= 0.011, "{row:?}");
+    }
+    if peers_skipped() {
+        return;
+    }
+    let fractions: Vec<std::ffi::OsString> = arms
+        .iter()
+        .map(|r| format!("{}/{}", r["converters"], r["users"]).into())
+        .collect();
+    let fractions: Vec<&std::ffi::OsStr> = fractions.iter().map(|f| f.as_os_str()).collect();
+    let reference = peer_reference("wilson_reference.py", &fractions);
+    for (row, interval) in arms.iter().zip(reference.as_array().unwrap()) {
+        for (column, expected) in [
+            ("conversion_ci_low", &interval[0]),
+            ("conversion_ci_high", &interval[1]),
+        ] {
+            // the CSV rounds to 4 decimals
+            let expected = expected.as_f64().unwrap();
+            assert!(
+                (number(row, column) - expected).abs() <= 0.5e-4 + 1e-12,
+                "{column}: {row:?} vs {expected}"
+            );
+        }
+    }
 }
 
 /// A lake without referrals or experiments: the job still writes the report, and those
@@ -317,7 +413,11 @@ fn userlake_report_renders_the_run_it_is_given() {
     let target = dir.path().join("pages/report.html");
     for selector in [None, Some(run_id.as_str()), Some("2026-03-01")] {
         let mut command = userlake();
-        command.args(["report", "--out"]).arg(&out).arg("-o").arg(&target);
+        command
+            .args(["report", "--out"])
+            .arg(&out)
+            .arg("-o")
+            .arg(&target);
         if let Some(selector) = selector {
             command.args(["--run", selector]);
         }
@@ -327,12 +427,22 @@ fn userlake_report_renders_the_run_it_is_given() {
         // rendered from the committed run: it says when it was committed
         assert!(html.contains(", committed 2"), "{selector:?}");
         for section in SECTIONS {
-            assert!(html.contains(&format!("data-section=\"{section}\"")), "{section}");
+            assert!(
+                html.contains(&format!("data-section=\"{section}\"")),
+                "{section}"
+            );
         }
     }
     let printed = stdout_of(
         userlake()
-            .args(["report", "-o", "-", "--run", &format!("runs/2026-03-01/{run_id}"), "--out"])
+            .args([
+                "report",
+                "-o",
+                "-",
+                "--run",
+                &format!("runs/2026-03-01/{run_id}"),
+                "--out",
+            ])
             .arg(&out),
     );
     assert!(printed.starts_with("<!DOCTYPE html>"), "{}", &printed[..40]);
@@ -379,18 +489,33 @@ fn a_job_without_the_reports_tables_gets_a_report_that_names_them() {
     let out = dir.path().join("out");
     stdout_of(
         userlake()
-            .args(["run", "--lake", "data/sample", "--date", "2026-03-01", "--out"])
+            .args([
+                "run",
+                "--lake",
+                "data/sample",
+                "--date",
+                "2026-03-01",
+                "--out",
+            ])
             .arg(&out)
             .arg(&job),
     );
     let runs = out.join("runs/2026-03-01");
-    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let html = std::fs::read_to_string(run.join("cohorts.html")).unwrap();
     assert!(html.contains("this run did not publish table kpi_daily"));
     assert!(html.contains("this run did not publish table run_stats"));
     assert!(html.contains("data-section=\"retention\" data-empty=\"false\""));
     // three observed cells of four, over the two day columns the table has
-    assert!(html.contains("data-series=\"1\" data-points=\"3\""), "{html:.2000}");
+    assert!(
+        html.contains("data-series=\"1\" data-points=\"3\""),
+        "{html:.2000}"
+    );
     assert!(html.contains("[\"day 1\",\"day 3\"]"));
 
     // the step's file must be a plain .html name, and the step takes nothing else
@@ -401,12 +526,18 @@ fn a_job_without_the_reports_tables_gets_a_report_that_names_them() {
     )
     .unwrap();
     let error = error_of(userlake().args(["run", "--out"]).arg(&out).arg(&bad));
-    assert!(error.contains("file = \"../x.html\": give a file name ending in .html"), "{error}");
+    assert!(
+        error.contains("file = \"../x.html\": give a file name ending in .html"),
+        "{error}"
+    );
     std::fs::write(
         &bad,
         "[job]\nname = \"bad\"\n\n[[step]]\nname = \"report\"\nbuiltin = \"report\"\nsql = \"cohorts.sql\"\n",
     )
     .unwrap();
     let error = error_of(userlake().args(["run", "--out"]).arg(&out).arg(&bad));
-    assert!(error.contains("builtin = \"report\" takes only file"), "{error}");
+    assert!(
+        error.contains("builtin = \"report\" takes only file"),
+        "{error}"
+    );
 }

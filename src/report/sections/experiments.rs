@@ -26,7 +26,11 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     if let Some(why) = missing_table(ctx, &["experiment_report"])? {
         return Ok(section.no_data(why));
     }
-    let rows = query(ctx, "SELECT * FROM experiment_report ORDER BY experiment, arm").await?;
+    let rows = query(
+        ctx,
+        "SELECT * FROM experiment_report ORDER BY experiment, arm",
+    )
+    .await?;
     if rows.is_empty() {
         return Ok(section.no_data(no_rows(
             "experiment_report",

@@ -50,8 +50,13 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
         vec![
             Series::new("sent", Mark::Bar, Kind::Count, column("sent")),
             Series::new("accepted", Mark::Bar, Kind::Count, column("accepted")),
-            Series::new("acceptance rate", Mark::Line, Kind::Percent, column("acceptance"))
-                .on_axis(1),
+            Series::new(
+                "acceptance rate",
+                Mark::Line,
+                Kind::Percent,
+                column("acceptance"),
+            )
+            .on_axis(1),
         ],
         false,
     ))));

@@ -63,8 +63,8 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     };
     section.push(Block::Chart(Box::new(categories(
         "People per step, all channels",
-        "Bars: people who reached the step (left axis); line: overall conversion from step 1 \
-         (right axis).",
+        "Bars: people who reached the step (left axis); lines: overall conversion from step 1 \
+         (labelled) and step conversion from the step before (right axis).",
         &steps,
         &[
             Axis::new("people", Kind::Count),
@@ -80,6 +80,13 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
             )
             .on_axis(1)
             .labelled(),
+            Series::new(
+                "step conversion",
+                Mark::Line,
+                Kind::Percent,
+                keyed(&overall, "step_conversion"),
+            )
+            .on_axis(1),
         ],
         false,
     ))));
@@ -101,7 +108,10 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
                     channel.as_str(),
                     Mark::Bar,
                     Kind::Percent,
-                    keyed(&|r: &Row| &r.text("channel") == channel, "overall_conversion"),
+                    keyed(
+                        &|r: &Row| &r.text("channel") == channel,
+                        "overall_conversion",
+                    ),
                 )
             })
             .collect(),

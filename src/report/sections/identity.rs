@@ -67,7 +67,12 @@ pub async fn section(ctx: &SessionContext, run: &ReportRun) -> Result<Section> {
         note: note.to_string(),
     };
     section.push(Block::Cards(vec![
-        plain("Identifiers", Kind::Count, stat("identifiers", ""), "linked"),
+        plain(
+            "Identifiers",
+            Kind::Count,
+            stat("identifiers", ""),
+            "linked",
+        ),
         plain("People", Kind::Count, stat("components", ""), "components"),
         plain("Hubs", Kind::Count, stat("hubs", ""), "excluded"),
         plain("Edges accepted", Kind::Count, stat("edges", "accepted"), ""),
@@ -146,9 +151,10 @@ pub async fn section(ctx: &SessionContext, run: &ReportRun) -> Result<Section> {
             1,
         );
         for hub in hubs {
-            table
-                .rows
-                .push(vec![hub.text("key"), Kind::Count.print(hub.number("value"))]);
+            table.rows.push(vec![
+                hub.text("key"),
+                Kind::Count.print(hub.number("value")),
+            ]);
         }
         section.push(Block::Table(table));
     }

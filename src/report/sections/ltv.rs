@@ -210,7 +210,9 @@ fn curves(title: &str, caption: &str, rows: &[Row]) -> Block {
                 .iter()
                 .map(|month| {
                     rows.iter()
-                        .find(|r| r.text("series") == name && r.number("month") == Some(*month as f64))
+                        .find(|r| {
+                            r.text("series") == name && r.number("month") == Some(*month as f64)
+                        })
                         .and_then(|r| r.number("margin"))
                 })
                 .collect();

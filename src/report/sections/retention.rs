@@ -45,7 +45,10 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     )
     .await?;
     if rows.is_empty() || days.is_empty() {
-        return Ok(section.no_data(no_rows("retention_cohort", "nobody joined in the lake's days")));
+        return Ok(section.no_data(no_rows(
+            "retention_cohort",
+            "nobody joined in the lake's days",
+        )));
     }
     let labels: Vec<String> = rows
         .iter()
