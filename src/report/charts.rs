@@ -99,10 +99,10 @@ pub fn categories(
     horizontal: bool,
 ) -> Chart {
     let widest = widest_label(categories);
-    // every label shown while they fit; tilted when a row of them would not
+    // every label shown (the page wraps them to the width each has) up to a couple of dozen;
+    // past that, as many as fit
     let label = if categories.len() <= 24 {
-        let tilt = !horizontal && widest * categories.len() as u32 > 900;
-        json!({ "interval": 0, "rotate": if tilt { 30 } else { 0 } })
+        json!({ "interval": 0 })
     } else {
         json!({ "hideOverlap": true })
     };

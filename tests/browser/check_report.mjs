@@ -118,7 +118,9 @@ try {
     scrollWidth: document.documentElement.scrollWidth,
     widestChart: Math.max(0, ...[...document.querySelectorAll('.chart')].map((e) => e.getBoundingClientRect().width)),
   }));
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(screenshotDir, 'phone.png') });
+  await page.locator('section[data-section="funnel"]').screenshot({ path: join(screenshotDir, 'phone-funnel.png') });
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

@@ -79,21 +79,56 @@
     return option;
   }
 
+  // Category labels along the bottom, all shown: they stay level when they fit the width
+  // each category has, tilt when they do not, and on a narrow screen break into lines.
+  const measure = document.createElement('canvas').getContext('2d');
+  function fitCategoryLabels(chart, option) {
+    measure.font = '12px ' + fontFamily;
+    const axes = [].concat(option.xAxis || []);
+    const fitted = axes.map((axis) => {
+      if (axis.type !== 'category' || !axis.axisLabel || axis.axisLabel.interval !== 0) return {};
+      const labels = axis.data || [];
+      const room = (chart.getWidth() - 60) / Math.max(1, labels.length) - 4;
+      const widest = Math.max(0, ...labels.map((label) => measure.measureText(String(label)).width));
+      if (widest <= room) return { axisLabel: { rotate: 0, width: null, overflow: 'none' } };
+      if (room >= 48) return { axisLabel: { rotate: 30, width: null, overflow: 'none' } };
+      return { axisLabel: { rotate: 0, width: Math.max(36, room), overflow: 'breakAll' } };
+    });
+    if (fitted.some((axis) => axis.axisLabel)) chart.setOption({ xAxis: fitted });
+    // labels down the side take at most 45% of the width; longer ones break into lines
+    const side = [].concat(option.yAxis || []);
+    const widest = option.grid && typeof option.grid.left === 'number' ? option.grid.left : 0;
+    const room = Math.floor(chart.getWidth() * 0.45);
+    if (side.some((axis) => axis.type === 'category') && widest > 0) {
+      const left = Math.min(widest, room);
+      chart.setOption({
+        grid: { left: left },
+        yAxis: side.map((axis) => (axis.type === 'category'
+          ? { axisLabel: { width: left - 12, overflow: 'break', lineHeight: 13 } }
+          : {})),
+      });
+    }
+  }
+
   const fontFamily = getComputedStyle(document.body).fontFamily;
   const charts = [];
   const failures = [];
   for (const element of document.querySelectorAll('.chart')) {
     try {
-      const option = JSON.parse(document.getElementById(element.dataset.option).textContent);
+      const option = prepare(JSON.parse(document.getElementById(element.dataset.option).textContent), fontFamily);
       const chart = echarts.init(element, null, { renderer: 'svg' });
-      chart.setOption(prepare(option, fontFamily));
-      charts.push(chart);
+      chart.setOption(option);
+      fitCategoryLabels(chart, option);
+      charts.push({ chart: chart, option: option });
     } catch (error) {
       failures.push(element.id + ': ' + error);
       element.textContent = 'This chart could not be drawn: ' + error;
       console.error('userlake report: chart ' + element.id + ' could not be drawn', error);
     }
   }
-  window.addEventListener('resize', () => charts.forEach((chart) => chart.resize()));
+  window.addEventListener('resize', () => charts.forEach(({ chart, option }) => {
+    chart.resize();
+    fitCategoryLabels(chart, option);
+  }));
   window.userlakeReport = { ready: true, charts: charts.length, failures: failures };
 })();

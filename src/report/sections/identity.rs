@@ -23,6 +23,9 @@ const INTRO: &[&str] = &[
      retired (none of the person's identifiers is in this run's graph any more).",
 ];
 
+/// Hubs listed by name; the rest are counted.
+const HUBS_LISTED: usize = 10;
+
 /// merge_log's events, in the order the report lists them.
 const EVENTS: [&str; 5] = ["created", "merged", "absorbed", "split", "retired"];
 
@@ -57,7 +60,11 @@ pub async fn section(ctx: &SessionContext, run: &ReportRun) -> Result<Section> {
             .map_or(0.0, |r| r.count("people"))
     };
     let since = match &run.previous_run {
-        Some(previous) => format!("since {previous}"),
+        // runs/<date>/<run-id>: the date says enough on a card
+        Some(previous) => match previous.split('/').nth(1) {
+            Some(date) => format!("since the run of {date}"),
+            None => format!("since {previous}"),
+        },
         None => "first run: no earlier graph".to_string(),
     };
     let plain = |label: &str, kind: Kind, value: Option<f64>, note: &str| Card {
@@ -143,14 +150,20 @@ pub async fn section(ctx: &SessionContext, run: &ReportRun) -> Result<Section> {
         }
     }
 
-    let hubs: Vec<_> = stats.iter().filter(|r| r.text("stat") == "hub").collect();
+    let mut hubs: Vec<_> = stats.iter().filter(|r| r.text("stat") == "hub").collect();
+    hubs.sort_by(|a, b| b.count("value").total_cmp(&a.count("value")));
     if !hubs.is_empty() {
-        let mut table = Table::new(
-            "Hubs found (identifiers linked to too many others)",
-            &["identifier", "identifiers linked"],
-            1,
-        );
-        for hub in hubs {
+        let caption = if hubs.len() > HUBS_LISTED {
+            format!(
+                "The {HUBS_LISTED} most linked of the {} hubs found (identifiers linked to too \
+                 many others; run_stats lists them all)",
+                hubs.len()
+            )
+        } else {
+            "Hubs found (identifiers linked to too many others)".to_string()
+        };
+        let mut table = Table::new(caption, &["identifier", "identifiers linked"], 1);
+        for hub in hubs.into_iter().take(HUBS_LISTED) {
             table.rows.push(vec![
                 hub.text("key"),
                 Kind::Count.print(hub.number("value")),
