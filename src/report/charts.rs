@@ -211,6 +211,18 @@ pub fn categories(
     }
 }
 
+/// One labelled bar per category: the simplest chart, of one measure.
+pub fn bars(
+    title: impl Into<String>,
+    caption: impl Into<String>,
+    categories_of: &[String],
+    axis: Axis,
+    values: Vec<Option<f64>>,
+) -> Chart {
+    let series = Series::new(axis.name.clone(), Mark::Bar, axis.kind, values).labelled();
+    categories(title, caption, categories_of, &[axis], vec![series], false)
+}
+
 /// The plot area's margins. Category labels down the side get a margin as wide as the
 /// longest of them: ECharts measures only some labels when it makes room for them itself,
 /// and cut the others.

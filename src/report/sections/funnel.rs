@@ -3,7 +3,7 @@
 
 use datafusion::prelude::SessionContext;
 
-use super::{distinct, missing_table, no_rows, values_by};
+use super::{channels, distinct, missing_table, no_rows, values_by};
 use crate::error::Result;
 use crate::report::charts::{Axis, Mark, Series, categories};
 use crate::report::format::Kind;
@@ -91,10 +91,7 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
         false,
     ))));
 
-    let channels: Vec<String> = distinct(&rows, "channel")
-        .into_iter()
-        .filter(|c| c != "all")
-        .collect();
+    let channels = channels(&rows);
     section.push(Block::Chart(Box::new(categories(
         "Overall conversion by entry channel",
         "One bar per channel at each step: the share of the channel's entrants who reached \

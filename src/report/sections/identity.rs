@@ -7,7 +7,7 @@ use datafusion::prelude::SessionContext;
 use super::{distinct, missing_table, no_rows, values_by};
 use crate::error::Result;
 use crate::report::ReportRun;
-use crate::report::charts::{Axis, Mark, Series, categories};
+use crate::report::charts::{Axis, Mark, Series, bars, categories};
 use crate::report::format::Kind;
 use crate::report::page::{Block, Card, Section, Table};
 use crate::report::rows::{has_table, query};
@@ -92,22 +92,13 @@ pub async fn section(ctx: &SessionContext, run: &ReportRun) -> Result<Section> {
         .filter(|r| r.text("stat") == "component_size")
         .collect();
     let size_labels: Vec<String> = sizes.iter().map(|r| r.text("key")).collect();
-    section.push(Block::Chart(Box::new(categories(
+    section.push(Block::Chart(Box::new(bars(
         "People by component size",
         "Bars: people whose component has that many identifiers. Very large components are \
          worth a look: they may join strangers.",
         &size_labels,
-        &[Axis::new("people", Kind::Count)],
-        vec![
-            Series::new(
-                "people",
-                Mark::Bar,
-                Kind::Count,
-                sizes.iter().map(|r| r.number("value")).collect(),
-            )
-            .labelled(),
-        ],
-        false,
+        Axis::new("people", Kind::Count),
+        sizes.iter().map(|r| r.number("value")).collect(),
     ))));
 
     if has_table(ctx, "rejected_edges")? {
@@ -172,21 +163,12 @@ pub async fn section(ctx: &SessionContext, run: &ReportRun) -> Result<Section> {
         section.push(Block::Table(table));
     }
 
-    section.push(Block::Chart(Box::new(categories(
+    section.push(Block::Chart(Box::new(bars(
         "Changes to people since the previous run",
         "People per change in merge_log.",
         &EVENTS.map(str::to_string),
-        &[Axis::new("people", Kind::Count)],
-        vec![
-            Series::new(
-                "people",
-                Mark::Bar,
-                Kind::Count,
-                EVENTS.iter().map(|e| Some(event_count(e))).collect(),
-            )
-            .labelled(),
-        ],
-        false,
+        Axis::new("people", Kind::Count),
+        EVENTS.iter().map(|e| Some(event_count(e))).collect(),
     ))));
     if has_table(ctx, "merge_log")? {
         let changes = query(

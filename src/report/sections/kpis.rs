@@ -3,7 +3,7 @@
 
 use datafusion::prelude::SessionContext;
 
-use super::{distinct, missing_table, no_rows, values_by};
+use super::{channels, distinct, missing_table, no_rows, values_by};
 use crate::error::Result;
 use crate::report::charts::{Axis, Mark, Series, categories};
 use crate::report::format::Kind;
@@ -131,10 +131,7 @@ fn build(mut section: Section, rows: &[crate::report::rows::Row]) -> Section {
         false,
     ))));
 
-    let channels: Vec<String> = distinct(rows, "channel")
-        .into_iter()
-        .filter(|c| c != "all")
-        .collect();
+    let channels = channels(rows);
     let per_channel = |column: &str, kind: Kind| {
         channels
             .iter()

@@ -6,7 +6,7 @@ use datafusion::prelude::SessionContext;
 
 use super::{distinct, missing_table, no_rows, values_by};
 use crate::error::Result;
-use crate::report::charts::{Axis, Mark, Series, categories};
+use crate::report::charts::{Axis, Mark, Series, bars, categories};
 use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::{Row, has_table, query};
@@ -105,22 +105,13 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
             section.push(Block::NoData(no_rows("channel_roi", "nobody acquired")));
         } else {
             let channels = distinct(&rows, "channel");
-            section.push(Block::Chart(Box::new(categories(
+            section.push(Block::Chart(Box::new(bars(
                 "ROI by channel",
                 "(Gross margin − spend) / spend of the people each channel acquired, all \
                  campaigns together; missing for channels without spend.",
                 &channels,
-                &[Axis::new("ROI", Kind::Percent)],
-                vec![
-                    Series::new(
-                        "ROI",
-                        Mark::Bar,
-                        Kind::Percent,
-                        values_by(&rows, "channel", &channels, "roi", |_| true),
-                    )
-                    .labelled(),
-                ],
-                false,
+                Axis::new("ROI", Kind::Percent),
+                values_by(&rows, "channel", &channels, "roi", |_| true),
             ))));
             let mut table = Table::new(
                 "Channels: spend, people acquired, revenue and return (table channel_roi)",

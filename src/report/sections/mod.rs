@@ -62,6 +62,15 @@ fn distinct(rows: &[Row], column: &str) -> Vec<String> {
     seen
 }
 
+/// The channels of rows that break a figure down by channel, in row order, without the
+/// `all` rows (every channel together).
+fn channels(rows: &[Row]) -> Vec<String> {
+    distinct(rows, "channel")
+        .into_iter()
+        .filter(|channel| channel != "all")
+        .collect()
+}
+
 /// For each of `categories`, the value of `value` on the row where `key` equals it and
 /// `filter` holds; missing where there is no such row.
 fn values_by(
