@@ -202,8 +202,16 @@ pub fn write_file_atomically(
         _ => Path::new("."),
     };
     std::fs::create_dir_all(directory).map_err(|e| Error::io(directory, e))?;
-    let temporary = tempfile::Builder::new()
-        .prefix(".userlake-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".userlake-");
+    // the output is made like any file the user creates (0666 less the umask), not with the
+    // owner-only mode of a temporary file: a report or CSV is written to be shared
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temporary = builder
         .tempfile_in(directory)
         .map_err(|e| Error::io(directory, e))?;
     let (file, temporary_path) = temporary.into_parts();

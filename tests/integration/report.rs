@@ -424,6 +424,15 @@ fn userlake_report_renders_the_run_it_is_given() {
         stdout_of(&mut command);
         let html = std::fs::read_to_string(&target).unwrap();
         assert!(html.contains(&run_id), "{selector:?}");
+        // made as any file of the user's is (the umask's mode), not owner-only
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let plain = dir.path().join("plain");
+            std::fs::write(&plain, "").unwrap();
+            let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&target), mode(&plain), "{selector:?}");
+        }
         // rendered from the committed run: it says when it was committed
         assert!(html.contains(", committed 2"), "{selector:?}");
         for section in SECTIONS {
