@@ -240,6 +240,40 @@ async fn a_lake_on_s3_gives_the_same_results_as_on_disk() {
         listing.contains("2026-03-01") && listing.contains("committed"),
         "{listing}"
     );
+    // the run's HTML report, rendered again from S3, to standard output and to an object
+    let mut report = userlake_on(&server.endpoint);
+    let page = stdout_of(report.args(["report", "--out", "s3://lake/nightly", "-o", "-"]));
+    assert!(
+        page.starts_with("<!DOCTYPE html>") && page.contains("data-section=\"identity\""),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    let mut report = userlake_on(&server.endpoint);
+    report
+        .args([
+            "report",
+            "--out",
+            "s3://lake/nightly",
+            "-o",
+            "s3://lake/pages/report.html",
+        ])
+        .assert()
+        .success();
+    let mut report = userlake_on(&server.endpoint);
+    let error = error_of(report.args([
+        "report",
+        "--out",
+        "s3://lake/nightly",
+        "-o",
+        "s3://lake/pages/",
+    ]));
+    assert!(error.contains("name an object"), "{error}");
+    let committed = object_keys(&store, "nightly/runs/2026-03-01").await;
+    assert!(
+        committed.iter().any(|key| key.ends_with("/report.html")),
+        "the job commits its report: {committed:?}"
+    );
+    assert_eq!(object_keys(&store, "pages").await, ["pages/report.html"]);
 
     // COPY ... TO s3:// writes a table that a lake on S3 then reads.
     let mut copy = userlake_on(&server.endpoint);
