@@ -36,7 +36,15 @@ impl Section {
         }
     }
 
+    /// Adds a block; a chart with no value to draw becomes a "No data" note that names it,
+    /// never an empty frame of axes.
     pub fn push(&mut self, block: Block) {
+        let block = match block {
+            Block::Chart(chart) if chart.points == 0 => {
+                Block::NoData(format!("{}: no values to draw", chart.title))
+            }
+            other => other,
+        };
         self.blocks.push(block);
     }
 

@@ -401,6 +401,24 @@ fn a_report_of_a_lake_without_referrals_or_experiments_says_no_data() {
     }
 }
 
+/// The first two days of the sample: no retention cell is observable yet and no order had a
+/// touch before it, so those charts would be empty frames; the report says "No data" instead,
+/// and draws no chart without points.
+#[test]
+fn a_report_of_two_days_draws_no_empty_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = crate::cli::sample_up_to(dir.path(), "2026-01-02");
+    let run = run_nightly(&lake, &dir.path().join("out"));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        !html.contains("data-points=\"0\""),
+        "an empty chart is drawn"
+    );
+    assert!(html.contains("no cohort has reached its first day column yet"));
+    assert!(html.contains("all the revenue is on the (no touch) row"));
+    assert!(html.contains("data-section=\"kpis\" data-empty=\"false\""));
+}
+
 /// `userlake report` renders a committed run chosen by id, date or path, to a file or to
 /// standard output; a run that is not there, or an output location without runs, is a
 /// clear error.

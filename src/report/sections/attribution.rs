@@ -63,28 +63,36 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
         .iter()
         .find(|r| r.text("channel") == NO_TOUCH)
         .and_then(|r| r.number("last_touch"));
-    section.push(Block::Chart(Box::new(categories(
-        "Revenue per channel under each model",
-        format!(
-            "One bar per model for each channel, all campaigns together. The revenue of orders \
-             without a touch ({}) is credited to no channel and left out.",
-            Kind::Money.print(untouched.or(Some(0.0)))
-        ),
-        &channels,
-        &[Axis::new("revenue", Kind::Money)],
-        MODELS
-            .iter()
-            .map(|(model, name)| {
-                Series::new(
-                    *name,
-                    Mark::Bar,
-                    Kind::Money,
-                    values_by(&rows, "channel", &channels, model, |_| true),
-                )
-            })
-            .collect(),
-        false,
-    ))));
+    if channels.is_empty() {
+        section.push(Block::Note(
+            "No order was preceded by a touch within the lookback window: all the revenue is \
+             on the (no touch) row."
+                .to_string(),
+        ));
+    } else {
+        section.push(Block::Chart(Box::new(categories(
+            "Revenue per channel under each model",
+            format!(
+                "One bar per model for each channel, all campaigns together. The revenue of \
+                 orders without a touch ({}) is credited to no channel and left out.",
+                Kind::Money.print(untouched.or(Some(0.0)))
+            ),
+            &channels,
+            &[Axis::new("revenue", Kind::Money)],
+            MODELS
+                .iter()
+                .map(|(model, name)| {
+                    Series::new(
+                        *name,
+                        Mark::Bar,
+                        Kind::Money,
+                        values_by(&rows, "channel", &channels, model, |_| true),
+                    )
+                })
+                .collect(),
+            false,
+        ))));
+    }
     let mut columns = vec!["channel"];
     columns.extend(MODELS.iter().map(|(_, name)| *name));
     let mut table = Table::new("Revenue credited per channel", &columns, 1);

@@ -69,6 +69,12 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
             }
         }
     }
+    if cells.is_empty() {
+        return Ok(section.no_data(
+            "no cohort has reached its first day column yet: the lake's days are too few to \
+             observe any return",
+        ));
+    }
     section.push(Block::Chart(Box::new(heatmap(
         "Retention by join week",
         "Share of each week's new people active on day N after joining; blank: not observable yet.",
