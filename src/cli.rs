@@ -731,7 +731,7 @@ async fn write_report(args: ReportArgs) -> Result<()> {
     crate::lake::register_run_tables(ctx, &out, &run).await?;
     let report_run =
         crate::report::ReportRun::of(&run.manifest.run, Some(&run.manifest.committed_at));
-    let html = crate::report::render(ctx, &report_run).await?;
+    let html = crate::report::render(ctx, &report_run).await;
     match target {
         None => {
             let mut stdout = std::io::stdout().lock();

@@ -576,7 +576,7 @@ async fn run_step(
     }
     let mut documents = Vec::new();
     if let StepKind::Report { file } = &step.kind {
-        let html = crate::report::render(ctx, &crate::report::ReportRun::of(record, None)).await?;
+        let html = crate::report::render(ctx, &crate::report::ReportRun::of(record, None)).await;
         run_storage.put(file, html.into_bytes()).await?;
         let meta = run_storage.meta(file).await?.ok_or_else(|| {
             Error::usage(format!(

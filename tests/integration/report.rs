@@ -492,8 +492,9 @@ fn userlake_report_renders_the_run_it_is_given() {
     assert!(nothing.contains("has no committed run"), "{nothing}");
 }
 
-/// A job without most of the report's tables: its report draws what it has and names the
-/// tables it lacks.
+/// A job without most of the report's tables, and with a `kpi_daily` of other columns: its
+/// report draws what it has, names the tables it lacks, and says why it cannot read the
+/// other; the job still commits.
 #[test]
 fn a_job_without_the_reports_tables_gets_a_report_that_names_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -501,7 +502,8 @@ fn a_job_without_the_reports_tables_gets_a_report_that_names_them() {
         dir.path().join("cohorts.sql"),
         "CREATE TABLE retention_cohort AS SELECT * FROM (VALUES \
          (DATE '2026-01-05', 10, 0.5, 0.25), (DATE '2026-01-12', 8, 0.375, CAST(NULL AS DOUBLE))) \
-         AS t(cohort_week, cohort_size, day_1, day_3);\n",
+         AS t(cohort_week, cohort_size, day_1, day_3);\n\
+         CREATE TABLE kpi_daily AS SELECT DATE '2026-01-05' AS day, 'all' AS channel, 3 AS dau;\n",
     )
     .unwrap();
     let job = dir.path().join("small.toml");
@@ -509,7 +511,7 @@ fn a_job_without_the_reports_tables_gets_a_report_that_names_them() {
         &job,
         "[job]\nname = \"small\"\n\n\
          [[step]]\nname = \"cohorts\"\nsql = \"cohorts.sql\"\n\
-         publish = [{ table = \"retention_cohort\" }]\n\n\
+         publish = [{ table = \"retention_cohort\" }, { table = \"kpi_daily\" }]\n\n\
          [[step]]\nname = \"report\"\nbuiltin = \"report\"\nfile = \"cohorts.html\"\n",
     )
     .unwrap();
@@ -535,7 +537,17 @@ fn a_job_without_the_reports_tables_gets_a_report_that_names_them() {
         .unwrap()
         .path();
     let html = std::fs::read_to_string(run.join("cohorts.html")).unwrap();
-    assert!(html.contains("this run did not publish table kpi_daily"));
+    assert!(html.contains("this run did not publish table funnel_report"));
+    // a table of the report's name without its columns: that section says why, the job runs
+    assert!(
+        html.contains("the report could not read this run&#39;s tables for this section")
+            || html.contains("the report could not read this run's tables for this section"),
+        "{html:.3000}"
+    );
+    assert!(
+        html.contains("No field named mau"),
+        "the missing column is named"
+    );
     assert!(html.contains("this run did not publish table run_stats"));
     assert!(html.contains("data-section=\"retention\" data-empty=\"false\""));
     // three observed cells of four, over the two day columns the table has

@@ -10,6 +10,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::query;
 
+pub const ID: &str = "attribution";
+pub const TITLE: &str = "Attribution";
+
 const INTRO: &[&str] = &[
     "The revenue of paid orders credited to the channels of the touches (ad clicks, pushes, \
      shares) that preceded each order within the lookback window, under five models: first \
@@ -34,7 +37,7 @@ const MODELS: [(&str, &str); 5] = [
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let mut section = Section::new("attribution", "Attribution", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["attribution_report"])? {
         return Ok(section.no_data(why));
     }

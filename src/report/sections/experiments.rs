@@ -10,6 +10,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::query;
 
+pub const ID: &str = "experiments";
+pub const TITLE: &str = "Experiments";
+
 const INTRO: &[&str] = &[
     "A/B experiments from table experiment_report. A user is a person who saw the \
      experiment; they convert with a paid order between their first exposure and the \
@@ -22,7 +25,7 @@ const INTRO: &[&str] = &[
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let mut section = Section::new("experiments", "Experiments", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["experiment_report"])? {
         return Ok(section.no_data(why));
     }

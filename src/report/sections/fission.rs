@@ -10,6 +10,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::{has_table, query};
 
+pub const ID: &str = "fission";
+pub const TITLE: &str = "Fission";
+
 const INTRO: &[&str] = &[
     "Referral campaigns (裂变) from table fission_report, by the week an invitation was sent: \
      invitations sent and accepted, and the K-factor: invitations per inviter × acceptance \
@@ -19,7 +22,7 @@ const INTRO: &[&str] = &[
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let mut section = Section::new("fission", "Fission", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["fission_report"])? {
         return Ok(section.no_data(why));
     }

@@ -10,6 +10,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::{Row, has_table, query};
 
+pub const ID: &str = "funnel";
+pub const TITLE: &str = "Funnel";
+
 const INTRO: &[&str] = &[
     "The job's funnel (its steps are the job's `steps` variable) from table funnel_report: \
      window_funnel finds each person's longest chain of steps within the conversion window. A \
@@ -22,7 +25,7 @@ const INTRO: &[&str] = &[
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let mut section = Section::new("funnel", "Funnel", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["funnel_report"])? {
         return Ok(section.no_data(why));
     }

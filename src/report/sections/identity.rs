@@ -12,6 +12,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Card, Section, Table};
 use crate::report::rows::{has_table, query};
 
+pub const ID: &str = "identity";
+pub const TITLE: &str = "Identity";
+
 const INTRO: &[&str] = &[
     "OneID links the identifiers seen together (phone, unionid, openid, device, member id, \
      ...) into people. A component is one person's identifiers; a hub is an identifier \
@@ -30,7 +33,7 @@ const HUBS_LISTED: usize = 10;
 const EVENTS: [&str; 5] = ["created", "merged", "absorbed", "split", "retired"];
 
 pub async fn section(ctx: &SessionContext, run: &ReportRun) -> Result<Section> {
-    let mut section = Section::new("identity", "Identity", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["run_stats"])? {
         return Ok(section.no_data(why));
     }

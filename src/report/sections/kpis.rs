@@ -10,6 +10,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table, card};
 use crate::report::rows::query;
 
+pub const ID: &str = "kpis";
+pub const TITLE: &str = "KPIs";
+
 const INTRO: &[&str] = &[
     "Daily figures from table kpi_daily. DAU: people with any event that day; MAU: people with \
      an event in the 30 days ending that day; stickiness: DAU / MAU. Orders are the orders \
@@ -32,7 +35,7 @@ const MEASURES: [(&str, &str, Kind); 7] = [
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let section = Section::new("kpis", "KPIs", INTRO);
+    let section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["kpi_daily"])? {
         return Ok(section.no_data(why));
     }

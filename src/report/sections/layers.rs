@@ -11,6 +11,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::{Row, has_table, query};
 
+pub const ID: &str = "layers";
+pub const TITLE: &str = "Layers";
+
 const INTRO: &[&str] = &[
     "Every buyer's recency, frequency and money are scored 1-5 by quintile (table \
      customer_layers). RFM segments name score patterns (Champions, At Risk, ...); the 8 RFM \
@@ -29,7 +32,7 @@ const LAYERINGS: [(&str, &str); 3] = [
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let mut section = Section::new("layers", "Layers", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["layer_summary"])? {
         return Ok(section.no_data(why));
     }

@@ -11,6 +11,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::{Row, has_table, query};
 
+pub const ID: &str = "ltv";
+pub const TITLE: &str = "LTV";
+
 const INTRO: &[&str] = &[
     "A customer is acquired by their first paid order: its calendar month is the acquisition \
      month and its channel the acquisition channel. The curves are the cumulative gross \
@@ -24,7 +27,7 @@ const INTRO: &[&str] = &[
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let mut section = Section::new("ltv", "LTV", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["ltv_cohort"])? {
         return Ok(section.no_data(why));
     }

@@ -19,18 +19,45 @@ use super::page::Section;
 use super::rows::{Row, has_table};
 use crate::error::Result;
 
-pub async fn all(ctx: &SessionContext, run: &ReportRun) -> Result<Vec<Section>> {
-    Ok(vec![
-        kpis::section(ctx).await?,
-        funnel::section(ctx).await?,
-        retention::section(ctx).await?,
-        layers::section(ctx).await?,
-        ltv::section(ctx).await?,
-        fission::section(ctx).await?,
-        attribution::section(ctx).await?,
-        experiments::section(ctx).await?,
-        identity::section(ctx, run).await?,
-    ])
+/// Every section. One that cannot read its tables (a job that changed a report's columns)
+/// says so and why, and the others are drawn: the report never fails a run.
+pub async fn all(ctx: &SessionContext, run: &ReportRun) -> Vec<Section> {
+    vec![
+        guarded(kpis::ID, kpis::TITLE, kpis::section(ctx).await),
+        guarded(funnel::ID, funnel::TITLE, funnel::section(ctx).await),
+        guarded(
+            retention::ID,
+            retention::TITLE,
+            retention::section(ctx).await,
+        ),
+        guarded(layers::ID, layers::TITLE, layers::section(ctx).await),
+        guarded(ltv::ID, ltv::TITLE, ltv::section(ctx).await),
+        guarded(fission::ID, fission::TITLE, fission::section(ctx).await),
+        guarded(
+            attribution::ID,
+            attribution::TITLE,
+            attribution::section(ctx).await,
+        ),
+        guarded(
+            experiments::ID,
+            experiments::TITLE,
+            experiments::section(ctx).await,
+        ),
+        guarded(
+            identity::ID,
+            identity::TITLE,
+            identity::section(ctx, run).await,
+        ),
+    ]
+}
+
+fn guarded(id: &'static str, title: &'static str, section: Result<Section>) -> Section {
+    section.unwrap_or_else(|error| {
+        log::warn!("report section {title}: {error}");
+        Section::new(id, title, &[]).no_data(format!(
+            "the report could not read this run's tables for this section: {error}"
+        ))
+    })
 }
 
 /// Why a section has no data when the run lacks one of `tables`; `None` when it has them all.

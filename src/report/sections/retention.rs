@@ -9,6 +9,9 @@ use crate::report::format::Kind;
 use crate::report::page::{Block, Section};
 use crate::report::rows::query;
 
+pub const ID: &str = "retention";
+pub const TITLE: &str = "Retention";
+
 const INTRO: &[&str] = &[
     "Each row is a cohort: the people who joined (were first active) in that week; each \
      column a day N after joining. A cell is the share of the cohort active on their day N, \
@@ -18,7 +21,7 @@ const INTRO: &[&str] = &[
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
-    let mut section = Section::new("retention", "Retention", INTRO);
+    let mut section = Section::new(ID, TITLE, INTRO);
     if let Some(why) = missing_table(ctx, &["retention_cohort"])? {
         return Ok(section.no_data(why));
     }
