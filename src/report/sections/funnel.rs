@@ -31,8 +31,9 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     }
     let rows = query(
         ctx,
-        "SELECT channel, step_number, step, users, step_conversion, overall_conversion, \
-         median_seconds_to_step, p90_seconds_to_step FROM funnel_report \
+        "SELECT channel, step_number, step, CAST(step_number AS VARCHAR) || '. ' || step AS label, \
+         users, step_conversion, overall_conversion, median_seconds_to_step, \
+         p90_seconds_to_step FROM funnel_report \
          ORDER BY channel <> 'all', channel, step_number",
     )
     .await?;
@@ -49,20 +50,10 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     }
     let overall = |row: &Row| row.text("channel") == "all";
     let all_rows: Vec<Row> = rows.iter().filter(|r| overall(r)).cloned().collect();
-    let steps: Vec<String> = all_rows
-        .iter()
-        .map(|r| format!("{}. {}", r.text("step_number"), r.text("step")))
-        .collect();
-    let step_key = |row: &Row| format!("{}. {}", row.text("step_number"), row.text("step"));
-    let keyed = |filter: &dyn Fn(&Row) -> bool, column: &str| -> Vec<Option<f64>> {
-        steps
-            .iter()
-            .map(|step| {
-                rows.iter()
-                    .find(|r| filter(r) && &step_key(r) == step)
-                    .and_then(|r| r.number(column))
-            })
-            .collect()
+    // a step is its number and name ("2. view_content"): the same name may be two steps
+    let steps: Vec<String> = all_rows.iter().map(|r| r.text("label")).collect();
+    let keyed = |filter: &dyn Fn(&Row) -> bool, column: &str| {
+        values_by(&rows, "label", &steps, column, filter)
     };
     section.push(Block::Chart(Box::new(categories(
         "People per step, all channels",
@@ -132,7 +123,7 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     );
     for row in &all_rows {
         table.rows.push(vec![
-            step_key(row),
+            row.text("label"),
             Kind::Count.print(row.number("users")),
             Kind::Percent.print(row.number("step_conversion")),
             Kind::Percent.print(row.number("overall_conversion")),

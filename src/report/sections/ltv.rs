@@ -34,7 +34,7 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     // cohort cells weighted by their customers; unobserved cells (NULL) are left out
     let curve = |group: &str| {
         format!(
-            "SELECT CAST({group} AS VARCHAR) AS series, month, \
+            "SELECT CAST({group} AS VARCHAR) AS series, month, 'month ' || month AS label, \
              sum(cumulative_margin_per_customer * customers) / sum(customers) AS margin \
              FROM ltv_cohort WHERE cumulative_margin_per_customer IS NOT NULL \
              GROUP BY {group}, month ORDER BY {group}, month"
@@ -200,16 +200,9 @@ fn curves(title: &str, caption: &str, rows: &[Row]) -> Block {
     let series = distinct(rows, "series")
         .into_iter()
         .map(|name| {
-            let values = months
-                .iter()
-                .map(|month| {
-                    rows.iter()
-                        .find(|r| {
-                            r.text("series") == name && r.number("month") == Some(*month as f64)
-                        })
-                        .and_then(|r| r.number("margin"))
-                })
-                .collect();
+            let values = values_by(rows, "label", &labels, "margin", |r| {
+                r.text("series") == name
+            });
             Series::new(name, Mark::Line, Kind::Money, values)
         })
         .collect();
