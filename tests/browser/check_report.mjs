@@ -106,11 +106,34 @@ try {
       chinese: { sample, characters: characters.length, distinctGlyphs: glyphs.size },
     };
   }));
+  // The page must hold still once drawn: each section's box now and half a second later
+  // (timers, not animation frames, which a loaded machine may hold back).
+  const boxes = () => page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('section[data-section]')].map((section) => {
+      const box = section.getBoundingClientRect();
+      return [section.dataset.section,
+        { x: box.x + window.scrollX, y: box.y + window.scrollY, width: box.width, height: box.height }];
+    })));
+  const before = await boxes();
+  await page.waitForTimeout(500);
+  const after = await boxes();
+  result.moved = Object.keys(after).filter((id) => JSON.stringify(before[id]) !== JSON.stringify(after[id]));
+  // Sections are cut from the whole page rather than shot as elements: an element shot waits
+  // for two animation frames with the same box, which a machine busy with other tests can
+  // hold back past any timeout, while the page above is checked to be still.
   for (const section of result.sections) {
     section.screenshot = join(screenshotDir, `${section.id}.png`);
-    await page.locator(`section[data-section="${section.id}"]`).screenshot({ path: section.screenshot });
+    const box = after[section.id];
+    try {
+      await page.screenshot({
+        path: section.screenshot, fullPage: true, timeout: 120000,
+        clip: { x: Math.floor(box.x), y: Math.floor(box.y), width: Math.ceil(box.width), height: Math.ceil(box.height) },
+      });
+    } catch (error) {
+      throw new Error(`screenshot of section ${section.id} failed: ${error.message}`);
+    }
   }
-  await page.screenshot({ path: join(screenshotDir, 'top.png') });
+  await page.screenshot({ path: join(screenshotDir, 'top.png'), timeout: 120000 });
   // a phone's width: the page must still lay out (no chart wider than the screen)
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(300);
@@ -119,8 +142,12 @@ try {
     widestChart: Math.max(0, ...[...document.querySelectorAll('.chart')].map((e) => e.getBoundingClientRect().width)),
   }));
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(screenshotDir, 'phone.png') });
-  await page.locator('section[data-section="funnel"]').screenshot({ path: join(screenshotDir, 'phone-funnel.png') });
+  await page.screenshot({ path: join(screenshotDir, 'phone.png'), timeout: 120000 });
+  const funnel = await page.evaluate(() => {
+    const box = document.querySelector('section[data-section="funnel"]').getBoundingClientRect();
+    return { x: 0, y: Math.floor(box.y + window.scrollY), width: Math.ceil(box.right), height: Math.ceil(box.height) };
+  });
+  await page.screenshot({ path: join(screenshotDir, 'phone-funnel.png'), fullPage: true, clip: funnel, timeout: 120000 });
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

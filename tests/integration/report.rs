@@ -85,6 +85,11 @@ fn assert_clean_page(seen: &Value) {
     assert_eq!(seen["requests"], serde_json::json!([]), "network requests");
     assert_eq!(seen["ready"], Value::Bool(true));
     assert_eq!(seen["failures"], serde_json::json!([]), "charts not drawn");
+    assert_eq!(
+        seen["moved"],
+        serde_json::json!([]),
+        "sections still moving once drawn"
+    );
     let sections: Vec<&str> = seen["sections"]
         .as_array()
         .unwrap()
