@@ -38,3 +38,11 @@ pub(crate) const EXPERIMENT_SECTION: DocSection = DocSection {
     label: "Experiment functions",
     description: Some("Statistics of A/B tests"),
 };
+
+pub(crate) const AUDIENCE_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Audience bitmap functions",
+    description: Some(
+        "Sets of people as compressed (roaring) bitmaps: built by aggregates, combined, counted and stored",
+    ),
+};

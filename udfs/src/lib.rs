@@ -1,5 +1,5 @@
 //! userlake's SQL functions for Apache DataFusion: user-growth analytics (funnels, retention,
-//! behavioural sequences, identity, RFM, LTV, attribution). Needs nothing of the userlake
+//! behavioural sequences, identity, RFM, LTV, attribution, audience bitmaps). Needs nothing of the userlake
 //! engine, only DataFusion and a few small crates (for stitching). `register_all` adds every
 //! function to any `FunctionRegistry` (a `SessionContext`, a `SessionState`), as
 //! `datafusion-functions-json` does; `table_functions` lists the table functions to register
@@ -16,6 +16,7 @@
 pub mod active_people;
 mod arguments;
 pub mod attribution;
+pub mod bitmap;
 pub mod coalesce;
 pub mod conditions;
 mod doc_sections;
@@ -71,6 +72,21 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         bgnbd_p_alive_udf(),
         gamma_gamma_expected_spend_udf(),
         bgnbd_clv_udf(),
+        to_bitmap_udf(),
+        bitmap_from_string_udf(),
+        bitmap_to_string_udf(),
+        bitmap_to_array_udf(),
+        bitmap_count_udf(),
+        bitmap_contains_udf(),
+        bitmap_has_any_udf(),
+        bitmap_and_udf(),
+        bitmap_or_udf(),
+        bitmap_xor_udf(),
+        bitmap_andnot_udf(),
+        bitmap_and_count_udf(),
+        bitmap_or_count_udf(),
+        bitmap_xor_count_udf(),
+        bitmap_andnot_count_udf(),
     ]
 }
 
@@ -93,6 +109,13 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         bgnbd_fit_udaf(),
         pareto_nbd_fit_udaf(),
         gamma_gamma_fit_udaf(),
+        bitmap_agg_udaf(),
+        bitmap_union_udaf(),
+        bitmap_union_count_udaf(),
+        bitmap_intersect_udaf(),
+        intersect_count_udaf(),
+        bitmap_expr_udaf(),
+        bitmap_expr_count_udaf(),
     ]
 }
 

@@ -6,6 +6,10 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
+use crate::bitmap::{
+    BitmapAggregate, BitmapAggregateKind, BitmapOperation, BitmapScalar, BitmapScalarKind,
+    SetOperation, TaggedBitmap, TaggedKind,
+};
 use crate::experiments::{AbTest, Statistic};
 use crate::sequence::{SequenceFunction, SequenceKind};
 use crate::value::fit_udaf::{Model, ModelFit};
@@ -45,6 +49,21 @@ singleton!(ScalarUDF,
     gamma_gamma_expected_spend_udf => Prediction::new(PredictionKind::ExpectedSpend),
     bgnbd_clv_udf => Prediction::new(PredictionKind::LifetimeValue),
     coalesce_udf => coalesce::Coalesce::default(),
+    to_bitmap_udf => BitmapScalar::new(BitmapScalarKind::ToBitmap),
+    bitmap_from_string_udf => BitmapScalar::new(BitmapScalarKind::FromString),
+    bitmap_to_string_udf => BitmapScalar::new(BitmapScalarKind::ToString),
+    bitmap_to_array_udf => BitmapScalar::new(BitmapScalarKind::ToArray),
+    bitmap_count_udf => BitmapScalar::new(BitmapScalarKind::Count),
+    bitmap_contains_udf => BitmapScalar::new(BitmapScalarKind::Contains),
+    bitmap_has_any_udf => BitmapScalar::new(BitmapScalarKind::HasAny),
+    bitmap_and_udf => BitmapOperation::new(SetOperation::And, false),
+    bitmap_or_udf => BitmapOperation::new(SetOperation::Or, false),
+    bitmap_xor_udf => BitmapOperation::new(SetOperation::Xor, false),
+    bitmap_andnot_udf => BitmapOperation::new(SetOperation::AndNot, false),
+    bitmap_and_count_udf => BitmapOperation::new(SetOperation::And, true),
+    bitmap_or_count_udf => BitmapOperation::new(SetOperation::Or, true),
+    bitmap_xor_count_udf => BitmapOperation::new(SetOperation::Xor, true),
+    bitmap_andnot_count_udf => BitmapOperation::new(SetOperation::AndNot, true),
 );
 
 singleton!(AggregateUDF,
@@ -58,6 +77,13 @@ singleton!(AggregateUDF,
     sequence_count_udaf => SequenceFunction::new(SequenceKind::Count),
     sequence_match_events_udaf => SequenceFunction::new(SequenceKind::Events),
     sequence_next_node_udaf => sequence::SequenceNextNode::default(),
+    bitmap_agg_udaf => BitmapAggregate::new(BitmapAggregateKind::Agg),
+    bitmap_union_udaf => BitmapAggregate::new(BitmapAggregateKind::Union),
+    bitmap_union_count_udaf => BitmapAggregate::new(BitmapAggregateKind::UnionCount),
+    bitmap_intersect_udaf => BitmapAggregate::new(BitmapAggregateKind::Intersect),
+    intersect_count_udaf => TaggedBitmap::new(TaggedKind::IntersectCount),
+    bitmap_expr_udaf => TaggedBitmap::new(TaggedKind::Expression),
+    bitmap_expr_count_udaf => TaggedBitmap::new(TaggedKind::ExpressionCount),
     attribution_udaf => attribution::Attribution::default(),
     markov_attribution_udaf => markov::MarkovAttribution::default(),
     clv_summary_udaf => value::clv_summary::ClvSummary::default(),
