@@ -12,6 +12,7 @@ mod peer_engines;
 
 mod aggregate_plans;
 mod attribution_peers;
+mod audience_peers;
 mod cli;
 mod clickhouse;
 #[cfg(feature = "cluster")]

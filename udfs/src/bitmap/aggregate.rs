@@ -108,7 +108,10 @@ static UNION_DOC: LazyLock<Documentation> = LazyLock::new(|| {
          or months, or a rolling window (with a join on the days in range).",
         "bitmap_union(bitmap)",
     )
-    .with_argument("bitmap", "A bitmap (BINARY made by bitmap_agg, to_bitmap, bitmap_from_string or a bitmap function).")
+    .with_argument(
+        "bitmap",
+        "A bitmap (BINARY made by bitmap_agg, to_bitmap, bitmap_from_string or a bitmap function).",
+    )
     .with_sql_example(
         "```sql\n-- monthly active people from stored daily bitmaps\n\
          SELECT date_trunc('month', day) AS month, bitmap_count(bitmap_union(people)) AS mau\n\
@@ -127,7 +130,10 @@ static UNION_COUNT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
          bitmap_count(bitmap_union(b)) without building the result value.",
         "bitmap_union_count(bitmap or id)",
     )
-    .with_argument("bitmap or id", "A bitmap (BINARY), or an integer person id (0 or more).")
+    .with_argument(
+        "bitmap or id",
+        "A bitmap (BINARY), or an integer person id (0 or more).",
+    )
     .with_sql_example(
         "```sql\n-- rolling 30-day active people from stored daily bitmaps\n\
          SELECT d.day, bitmap_union_count(p.people) AS mau\n\
@@ -199,7 +205,12 @@ impl AggregateUDFImpl for BitmapAggregate {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![state_field(args.name, "bitmap", DataType::Binary, false)])
+        Ok(vec![state_field(
+            args.name,
+            "bitmap",
+            DataType::Binary,
+            false,
+        )])
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -277,7 +288,10 @@ impl BitmapGroups {
     }
 
     fn ids<'a>(&self, values: &'a [ArrayRef]) -> Result<&'a Int64Array> {
-        match values.first().and_then(|a| a.as_primitive_opt::<Int64Type>()) {
+        match values
+            .first()
+            .and_then(|a| a.as_primitive_opt::<Int64Type>())
+        {
             Some(ids) => Ok(ids),
             None => exec_err!("{}: expected integer ids", self.name()),
         }

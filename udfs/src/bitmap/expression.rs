@@ -83,8 +83,14 @@ impl Parser {
 
     fn expected(&self, what: &str) -> String {
         match self.chars.get(self.at) {
-            Some(found) => format!("expected {what} at character {}, found '{found}'", self.at + 1),
-            None => format!("expected {what} at character {}, found the end", self.at + 1),
+            Some(found) => format!(
+                "expected {what} at character {}, found '{found}'",
+                self.at + 1
+            ),
+            None => format!(
+                "expected {what} at character {}, found the end",
+                self.at + 1
+            ),
         }
     }
 
@@ -214,11 +220,14 @@ mod tests {
 
     #[test]
     fn quoted_tags_hold_operators_and_repeated_tags_are_one() {
-        let parsed = parse(r#""2026-01-01" & ("2026-01-02" | "2026-01-01") & "say \"hi\"""#)
-            .unwrap();
+        let parsed =
+            parse(r#""2026-01-01" & ("2026-01-02" | "2026-01-01") & "say \"hi\"""#).unwrap();
         assert_eq!(parsed.tags, ["2026-01-01", "2026-01-02", "say \"hi\""]);
         let s = sets(&[&[1, 2], &[2, 9], &[1, 2, 3]]);
-        assert_eq!(parsed.root.evaluate(&s).into_iter().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            parsed.root.evaluate(&s).into_iter().collect::<Vec<_>>(),
+            [1, 2]
+        );
         assert_eq!(parse("会员 & 新客").unwrap().tags, ["会员", "新客"]);
     }
 

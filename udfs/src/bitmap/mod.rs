@@ -152,7 +152,11 @@ impl BitmapArgument {
     }
 
     /// The bitmap of `row`, `None` for NULL.
-    pub(crate) fn get(&self, function: &str, row: usize) -> Result<Option<Cow<'_, RoaringTreemap>>> {
+    pub(crate) fn get(
+        &self,
+        function: &str,
+        row: usize,
+    ) -> Result<Option<Cow<'_, RoaringTreemap>>> {
         match self {
             Self::One(bitmap) => Ok(bitmap.as_ref().map(Cow::Borrowed)),
             Self::Column(array) => {
@@ -187,7 +191,12 @@ mod tests {
         assert!(decode("t", &[]).is_err());
         let mut too_big: RoaringTreemap = [u64::MAX].into_iter().collect();
         let bytes = encode(&mut too_big);
-        assert!(decode("t", &bytes).unwrap_err().to_string().contains("above"));
+        assert!(
+            decode("t", &bytes)
+                .unwrap_err()
+                .to_string()
+                .contains("above")
+        );
     }
 
     #[test]

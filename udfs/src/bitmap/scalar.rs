@@ -7,8 +7,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, ListBuilder,
-    StringBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, ListBuilder, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
 use datafusion::common::{Result, exec_err};
@@ -83,7 +82,11 @@ impl BitmapScalar {
 }
 
 fn doc(description: &str, syntax: &str) -> datafusion::logical_expr::DocumentationBuilder {
-    Documentation::builder(AUDIENCE_SECTION, description.to_string(), syntax.to_string())
+    Documentation::builder(
+        AUDIENCE_SECTION,
+        description.to_string(),
+        syntax.to_string(),
+    )
 }
 
 static TO_BITMAP_DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -106,9 +109,7 @@ static FROM_STRING_DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "bitmap_from_string(text)",
     )
     .with_argument("text", "Comma-separated non-negative integers.")
-    .with_sql_example(
-        "```sql\n> SELECT bitmap_count(bitmap_from_string('1, 2, 3, 3'));\n3\n```",
-    )
+    .with_sql_example("```sql\n> SELECT bitmap_count(bitmap_from_string('1, 2, 3, 3'));\n3\n```")
     .with_related_udf("bitmap_to_string")
     .build()
 });
@@ -158,9 +159,7 @@ static CONTAINS_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .with_argument("bitmap", "A bitmap (BINARY).")
     .with_argument("id", "Integer person id.")
-    .with_sql_example(
-        "```sql\n> SELECT bitmap_contains(bitmap_from_string('1,5'), 5);\ntrue\n```",
-    )
+    .with_sql_example("```sql\n> SELECT bitmap_contains(bitmap_from_string('1,5'), 5);\ntrue\n```")
     .build()
 });
 
@@ -316,9 +315,9 @@ impl ScalarUDFImpl for BitmapScalar {
                     let set = bitmap.get(name, row)?;
                     out.append_option(match (set, ids.is_valid(row)) {
                         // a negative id is in no bitmap
-                        (Some(set), true) => Some(
-                            u64::try_from(ids.value(row)).is_ok_and(|id| set.contains(id)),
-                        ),
+                        (Some(set), true) => {
+                            Some(u64::try_from(ids.value(row)).is_ok_and(|id| set.contains(id)))
+                        }
                         _ => None,
                     });
                 }
@@ -329,12 +328,10 @@ impl ScalarUDFImpl for BitmapScalar {
                 let right = BitmapArgument::new(name, &args.args[1])?;
                 let mut out = BooleanBuilder::with_capacity(rows);
                 for row in 0..rows {
-                    out.append_option(
-                        match (left.get(name, row)?, right.get(name, row)?) {
-                            (Some(a), Some(b)) => Some(!a.is_disjoint(&b)),
-                            _ => None,
-                        },
-                    );
+                    out.append_option(match (left.get(name, row)?, right.get(name, row)?) {
+                        (Some(a), Some(b)) => Some(!a.is_disjoint(&b)),
+                        _ => None,
+                    });
                 }
                 Arc::new(out.finish())
             }

@@ -80,7 +80,10 @@ impl TaggedBitmap {
         let text_at = |index: usize, what: &str| -> Result<String> {
             match literal_argument(args, index) {
                 Some(value) if value.is_null() => {
-                    plan_err!("{name}: the {what} is NULL; usage: {name}{}", self.kind.syntax())
+                    plan_err!(
+                        "{name}: the {what} is NULL; usage: {name}{}",
+                        self.kind.syntax()
+                    )
                 }
                 Some(value) => match value.try_as_str().flatten() {
                     Some(text) => Ok(text.to_string()),
@@ -272,7 +275,12 @@ impl AggregateUDFImpl for TaggedBitmap {
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         // one bitmap per tag the call names, NULL for a tag without rows
-        Ok(vec![state_field(args.name, "tag_bitmaps", DataType::Binary, true)])
+        Ok(vec![state_field(
+            args.name,
+            "tag_bitmaps",
+            DataType::Binary,
+            true,
+        )])
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -365,7 +373,10 @@ impl TaggedGroups {
     }
 
     fn ids<'a>(&self, values: &'a [ArrayRef]) -> Result<&'a Int64Array> {
-        match values.first().and_then(|a| a.as_primitive_opt::<Int64Type>()) {
+        match values
+            .first()
+            .and_then(|a| a.as_primitive_opt::<Int64Type>())
+        {
             Some(ids) => Ok(ids),
             None => exec_err!("{}: expected integer ids", self.name()),
         }
@@ -432,7 +443,10 @@ impl FlatGroups for TaggedGroups {
         for row in 0..lists.len() {
             let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
             if end - start != tags {
-                return exec_err!("{name}: a partial state has {} tags, not {tags}", end - start);
+                return exec_err!(
+                    "{name}: a partial state has {} tags, not {tags}",
+                    end - start
+                );
             }
             for tag in 0..tags {
                 if bitmaps.is_valid(start + tag) {
@@ -464,9 +478,7 @@ impl FlatGroups for TaggedGroups {
         let groups = self.take(emit_to);
         let count = groups.len();
         let values = bitmap_array(groups.into_iter().flatten());
-        let offsets = OffsetBuffer::from_lengths(
-            std::iter::repeat_n(tags, count),
-        );
+        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(tags, count));
         Ok(vec![list_array(&offsets, values)?])
     }
 
@@ -502,12 +514,8 @@ impl FlatGroups for TaggedGroups {
             sets[row * tags + tag] = set;
         }
         let rows = sets.len() / tags.max(1);
-        let offsets =
-            OffsetBuffer::from_lengths(std::iter::repeat_n(tags, rows));
-        Ok(vec![list_array(
-            &offsets,
-            bitmap_array(sets),
-        )?])
+        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(tags, rows));
+        Ok(vec![list_array(&offsets, bitmap_array(sets))?])
     }
 
     fn heap_size(&self) -> usize {
