@@ -145,6 +145,18 @@ async fn expressions_give_the_answers_of_sql() {
             ),
             "clv_summary(t, amount, TIMESTAMP '2026-01-10 00:00:00', 'day', 'day')",
         ),
+        (
+            bitmap_to_string(bitmap_agg(col("u"))),
+            "bitmap_to_string(bitmap_agg(u))",
+        ),
+        (
+            bitmap_expr_count(col("u"), col("e"), lit("view & (pay | cart)")),
+            "bitmap_expr_count(u, e, 'view & (pay | cart)')",
+        ),
+        (
+            intersect_count(col("u"), col("e"), vec![lit("view"), lit("cart")]),
+            "intersect_count(u, e, 'view', 'cart')",
+        ),
     ];
     for (expr, sql) in grouped {
         assert_same(&ctx, true, expr, sql).await;
@@ -156,6 +168,10 @@ async fn expressions_give_the_answers_of_sql() {
             "normalize_id('phone', ' +86 138-0013-8000 ')",
         ),
         (mask_phone(lit("13800138000")), "mask_phone('13800138000')"),
+        (
+            bitmap_or_count(vec![to_bitmap(col("u")), bitmap_from_string(lit("1,9"))]),
+            "bitmap_or_count(to_bitmap(u), bitmap_from_string('1,9'))",
+        ),
         (
             ab_test_proportions(col("u") * lit(10), lit(100), lit(20), lit(100), None),
             "ab_test_proportions(u * 10, 100, 20, 100)",

@@ -320,3 +320,115 @@ pub fn ab_sample_size(
         alpha_and_power,
     ))
 }
+
+// ---- audience bitmaps -------------------------------------------------------------------
+
+/// `bitmap_agg(id)`
+pub fn bitmap_agg(id: Expr) -> Expr {
+    bitmap_agg_udaf().call(vec![id])
+}
+
+/// `bitmap_union(bitmap)`
+pub fn bitmap_union(bitmap: Expr) -> Expr {
+    bitmap_union_udaf().call(vec![bitmap])
+}
+
+/// `bitmap_union_count(bitmap or id)`
+pub fn bitmap_union_count(bitmap_or_id: Expr) -> Expr {
+    bitmap_union_count_udaf().call(vec![bitmap_or_id])
+}
+
+/// `bitmap_intersect(bitmap)`
+pub fn bitmap_intersect(bitmap: Expr) -> Expr {
+    bitmap_intersect_udaf().call(vec![bitmap])
+}
+
+/// `intersect_count(people, tag, value1, ..., valueN)`
+pub fn intersect_count(people: Expr, tag: Expr, values: Vec<Expr>) -> Expr {
+    intersect_count_udaf().call(arguments([people, tag], values))
+}
+
+/// `bitmap_expr(people, tag, expression)`
+pub fn bitmap_expr(people: Expr, tag: Expr, expression: Expr) -> Expr {
+    bitmap_expr_udaf().call(vec![people, tag, expression])
+}
+
+/// `bitmap_expr_count(people, tag, expression)`
+pub fn bitmap_expr_count(people: Expr, tag: Expr, expression: Expr) -> Expr {
+    bitmap_expr_count_udaf().call(vec![people, tag, expression])
+}
+
+/// `to_bitmap(id)`
+pub fn to_bitmap(id: Expr) -> Expr {
+    to_bitmap_udf().call(vec![id])
+}
+
+/// `bitmap_from_string(text)`
+pub fn bitmap_from_string(text: Expr) -> Expr {
+    bitmap_from_string_udf().call(vec![text])
+}
+
+/// `bitmap_to_string(bitmap)`
+pub fn bitmap_to_string(bitmap: Expr) -> Expr {
+    bitmap_to_string_udf().call(vec![bitmap])
+}
+
+/// `bitmap_to_array(bitmap)`
+pub fn bitmap_to_array(bitmap: Expr) -> Expr {
+    bitmap_to_array_udf().call(vec![bitmap])
+}
+
+/// `bitmap_count(bitmap)`
+pub fn bitmap_count(bitmap: Expr) -> Expr {
+    bitmap_count_udf().call(vec![bitmap])
+}
+
+/// `bitmap_contains(bitmap, id)`
+pub fn bitmap_contains(bitmap: Expr, id: Expr) -> Expr {
+    bitmap_contains_udf().call(vec![bitmap, id])
+}
+
+/// `bitmap_has_any(bitmap1, bitmap2)`
+pub fn bitmap_has_any(bitmap1: Expr, bitmap2: Expr) -> Expr {
+    bitmap_has_any_udf().call(vec![bitmap1, bitmap2])
+}
+
+/// `bitmap_and(bitmap1, bitmap2, ...)`
+pub fn bitmap_and(bitmaps: Vec<Expr>) -> Expr {
+    bitmap_and_udf().call(bitmaps)
+}
+
+/// `bitmap_or(bitmap1, bitmap2, ...)`
+pub fn bitmap_or(bitmaps: Vec<Expr>) -> Expr {
+    bitmap_or_udf().call(bitmaps)
+}
+
+/// `bitmap_xor(bitmap1, bitmap2, ...)`
+pub fn bitmap_xor(bitmaps: Vec<Expr>) -> Expr {
+    bitmap_xor_udf().call(bitmaps)
+}
+
+/// `bitmap_andnot(bitmap1, bitmap2)`
+pub fn bitmap_andnot(bitmap1: Expr, bitmap2: Expr) -> Expr {
+    bitmap_andnot_udf().call(vec![bitmap1, bitmap2])
+}
+
+/// `bitmap_and_count(bitmap1, bitmap2, ...)`
+pub fn bitmap_and_count(bitmaps: Vec<Expr>) -> Expr {
+    bitmap_and_count_udf().call(bitmaps)
+}
+
+/// `bitmap_or_count(bitmap1, bitmap2, ...)`
+pub fn bitmap_or_count(bitmaps: Vec<Expr>) -> Expr {
+    bitmap_or_count_udf().call(bitmaps)
+}
+
+/// `bitmap_xor_count(bitmap1, bitmap2, ...)`
+pub fn bitmap_xor_count(bitmaps: Vec<Expr>) -> Expr {
+    bitmap_xor_count_udf().call(bitmaps)
+}
+
+/// `bitmap_andnot_count(bitmap1, bitmap2)`
+pub fn bitmap_andnot_count(bitmap1: Expr, bitmap2: Expr) -> Expr {
+    bitmap_andnot_count_udf().call(vec![bitmap1, bitmap2])
+}

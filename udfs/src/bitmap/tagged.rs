@@ -141,10 +141,10 @@ impl TaggedBitmap {
 static INTERSECT_COUNT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         AUDIENCE_SECTION,
-        "How many people are in every one of the given tags, as Doris's and StarRocks's \
-         intersect_count: the rows whose tag equals value i give tag i's people (the union of \
-         their bitmaps, or their ids), and the result is the size of the intersection of the \
-         N sets (BIGINT). A value no row has gives 0. The tag and the values are compared as \
+        "How many people are in every one of the given tags (BIGINT), as Doris's and \
+         StarRocks's intersect_count. The rows whose tag equals value i give tag i's people \
+         (the union of their bitmaps, or their ids), and the result is the size of the \
+         intersection of the N sets. A value no row has gives 0. The tag and the values are compared as \
          text (a DATE tag matches '2026-01-01'). Rows whose tag is none of the values are \
          skipped, so filtering them out first only saves reading them. 1 to 64 values.",
         "intersect_count(people, tag, value1, ..., valueN)",
@@ -166,7 +166,7 @@ static EXPRESSION_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         AUDIENCE_SECTION,
         "The people an expression over tags selects, as a bitmap (BINARY), as Doris's \
-         orthogonal_bitmap_expr_calculate: each tag named in the expression stands for the \
+         orthogonal_bitmap_expr_calculate. Each tag named in the expression stands for the \
          people of the rows whose tag column equals it (compared as text); `&` intersects, \
          `|` unites, `-` removes, `^` keeps those in exactly one side, and parentheses group. \
          `&` binds tighter than `|`, `-` and `^`, which go left to right. A tag is a bare word, \
