@@ -265,7 +265,7 @@ pub fn heatmap(
     let option = json!({
         "tooltip": { "position": "top" },
         "grid": { "left": widest_label(rows) + 16, "right": 24, "top": 16, "bottom": 84, "containLabel": false },
-        "xAxis": { "type": "category", "data": columns, "splitArea": { "show": true } },
+        "xAxis": { "type": "category", "data": columns, "splitArea": { "show": true }, "axisLabel": { "interval": 0, "wrapWords": true } },
         "yAxis": { "type": "category", "data": rows, "inverse": true, "splitArea": { "show": true } },
         "visualMap": {
             "min": 0, "max": if max > 0.0 { max } else { 1.0 }, "calculable": true,

@@ -18,11 +18,12 @@ use crate::common::{
 };
 
 /// The sections in the order the page shows them.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "kpis",
     "funnel",
     "retention",
     "layers",
+    "audiences",
     "ltv",
     "fission",
     "attribution",
@@ -198,6 +199,7 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
         manifest["documents"]
     );
     check_arm_intervals(&run);
+    check_audience_overlap(&out, &run);
     let html = std::fs::read_to_string(&report).unwrap();
     // self-contained: no address to fetch anything from
     for reference in ["src=\"http", "href=\"http", "<link"] {
@@ -291,6 +293,12 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
         );
     }
     assert_eq!(charts_of(&seen, "layers").len(), 3);
+    let overlap = csv_rows(&run, "audience_overlap.csv");
+    assert_eq!(
+        chart(&seen, "Layers against recent behaviour")["points"].as_u64(),
+        Some(overlap.iter().filter(|r| !r["share"].is_empty()).count() as u64)
+    );
+    assert!(overlap.len() >= 4 * 8, "{overlap:?}");
     assert_eq!(charts_of(&seen, "fission").len(), 3);
     assert_eq!(
         chart(&seen, "People by component size")["points"].as_u64(),
@@ -314,6 +322,57 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
         chinese["distinctGlyphs"], chinese["characters"],
         "Chinese characters drew as the same box (no CJK font?): {chinese}"
     );
+}
+
+/// audience_overlap, made with bitmaps, counts what plain SQL counts over the run's
+/// customer_layers and the job's kept event_persons: each layer's people active in the last 7
+/// days, and those who carted but did not pay in the last 30.
+fn check_audience_overlap(out: &Path, run: &Path) {
+    let kept = std::fs::read_dir(out.join("state/event_persons"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("the kept event_persons");
+    let plain = stdout_of(userlake().args(["sql", "--format", "csv", "--lake"]).arg(out).args([
+        "-c",
+        &format!(
+            "CREATE EXTERNAL TABLE kept STORED AS PARQUET LOCATION '{}/'",
+            kept.display()
+        ),
+        "-c",
+        "WITH last AS (SELECT max(day) AS d FROM kept),
+         recent AS (SELECT DISTINCT person_id FROM kept, last WHERE person_id IS NOT NULL AND day > last.d - 7),
+         carted AS (SELECT person_id FROM kept, last WHERE person_id IS NOT NULL AND day > last.d - 30
+                    GROUP BY person_id
+                    HAVING bool_or(event_name = 'add_to_cart') AND NOT bool_or(event_name = 'pay_order'))
+         SELECT 'lifecycle: ' || c.lifecycle AS segment, count(r.person_id) AS active, count(k.person_id) AS carted
+         FROM customer_layers c LEFT JOIN recent r USING (person_id) LEFT JOIN carted k USING (person_id)
+         WHERE c.lifecycle IS NOT NULL GROUP BY 1 ORDER BY 1",
+    ]));
+    let overlap = csv_rows(run, "audience_overlap.csv");
+    let in_segment = |segment: &str, behaviour: &str| -> String {
+        overlap
+            .iter()
+            .find(|r| r["segment"] == segment && r["behaviour"] == behaviour)
+            .map(|r| r["in_behaviour"].clone())
+            .unwrap_or_else(|| panic!("no {segment} x {behaviour} in {overlap:?}"))
+    };
+    let mut layers = 0;
+    for line in plain.lines().filter(|l| l.starts_with("lifecycle: ")) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(
+            in_segment(cells[0], "active in the last 7 days"),
+            cells[1],
+            "{line}"
+        );
+        assert_eq!(
+            in_segment(cells[0], "carted but did not pay in the last 30 days"),
+            cells[2],
+            "{line}"
+        );
+        layers += 1;
+    }
+    assert!(layers >= 4, "{plain}");
 }
 
 /// The experiment report's per-arm intervals that the report draws: conversion's is the

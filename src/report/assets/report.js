@@ -80,7 +80,8 @@
   }
 
   // Category labels along the bottom, all shown: they stay level when they fit the width
-  // each category has, tilt when they do not, and on a narrow screen break into lines.
+  // each category has, tilt when they do not (or break between words when the axis asks for
+  // it with wrapWords), and on a narrow screen break into lines.
   const measure = document.createElement('canvas').getContext('2d');
   function fitCategoryLabels(chart, option) {
     measure.font = '12px ' + fontFamily;
@@ -88,9 +89,16 @@
     const fitted = axes.map((axis) => {
       if (axis.type !== 'category' || !axis.axisLabel || axis.axisLabel.interval !== 0) return {};
       const labels = axis.data || [];
-      const room = (chart.getWidth() - 60) / Math.max(1, labels.length) - 4;
+      // the plot's width: the chart less its margins (a grid with side labels has a wide left
+      // one, capped below as the side labels are)
+      const grid = option.grid || {};
+      const left = typeof grid.left === 'number' ? Math.min(grid.left, chart.getWidth() * 0.45) : 60;
+      const right = typeof grid.right === 'number' ? grid.right : 0;
+      const room = (chart.getWidth() - left - right) / Math.max(1, labels.length) - 4;
       const widest = Math.max(0, ...labels.map((label) => measure.measureText(String(label)).width));
       if (widest <= room) return { axisLabel: { rotate: 0, width: null, overflow: 'none' } };
+      // labels of several words (a heatmap's columns) break between words, level
+      if (axis.axisLabel.wrapWords) return { axisLabel: { rotate: 0, width: Math.max(36, room), overflow: 'break', lineHeight: 13 } };
       if (room >= 48) return { axisLabel: { rotate: 30, width: null, overflow: 'none' } };
       return { axisLabel: { rotate: 0, width: Math.max(36, room), overflow: 'breakAll' } };
     });

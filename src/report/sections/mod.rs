@@ -3,6 +3,7 @@
 //! publish one or it has no rows.
 
 mod attribution;
+mod audiences;
 mod experiments;
 mod fission;
 mod funnel;
@@ -31,6 +32,11 @@ pub async fn all(ctx: &SessionContext, run: &ReportRun) -> Vec<Section> {
             retention::section(ctx).await,
         ),
         guarded(layers::ID, layers::TITLE, layers::section(ctx).await),
+        guarded(
+            audiences::ID,
+            audiences::TITLE,
+            audiences::section(ctx).await,
+        ),
         guarded(ltv::ID, ltv::TITLE, ltv::section(ctx).await),
         guarded(fission::ID, fission::TITLE, fission::section(ctx).await),
         guarded(
