@@ -4,7 +4,7 @@
 //! Every query runs `--runs` times per engine after one warm-up run, the answers are checked
 //! to agree, and the medians and their ratio are printed as Markdown tables.
 //!
-//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2] [--only duckdb|clickhouse] [--int-key DIR2]
+//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2] [--only duckdb|clickhouse|analyses] [--int-key DIR2]
 //!
 //! Make a lake with `userlake gen --out DIR --users 125000 --days 200` (about 10M events).
 //!
@@ -12,7 +12,9 @@
 //! lake's events: `DIR2/events` with `event_time`, `event_name`, a `BIGINT` `person` (a dense
 //! number of `coalesce(unionid, device_id, cookie_id)`) and the same `dt=` day partitions,
 //! written by userlake on the first run and reused after. Each pair's person key is replaced
-//! by `person` on both sides.
+//! by `person` on both sides. It also runs the analyses of `benches/analyses/` there: each with
+//! userlake's functions (audience bitmaps, ...) and as the same analysis in plain SQL, which
+//! userlake and DuckDB both run; the three answers are checked to agree.
 
 #[path = "peers/mod.rs"]
 mod peers;
@@ -66,26 +68,88 @@ async fn main() {
     );
 
     let only = argument(&args, "--only");
-    if only.as_deref() != Some("clickhouse") {
+    let int_lake = argument(&args, "--int-key").map(PathBuf::from);
+    if only.is_none() || only.as_deref() == Some("duckdb") {
         compare_with_duckdb(&session.ctx, &lake, runs, threads).await;
     }
-    if only.as_deref() != Some("duckdb") {
+    if only.is_none() || only.as_deref() == Some("clickhouse") {
         compare_with_clickhouse(&session.ctx, &lake, runs, threads, PERSON_KEY).await;
-        if let Some(int_lake) = argument(&args, "--int-key").map(PathBuf::from) {
-            write_int_key_lake(&session.ctx, &int_lake).await;
-            let int_session = build_session(&SessionOptions {
-                lake: Some(LakeLocation::Local(int_lake.clone())),
-                target_partitions: Some(threads),
-                ..SessionOptions::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", int_lake.display()));
-            println!(
-                "\nthe same on {}: person keys are BIGINT",
-                int_lake.display()
-            );
-            compare_with_clickhouse(&int_session.ctx, &int_lake, runs, threads, "person").await;
+    }
+    let Some(int_lake) = int_lake else {
+        if only.as_deref() == Some("analyses") {
+            eprintln!("peer_comparison: --only analyses needs --int-key DIR2");
         }
+        return;
+    };
+    write_int_key_lake(&session.ctx, &int_lake).await;
+    let int_session = build_session(&SessionOptions {
+        lake: Some(LakeLocation::Local(int_lake.clone())),
+        target_partitions: Some(threads),
+        ..SessionOptions::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("cannot open {}: {e}", int_lake.display()));
+    if only.is_none() || only.as_deref() == Some("clickhouse") {
+        println!(
+            "\nthe same on {}: person keys are BIGINT",
+            int_lake.display()
+        );
+        compare_with_clickhouse(&int_session.ctx, &int_lake, runs, threads, "person").await;
+    }
+    if only.is_none() || only.as_deref() == Some("analyses") {
+        compare_analyses(&int_session.ctx, &int_lake, runs, threads).await;
+    }
+}
+
+/// Each analysis of `benches/analyses/` with userlake's functions, and in plain SQL in userlake
+/// and in DuckDB, on the integer-keyed lake.
+async fn compare_analyses(
+    ctx: &datafusion::prelude::SessionContext,
+    lake: &std::path::Path,
+    runs: usize,
+    threads: usize,
+) {
+    let mut peer_name = String::from("duckdb");
+    let mut lines = Vec::new();
+    for (name, ours_sql, plain_file) in peers::analysis_pairs() {
+        let plain_sql = std::fs::read_to_string(&plain_file).unwrap_or_default();
+        let _warm = peers::run_userlake(ctx, &ours_sql, 1).await;
+        let ours = peers::run_userlake(ctx, &ours_sql, runs).await;
+        let _warm = peers::run_userlake(ctx, &plain_sql, 1).await;
+        let ours_plain = peers::run_userlake(ctx, &plain_sql, runs).await;
+        let theirs = match peers::run_duckdb(lake, &plain_file, runs + 1, threads) {
+            Ok(mut run) => {
+                run.seconds.remove(0); // the warm-up
+                run
+            }
+            Err(e) => panic!("duckdb failed on {name}: {e}"),
+        };
+        peer_name = theirs.engine.clone();
+        let agree = match peers::compare_rows(&ours.rows, &theirs.rows)
+            .and_then(|()| peers::compare_rows(&ours_plain.rows, &theirs.rows))
+        {
+            Ok(()) => "yes".to_string(),
+            Err(difference) => format!("NO: {difference}"),
+        };
+        lines.push(format!(
+            "| {name} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.3} ({:.3}–{:.3}) | {:.2} | {:.2} | {agree} |",
+            ours.median(),
+            ours.min(),
+            ours.max(),
+            ours_plain.median(),
+            theirs.median(),
+            theirs.min(),
+            theirs.max(),
+            ours.median() / theirs.median(),
+            ours.median() / ours_plain.median(),
+        ));
+    }
+    println!(
+        "\n| analysis | userlake, functions: median (range) s | userlake, plain SQL: median s | {peer_name}, plain SQL: median (range) s | functions / {peer_name} | functions / userlake plain | same answer |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for line in lines {
+        println!("{line}");
     }
 }
 

@@ -31,6 +31,17 @@ impl Run {
             (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
         }
     }
+
+    pub fn min(&self) -> f64 {
+        self.seconds.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    pub fn max(&self) -> f64 {
+        self.seconds
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
 }
 
 /// Cells as Python prints them (`repr` for floats), so both engines' rows compare as text.
@@ -223,6 +234,34 @@ pub fn behaviour_pairs() -> Vec<(String, String, String)> {
             let theirs =
                 std::fs::read_to_string(dir.join(format!("{name}.clickhouse.sql"))).ok()?;
             Some((name, ours, theirs))
+        })
+        .collect()
+}
+
+/// The analyses of `benches/analyses/`: (name, userlake SQL with its functions, the path of the
+/// same analysis in plain SQL, which userlake and DuckDB both run).
+pub fn analysis_pairs() -> Vec<(String, String, std::path::PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/analyses");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .strip_suffix(".userlake.sql")
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let ours = std::fs::read_to_string(dir.join(format!("{name}.userlake.sql"))).ok()?;
+            let plain = dir.join(format!("{name}.plain.sql"));
+            plain.is_file().then_some((name, ours, plain))
         })
         .collect()
 }
