@@ -33,6 +33,7 @@ mod markov;
 mod numeric;
 pub mod referral;
 pub mod retention;
+pub mod retention_matrix;
 pub mod sequence;
 pub mod sessionize;
 pub mod single_phase;
@@ -98,6 +99,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         window_funnel_totals_udaf(),
         window_funnel_values_udaf(),
         retention_udaf(),
+        retention_matrix_udaf(),
         active_people_udaf(),
         sequence_match_udaf(),
         sequence_count_udaf(),

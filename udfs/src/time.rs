@@ -262,6 +262,33 @@ impl Period {
         }
     }
 
+    /// The period holding `micros` as a count of periods since the epoch's (consecutive
+    /// periods have consecutive indices).
+    pub fn index(self, micros: i64) -> i64 {
+        match self {
+            Self::Hour => micros.div_euclid(MICROS_PER_HOUR),
+            Self::Day => micros.div_euclid(MICROS_PER_DAY),
+            Self::Week => (micros.div_euclid(MICROS_PER_DAY) - 4).div_euclid(7),
+            Self::Month => {
+                let (year, month, _) = civil_from_days(micros.div_euclid(MICROS_PER_DAY));
+                year * 12 + i64::from(month) - 1
+            }
+        }
+    }
+
+    /// The first microsecond of the period with `index` (the inverse of [`Period::index`]).
+    pub fn index_start(self, index: i64) -> i64 {
+        match self {
+            Self::Hour => index * MICROS_PER_HOUR,
+            Self::Day => index * MICROS_PER_DAY,
+            Self::Week => (index * 7 + 4) * MICROS_PER_DAY,
+            Self::Month => {
+                let (year, month) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);
+                days_from_civil(year, month, 1) * MICROS_PER_DAY
+            }
+        }
+    }
+
     pub fn tick_micros(self) -> i64 {
         match self {
             Self::Hour => MICROS_PER_HOUR,
@@ -325,5 +352,25 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days);
         }
         assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        for period in [Period::Hour, Period::Day, Period::Week, Period::Month] {
+            for micros in [
+                wednesday,
+                day(1969, 12, 31),
+                day(2024, 2, 29),
+                day(2026, 12, 31),
+            ] {
+                let index = period.index(micros);
+                assert_eq!(
+                    period.index_start(index),
+                    period.start(micros),
+                    "{period:?}"
+                );
+                assert_eq!(period.index(period.index_start(index + 1)), index + 1);
+            }
+        }
+        assert_eq!(
+            Period::Month.index(day(2026, 1, 31)) + 1,
+            Period::Month.index(day(2026, 2, 1))
+        );
     }
 }
