@@ -25,6 +25,7 @@ mod flight_sql;
 mod generator;
 mod markov_peers;
 mod report;
+mod retention_peers;
 mod s3;
 mod sqllogictests;
 mod stitch;
