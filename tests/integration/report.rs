@@ -270,6 +270,27 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     assert!(unobserved > 0, "the sample has cells it cannot observe yet");
     let heatmap = chart(&seen, "Retention by join week");
     assert_eq!(heatmap["points"].as_u64(), Some(observed));
+    for (title, file, share) in [
+        (
+            "Active again in week N, by first-active week",
+            "retention_weekly.csv",
+            "retained",
+        ),
+        (
+            "Net revenue retention, by first-order week",
+            "value_retention.csv",
+            "net_revenue_retention",
+        ),
+    ] {
+        let rows = csv_rows(&run, file);
+        let observed = rows.iter().filter(|r| !r[share].is_empty()).count() as u64;
+        assert!(observed > 0 && observed < rows.len() as u64, "{file}");
+        assert_eq!(
+            chart(&seen, title)["points"].as_u64(),
+            Some(observed),
+            "{title}"
+        );
+    }
 
     let attribution = csv_rows(&run, "attribution_report.csv");
     let touched: std::collections::BTreeSet<&str> = attribution
