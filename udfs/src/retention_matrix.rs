@@ -311,11 +311,21 @@ impl AggregateUDFImpl for RetentionMatrix {
     }
 }
 
-/// One group's people: first start (microseconds) and return values per period index.
+/// A person of a group: their first start, and their returns' value per period index.
+#[derive(Debug, Clone)]
+struct Person {
+    /// The first start (microseconds), `i64::MAX` for none yet.
+    start: i64,
+    /// (period index, value), one entry per period.
+    returns: Vec<(i64, f64)>,
+}
+
+/// One group's people, looked up once per row.
 #[derive(Debug, Clone, Default)]
 struct Group {
-    starts: HashMap<i64, i64>,
-    returns: HashMap<(i64, i64), f64>,
+    people: HashMap<i64, Person>,
+    /// Return entries of all people, for the memory estimate and the state's size.
+    return_entries: usize,
     /// The end of the latest time seen (exclusive, microseconds), `i64::MIN` for none.
     latest_end: i64,
     /// The end of the latest as_of seen (exclusive), `i64::MIN` for none.
@@ -331,15 +341,28 @@ impl Group {
         }
     }
 
-    fn start(&mut self, person: i64, micros: i64) {
-        self.starts
-            .entry(person)
-            .and_modify(|s| *s = (*s).min(micros))
-            .or_insert(micros);
+    /// Adds what one row (or one partial entry) says of `person`: a start at `start`
+    /// (`i64::MAX` for none) and a return of `value` in `period` (`None` for none).
+    fn add(&mut self, person: i64, start: i64, period: Option<i64>, value: f64) {
+        let entry = self.people.entry(person).or_insert(Person {
+            start: i64::MAX,
+            returns: Vec::new(),
+        });
+        entry.start = entry.start.min(start);
+        if let Some(period) = period {
+            // rows come roughly in time order: the period is usually the last one
+            match entry.returns.iter_mut().rev().find(|(p, _)| *p == period) {
+                Some((_, total)) => *total += value,
+                None => {
+                    entry.returns.push((period, value));
+                    self.return_entries += 1;
+                }
+            }
+        }
     }
 
-    fn add_return(&mut self, person: i64, period: i64, value: f64) {
-        *self.returns.entry((person, period)).or_insert(0.0) += value;
+    fn entries(&self) -> usize {
+        self.people.len() + self.return_entries
     }
 }
 
@@ -353,7 +376,7 @@ struct MatrixGroups {
     as_of_dates: bool,
     has_value: bool,
     groups: Vec<Group>,
-    /// Entries held, for the memory estimate.
+    /// People and return entries of all groups, for the memory estimate.
     entries: usize,
 }
 
@@ -414,47 +437,39 @@ impl MatrixGroups {
         } else {
             group.latest_end
         };
-        if group.starts.is_empty() || as_of_end == i64::MIN {
+        if as_of_end == i64::MIN {
             return Vec::new();
         }
-        // the period the data ends in, and whether that period is over
+        // the period the data ends in
         let last_index = self.period.index(as_of_end - 1);
-        let cohort_of = |start: i64| self.period.index(start);
-        let mut sizes: std::collections::BTreeMap<i64, i64> = Default::default();
-        for &start in group.starts.values() {
-            *sizes.entry(cohort_of(start)).or_insert(0) += 1;
-        }
-        // each person's returns as (offset, value), in person order
-        let mut returns: Vec<(i64, i64, f64)> = group
-            .returns
-            .iter()
-            .filter_map(|(&(person, period), &value)| {
-                let cohort = cohort_of(*group.starts.get(&person)?);
-                (period >= cohort).then_some((person, period - cohort, value))
-            })
-            .collect();
-        returns.sort_by_key(|r| (r.0, r.1));
         let cells = self.cells.list();
+        let mut sizes: std::collections::BTreeMap<i64, i64> = Default::default();
         // people and value per (cohort, cell)
         let mut people: HashMap<(i64, usize), i64> = HashMap::new();
         let mut values: HashMap<(i64, usize), f64> = HashMap::new();
-        let mut at = 0;
-        while at < returns.len() {
-            let person = returns[at].0;
-            let cohort = cohort_of(group.starts[&person]);
-            let mut counted = vec![false; cells.len()];
-            while at < returns.len() && returns[at].0 == person {
-                let (_, offset, value) = returns[at];
+        let mut counted = vec![false; cells.len()];
+        for person in group.people.values() {
+            if person.start == i64::MAX {
+                continue;
+            }
+            let cohort = self.period.index(person.start);
+            *sizes.entry(cohort).or_insert(0) += 1;
+            counted.iter_mut().for_each(|c| *c = false);
+            for &(period, value) in &person.returns {
+                // returns before the cohort's period are not counted
+                let offset = period - cohort;
+                if offset < 0 {
+                    continue;
+                }
                 for (n, &(first, last, _)) in cells.iter().enumerate() {
                     if offset >= first && offset <= last {
                         counted[n] = true;
                         *values.entry((cohort, n)).or_insert(0.0) += value;
                     }
                 }
-                at += 1;
             }
-            for (n, hit) in counted.into_iter().enumerate() {
-                if hit {
+            for (n, hit) in counted.iter().enumerate() {
+                if *hit {
                     *people.entry((cohort, n)).or_insert(0) += 1;
                 }
             }
@@ -567,35 +582,36 @@ impl FlatGroups for MatrixGroups {
             None => None,
         };
         let time_type = values[1].data_type().clone();
-        let mut times = vec![None; persons.len()];
-        for_each_tick(&values[1], NAME, |row, ticks| times[row] = ticks)?;
-        for (row, ticks) in times.into_iter().enumerate() {
-            let Some(ticks) = ticks else { continue };
+        let (period, dates) = (self.period, self.dates);
+        let groups = &mut self.groups;
+        let mut added = 0;
+        // one pass over the times, without collecting them
+        for_each_tick(&values[1], NAME, |row, ticks| {
+            let Some(ticks) = ticks else { return };
             if persons.is_null(row) || !keep(row) {
-                continue;
+                return;
             }
-            let micros = to_micros(ticks, &time_type);
-            let person = persons.value(row);
             let is_start = starts.is_valid(row) && starts.value(row);
             let is_return = returns.is_valid(row) && returns.value(row);
-            let group = &mut self.groups[group_of(row)];
-            group.latest_end = group
-                .latest_end
-                .max(Self::end_of(ticks, &time_type, self.dates));
-            if is_start {
-                let before = group.starts.len();
-                group.start(person, micros);
-                self.entries += group.starts.len() - before;
+            let group = &mut groups[group_of(row)];
+            group.latest_end = group.latest_end.max(Self::end_of(ticks, &time_type, dates));
+            if !is_start && !is_return {
+                return;
             }
-            if is_return {
-                let value = amounts
-                    .filter(|a| a.is_valid(row))
-                    .map_or(0.0, |a| a.value(row));
-                let before = group.returns.len();
-                group.add_return(person, self.period.index(micros), value);
-                self.entries += group.returns.len() - before;
-            }
-        }
+            let micros = to_micros(ticks, &time_type);
+            let value = amounts
+                .filter(|a| a.is_valid(row))
+                .map_or(0.0, |a| a.value(row));
+            let before = group.entries();
+            group.add(
+                persons.value(row),
+                if is_start { micros } else { i64::MAX },
+                is_return.then(|| period.index(micros)),
+                value,
+            );
+            added += group.entries() - before;
+        })?;
+        self.entries += added;
         if let Some(as_of) = values.get(8) {
             let as_of_type = as_of.data_type().clone();
             let mut ends = vec![None; as_of.len()];
@@ -642,38 +658,32 @@ impl FlatGroups for MatrixGroups {
         };
         for row in 0..latest.len() {
             let group = &mut self.groups[group_of(row)];
-            let before = group.starts.len() + group.returns.len();
+            let before = group.entries();
             let range = start_people.value_offsets();
             for i in range[row] as usize..range[row + 1] as usize {
-                group.start(sp.value(i), sm.value(i));
+                group.add(sp.value(i), sm.value(i), None, 0.0);
             }
             let range = return_people.value_offsets();
             for i in range[row] as usize..range[row + 1] as usize {
-                group.add_return(rp.value(i), rq.value(i), rv.value(i));
+                group.add(rp.value(i), i64::MAX, Some(rq.value(i)), rv.value(i));
             }
             group.latest_end = group.latest_end.max(latest.value(row));
             group.as_of_end = group.as_of_end.max(as_of.value(row));
-            self.entries += group.starts.len() + group.returns.len() - before;
+            self.entries += group.entries() - before;
         }
         Ok(())
     }
 
     fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let groups = emit_to.take_needed(&mut self.groups);
-        self.entries -= groups
-            .iter()
-            .map(|g| g.starts.len() + g.returns.len())
-            .sum::<usize>();
+        self.entries -= groups.iter().map(Group::entries).sum::<usize>();
         let cells: Vec<Vec<Cell>> = groups.iter().map(|g| self.matrix(g)).collect();
         matrices(&cells)
     }
 
     fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = emit_to.take_needed(&mut self.groups);
-        self.entries -= groups
-            .iter()
-            .map(|g| g.starts.len() + g.returns.len())
-            .sum::<usize>();
+        self.entries -= groups.iter().map(Group::entries).sum::<usize>();
         group_states(&groups)
     }
 
@@ -692,7 +702,8 @@ impl FlatGroups for MatrixGroups {
     }
 
     fn heap_size(&self) -> usize {
-        self.groups.capacity() * size_of::<Group>() + self.entries * 40
+        // a person's map entry and Vec take about 48 bytes, a return period 16
+        self.groups.capacity() * size_of::<Group>() + self.entries * 48
     }
 }
 
@@ -704,18 +715,19 @@ fn group_states(groups: &[Group]) -> Result<Vec<ArrayRef>> {
     let mut return_periods = Vec::new();
     let mut return_values = Vec::new();
     for group in groups {
-        for (&person, &micros) in &group.starts {
-            start_people.push(person);
-            start_micros.push(micros);
-        }
-        for (&(person, period), &value) in &group.returns {
-            return_people.push(person);
-            return_periods.push(period);
-            return_values.push(value);
+        for (&id, person) in &group.people {
+            // people without a start yet are kept: another partition may have it
+            start_people.push(id);
+            start_micros.push(person.start);
+            for &(period, value) in &person.returns {
+                return_people.push(id);
+                return_periods.push(period);
+                return_values.push(value);
+            }
         }
     }
-    let starts = OffsetBuffer::from_lengths(groups.iter().map(|g| g.starts.len()));
-    let returns = OffsetBuffer::from_lengths(groups.iter().map(|g| g.returns.len()));
+    let starts = OffsetBuffer::from_lengths(groups.iter().map(|g| g.people.len()));
+    let returns = OffsetBuffer::from_lengths(groups.iter().map(|g| g.return_entries));
     Ok(vec![
         list_array(&starts, Arc::new(Int64Array::from(start_people)))?,
         list_array(&starts, Arc::new(Int64Array::from(start_micros)))?,
