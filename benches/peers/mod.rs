@@ -210,9 +210,12 @@ pub fn query_files() -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The queries of `benches/behaviour/`: (name, userlake SQL, ClickHouse SQL with `{lake}`).
-pub fn behaviour_pairs() -> Vec<(String, String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/behaviour");
+/// The pairs of `benches/<folder>/`: each NAME with a `NAME.userlake.sql` and a
+/// `NAME.<other>` file, as (name, the userlake SQL, the other file's path), by name.
+fn pairs(folder: &str, other: &str) -> Vec<(String, String, std::path::PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(folder);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map(|entries| {
             entries
@@ -231,9 +234,18 @@ pub fn behaviour_pairs() -> Vec<(String, String, String)> {
         .into_iter()
         .filter_map(|name| {
             let ours = std::fs::read_to_string(dir.join(format!("{name}.userlake.sql"))).ok()?;
-            let theirs =
-                std::fs::read_to_string(dir.join(format!("{name}.clickhouse.sql"))).ok()?;
-            Some((name, ours, theirs))
+            let theirs = dir.join(format!("{name}.{other}"));
+            theirs.is_file().then_some((name, ours, theirs))
+        })
+        .collect()
+}
+
+/// The queries of `benches/behaviour/`: (name, userlake SQL, ClickHouse SQL with `{lake}`).
+pub fn behaviour_pairs() -> Vec<(String, String, String)> {
+    pairs("behaviour", "clickhouse.sql")
+        .into_iter()
+        .filter_map(|(name, ours, theirs)| {
+            Some((name, ours, std::fs::read_to_string(theirs).ok()?))
         })
         .collect()
 }
@@ -241,27 +253,5 @@ pub fn behaviour_pairs() -> Vec<(String, String, String)> {
 /// The analyses of `benches/analyses/`: (name, userlake SQL with its functions, the path of the
 /// same analysis in plain SQL, which userlake and DuckDB both run).
 pub fn analysis_pairs() -> Vec<(String, String, std::path::PathBuf)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/analyses");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .strip_suffix(".userlake.sql")
-                        .map(str::to_string)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let ours = std::fs::read_to_string(dir.join(format!("{name}.userlake.sql"))).ok()?;
-            let plain = dir.join(format!("{name}.plain.sql"));
-            plain.is_file().then_some((name, ours, plain))
-        })
-        .collect()
+    pairs("analyses", "plain.sql")
 }

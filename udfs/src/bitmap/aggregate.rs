@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -14,7 +14,9 @@ use datafusion::logical_expr::{
 };
 use roaring::RoaringTreemap;
 
-use super::{binary_array, bitmap_array, coerce_bitmap, coerce_member, decode, member};
+use super::{
+    binary_array, bitmap_array, coerce_bitmap, coerce_member, decode, id_column, member, members_of,
+};
 use crate::arguments::check_argument_count;
 use crate::conditions::passes;
 use crate::doc_sections::AUDIENCE_SECTION;
@@ -253,11 +255,6 @@ struct BitmapGroups {
     members: u64,
 }
 
-/// The members of a group's set.
-fn members_of(set: &Option<RoaringTreemap>) -> u64 {
-    set.as_ref().map_or(0, RoaringTreemap::len)
-}
-
 /// Bytes a roaring bitmap takes per member at most (array containers; bitmap containers take
 /// less once a range is dense), and per bitmap.
 const BYTES_PER_MEMBER: usize = 2;
@@ -288,13 +285,7 @@ impl BitmapGroups {
     }
 
     fn ids<'a>(&self, values: &'a [ArrayRef]) -> Result<&'a Int64Array> {
-        match values
-            .first()
-            .and_then(|a| a.as_primitive_opt::<Int64Type>())
-        {
-            Some(ids) => Ok(ids),
-            None => exec_err!("{}: expected integer ids", self.name()),
-        }
+        id_column(self.name(), values)
     }
 }
 

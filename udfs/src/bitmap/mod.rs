@@ -64,6 +64,25 @@ pub(crate) fn member(function: &str, id: i64) -> Result<u64> {
     }
 }
 
+/// The members of a set that may not exist yet (the aggregates' per-group slots).
+pub(crate) fn members_of(set: &Option<RoaringTreemap>) -> u64 {
+    set.as_ref().map_or(0, RoaringTreemap::len)
+}
+
+/// The (coerced) integer id column of an aggregate's first argument.
+pub(crate) fn id_column<'a>(
+    function: &str,
+    values: &'a [ArrayRef],
+) -> Result<&'a datafusion::arrow::array::Int64Array> {
+    match values
+        .first()
+        .and_then(|a| a.as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>())
+    {
+        Some(ids) => Ok(ids),
+        None => exec_err!("{function}: expected integer ids"),
+    }
+}
+
 /// A bitmap member as the `BIGINT` it came from.
 pub(crate) fn id_of(member: u64) -> i64 {
     // every member came in through `member` or `bitmap_from_string`, both within i64

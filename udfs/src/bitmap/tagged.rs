@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -22,7 +22,7 @@ use hashbrown::HashMap;
 use roaring::RoaringTreemap;
 
 use super::expression::{ParsedExpression, SetExpression, parse};
-use super::{binary_array, bitmap_array, coerce_bitmap, decode, member};
+use super::{binary_array, bitmap_array, coerce_bitmap, decode, id_column, member, members_of};
 use crate::arguments::check_argument_count;
 use crate::conditions::passes;
 use crate::doc_sections::AUDIENCE_SECTION;
@@ -321,10 +321,6 @@ struct TaggedGroups {
     members: u64,
 }
 
-fn members_of(set: &Option<RoaringTreemap>) -> u64 {
-    set.as_ref().map_or(0, RoaringTreemap::len)
-}
-
 impl TaggedGroups {
     fn name(&self) -> &'static str {
         self.kind.name()
@@ -373,13 +369,7 @@ impl TaggedGroups {
     }
 
     fn ids<'a>(&self, values: &'a [ArrayRef]) -> Result<&'a Int64Array> {
-        match values
-            .first()
-            .and_then(|a| a.as_primitive_opt::<Int64Type>())
-        {
-            Some(ids) => Ok(ids),
-            None => exec_err!("{}: expected integer ids", self.name()),
-        }
+        id_column(self.name(), values)
     }
 }
 
