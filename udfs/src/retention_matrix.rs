@@ -320,10 +320,90 @@ struct Person {
     returns: Vec<(i64, f64)>,
 }
 
+impl Person {
+    const EMPTY: Person = Person {
+        start: i64::MAX,
+        returns: Vec::new(),
+    };
+
+    fn is_empty(&self) -> bool {
+        self.start == i64::MAX && self.returns.is_empty()
+    }
+}
+
+/// People by id. Person ids are usually dense numbers from 0 (person_id), so ids below a bound
+/// live in a vector indexed by id (one memory access per row, no hashing); the bound grows
+/// with the people seen, to at most 4 slots per person, and other ids live in a hash map.
+#[derive(Debug, Clone, Default)]
+struct People {
+    dense: Vec<Person>,
+    sparse: HashMap<i64, Person>,
+    /// People with something recorded.
+    count: usize,
+}
+
+impl People {
+    /// The entry of `id`, made if absent.
+    fn entry(&mut self, id: i64) -> &mut Person {
+        if let Ok(slot) = usize::try_from(id) {
+            if slot >= self.dense.len() {
+                self.grow(slot);
+            }
+            if slot < self.dense.len() {
+                if self.dense[slot].is_empty() {
+                    self.count += 1;
+                }
+                return &mut self.dense[slot];
+            }
+        }
+        let count = &mut self.count;
+        self.sparse.entry(id).or_insert_with(|| {
+            *count += 1;
+            Person::EMPTY
+        })
+    }
+
+    /// Widens the vector to hold `slot` when that keeps it within 4 slots per person, and
+    /// moves the map's people it now covers into it.
+    fn grow(&mut self, slot: usize) {
+        let bound = 4 * (self.count + 1024);
+        if slot >= bound {
+            return;
+        }
+        let len = (slot + 1).max(2 * self.dense.len()).min(bound);
+        self.dense.resize_with(len, || Person::EMPTY);
+        let covered: Vec<i64> = self
+            .sparse
+            .keys()
+            .copied()
+            .filter(|&id| usize::try_from(id).is_ok_and(|i| i < len))
+            .collect();
+        for id in covered {
+            if let Some(person) = self.sparse.remove(&id) {
+                self.dense[id as usize] = person;
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Every person with something recorded, with their id.
+    fn iter(&self) -> impl Iterator<Item = (i64, &Person)> {
+        self.dense
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(id, p)| (id as i64, p))
+            .chain(self.sparse.iter().map(|(&id, p)| (id, p)))
+    }
+}
+
 /// One group's people, looked up once per row.
 #[derive(Debug, Clone, Default)]
 struct Group {
-    people: HashMap<i64, Person>,
+    people: People,
     /// Return entries of all people, for the memory estimate and the state's size.
     return_entries: usize,
     /// The end of the latest time seen (exclusive, microseconds), `i64::MIN` for none.
@@ -344,10 +424,10 @@ impl Group {
     /// Adds what one row (or one partial entry) says of `person`: a start at `start`
     /// (`i64::MAX` for none) and a return of `value` in `period` (`None` for none).
     fn add(&mut self, person: i64, start: i64, period: Option<i64>, value: f64) {
-        let entry = self.people.entry(person).or_insert(Person {
-            start: i64::MAX,
-            returns: Vec::new(),
-        });
+        if start == i64::MAX && period.is_none() {
+            return;
+        }
+        let entry = self.people.entry(person);
         entry.start = entry.start.min(start);
         if let Some(period) = period {
             // rows come roughly in time order: the period is usually the last one
@@ -448,7 +528,7 @@ impl MatrixGroups {
         let mut people: HashMap<(i64, usize), i64> = HashMap::new();
         let mut values: HashMap<(i64, usize), f64> = HashMap::new();
         let mut counted = vec![false; cells.len()];
-        for person in group.people.values() {
+        for (_, person) in group.people.iter() {
             if person.start == i64::MAX {
                 continue;
             }
@@ -702,8 +782,9 @@ impl FlatGroups for MatrixGroups {
     }
 
     fn heap_size(&self) -> usize {
-        // a person's map entry and Vec take about 48 bytes, a return period 16
-        self.groups.capacity() * size_of::<Group>() + self.entries * 48
+        // a person takes a 32-byte slot (and up to 3 empty ones beside it) or a map entry, a
+        // return period 16 bytes: about 80 bytes an entry on average
+        self.groups.capacity() * size_of::<Group>() + self.entries * 80
     }
 }
 
@@ -715,7 +796,7 @@ fn group_states(groups: &[Group]) -> Result<Vec<ArrayRef>> {
     let mut return_periods = Vec::new();
     let mut return_values = Vec::new();
     for group in groups {
-        for (&id, person) in &group.people {
+        for (id, person) in group.people.iter() {
             // people without a start yet are kept: another partition may have it
             start_people.push(id);
             start_micros.push(person.start);
@@ -746,6 +827,30 @@ fn group_states(groups: &[Group]) -> Result<Vec<ArrayRef>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn people_are_the_same_in_the_vector_and_the_map() {
+        let mut people = People::default();
+        // far ids first go to the map, and move into the vector as it grows
+        for id in [100_000_i64, 5, -3, 99_999, 4_000_000_000, 0] {
+            people.entry(id).start = id;
+        }
+        for id in 1..3000 {
+            people.entry(id).start = id;
+        }
+        people.entry(5).returns.push((1, 2.0));
+        let mut seen: Vec<(i64, i64)> = people.iter().map(|(id, p)| (id, p.start)).collect();
+        seen.sort();
+        assert_eq!(people.len(), seen.len());
+        assert_eq!(seen.len(), 3000 + 4);
+        assert!(seen.iter().all(|(id, start)| id == start));
+        assert!(people.dense.len() > 3000 && people.dense.len() <= 4 * (3004 + 1024));
+        assert!(people.sparse.contains_key(&4_000_000_000) && people.sparse.contains_key(&-3));
+        assert_eq!(
+            people.iter().find(|(id, _)| *id == 5).unwrap().1.returns,
+            [(1, 2.0)]
+        );
+    }
 
     #[test]
     fn modes_parse_or_say_what_is_wrong() {
