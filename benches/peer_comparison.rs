@@ -113,17 +113,13 @@ async fn compare_analyses(
     let mut lines = Vec::new();
     for (name, ours_sql, plain_file) in peers::analysis_pairs() {
         let plain_sql = std::fs::read_to_string(&plain_file).unwrap_or_default();
-        let _warm = peers::run_userlake(ctx, &ours_sql, 1).await;
-        let ours = peers::run_userlake(ctx, &ours_sql, runs).await;
-        let _warm = peers::run_userlake(ctx, &plain_sql, 1).await;
-        let ours_plain = peers::run_userlake(ctx, &plain_sql, runs).await;
-        let theirs = match peers::run_duckdb(lake, &plain_file, runs + 1, threads) {
-            Ok(mut run) => {
-                run.seconds.remove(0); // the warm-up
-                run
-            }
-            Err(e) => panic!("duckdb failed on {name}: {e}"),
-        };
+        let ours = userlake_after_warm_up(ctx, &ours_sql, runs).await;
+        let ours_plain = userlake_after_warm_up(ctx, &plain_sql, runs).await;
+        let theirs = peer_after_warm_up(
+            "duckdb",
+            &name,
+            peers::run_duckdb(lake, &plain_file, runs + 1, threads),
+        );
         peer_name = theirs.engine.clone();
         let agree = match peers::compare_rows(&ours.rows, &theirs.rows)
             .and_then(|()| peers::compare_rows(&ours_plain.rows, &theirs.rows))
@@ -150,6 +146,28 @@ async fn compare_analyses(
     println!("|---|---|---|---|---|---|---|");
     for line in lines {
         println!("{line}");
+    }
+}
+
+/// `query` run `runs` times in userlake after one untimed run.
+async fn userlake_after_warm_up(
+    ctx: &datafusion::prelude::SessionContext,
+    query: &str,
+    runs: usize,
+) -> peers::Run {
+    let _warm = peers::run_userlake(ctx, query, 1).await;
+    peers::run_userlake(ctx, query, runs).await
+}
+
+/// A peer's `runs + 1` runs of query `name` without the first (its warm-up); a peer that
+/// failed stops the benchmark with its error.
+fn peer_after_warm_up(peer: &str, name: &str, run: Result<peers::Run, String>) -> peers::Run {
+    match run {
+        Ok(mut run) => {
+            run.seconds.remove(0);
+            run
+        }
+        Err(e) => panic!("{peer} failed on {name}: {e}"),
     }
 }
 
@@ -191,15 +209,12 @@ async fn compare_with_clickhouse(
         let theirs_sql = theirs_sql
             .replace(PERSON_KEY, person_key)
             .replace("{lake}", &lake.display().to_string());
-        let _warm = peers::run_userlake(ctx, &ours_sql, 1).await;
-        let ours = peers::run_userlake(ctx, &ours_sql, runs).await;
-        let theirs = match peers::run_clickhouse(&theirs_sql, runs + 1, threads) {
-            Ok(mut run) => {
-                run.seconds.remove(0); // the warm-up
-                run
-            }
-            Err(e) => panic!("clickhouse failed on {name}: {e}"),
-        };
+        let ours = userlake_after_warm_up(ctx, &ours_sql, runs).await;
+        let theirs = peer_after_warm_up(
+            "clickhouse",
+            &name,
+            peers::run_clickhouse(&theirs_sql, runs + 1, threads),
+        );
         peer_name = theirs.engine.clone();
         match name.as_str() {
             "count_per_person" => baseline = Some(ours.median()),
@@ -244,15 +259,12 @@ async fn compare_with_duckdb(
             .to_string_lossy()
             .to_string();
         let query = std::fs::read_to_string(&file).unwrap_or_default();
-        let _warm = peers::run_userlake(ctx, &query, 1).await;
-        let ours = peers::run_userlake(ctx, &query, runs).await;
-        let theirs = match peers::run_duckdb(lake, &file, runs + 1, threads) {
-            Ok(mut run) => {
-                run.seconds.remove(0); // the warm-up
-                run
-            }
-            Err(e) => panic!("duckdb failed on {name}: {e}"),
-        };
+        let ours = userlake_after_warm_up(ctx, &query, runs).await;
+        let theirs = peer_after_warm_up(
+            "duckdb",
+            &name,
+            peers::run_duckdb(lake, &file, runs + 1, threads),
+        );
         peer_name = theirs.engine.clone();
         let agree = match peers::compare_rows(&ours.rows, &theirs.rows) {
             Ok(()) => "yes".to_string(),
