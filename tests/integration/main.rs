@@ -24,6 +24,7 @@ mod expr_fn;
 mod flight_sql;
 mod generator;
 mod markov_peers;
+mod paths_peers;
 mod report;
 mod retention_peers;
 mod s3;

@@ -31,6 +31,7 @@ pub mod identity;
 mod literals;
 mod markov;
 mod numeric;
+pub mod paths;
 pub mod referral;
 pub mod retention;
 pub mod retention_matrix;
@@ -100,6 +101,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         window_funnel_values_udaf(),
         retention_udaf(),
         retention_matrix_udaf(),
+        path_edges_udaf(),
         active_people_udaf(),
         sequence_match_udaf(),
         sequence_count_udaf(),

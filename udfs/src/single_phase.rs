@@ -37,6 +37,7 @@ use datafusion::physical_plan::{ExecutionPlan, InputOrderMode, Partitioning};
 
 use crate::attribution::Attribution;
 use crate::funnel::{WindowFunnel, WindowFunnelDetail, WindowFunnelTotals, WindowFunnelValues};
+use crate::paths::PathEdges;
 use crate::value::clv_summary::ClvSummary;
 
 /// How much of its group an aggregate of this crate keeps in its state, which decides whether
@@ -44,7 +45,7 @@ use crate::value::clv_summary::ClvSummary;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keeps {
     /// Every input row of the group, so that a partial aggregation cannot shrink their input:
-    /// `clv_summary` (every order) and `attribution` (every touch). They run in one phase
+    /// `clv_summary` (every order), `attribution` (every touch) and `path_edges` (every event). They run in one phase
     /// whatever their group keys.
     EveryRow,
     /// The rows that match a step: the funnels. See below.
@@ -66,7 +67,7 @@ pub enum Keeps {
 /// phases.
 pub fn keeps(function: &AggregateUDF) -> Option<Keeps> {
     let function = function.inner();
-    if function.is::<ClvSummary>() || function.is::<Attribution>() {
+    if function.is::<ClvSummary>() || function.is::<Attribution>() || function.is::<PathEdges>() {
         Some(Keeps::EveryRow)
     } else if function.is::<WindowFunnel>()
         || function.is::<WindowFunnelDetail>()

@@ -15,8 +15,8 @@ use crate::sequence::{SequenceFunction, SequenceKind};
 use crate::value::fit_udaf::{Model, ModelFit};
 use crate::value::predict::{Prediction, PredictionKind};
 use crate::{
-    active_people, attribution, coalesce, funnel, identity, markov, retention, retention_matrix,
-    sequence, sessionize, value,
+    active_people, attribution, coalesce, funnel, identity, markov, paths, retention,
+    retention_matrix, sequence, sessionize, value,
 };
 
 /// `$name()` returns the shared `Arc<$kind>` made from `$make` on first use.
@@ -73,6 +73,7 @@ singleton!(AggregateUDF,
     window_funnel_values_udaf => funnel::WindowFunnelValues::default(),
     retention_udaf => retention::Retention::default(),
     retention_matrix_udaf => retention_matrix::RetentionMatrix::default(),
+    path_edges_udaf => paths::PathEdges::default(),
     active_people_udaf => active_people::ActivePeople::default(),
     sequence_match_udaf => SequenceFunction::new(SequenceKind::Match),
     sequence_count_udaf => SequenceFunction::new(SequenceKind::Count),
