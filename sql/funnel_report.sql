@@ -7,7 +7,8 @@
 --
 -- Variables (all optional):
 --   steps   the event names of the steps, in order, as SQL string literals (up to 8)
---   window  the conversion window, measured from the entry step (an INTERVAL or seconds)
+--   window  the conversion window, measured from the entry step (an INTERVAL such as
+--           INTERVAL '7 days')
 --   mode    window_funnel's mode ('' by default; e.g. strict_order, or optional 3: step 3
 --           may be skipped, and took_step counts the users who took it)
 --   exclude, exclude_event
@@ -29,6 +30,9 @@
 --   funnel_time_to_convert per step after the first: users by time from the step before
 --   funnel_breakdown       per value of `breakdown` on step `breakdown_step` and step from
 --                          it on: users and conversion from that step
+--   funnel_correlation     which events and entry properties go with converting: per item,
+--                          the converters and drop-offs who had it, the odds ratio with its
+--                          95% interval, and a flag for counts too small to trust
 --   funnel_dropoffs        each user who entered and stopped early: the last step reached,
 --                          the event that reached it (event_id) and the step missed, for the
 --                          operators
@@ -222,3 +226,39 @@ FROM (SELECT DISTINCT breakdown FROM valued) b
 CROSS JOIN funnel_steps s
 LEFT JOIN reached r ON r.breakdown = b.breakdown AND r.step_number = s.step_number
 WHERE s.step_number >= ${breakdown_step};
+
+-- Correlation (PostHog's correlation analysis): which events, and which properties of the
+-- entry step, set the users who completed the funnel apart from those who dropped off. A
+-- converter's events are those from the entry step to the last step, a drop-off's those from
+-- the entry step to the end of the window; the steps' own events are left out. Each entered
+-- user also gives a row without an item, so that users without any count in the totals.
+CREATE TABLE funnel_correlation AS
+WITH outcomes AS (
+  SELECT person_id, channel, breakdown, entry_time,
+         level = (SELECT count(*) FROM funnel_steps) AS converted,
+         CASE WHEN level = (SELECT count(*) FROM funnel_steps) THEN times[level]
+              ELSE entry_time + ${window} END AS window_end
+  FROM funnel_entries
+),
+items AS (
+  SELECT 'event' AS kind, o.person_id, o.converted, e.event_name AS item
+  FROM outcomes o JOIN funnel_events e
+    ON e.person_id = o.person_id AND e.event_time >= o.entry_time AND e.event_time <= o.window_end
+  WHERE NOT array_has(make_array(${steps}), e.event_name)
+  UNION ALL
+  SELECT 'event', person_id, converted, NULL FROM outcomes
+  UNION ALL
+  SELECT 'property', person_id, converted, 'channel: ' || channel FROM outcomes
+  UNION ALL
+  SELECT 'property', person_id, converted, 'breakdown: ' || coalesce(breakdown, '(none)')
+  FROM outcomes
+)
+SELECT kind, c['item'] AS item, c['success_count'] AS converters_with_item,
+       c['failure_count'] AS dropoffs_with_item, c['success_total'] AS converters,
+       c['failure_total'] AS dropoffs, round(c['odds_ratio'], 4) AS odds_ratio,
+       round(c['ci_low'], 4) AS ci_low, round(c['ci_high'], 4) AS ci_high,
+       -- how far from no association the item is, for ordering: |ln odds ratio|
+       round(abs(ln(c['odds_ratio'])), 6) AS strength,
+       c['correlation'] AS correlation, c['small_counts'] AS small_counts
+FROM (SELECT kind, unnest(funnel_correlation(person_id, converted, item)) AS c
+      FROM items GROUP BY kind);

@@ -2,7 +2,8 @@
 //! layout are set here; the page's script (`assets/report.js`) adds the number formatters,
 //! named by each axis's and series' `format`, because ECharts takes them as functions.
 //!
-//! Every chart counts its series and points (values that are not missing) as it is built;
+//! Every chart counts its series and points (values that are not missing; a Sankey diagram's
+//! links) as it is built;
 //! the page carries both (`data-series`, `data-points`) so a test can check that the chart
 //! ECharts drew holds exactly the data the report meant to draw.
 
@@ -342,6 +343,57 @@ pub fn intervals(
         series: 2,
         points,
         height: 320,
+    }
+}
+
+/// A flow diagram (user paths): `nodes` are (label, column) with columns from 0 at the left,
+/// `links` are (source node, target node, value). A label may appear in several columns: each
+/// column's node is named apart by invisible zero-width spaces, so ECharts keeps them
+/// distinct while the page shows the label alone.
+pub fn sankey(
+    title: impl Into<String>,
+    caption: impl Into<String>,
+    nodes: &[(String, usize)],
+    links: &[(usize, usize, f64)],
+    kind: Kind,
+) -> Chart {
+    let title = title.into();
+    let name = |(label, column): &(String, usize)| format!("{label}{}", "\u{200b}".repeat(*column));
+    let data: Vec<Value> = nodes
+        .iter()
+        .map(|node| json!({ "name": name(node), "depth": node.1 }))
+        .collect();
+    let link_data: Vec<Value> = links
+        .iter()
+        .map(|&(source, target, value)| {
+            json!({ "source": name(&nodes[source]), "target": name(&nodes[target]), "value": value })
+        })
+        .collect();
+    let columns = nodes.iter().map(|n| n.1).max().unwrap_or(0) as u32 + 1;
+    let per_column = (0..columns as usize)
+        .map(|c| nodes.iter().filter(|n| n.1 == c).count())
+        .max()
+        .unwrap_or(1) as u32;
+    let option = json!({
+        "tooltip": { "trigger": "item" },
+        "series": [{
+            "type": "sankey", "name": title, "data": data, "links": link_data,
+            "format": kind.name(),
+            "nodeAlign": "left", "layoutIterations": 0, "draggable": false,
+            "left": 8, "right": 120, "top": 16, "bottom": 16, "nodeGap": 10,
+            "emphasis": { "focus": "adjacency" },
+            "lineStyle": { "color": "gradient", "curveness": 0.5, "opacity": 0.35 },
+            "label": { "fontSize": 11 },
+        }],
+    });
+    Chart {
+        title,
+        caption: caption.into(),
+        option,
+        series: 1,
+        // the links carry the values (see tests/browser/check_report.mjs)
+        points: links.len(),
+        height: (per_column * 34 + 60).clamp(280, 900),
     }
 }
 

@@ -69,7 +69,9 @@ try {
         declaredPoints: Number(element.dataset.points),
         series: option.series.length,
         seriesNames: option.series.map((s) => s.name),
-        points: option.series.reduce((n, s) => n + (s.data || []).filter((v) => !missing(v)).length, 0),
+        // a Sankey diagram's points are its links (its nodes carry no value)
+        points: option.series.reduce((n, s) =>
+          n + ((s.type === 'sankey' ? s.links : s.data) || []).filter((v) => !missing(v)).length, 0),
         svg: Boolean(svg),
         shapes: svg ? svg.querySelectorAll('path, rect, text').length : 0,
         width: element.clientWidth,

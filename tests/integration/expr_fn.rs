@@ -146,6 +146,44 @@ async fn expressions_give_the_answers_of_sql() {
             "clv_summary(t, amount, TIMESTAMP '2026-01-10 00:00:00', 'day', 'day')",
         ),
         (
+            retention_matrix(
+                col("u"),
+                col("t"),
+                lit(true),
+                step("pay"),
+                lit("day"),
+                lit(3),
+                lit("on"),
+                vec![col("amount")],
+            ),
+            "retention_matrix(u, t, true, e = 'pay', 'day', 3, 'on', amount)",
+        ),
+        (
+            path_edges(
+                col("u"),
+                col("t"),
+                col("e"),
+                lit(true),
+                lit("after"),
+                lit(2),
+                lit(86_400),
+                vec![lit(true)],
+            ),
+            "path_edges(u, t, e, true, 'after', 2, 86400, true)",
+        ),
+        (
+            activity_lifecycle(col("u"), col("t"), lit("day"), vec![]),
+            "activity_lifecycle(u, t, 'day')",
+        ),
+        (
+            stickiness(col("u"), col("t"), lit("week"), None),
+            "stickiness(u, t, 'week')",
+        ),
+        (
+            funnel_correlation(col("u"), col("u").gt(lit(1)), col("e")),
+            "funnel_correlation(u, u > 1, e)",
+        ),
+        (
             bitmap_to_string(bitmap_agg(col("u"))),
             "bitmap_to_string(bitmap_agg(u))",
         ),

@@ -10,6 +10,7 @@ mod common;
 #[path = "../../benches/peers/mod.rs"]
 mod peer_engines;
 
+mod activity_peers;
 mod aggregate_plans;
 mod attribution_peers;
 mod audience_peers;

@@ -18,12 +18,13 @@ use crate::common::{
 };
 
 /// The sections in the order the page shows them.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "kpis",
     "funnel",
     "retention",
     "layers",
     "audiences",
+    "behaviour",
     "ltv",
     "fission",
     "attribution",
@@ -320,6 +321,7 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
         Some(overlap.iter().filter(|r| !r["share"].is_empty()).count() as u64)
     );
     assert!(overlap.len() >= 4 * 8, "{overlap:?}");
+    check_behaviour_charts(&seen, &run);
     assert_eq!(charts_of(&seen, "fission").len(), 3);
     assert_eq!(
         chart(&seen, "People by component size")["points"].as_u64(),
@@ -342,6 +344,74 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     assert_eq!(
         chinese["distinctGlyphs"], chinese["characters"],
         "Chinese characters drew as the same box (no CJK font?): {chinese}"
+    );
+}
+
+/// The behaviour section draws both flows, both lifecycles (four series a week, every week of
+/// the table) and the week's and month's stickiness, and lists what goes with converting.
+fn check_behaviour_charts(seen: &Value, run: &Path) {
+    let flows = csv_rows(run, "user_paths.csv");
+    for flow in ["from session start", "before pay_order"] {
+        let edges = flows.iter().filter(|r| r["flow"] == flow).count();
+        assert!(edges >= 10, "{flow}: {edges} edges");
+        let sankey = chart(seen, &format!("Flow: {flow}"));
+        // the 6 busiest edges of each of the 5 depths, or all of a depth with fewer
+        let depths: std::collections::BTreeSet<&str> = flows
+            .iter()
+            .filter(|r| r["flow"] == flow)
+            .map(|r| r["depth"].as_str())
+            .collect();
+        let shown: usize = depths
+            .iter()
+            .map(|d| {
+                flows
+                    .iter()
+                    .filter(|r| r["flow"] == flow && r["depth"] == *d)
+                    .count()
+                    .min(6)
+            })
+            .sum();
+        assert_eq!(depths.len(), 5, "{flow}");
+        assert_eq!(sankey["points"].as_u64(), Some(shown as u64), "{sankey}");
+    }
+    let lifecycle = csv_rows(run, "activity_lifecycle.csv");
+    for (population, title) in [
+        ("active", "Lifecycle of active people by week"),
+        ("paying", "Lifecycle of payers by week"),
+    ] {
+        let weeks = lifecycle
+            .iter()
+            .filter(|r| r["population"] == population)
+            .count() as u64;
+        assert!(weeks >= 8, "{population}");
+        let drawn = chart(seen, title);
+        assert_eq!(
+            (drawn["series"].as_u64(), drawn["points"].as_u64()),
+            (Some(4), Some(4 * weeks)),
+            "{title}"
+        );
+    }
+    let sticky: Vec<&Value> = charts_of(seen, "behaviour")
+        .into_iter()
+        .filter(|c| {
+            c["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Days active in the")
+        })
+        .collect();
+    assert_eq!(sticky.len(), 2, "a week's and a month's stickiness");
+    assert_eq!(sticky[0]["points"].as_u64(), Some(7));
+    assert!(sticky[1]["points"].as_u64().unwrap() >= 28);
+    let text = section_text(seen, "behaviour");
+    assert!(
+        text.contains("What goes with converting in the funnel"),
+        "{text}"
+    );
+    let correlation = csv_rows(run, "funnel_correlation.csv");
+    assert!(
+        correlation.iter().any(|r| r["kind"] == "event")
+            && correlation.iter().any(|r| r["kind"] == "property")
     );
 }
 

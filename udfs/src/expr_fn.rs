@@ -105,6 +105,68 @@ pub fn retention(conditions: Vec<Expr>) -> Expr {
     retention_udaf().call(conditions)
 }
 
+/// `retention_matrix(person, time, start_condition, return_condition, period, periods, mode
+/// [, value [, as_of]])`: `optional` are the trailing value and as_of, in order.
+#[allow(clippy::too_many_arguments)]
+pub fn retention_matrix(
+    person: Expr,
+    time: Expr,
+    start_condition: Expr,
+    return_condition: Expr,
+    period: Expr,
+    periods: Expr,
+    mode: Expr,
+    optional: Vec<Expr>,
+) -> Expr {
+    retention_matrix_udaf().call(arguments(
+        [
+            person,
+            time,
+            start_condition,
+            return_condition,
+            period,
+            periods,
+            mode,
+        ],
+        optional,
+    ))
+}
+
+/// `path_edges(person, time, event, anchor, direction, steps, gap [, collapse_repeats
+/// [, excluded_events]])`: `optional` are the trailing collapse_repeats and excluded_events.
+#[allow(clippy::too_many_arguments)]
+pub fn path_edges(
+    person: Expr,
+    time: Expr,
+    event: Expr,
+    anchor: Expr,
+    direction: Expr,
+    steps: Expr,
+    gap: Expr,
+    optional: Vec<Expr>,
+) -> Expr {
+    path_edges_udaf().call(arguments(
+        [person, time, event, anchor, direction, steps, gap],
+        optional,
+    ))
+}
+
+/// `activity_lifecycle(person, time, period [, first_seen [, as_of]])`: `optional` are the
+/// trailing first_seen and as_of.
+pub fn activity_lifecycle(person: Expr, time: Expr, period: Expr, optional: Vec<Expr>) -> Expr {
+    activity_lifecycle_udaf().call(arguments([person, time, period], optional))
+}
+
+/// `stickiness(person, time, period [, as_of])`
+pub fn stickiness(person: Expr, time: Expr, period: Expr, as_of: Option<Expr>) -> Expr {
+    stickiness_udaf().call(with_optional([person, time, period], as_of))
+}
+
+/// `funnel_correlation(person, converted, item)`
+pub fn funnel_correlation(person: Expr, converted: Expr, item: Expr) -> Expr {
+    funnel_correlation_udaf().call(vec![person, converted, item])
+}
+
 /// `active_people(day, person, window_days)`
 pub fn active_people(day: Expr, person: Expr, window_days: Expr) -> Expr {
     active_people_udaf().call(vec![day, person, window_days])

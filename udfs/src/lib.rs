@@ -14,11 +14,13 @@
 //! DataFrame API.
 
 pub mod active_people;
+pub mod activity;
 mod arguments;
 pub mod attribution;
 pub mod bitmap;
 pub mod coalesce;
 pub mod conditions;
+pub mod correlation;
 mod doc_sections;
 pub mod docs;
 mod event_list;
@@ -32,6 +34,7 @@ mod literals;
 mod markov;
 mod numeric;
 pub mod paths;
+mod people;
 pub mod referral;
 pub mod retention;
 pub mod retention_matrix;
@@ -102,6 +105,9 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         retention_udaf(),
         retention_matrix_udaf(),
         path_edges_udaf(),
+        activity_lifecycle_udaf(),
+        stickiness_udaf(),
+        funnel_correlation_udaf(),
         active_people_udaf(),
         sequence_match_udaf(),
         sequence_count_udaf(),

@@ -30,7 +30,8 @@ use crate::conditions::passes;
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
 use crate::literals::{literal_argument, literal_text};
-use crate::time::{MICROS_PER_DAY, Period, for_each_tick, ticks_per_second};
+use crate::people::{People, PersonEntry};
+use crate::time::{MICROS_PER_DAY, Period, end_micros, for_each_tick, to_micros};
 
 const NAME: &str = "retention_matrix";
 const USAGE: &str = "retention_matrix(person, time, start_condition, return_condition, period, \
@@ -320,7 +321,7 @@ struct Person {
     returns: Vec<(i64, f64)>,
 }
 
-impl Person {
+impl PersonEntry for Person {
     const EMPTY: Person = Person {
         start: i64::MAX,
         returns: Vec::new(),
@@ -331,79 +332,10 @@ impl Person {
     }
 }
 
-/// People by id. Person ids are usually dense numbers from 0 (person_id), so ids below a bound
-/// live in a vector indexed by id (one memory access per row, no hashing); the bound grows
-/// with the people seen, to at most 4 slots per person, and other ids live in a hash map.
-#[derive(Debug, Clone, Default)]
-struct People {
-    dense: Vec<Person>,
-    sparse: HashMap<i64, Person>,
-    /// People with something recorded.
-    count: usize,
-}
-
-impl People {
-    /// The entry of `id`, made if absent.
-    fn entry(&mut self, id: i64) -> &mut Person {
-        if let Ok(slot) = usize::try_from(id) {
-            if slot >= self.dense.len() {
-                self.grow(slot);
-            }
-            if slot < self.dense.len() {
-                if self.dense[slot].is_empty() {
-                    self.count += 1;
-                }
-                return &mut self.dense[slot];
-            }
-        }
-        let count = &mut self.count;
-        self.sparse.entry(id).or_insert_with(|| {
-            *count += 1;
-            Person::EMPTY
-        })
-    }
-
-    /// Widens the vector to hold `slot` when that keeps it within 4 slots per person, and
-    /// moves the map's people it now covers into it.
-    fn grow(&mut self, slot: usize) {
-        let bound = 4 * (self.count + 1024);
-        if slot >= bound {
-            return;
-        }
-        let len = (slot + 1).max(2 * self.dense.len()).min(bound);
-        self.dense.resize_with(len, || Person::EMPTY);
-        let covered: Vec<i64> = self
-            .sparse
-            .keys()
-            .copied()
-            .filter(|&id| usize::try_from(id).is_ok_and(|i| i < len))
-            .collect();
-        for id in covered {
-            if let Some(person) = self.sparse.remove(&id) {
-                self.dense[id as usize] = person;
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Every person with something recorded, with their id.
-    fn iter(&self) -> impl Iterator<Item = (i64, &Person)> {
-        self.dense
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.is_empty())
-            .map(|(id, p)| (id as i64, p))
-            .chain(self.sparse.iter().map(|(&id, p)| (id, p)))
-    }
-}
-
 /// One group's people, looked up once per row.
 #[derive(Debug, Clone, Default)]
 struct Group {
-    people: People,
+    people: People<Person>,
     /// Return entries of all people, for the memory estimate and the state's size.
     return_entries: usize,
     /// The end of the latest time seen (exclusive, microseconds), `i64::MIN` for none.
@@ -450,10 +382,6 @@ impl Group {
 struct MatrixGroups {
     period: Period,
     cells: Cells,
-    /// The time argument is a DATE (a day covers its whole day).
-    dates: bool,
-    /// The as_of argument is a DATE.
-    as_of_dates: bool,
     has_value: bool,
     groups: Vec<Group>,
     /// People and return entries of all groups, for the memory estimate.
@@ -484,30 +412,13 @@ impl MatrixGroups {
         };
         let cells = Cells::parse(&mode, periods)
             .or_else(|problem| plan_err!("{NAME}: the mode '{mode}' is not valid: {problem}"))?;
-        let dates = args.expr_fields[1].data_type() == &DataType::Date32;
-        let as_of_dates = args
-            .expr_fields
-            .get(8)
-            .is_some_and(|f| f.data_type() == &DataType::Date32);
         Ok(Self {
             period,
             cells,
-            dates,
-            as_of_dates,
             has_value: args.exprs.len() > 7,
             groups: Vec::new(),
             entries: 0,
         })
-    }
-
-    /// The end (exclusive, microseconds) of the moment `ticks` of `data_type` stands for.
-    fn end_of(ticks: i64, data_type: &DataType, dates: bool) -> i64 {
-        let micros = to_micros(ticks, data_type);
-        if dates {
-            micros.saturating_add(MICROS_PER_DAY)
-        } else {
-            micros.saturating_add(1)
-        }
     }
 
     /// The cells of one group.
@@ -586,15 +497,6 @@ struct Cell {
     complete: bool,
 }
 
-fn to_micros(ticks: i64, data_type: &DataType) -> i64 {
-    let per_second = ticks_per_second(data_type);
-    if per_second >= 1_000_000 {
-        ticks / (per_second / 1_000_000)
-    } else {
-        ticks.saturating_mul(1_000_000 / per_second)
-    }
-}
-
 /// The list column of each group's cells.
 fn matrices(groups: &[Vec<Cell>]) -> Result<ArrayRef> {
     let total: usize = groups.iter().map(Vec::len).sum();
@@ -662,7 +564,7 @@ impl FlatGroups for MatrixGroups {
             None => None,
         };
         let time_type = values[1].data_type().clone();
-        let (period, dates) = (self.period, self.dates);
+        let period = self.period;
         let groups = &mut self.groups;
         let mut added = 0;
         // one pass over the times, without collecting them
@@ -674,7 +576,7 @@ impl FlatGroups for MatrixGroups {
             let is_start = starts.is_valid(row) && starts.value(row);
             let is_return = returns.is_valid(row) && returns.value(row);
             let group = &mut groups[group_of(row)];
-            group.latest_end = group.latest_end.max(Self::end_of(ticks, &time_type, dates));
+            group.latest_end = group.latest_end.max(end_micros(ticks, &time_type));
             if !is_start && !is_return {
                 return;
             }
@@ -696,7 +598,7 @@ impl FlatGroups for MatrixGroups {
             let as_of_type = as_of.data_type().clone();
             let mut ends = vec![None; as_of.len()];
             for_each_tick(as_of, NAME, |row, ticks| {
-                ends[row] = ticks.map(|t| Self::end_of(t, &as_of_type, self.as_of_dates))
+                ends[row] = ticks.map(|t| end_micros(t, &as_of_type))
             })?;
             for (row, end) in ends.into_iter().enumerate() {
                 if let Some(end) = end
@@ -827,30 +729,6 @@ fn group_states(groups: &[Group]) -> Result<Vec<ArrayRef>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn people_are_the_same_in_the_vector_and_the_map() {
-        let mut people = People::default();
-        // far ids first go to the map, and move into the vector as it grows
-        for id in [100_000_i64, 5, -3, 99_999, 4_000_000_000, 0] {
-            people.entry(id).start = id;
-        }
-        for id in 1..3000 {
-            people.entry(id).start = id;
-        }
-        people.entry(5).returns.push((1, 2.0));
-        let mut seen: Vec<(i64, i64)> = people.iter().map(|(id, p)| (id, p.start)).collect();
-        seen.sort();
-        assert_eq!(people.len(), seen.len());
-        assert_eq!(seen.len(), 3000 + 4);
-        assert!(seen.iter().all(|(id, start)| id == start));
-        assert!(people.dense.len() > 3000 && people.dense.len() <= 4 * (3004 + 1024));
-        assert!(people.sparse.contains_key(&4_000_000_000) && people.sparse.contains_key(&-3));
-        assert_eq!(
-            people.iter().find(|(id, _)| *id == 5).unwrap().1.returns,
-            [(1, 2.0)]
-        );
-    }
 
     #[test]
     fn modes_parse_or_say_what_is_wrong() {

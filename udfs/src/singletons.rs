@@ -15,8 +15,8 @@ use crate::sequence::{SequenceFunction, SequenceKind};
 use crate::value::fit_udaf::{Model, ModelFit};
 use crate::value::predict::{Prediction, PredictionKind};
 use crate::{
-    active_people, attribution, coalesce, funnel, identity, markov, paths, retention,
-    retention_matrix, sequence, sessionize, value,
+    active_people, activity, attribution, coalesce, correlation, funnel, identity, markov, paths,
+    retention, retention_matrix, sequence, sessionize, value,
 };
 
 /// `$name()` returns the shared `Arc<$kind>` made from `$make` on first use.
@@ -74,6 +74,9 @@ singleton!(AggregateUDF,
     retention_udaf => retention::Retention::default(),
     retention_matrix_udaf => retention_matrix::RetentionMatrix::default(),
     path_edges_udaf => paths::PathEdges::default(),
+    activity_lifecycle_udaf => activity::lifecycle::ActivityLifecycle::default(),
+    stickiness_udaf => activity::stickiness::Stickiness::default(),
+    funnel_correlation_udaf => correlation::FunnelCorrelation::default(),
     active_people_udaf => active_people::ActivePeople::default(),
     sequence_match_udaf => SequenceFunction::new(SequenceKind::Match),
     sequence_count_udaf => SequenceFunction::new(SequenceKind::Count),

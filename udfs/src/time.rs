@@ -198,6 +198,27 @@ pub fn ticks_to_seconds(ticks: i64, time_type: &DataType) -> f64 {
     ticks as f64 / ticks_per_second(time_type) as f64
 }
 
+/// Microseconds since the epoch of `ticks` of a TIMESTAMP or DATE `data_type`.
+pub fn to_micros(ticks: i64, data_type: &DataType) -> i64 {
+    let per_second = ticks_per_second(data_type);
+    if per_second >= 1_000_000 {
+        ticks / (per_second / 1_000_000)
+    } else {
+        ticks.saturating_mul(1_000_000 / per_second)
+    }
+}
+
+/// The end (exclusive, microseconds) of the moment `ticks` of `data_type` stands for: a DATE
+/// covers its whole day, a timestamp one microsecond.
+pub fn end_micros(ticks: i64, data_type: &DataType) -> i64 {
+    let micros = to_micros(ticks, data_type);
+    if data_type == &DataType::Date32 {
+        micros.saturating_add(MICROS_PER_DAY)
+    } else {
+        micros.saturating_add(1)
+    }
+}
+
 /// Whether `data_type` is an interval (for signatures).
 pub fn is_interval(data_type: &DataType) -> bool {
     matches!(

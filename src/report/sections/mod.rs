@@ -4,6 +4,7 @@
 
 mod attribution;
 mod audiences;
+mod behaviour;
 mod experiments;
 mod fission;
 mod funnel;
@@ -36,6 +37,11 @@ pub async fn all(ctx: &SessionContext, run: &ReportRun) -> Vec<Section> {
             audiences::ID,
             audiences::TITLE,
             audiences::section(ctx).await,
+        ),
+        guarded(
+            behaviour::ID,
+            behaviour::TITLE,
+            behaviour::section(ctx).await,
         ),
         guarded(ltv::ID, ltv::TITLE, ltv::section(ctx).await),
         guarded(fission::ID, fission::TITLE, fission::section(ctx).await),
