@@ -297,6 +297,21 @@ impl Period {
         }
     }
 
+    /// [`Period::index`] of `micros` and its day within the period (0 for its first day; 0
+    /// for hours), with one calendar conversion.
+    pub fn index_and_day(self, micros: i64) -> (i64, u32) {
+        let days = micros.div_euclid(MICROS_PER_DAY);
+        match self {
+            Self::Hour => (micros.div_euclid(MICROS_PER_HOUR), 0),
+            Self::Day => (days, 0),
+            Self::Week => ((days - 4).div_euclid(7), (days - 4).rem_euclid(7) as u32),
+            Self::Month => {
+                let (year, month, day) = civil_from_days(days);
+                (year * 12 + i64::from(month) - 1, day - 1)
+            }
+        }
+    }
+
     /// The first microsecond of the period with `index` (the inverse of [`Period::index`]).
     pub fn index_start(self, index: i64) -> i64 {
         match self {
@@ -387,6 +402,15 @@ mod tests {
                     "{period:?}"
                 );
                 assert_eq!(period.index(period.index_start(index + 1)), index + 1);
+                let (same_index, day) = period.index_and_day(micros);
+                assert_eq!(same_index, index, "{period:?}");
+                if period != Period::Hour {
+                    let first_day = period.start(micros).div_euclid(MICROS_PER_DAY);
+                    assert_eq!(
+                        i64::from(day),
+                        micros.div_euclid(MICROS_PER_DAY) - first_day
+                    );
+                }
             }
         }
         assert_eq!(

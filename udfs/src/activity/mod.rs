@@ -22,7 +22,7 @@ use crate::conditions::passes;
 use crate::flat_groups::{FlatGroups, list_array, state_field};
 use crate::literals::literal_text;
 use crate::people::{People, PersonEntry};
-use crate::time::{MICROS_PER_DAY, Period, end_micros, for_each_tick, to_micros};
+use crate::time::{Period, end_micros, for_each_tick, to_micros};
 
 /// A person of a group: their first sighting and their active days per period.
 #[derive(Debug, Clone)]
@@ -186,13 +186,6 @@ impl ActivityGroups {
         groups
     }
 
-    /// The day within its period of `micros`, as a bit.
-    fn day_bit(&self, micros: i64) -> u32 {
-        let day = micros.div_euclid(MICROS_PER_DAY);
-        let first = self.period.start(micros).div_euclid(MICROS_PER_DAY);
-        1u32 << (day - first).clamp(0, 31)
-    }
-
     /// Calls `f(row, end)` with the exclusive end (microseconds) of argument `index`'s time.
     fn for_each_end(
         values: &[ArrayRef],
@@ -309,14 +302,14 @@ impl<R: ActivityReport> FlatGroups for Activity<R> {
         })?;
         for (row, ticks) in rows {
             let micros = to_micros(ticks, &time_type);
-            let bit = state.day_bit(micros);
+            let (index, day) = period.index_and_day(micros);
             let group = &mut state.groups[group_of(row)];
             group.latest_end = group.latest_end.max(end_micros(ticks, &time_type));
             let before = group.entries();
             group.add(
                 persons.value(row),
                 first_seen[row].min(micros),
-                Some((period.index(micros), bit)),
+                Some((index, 1u32 << day.min(31))),
             );
             added += group.entries() - before;
         }
