@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use crate::common::{peer_reference, peers_skipped, session_with_parquet};
+use crate::common::{peer_reference, peers_skipped, session_with_parquet, write_rows_parquet};
 
 /// 40,000 pseudo-random rows (a multiplicative hash of the row number) and their first 4,000
 /// again, exactly: groups 0-6, where group 6 has only NULL people.
@@ -49,11 +49,8 @@ async fn audience_bitmaps_agree_with_duckdb_and_pyroaring() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let rows = dir.path().join("rows.parquet");
+    let rows = write_rows_parquet(dir.path(), ROWS).await;
     let bitmaps = dir.path().join("bitmaps.parquet");
-    let writer = session_with_parquet(dir.path(), &[], 2).await;
-    let copy = format!("COPY ({ROWS}) TO '{}'", rows.display());
-    writer.sql(&copy).await.unwrap().collect().await.unwrap();
     let writer = session_with_parquet(dir.path(), &["rows"], 2).await;
     let copy = format!(
         "COPY (SELECT grp, bitmap_agg(person) AS people FROM rows GROUP BY grp) TO '{}'",

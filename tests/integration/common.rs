@@ -158,6 +158,16 @@ pub async fn session_with_parquet(
     session.ctx
 }
 
+/// Writes the rows of the query `rows` to `dir/rows.parquet` (the hard pseudo-random rows a
+/// differential test hands its peer and userlake alike); that file's path.
+pub async fn write_rows_parquet(dir: &Path, rows: &str) -> PathBuf {
+    let path = dir.join("rows.parquet");
+    let writer = session_with_parquet(dir, &[], 2).await;
+    let copy = format!("COPY ({rows}) TO '{}'", path.display());
+    writer.sql(&copy).await.unwrap().collect().await.unwrap();
+    path
+}
+
 /// Two CSV rows are the same when their texts are, field by field, except that rounded
 /// numbers may differ by one unit of their last decimal: floating-point sums depend on the
 /// order partitions finish in, which can move a value across a rounding boundary

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use serde_json::Value;
 
-use crate::common::{peer_reference, peers_skipped, session_with_parquet};
+use crate::common::{peer_reference, peers_skipped, session_with_parquet, write_rows_parquet};
 
 /// 30,000 pseudo-random rows of 400 people over 1,500 minutes, and their first 3,000 again.
 const ROWS: &str = "
@@ -52,10 +52,7 @@ async fn path_edges_agree_with_duckdb() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let rows = dir.path().join("rows.parquet");
-    let writer = session_with_parquet(dir.path(), &[], 2).await;
-    let copy = format!("COPY ({ROWS}) TO '{}'", rows.display());
-    writer.sql(&copy).await.unwrap().collect().await.unwrap();
+    let rows = write_rows_parquet(dir.path(), ROWS).await;
     let reference = peer_reference("paths_reference.py", &[rows.as_os_str()]);
     for partitions in [1, 2, 8] {
         let ctx = session_with_parquet(dir.path(), &["rows"], partitions).await;

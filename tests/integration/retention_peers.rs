@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use datafusion::arrow::util::display::array_value_to_string;
 use serde_json::Value;
 
-use crate::common::{peer_reference, peers_skipped, session_with_parquet};
+use crate::common::{peer_reference, peers_skipped, session_with_parquet, write_rows_parquet};
 
 /// 30,000 pseudo-random rows over 120 days from 2026-01-01 and their first 3,000 again.
 const ROWS: &str = "
@@ -35,10 +35,7 @@ async fn retention_matrix_agrees_with_duckdb() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let rows = dir.path().join("rows.parquet");
-    let writer = session_with_parquet(dir.path(), &[], 2).await;
-    let copy = format!("COPY ({ROWS}) TO '{}'", rows.display());
-    writer.sql(&copy).await.unwrap().collect().await.unwrap();
+    let rows = write_rows_parquet(dir.path(), ROWS).await;
     let reference = peer_reference(
         "retention_reference.py",
         &[rows.as_os_str(), std::ffi::OsStr::new(AS_OF)],

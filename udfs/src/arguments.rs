@@ -36,6 +36,18 @@ pub fn check_string_literal(
     plan_err!("{function}: the {what} must be a string literal{example}, got {data_type}")
 }
 
+/// Checks at planning that the person argument of `function` is an integer id (`person_id`),
+/// as the aggregates that keep state per person need; `usage` shows the call in the message.
+pub fn check_person_argument(function: &str, usage: &str, data_type: &DataType) -> Result<()> {
+    if data_type.is_integer() || data_type.is_null() {
+        return Ok(());
+    }
+    plan_err!(
+        "{function}: person must be an integer id (number string ids with dense_rank first), \
+         got {data_type}; usage: {usage}"
+    )
+}
+
 /// Checks at planning that argument `what` of `function` is a time (see [`is_time_type`]).
 pub fn check_time_argument(function: &str, what: &str, data_type: &DataType) -> Result<()> {
     if is_time_type(data_type) {

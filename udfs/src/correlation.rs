@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Float64Builder, Int64Array,
-    Int64Builder, ListArray, StringBuilder, StructArray, UInt8Array, UInt32Array,
+    Int64Builder, ListArray, StringBuilder, UInt8Array, UInt32Array,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{
@@ -23,10 +23,13 @@ use datafusion::logical_expr::{
 };
 use hashbrown::{HashMap, HashSet};
 
-use crate::arguments::check_argument_count;
+use crate::arguments::{check_argument_count, check_person_argument};
 use crate::conditions::passes;
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
+use crate::flat_groups::{
+    FlatGroups, GroupsOf, OneGroup, list_array, state_field, struct_list_item, struct_lists,
+};
+use crate::names::Names;
 use crate::strings::{StrColumn, is_string_type};
 
 const NAME: &str = "funnel_correlation";
@@ -57,10 +60,7 @@ fn item_fields() -> Fields {
 }
 
 fn item_field() -> FieldRef {
-    Arc::new(Field::new_list_field(
-        DataType::Struct(item_fields()),
-        false,
-    ))
+    struct_list_item(item_fields())
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -121,13 +121,7 @@ impl AggregateUDFImpl for FunnelCorrelation {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         check_argument_count(NAME, &USAGE[NAME.len()..], arg_types.len(), 3..=3)?;
-        if !(arg_types[0].is_integer() || arg_types[0].is_null()) {
-            return plan_err!(
-                "{NAME}: person must be an integer id (number string ids with dense_rank \
-                 first), got {}; usage: {USAGE}",
-                arg_types[0]
-            );
-        }
+        check_person_argument(NAME, USAGE, &arg_types[0])?;
         if !matches!(arg_types[1], DataType::Boolean | DataType::Null) {
             return plan_err!(
                 "{NAME}: converted must be a boolean, got {}; usage: {USAGE}",
@@ -192,26 +186,13 @@ impl AggregateUDFImpl for FunnelCorrelation {
 #[derive(Debug, Clone, Default)]
 struct Group {
     outcomes: HashMap<i64, u8>,
-    names: Vec<Box<str>>,
-    codes: HashMap<Box<str>, u32>,
+    names: Names,
     pairs: HashSet<(i64, u32)>,
-    name_bytes: usize,
 }
 
 impl Group {
-    fn code(&mut self, name: &str) -> u32 {
-        if let Some(&code) = self.codes.get(name) {
-            return code;
-        }
-        let code = self.names.len() as u32;
-        self.names.push(name.into());
-        self.codes.insert(name.into(), code);
-        self.name_bytes += 2 * name.len() + 48;
-        code
-    }
-
     fn heap_size(&self) -> usize {
-        self.outcomes.capacity() * 24 + self.pairs.capacity() * 24 + self.name_bytes
+        self.outcomes.capacity() * 24 + self.pairs.capacity() * 24 + self.names.heap_size()
     }
 }
 
@@ -263,7 +244,7 @@ impl FlatGroups for CorrelationGroups {
             };
             *group.outcomes.entry(person).or_insert(0) |= flag;
             if let Some(item) = items.get(row) {
-                let code = group.code(item);
+                let code = group.names.code(item);
                 group.pairs.insert((person, code));
             }
             self.bytes = self.bytes + group.heap_size() - before;
@@ -297,7 +278,7 @@ impl FlatGroups for CorrelationGroups {
             codes.clear();
             let range = lists[2].value_offsets();
             for i in range[row] as usize..range[row + 1] as usize {
-                codes.push(group.code(names.value(i)));
+                codes.push(group.names.code(names.value(i)));
             }
             let range = lists[3].value_offsets();
             for i in range[row] as usize..range[row + 1] as usize {
@@ -350,7 +331,7 @@ fn group_states(groups: &[Group]) -> Result<Vec<ArrayRef>> {
             people.push(person);
             outcomes.push(outcome);
         }
-        group.names.iter().for_each(|n| names.append_value(n));
+        group.names.append_to(&mut names);
         for &(person, item) in &group.pairs {
             item_people.push(person);
             items.push(item);
@@ -432,9 +413,7 @@ fn correlations(group: &Group) -> Result<Vec<Correlation>> {
         .names
         .iter()
         .zip(counts)
-        .map(|(name, (s, f))| {
-            Correlation::new(name.clone(), (s, success_total), (f, failure_total))
-        })
+        .map(|(name, (s, f))| Correlation::new(name.into(), (s, success_total), (f, failure_total)))
         .collect();
     items.sort_by(|a, b| {
         b.odds_ratio
@@ -490,13 +469,7 @@ fn item_lists(groups: &[Vec<Correlation>]) -> Result<ArrayRef> {
         Arc::new(correlation.finish()),
         Arc::new(small.finish()),
     ];
-    let values = StructArray::try_new(item_fields(), columns, None)?;
-    Ok(Arc::new(ListArray::try_new(
-        item_field(),
-        OffsetBuffer::from_lengths(groups.iter().map(Vec::len)),
-        Arc::new(values),
-        None,
-    )?))
+    struct_lists(item_fields(), columns, groups.iter().map(Vec::len))
 }
 
 #[cfg(test)]

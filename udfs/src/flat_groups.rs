@@ -13,9 +13,9 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, ListArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, ListArray, StructArray};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
@@ -145,6 +145,28 @@ pub fn list_array(offsets: &OffsetBuffer<i32>, values: ArrayRef) -> Result<Array
         Arc::new(Field::new_list_field(values.data_type().clone(), true)),
         offsets.clone(),
         values,
+        None,
+    )?))
+}
+
+/// The item field of a list of structs with `fields` (the return type of the aggregates that
+/// return a table per group: `DataType::List(struct_list_item(...))`).
+pub fn struct_list_item(fields: Fields) -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Struct(fields), false))
+}
+
+/// A list-of-structs column: the struct rows `columns` (one array per field of `fields`) cut
+/// into lists of `lengths`, one per group.
+pub fn struct_lists(
+    fields: Fields,
+    columns: Vec<ArrayRef>,
+    lengths: impl IntoIterator<Item = usize>,
+) -> Result<ArrayRef> {
+    let values = StructArray::try_new(fields.clone(), columns, None)?;
+    Ok(Arc::new(ListArray::try_new(
+        struct_list_item(fields),
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(values),
         None,
     )?))
 }

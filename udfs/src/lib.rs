@@ -32,6 +32,7 @@ mod grouped_rows;
 pub mod identity;
 mod literals;
 mod markov;
+mod names;
 mod numeric;
 pub mod paths;
 mod people;

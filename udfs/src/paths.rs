@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int32Builder, Int64Array, Int64Builder,
-    ListArray, StringBuilder, StructArray, UInt32Array,
+    ListArray, StringBuilder, UInt32Array,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, UInt32Type};
@@ -26,11 +26,16 @@ use datafusion::logical_expr::{
 };
 use hashbrown::HashMap;
 
-use crate::arguments::{check_argument_count, check_string_literal, check_time_argument};
+use crate::arguments::{
+    check_argument_count, check_person_argument, check_string_literal, check_time_argument,
+};
 use crate::conditions::passes;
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
+use crate::flat_groups::{
+    FlatGroups, GroupsOf, OneGroup, list_array, state_field, struct_list_item, struct_lists,
+};
 use crate::literals::{literal_argument, literal_text};
+use crate::names::Names;
 use crate::strings::{StrColumn, is_string_type};
 use crate::time::{for_each_tick, is_interval, ticks_to_seconds, window_ticks};
 
@@ -55,10 +60,7 @@ fn edge_fields() -> Fields {
 }
 
 fn edge_field() -> FieldRef {
-    Arc::new(Field::new_list_field(
-        DataType::Struct(edge_fields()),
-        false,
-    ))
+    struct_list_item(edge_fields())
 }
 
 /// Which way a path runs from its anchor.
@@ -242,13 +244,7 @@ impl AggregateUDFImpl for PathEdges {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         check_argument_count(NAME, &USAGE[NAME.len()..], arg_types.len(), 7..=9)?;
-        if !(arg_types[0].is_integer() || arg_types[0].is_null()) {
-            return plan_err!(
-                "{NAME}: person must be an integer id (number string ids with dense_rank \
-                 first), got {}; usage: {USAGE}",
-                arg_types[0]
-            );
-        }
+        check_person_argument(NAME, USAGE, &arg_types[0])?;
         check_time_argument(NAME, "time", &arg_types[1])?;
         if !(is_string_type(&arg_types[2]) || arg_types[2].is_null()) {
             return plan_err!(
@@ -360,26 +356,13 @@ struct Row {
 /// One group's rows, with the dictionary of their event names.
 #[derive(Debug, Clone, Default)]
 struct Group {
-    names: Vec<Box<str>>,
-    codes: HashMap<Box<str>, u32>,
+    names: Names,
     rows: Vec<Row>,
-    name_bytes: usize,
 }
 
 impl Group {
-    fn code(&mut self, name: &str) -> u32 {
-        if let Some(&code) = self.codes.get(name) {
-            return code;
-        }
-        let code = self.names.len() as u32;
-        self.names.push(name.into());
-        self.codes.insert(name.into(), code);
-        self.name_bytes += 2 * name.len() + 48;
-        code
-    }
-
     fn heap_size(&self) -> usize {
-        self.rows.capacity() * size_of::<Row>() + self.name_bytes
+        self.rows.capacity() * size_of::<Row>() + self.names.heap_size()
     }
 }
 
@@ -438,7 +421,7 @@ impl FlatGroups for PathGroups {
             }
             let group = &mut groups[group_of(row)];
             let before = group.heap_size() as isize;
-            let event = group.code(event);
+            let event = group.names.code(event);
             group.rows.push(Row {
                 person: persons.value(row),
                 ticks,
@@ -474,7 +457,7 @@ impl FlatGroups for PathGroups {
             let name_range = lists[0].value_offsets();
             codes.clear();
             for i in name_range[row] as usize..name_range[row + 1] as usize {
-                codes.push(group.code(names.value(i)));
+                codes.push(group.names.code(names.value(i)));
             }
             let range = lists[1].value_offsets();
             for i in range[row] as usize..range[row + 1] as usize {
@@ -537,7 +520,7 @@ fn group_states(groups: &[Group]) -> Result<Vec<ArrayRef>> {
     let mut events = Vec::with_capacity(rows);
     let mut anchors = Vec::with_capacity(rows);
     for group in groups {
-        group.names.iter().for_each(|n| names.append_value(n));
+        group.names.append_to(&mut names);
         for row in &group.rows {
             people.push(row.person);
             ticks.push(row.ticks);
@@ -587,12 +570,7 @@ struct Step {
 /// The edges of one group's paths.
 fn group_edges(mut group: Group, options: &Options) -> Vec<Edge> {
     // order ties by event name (not by code, which depends on the order rows arrived in)
-    let mut by_name: Vec<u32> = (0..group.names.len() as u32).collect();
-    by_name.sort_unstable_by(|&a, &b| group.names[a as usize].cmp(&group.names[b as usize]));
-    let mut rank = vec![0u32; by_name.len()];
-    for (position, &code) in by_name.iter().enumerate() {
-        rank[code as usize] = position as u32;
-    }
+    let rank = group.names.ranks();
     group
         .rows
         .sort_unstable_by_key(|r| (r.person, r.ticks, rank[r.event as usize], !r.anchor));
@@ -632,7 +610,7 @@ fn group_edges(mut group: Group, options: &Options) -> Vec<Edge> {
         start = end;
     }
 
-    let name = |code: u32| (code != BOUNDARY).then(|| group.names[code as usize].clone());
+    let name = |code: u32| (code != BOUNDARY).then(|| Box::from(group.names.name(code)));
     let mut edges: Vec<Edge> = crossings
         .into_iter()
         .map(|((depth, from, to), mut c)| Edge {
@@ -742,14 +720,7 @@ fn edge_lists(groups: &[Vec<Edge>]) -> Result<ArrayRef> {
         Arc::new(paths.finish()),
         Arc::new(seconds.finish()),
     ];
-    let values = StructArray::try_new(edge_fields(), columns, None)?;
-    let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
-    Ok(Arc::new(ListArray::try_new(
-        edge_field(),
-        offsets,
-        Arc::new(values),
-        None,
-    )?))
+    struct_lists(edge_fields(), columns, groups.iter().map(Vec::len))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Date32Builder, Float64Array,
-    Float64Builder, Int32Builder, Int64Array, Int64Builder, StringBuilder, StructArray,
+    Float64Builder, Int32Builder, Int64Array, Int64Builder, StringBuilder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
@@ -25,10 +25,12 @@ use datafusion::logical_expr::{
 };
 use hashbrown::HashMap;
 
-use crate::arguments::{check_argument_count, check_string_literal};
+use crate::arguments::{check_argument_count, check_person_argument, check_string_literal};
 use crate::conditions::passes;
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
+use crate::flat_groups::{
+    FlatGroups, GroupsOf, OneGroup, list_array, state_field, struct_list_item, struct_lists,
+};
 use crate::literals::{literal_argument, literal_text};
 use crate::people::{People, PersonEntry};
 use crate::time::{MICROS_PER_DAY, Period, end_micros, for_each_tick, to_micros};
@@ -52,10 +54,7 @@ fn cell_fields() -> Fields {
 }
 
 fn cell_field() -> FieldRef {
-    Arc::new(Field::new_list_field(
-        DataType::Struct(cell_fields()),
-        false,
-    ))
+    struct_list_item(cell_fields())
 }
 
 /// What a cell counts: returns in one period, in a bracket of periods, or in a period and any
@@ -208,13 +207,7 @@ impl AggregateUDFImpl for RetentionMatrix {
                 DataType::Timestamp(_, _) | DataType::Date32 | DataType::Null
             )
         };
-        if !(arg_types[0].is_integer() || arg_types[0].is_null()) {
-            return plan_err!(
-                "{NAME}: person must be an integer id (number string ids with dense_rank first), \
-                 got {}; usage: {USAGE}",
-                arg_types[0]
-            );
-        }
+        check_person_argument(NAME, USAGE, &arg_types[0])?;
         if !is_time(&arg_types[1]) {
             return plan_err!(
                 "{NAME}: time must be a TIMESTAMP or a DATE, got {}; usage: {USAGE}",
@@ -525,14 +518,7 @@ fn matrices(groups: &[Vec<Cell>]) -> Result<ArrayRef> {
         Arc::new(value.finish()),
         Arc::new(complete.finish()),
     ];
-    let values = StructArray::try_new(cell_fields(), columns, None)?;
-    let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
-    Ok(Arc::new(datafusion::arrow::array::ListArray::try_new(
-        cell_field(),
-        offsets,
-        Arc::new(values),
-        None,
-    )?))
+    struct_lists(cell_fields(), columns, groups.iter().map(Vec::len))
 }
 
 impl FlatGroups for MatrixGroups {

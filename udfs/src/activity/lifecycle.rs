@@ -4,10 +4,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Int64Builder, ListArray, StructArray,
-};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Int64Builder};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -16,9 +13,9 @@ use datafusion::logical_expr::{
 };
 
 use super::{Activity, ActivityGroups, ActivityReport, Arguments, Group, activity_state_fields};
-use crate::arguments::{check_argument_count, check_string_literal};
+use crate::arguments::{check_argument_count, check_person_argument, check_string_literal};
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::flat_groups::{GroupsOf, OneGroup};
+use crate::flat_groups::{GroupsOf, OneGroup, struct_list_item, struct_lists};
 use crate::time::{MICROS_PER_DAY, Period};
 
 const NAME: &str = "activity_lifecycle";
@@ -37,10 +34,7 @@ fn period_fields() -> Fields {
 }
 
 fn period_field() -> FieldRef {
-    Arc::new(Field::new_list_field(
-        DataType::Struct(period_fields()),
-        false,
-    ))
+    struct_list_item(period_fields())
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -114,13 +108,7 @@ pub(crate) fn coerce_activity_arguments(
             DataType::Timestamp(_, _) | DataType::Date32 | DataType::Null
         )
     };
-    if !(arg_types[0].is_integer() || arg_types[0].is_null()) {
-        return plan_err!(
-            "{name}: person must be an integer id (number string ids with dense_rank first), \
-             got {}; usage: {usage}",
-            arg_types[0]
-        );
-    }
+    check_person_argument(name, usage, &arg_types[0])?;
     check_string_literal(name, "period", Some("'week'"), &arg_types[2])?;
     let mut coerced = vec![DataType::Int64, DataType::Null, arg_types[2].clone()];
     for (index, what) in [(1, "time")]
@@ -296,12 +284,6 @@ impl ActivityReport for Lifecycle {
             Arc::new(active.finish()),
             Arc::new(complete.finish()),
         ];
-        let values = StructArray::try_new(period_fields(), columns, None)?;
-        Ok(Arc::new(ListArray::try_new(
-            period_field(),
-            OffsetBuffer::from_lengths(lengths),
-            Arc::new(values),
-            None,
-        )?))
+        struct_lists(period_fields(), columns, lengths)
     }
 }

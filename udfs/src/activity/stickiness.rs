@@ -5,10 +5,8 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder, ListArray,
-    StructArray,
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -19,7 +17,7 @@ use datafusion::logical_expr::{
 use super::lifecycle::coerce_activity_arguments;
 use super::{Activity, ActivityGroups, ActivityReport, Arguments, Group, activity_state_fields};
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::flat_groups::{GroupsOf, OneGroup};
+use crate::flat_groups::{GroupsOf, OneGroup, struct_list_item, struct_lists};
 use crate::time::{MICROS_PER_DAY, Period};
 
 const NAME: &str = "stickiness";
@@ -39,10 +37,7 @@ fn cell_fields() -> Fields {
 }
 
 fn cell_field() -> FieldRef {
-    Arc::new(Field::new_list_field(
-        DataType::Struct(cell_fields()),
-        false,
-    ))
+    struct_list_item(cell_fields())
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -223,12 +218,6 @@ impl ActivityReport for StickinessReport {
             Arc::new(share_at_least.finish()),
             Arc::new(complete.finish()),
         ];
-        let values = StructArray::try_new(cell_fields(), columns, None)?;
-        Ok(Arc::new(ListArray::try_new(
-            cell_field(),
-            OffsetBuffer::from_lengths(lengths),
-            Arc::new(values),
-            None,
-        )?))
+        struct_lists(cell_fields(), columns, lengths)
     }
 }
