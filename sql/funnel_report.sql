@@ -233,10 +233,13 @@ WHERE s.step_number >= ${breakdown_step};
 -- the entry step to the end of the window; the steps' own events are left out. Each entered
 -- user also gives a row without an item, so that users without any count in the totals.
 CREATE TABLE funnel_correlation AS
+-- (The number of steps comes from the steps' array, not a scalar subquery over funnel_steps:
+-- a subquery's join made the plan's nullability differ between the logical and physical
+-- plans on workers.)
 WITH outcomes AS (
   SELECT person_id, channel, breakdown, entry_time,
-         level = (SELECT count(*) FROM funnel_steps) AS converted,
-         CASE WHEN level = (SELECT count(*) FROM funnel_steps) THEN times[level]
+         level = array_length(make_array(${steps})) AS converted,
+         CASE WHEN level = array_length(make_array(${steps})) THEN times[level]
               ELSE entry_time + ${window} END AS window_end
   FROM funnel_entries
 ),
