@@ -207,6 +207,24 @@ async fn expressions_give_the_answers_of_sql() {
         ),
         (mask_phone(lit("13800138000")), "mask_phone('13800138000')"),
         (
+            pareto_nbd_p_alive(
+                datafusion::functions::expr_fn::named_struct(vec![
+                    lit("r"),
+                    lit(0.55),
+                    lit("alpha"),
+                    lit(10.6),
+                    lit("s"),
+                    lit(0.61),
+                    lit("beta"),
+                    lit(11.7),
+                ]),
+                col("u"),
+                lit(30.0),
+                lit(38.0),
+            ),
+            "pareto_nbd_p_alive(named_struct('r', 0.55, 'alpha', 10.6, 's', 0.61, 'beta', 11.7), u, 30.0, 38.0)",
+        ),
+        (
             bitmap_or_count(vec![to_bitmap(col("u")), bitmap_from_string(lit("1,9"))]),
             "bitmap_or_count(to_bitmap(u), bitmap_from_string('1,9'))",
         ),

@@ -192,4 +192,34 @@ async fn customer_value_functions_agree_with_lifetimes() {
             );
         }
     }
+
+    // Pareto/NBD predictions on every CDNOW customer at lifetimes' own Pareto/NBD and
+    // Gamma-Gamma fits: expected purchases in 26 weeks, P(alive) and the 12-month CLV.
+    let cdnow = &reference["cdnow"];
+    let pareto = floats(&cdnow["pareto_nbd"]);
+    let cdnow_gg = floats(&cdnow["gamma_gamma"]);
+    let pareto_sql = format!(
+        "WITH m AS (SELECT named_struct('r', {}, 'alpha', {}, 's', {}, 'beta', {}) AS pn, named_struct('p', {}, 'q', {}, 'v', {}) AS gg)
+         SELECT customer,
+           pareto_nbd_expected_purchases(pn, 26, f, r, t), pareto_nbd_p_alive(pn, f, r, t),
+           pareto_nbd_clv(pn, f, r, t, gamma_gamma_expected_spend(gg, f, m), 12, 0.01, 4.345)
+         FROM (SELECT customer, s['frequency'] f, s['recency'] r, s['t'] t, s['monetary_value'] m FROM
+           (SELECT customer, clv_summary(order_time, amount, TIMESTAMP '{cdnow_as_of} 00:00:00', 'day', 'week') AS s FROM cdnow GROUP BY customer)
+           WHERE s IS NOT NULL) CROSS JOIN m",
+        pareto[0], pareto[1], pareto[2], pareto[3], cdnow_gg[0], cdnow_gg[1], cdnow_gg[2]
+    );
+    let ours = float_rows(&ctx, &pareto_sql).await;
+    let theirs = cdnow["pareto_predictions"].as_object().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours.len() > 2000, "every CDNOW customer: {}", ours.len());
+    for (customer, values) in &ours {
+        for (i, (o, t)) in values.iter().zip(floats(&theirs[customer])).enumerate() {
+            assert_close(
+                &format!("Pareto/NBD prediction {i} of CDNOW customer {customer}"),
+                o.unwrap(),
+                t,
+                1e-6,
+            );
+        }
+    }
 }

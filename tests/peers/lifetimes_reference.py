@@ -136,5 +136,22 @@ reference["fits"] = fit_all(weekly)
 cdnow_end = "1997-09-30"
 cdnow_weekly = summary(cdnow, cdnow_end, ("day", "week"))
 reference["cdnow"] = {"as_of": cdnow_end, "summary": table(cdnow_weekly)}
+# Pareto/NBD predictions on every CDNOW customer at lifetimes' own fit: expected purchases in 26
+# weeks, P(alive), and the 12-month CLV (Gamma-Gamma spend, 1% a month, weeks)
+cdnow_pareto = ParetoNBDFitter().fit(cdnow_weekly["frequency"], cdnow_weekly["recency"], cdnow_weekly["T"])
+cdnow_repeat = cdnow_weekly[cdnow_weekly["frequency"] > 0]
+cdnow_gg = GammaGammaFitter().fit(cdnow_repeat["frequency"], cdnow_repeat["monetary_value"])
+f, r, T = cdnow_weekly["frequency"], cdnow_weekly["recency"], cdnow_weekly["T"]
+expected = cdnow_pareto.conditional_expected_number_of_purchases_up_to_time(26, f, r, T)
+alive = cdnow_pareto.conditional_probability_alive(f, r, T)
+clv = cdnow_gg.customer_lifetime_value(
+    cdnow_pareto, f, r, T, cdnow_weekly["monetary_value"], time=12, discount_rate=0.01, freq="W"
+)
+reference["cdnow"]["pareto_nbd"] = [float(v) for v in cdnow_pareto.params_.values]
+reference["cdnow"]["gamma_gamma"] = [float(v) for v in cdnow_gg.params_.values]
+reference["cdnow"]["pareto_predictions"] = {
+    customer: [float(expected[customer]), float(np.asarray(alive)[i]), float(clv[customer])]
+    for i, customer in enumerate(cdnow_weekly.index)
+}
 (out / "reference.json").write_text(json.dumps(reference))
 print(f"wrote {out}: {len(orders)} orders, {len(cdnow)} CDNOW orders")

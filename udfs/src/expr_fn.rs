@@ -270,19 +270,47 @@ pub struct ClvArguments {
     pub units_per_month: Expr,
 }
 
+impl ClvArguments {
+    fn into_vec(self) -> Vec<Expr> {
+        vec![
+            self.model,
+            self.frequency,
+            self.recency,
+            self.t,
+            self.spend,
+            self.months,
+            self.monthly_discount_rate,
+            self.units_per_month,
+        ]
+    }
+}
+
 /// `bgnbd_clv(model, frequency, recency, t, spend, months, monthly_discount_rate,
 /// units_per_month)`
 pub fn bgnbd_clv(arguments: ClvArguments) -> Expr {
-    bgnbd_clv_udf().call(vec![
-        arguments.model,
-        arguments.frequency,
-        arguments.recency,
-        arguments.t,
-        arguments.spend,
-        arguments.months,
-        arguments.monthly_discount_rate,
-        arguments.units_per_month,
-    ])
+    bgnbd_clv_udf().call(arguments.into_vec())
+}
+
+/// `pareto_nbd_expected_purchases(model, horizon, frequency, recency, t)`
+pub fn pareto_nbd_expected_purchases(
+    model: Expr,
+    horizon: Expr,
+    frequency: Expr,
+    recency: Expr,
+    t: Expr,
+) -> Expr {
+    pareto_nbd_expected_purchases_udf().call(vec![model, horizon, frequency, recency, t])
+}
+
+/// `pareto_nbd_p_alive(model, frequency, recency, t)`
+pub fn pareto_nbd_p_alive(model: Expr, frequency: Expr, recency: Expr, t: Expr) -> Expr {
+    pareto_nbd_p_alive_udf().call(vec![model, frequency, recency, t])
+}
+
+/// `pareto_nbd_clv(model, frequency, recency, t, spend, months, monthly_discount_rate,
+/// units_per_month)`, with the arguments of [`bgnbd_clv`] (a Pareto/NBD model).
+pub fn pareto_nbd_clv(arguments: ClvArguments) -> Expr {
+    pareto_nbd_clv_udf().call(arguments.into_vec())
 }
 
 /// `rfm_segment(r_score, f_score, m_score [, map])`

@@ -64,6 +64,53 @@ impl ParetoNbd {
     }
 }
 
+impl ParetoNbd {
+    /// P(alive) of a customer with history (x, t_x, T): lifetimes'
+    /// `conditional_probability_alive`, 1 / (1 + s / (r + s + x) (alpha + T)^(r + x)
+    /// (beta + T)^s A_0). `None` if a series does not settle.
+    pub fn probability_alive(&self, x: f64, t_x: f64, t: f64) -> Option<f64> {
+        let Self { r, alpha, s, beta } = *self;
+        let ln_a0 = self.ln_a0(x, t_x, t)?;
+        let ln_ratio =
+            s.ln() - (r + s + x).ln() + (r + x) * (alpha + t).ln() + s * (beta + t).ln() + ln_a0;
+        Some(1.0 / (1.0 + ln_ratio.exp()))
+    }
+
+    /// Expected purchases in the next `horizons` (each) of a customer with history (x, t_x, T):
+    /// lifetimes' `conditional_expected_number_of_purchases_up_to_time`, the chance of being
+    /// alive times (r + x)(beta + T) / ((alpha + T)(s - 1)) (1 - ((beta + T) / (beta + T +
+    /// t))^(s - 1)). The log-likelihood is computed once for all horizons. `None` where a
+    /// series does not settle.
+    pub fn expected_purchases(
+        &self,
+        horizons: &[f64],
+        x: f64,
+        t_x: f64,
+        t: f64,
+        out: &mut [Option<f64>],
+    ) {
+        let Self { r, alpha, s, beta } = *self;
+        let likelihood = self.log_likelihood(x, t_x, t);
+        let alive = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln()
+            - (r + x) * (alpha + t).ln()
+            - s * (beta + t).ln();
+        let rate = (r + x).ln() + (beta + t).ln() - (alpha + t).ln();
+        for (slot, &horizon) in out.iter_mut().zip(horizons) {
+            *slot = likelihood.is_finite().then(|| {
+                // (1 - q^(s - 1)) / (s - 1) with q = (beta + T) / (beta + T + horizon), without
+                // cancellation near s = 1 (where it tends to -ln q)
+                let ln_q = (beta + t).ln() - (beta + t + horizon).ln();
+                let spread = if (s - 1.0).abs() < 1e-12 {
+                    -ln_q
+                } else {
+                    -((s - 1.0) * ln_q).exp_m1() / (s - 1.0)
+                };
+                (alive + rate + spread.ln() - likelihood).exp()
+            });
+        }
+    }
+}
+
 /// Total negative log-likelihood over the (scaled) data plus the penalty, divided by the number
 /// of customers: `lifetimes`' objective (total plus `penalizer` times the sum of squared scaled
 /// parameters) scaled by a constant, which has the same minimum.

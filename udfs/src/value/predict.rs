@@ -17,6 +17,7 @@ use datafusion::logical_expr::{
 use super::bgnbd::BgNbd;
 use super::fit_udaf::Model;
 use super::gamma_gamma::GammaGamma;
+use super::pareto_nbd::ParetoNbd;
 use crate::doc_sections::VALUE_SECTION;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,6 +26,9 @@ pub enum PredictionKind {
     ProbabilityAlive,
     ExpectedSpend,
     LifetimeValue,
+    ParetoExpectedPurchases,
+    ParetoProbabilityAlive,
+    ParetoLifetimeValue,
 }
 
 impl PredictionKind {
@@ -34,12 +38,18 @@ impl PredictionKind {
             Self::ProbabilityAlive => "bgnbd_p_alive",
             Self::ExpectedSpend => "gamma_gamma_expected_spend",
             Self::LifetimeValue => "bgnbd_clv",
+            Self::ParetoExpectedPurchases => "pareto_nbd_expected_purchases",
+            Self::ParetoProbabilityAlive => "pareto_nbd_p_alive",
+            Self::ParetoLifetimeValue => "pareto_nbd_clv",
         }
     }
 
     fn model(self) -> Model {
         match self {
             Self::ExpectedSpend => Model::GammaGamma,
+            Self::ParetoExpectedPurchases
+            | Self::ParetoProbabilityAlive
+            | Self::ParetoLifetimeValue => Model::ParetoNbd,
             _ => Model::BgNbd,
         }
     }
@@ -47,10 +57,12 @@ impl PredictionKind {
     /// The numeric arguments after the model.
     fn argument_names(self) -> &'static [&'static str] {
         match self {
-            Self::ExpectedPurchases => &["horizon", "frequency", "recency", "t"],
-            Self::ProbabilityAlive => &["frequency", "recency", "t"],
+            Self::ExpectedPurchases | Self::ParetoExpectedPurchases => {
+                &["horizon", "frequency", "recency", "t"]
+            }
+            Self::ProbabilityAlive | Self::ParetoProbabilityAlive => &["frequency", "recency", "t"],
             Self::ExpectedSpend => &["frequency", "monetary_value"],
-            Self::LifetimeValue => &[
+            Self::LifetimeValue | Self::ParetoLifetimeValue => &[
                 "frequency",
                 "recency",
                 "t",
@@ -125,6 +137,59 @@ static EXPECTED_SPEND_DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "frequency, monetary_value",
         "The customer's repeat purchases and their mean value.",
     )
+    .build()
+});
+
+static PARETO_EXPECTED_PURCHASES_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Expected repeat purchases in the next `horizon` of a customer with history (frequency, \
+         recency, t), under a Pareto/NBD fit (Schmittlein, Morrison and Colombo 1987; lifetimes' \
+         `ParetoNBDFitter.conditional_expected_number_of_purchases_up_to_time`): P(alive) times \
+         (r + x)(beta + t) / ((alpha + t)(s - 1)) (1 - ((beta + t) / (beta + t + horizon))^(s - \
+         1)), its limit at s = 1. `horizon` is in the unit of recency and t. NULL when an input \
+         is NULL or the likelihood's hypergeometric series does not settle.",
+        "pareto_nbd_expected_purchases(model, horizon, frequency, recency, t)",
+    )
+    .with_argument("model", "The struct pareto_nbd_fit returns (or any struct with float fields r, alpha, s, beta).")
+    .with_argument("horizon", "How far ahead, in the unit of recency and t.")
+    .with_argument("frequency, recency, t", "The customer's summary, as pareto_nbd_fit takes it.")
+    .with_sql_example("```sql\nSELECT member_id, pareto_nbd_expected_purchases(m.model, 52, s.frequency, s.recency, s.t)\nFROM summaries s CROSS JOIN (SELECT pareto_nbd_fit(frequency, recency, t) AS model FROM summaries) m;\n```")
+    .with_related_udf("bgnbd_expected_purchases")
+    .build()
+});
+
+static PARETO_P_ALIVE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Probability that a customer with history (frequency, recency, t) is still active under a \
+         Pareto/NBD fit (Fader and Hardie's note 009; lifetimes' \
+         `conditional_probability_alive`). Unlike BG/NBD, a customer who never bought again may \
+         have left. NULL when an input is NULL or the hypergeometric series does not settle.",
+        "pareto_nbd_p_alive(model, frequency, recency, t)",
+    )
+    .with_argument("model", "The struct pareto_nbd_fit returns.")
+    .with_argument("frequency, recency, t", "The customer's summary.")
+    .with_related_udf("bgnbd_p_alive")
+    .build()
+});
+
+static PARETO_CLV_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Discounted customer lifetime value over the next `months` months under a Pareto/NBD fit, \
+         with the same discounting as bgnbd_clv (lifetimes' `customer_lifetime_value` with a \
+         ParetoNBDFitter): the sum over months i = 1..months of spend x (expected purchases by \
+         month i - by month i-1) / (1 + monthly_discount_rate)^i.",
+        "pareto_nbd_clv(model, frequency, recency, t, spend, months, monthly_discount_rate, units_per_month)",
+    )
+    .with_argument("model", "The struct pareto_nbd_fit returns.")
+    .with_argument("frequency, recency, t", "The customer's summary.")
+    .with_argument("spend", "Value per future purchase.")
+    .with_argument("months", "Horizon in months, a non-negative integer.")
+    .with_argument("monthly_discount_rate", "E.g. 0.01.")
+    .with_argument("units_per_month", "30 when recency and t are in days, 4.345 in weeks.")
+    .with_related_udf("bgnbd_clv")
     .build()
 });
 
@@ -263,6 +328,9 @@ impl ScalarUDFImpl for Prediction {
             PredictionKind::ProbabilityAlive => &P_ALIVE_DOC,
             PredictionKind::ExpectedSpend => &EXPECTED_SPEND_DOC,
             PredictionKind::LifetimeValue => &CLV_DOC,
+            PredictionKind::ParetoExpectedPurchases => &PARETO_EXPECTED_PURCHASES_DOC,
+            PredictionKind::ParetoProbabilityAlive => &PARETO_P_ALIVE_DOC,
+            PredictionKind::ParetoLifetimeValue => &PARETO_CLV_DOC,
         })
     }
 }
@@ -375,43 +443,121 @@ impl Prediction {
                 GammaGamma::from_slice(parameters).expected_spend(frequency, spend)
             }
             PredictionKind::LifetimeValue => {
-                let [frequency, recency, t, spend, months, discount, units] =
-                    [v[0], v[1], v[2], v[3], v[4], v[5], v[6]];
-                check_summary(name, frequency, recency, t)?;
-                if !spend.is_finite() {
-                    return exec_err!("{name}: spend must be a number, got {spend}");
-                }
-                if !(months.is_finite() && months >= 0.0 && months.fract() == 0.0) {
-                    return exec_err!(
-                        "{name}: months must be a non-negative integer, got {months}"
-                    );
-                }
-                if !(discount.is_finite() && discount > -1.0) {
-                    return exec_err!(
-                        "{name}: monthly_discount_rate must be greater than -1, got {discount}"
-                    );
-                }
-                if !(units.is_finite() && units > 0.0) {
-                    return exec_err!("{name}: units_per_month must be positive, got {units}");
-                }
+                let clv = ClvArguments::check(name, v)?;
                 let model = BgNbd::from_slice(parameters);
-                let divisor = model.recency_divisor(frequency, recency, t);
-                let curve = curves.curve(&model, frequency, t, [months, units], || {
-                    (1..=months as u64).map(|m| m as f64 * units).collect()
-                });
-                let mut value = 0.0;
-                let mut previous = 0.0;
-                let mut discount_factor = 1.0;
-                for purchases in curve {
-                    let Some(purchases) = BgNbd::expected_from_curve(*purchases, divisor) else {
-                        return Ok(None);
-                    };
-                    discount_factor /= 1.0 + discount;
-                    value += spend * (purchases - previous) * discount_factor;
-                    previous = purchases;
+                let divisor = model.recency_divisor(clv.frequency, clv.recency, clv.t);
+                let curve = curves.curve(
+                    &model,
+                    clv.frequency,
+                    clv.t,
+                    [clv.months, clv.units],
+                    || clv.horizons(),
+                );
+                clv.discounted(
+                    curve
+                        .iter()
+                        .map(|p| BgNbd::expected_from_curve(*p, divisor)),
+                )
+            }
+            PredictionKind::ParetoExpectedPurchases => {
+                check_summary(name, v[1], v[2], v[3])?;
+                if !(v[0].is_finite() && v[0] >= 0.0) {
+                    return exec_err!(
+                        "{name}: horizon must be a non-negative number, got {}",
+                        v[0]
+                    );
                 }
-                Some(value)
+                let mut out = [None];
+                ParetoNbd::from_slice(parameters).expected_purchases(
+                    &[v[0]],
+                    v[1],
+                    v[2],
+                    v[3],
+                    &mut out,
+                );
+                out[0]
+            }
+            PredictionKind::ParetoProbabilityAlive => {
+                check_summary(name, v[0], v[1], v[2])?;
+                ParetoNbd::from_slice(parameters).probability_alive(v[0], v[1], v[2])
+            }
+            PredictionKind::ParetoLifetimeValue => {
+                let clv = ClvArguments::check(name, v)?;
+                let horizons = clv.horizons();
+                let mut purchases = vec![None; horizons.len()];
+                ParetoNbd::from_slice(parameters).expected_purchases(
+                    &horizons,
+                    clv.frequency,
+                    clv.recency,
+                    clv.t,
+                    &mut purchases,
+                );
+                clv.discounted(purchases.into_iter())
             }
         })
+    }
+}
+
+/// The arguments of a CLV prediction after the model, checked.
+struct ClvArguments {
+    frequency: f64,
+    recency: f64,
+    t: f64,
+    spend: f64,
+    months: f64,
+    discount: f64,
+    units: f64,
+}
+
+impl ClvArguments {
+    fn check(name: &str, v: &[f64]) -> Result<Self> {
+        let [frequency, recency, t, spend, months, discount, units] =
+            [v[0], v[1], v[2], v[3], v[4], v[5], v[6]];
+        check_summary(name, frequency, recency, t)?;
+        if !spend.is_finite() {
+            return exec_err!("{name}: spend must be a number, got {spend}");
+        }
+        if !(months.is_finite() && months >= 0.0 && months.fract() == 0.0) {
+            return exec_err!("{name}: months must be a non-negative integer, got {months}");
+        }
+        if !(discount.is_finite() && discount > -1.0) {
+            return exec_err!(
+                "{name}: monthly_discount_rate must be greater than -1, got {discount}"
+            );
+        }
+        if !(units.is_finite() && units > 0.0) {
+            return exec_err!("{name}: units_per_month must be positive, got {units}");
+        }
+        Ok(Self {
+            frequency,
+            recency,
+            t,
+            spend,
+            months,
+            discount,
+            units,
+        })
+    }
+
+    /// The end of each month, in the unit of recency and t.
+    fn horizons(&self) -> Vec<f64> {
+        (1..=self.months as u64)
+            .map(|m| m as f64 * self.units)
+            .collect()
+    }
+
+    /// The discounted value of the expected purchases by the end of each month (cumulative);
+    /// `None` if any is.
+    fn discounted(&self, cumulative: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+        let mut value = 0.0;
+        let mut previous = 0.0;
+        let mut discount_factor = 1.0;
+        for purchases in cumulative {
+            let purchases = purchases?;
+            discount_factor /= 1.0 + self.discount;
+            value += self.spend * (purchases - previous) * discount_factor;
+            previous = purchases;
+        }
+        Some(value)
     }
 }
