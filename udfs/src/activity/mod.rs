@@ -18,6 +18,7 @@ use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::EmitTo;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 
+use crate::arguments::{check_argument_count, check_person_argument, check_string_literal};
 use crate::conditions::passes;
 use crate::flat_groups::{FlatGroups, list_array, state_field};
 use crate::literals::literal_text;
@@ -201,6 +202,55 @@ impl ActivityGroups {
             }
         })
     }
+}
+
+/// Checks the (person, time, period) arguments every activity aggregate takes, and any
+/// optional times after them; returns the coerced types.
+pub(crate) fn coerce_activity_arguments(
+    name: &str,
+    usage: &str,
+    arg_types: &[DataType],
+    optional_times: &[&str],
+) -> Result<Vec<DataType>> {
+    check_argument_count(
+        name,
+        &usage[name.len()..],
+        arg_types.len(),
+        3..=3 + optional_times.len(),
+    )?;
+    let is_time = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Null
+        )
+    };
+    check_person_argument(name, usage, &arg_types[0])?;
+    check_string_literal(name, "period", Some("'week'"), &arg_types[2])?;
+    let mut coerced = vec![DataType::Int64, DataType::Null, arg_types[2].clone()];
+    for (index, what) in [(1, "time")]
+        .into_iter()
+        .chain(optional_times.iter().enumerate().map(|(i, w)| (3 + i, *w)))
+    {
+        let Some(data_type) = arg_types.get(index) else {
+            continue;
+        };
+        if !is_time(data_type) {
+            return plan_err!(
+                "{name}: {what} must be a TIMESTAMP or a DATE, got {data_type}; usage: {usage}"
+            );
+        }
+        let data_type = if data_type.is_null() {
+            DataType::Date32
+        } else {
+            data_type.clone()
+        };
+        if index == 1 {
+            coerced[1] = data_type;
+        } else {
+            coerced.push(data_type);
+        }
+    }
+    Ok(coerced)
 }
 
 /// The partial state fields of an activity aggregate called `name`.

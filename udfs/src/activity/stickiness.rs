@@ -14,8 +14,10 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::lifecycle::coerce_activity_arguments;
-use super::{Activity, ActivityGroups, ActivityReport, Arguments, Group, activity_state_fields};
+use super::{
+    Activity, ActivityGroups, ActivityReport, Arguments, Group, activity_state_fields,
+    coerce_activity_arguments,
+};
 use crate::doc_sections::BEHAVIOUR_SECTION;
 use crate::flat_groups::{GroupsOf, OneGroup, struct_list_item, struct_lists};
 use crate::time::{MICROS_PER_DAY, Period};
