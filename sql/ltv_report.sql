@@ -5,8 +5,9 @@
 --   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
 --
 -- Variables: as_of (as in sql/rfm_layers.sql), monthly_discount_rate (default 0.01).
--- Publishes (as jobs/nightly.toml declares) ltv_report.parquet (one row per buyer) and ltv_model.csv (the fitted
--- parameters, log-likelihoods and whether each fit converged).
+-- Publishes (as jobs/nightly.toml declares) ltv_report.parquet (one row per buyer), ltv_model.csv (the fitted
+-- parameters, log-likelihoods and whether each fit converged) and ltv_matrix.csv (the BG/NBD
+-- predictions over a grid of frequency and recency, for heatmaps).
 --
 -- Summaries count purchases per day and measure time in weeks (lifetimes' freq='D',
 -- freq_multiplier=7); spend is modelled on order value, and margin is expected spend times the
@@ -83,3 +84,22 @@ SELECT * FROM (
   UNION ALL SELECT 'gamma_gamma', 'converged', CASE WHEN gamma_gamma['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_fits
   UNION ALL SELECT 'margin', 'rate', margin_rate FROM ltv_fits
 );
+
+-- The pictures of lifetimes' plot_frequency_recency_matrix and plot_probability_alive_matrix:
+-- for every frequency from 0 to the largest (at most 30) and every whole week of recency from
+-- 0 to the longest customer age T, the BG/NBD expected purchases in the next 4 weeks and
+-- P(alive) of a customer of age T with that history (every cell of the grid, as lifetimes).
+CREATE TABLE ltv_matrix AS
+WITH bounds AS (
+  SELECT CAST(least(max(frequency), 30) AS BIGINT) AS max_frequency, max(t) AS age
+  FROM ltv_summaries
+),
+grid AS (
+  SELECT frequency, unnest(range(0, CAST(floor(age) AS BIGINT) + 1)) AS recency, age
+  FROM (SELECT unnest(range(0, max_frequency + 1)) AS frequency, age FROM bounds)
+)
+SELECT g.frequency, g.recency, round(g.age, 4) AS t,
+       round(bgnbd_expected_purchases(m.bgnbd, 4, g.frequency, g.recency, g.age), 4)
+         AS expected_purchases_4w,
+       round(bgnbd_p_alive(m.bgnbd, g.frequency, g.recency, g.age), 4) AS p_alive
+FROM grid g CROSS JOIN ltv_fits m;

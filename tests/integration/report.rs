@@ -322,6 +322,7 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     );
     assert!(overlap.len() >= 4 * 8, "{overlap:?}");
     check_behaviour_charts(&seen, &run);
+    check_ltv_matrices(&seen, &run);
     assert_eq!(charts_of(&seen, "fission").len(), 3);
     assert_eq!(
         chart(&seen, "People by component size")["points"].as_u64(),
@@ -413,6 +414,42 @@ fn check_behaviour_charts(seen: &Value, run: &Path) {
         correlation.iter().any(|r| r["kind"] == "event")
             && correlation.iter().any(|r| r["kind"] == "property")
     );
+}
+
+/// ltv_matrix covers the whole grid (frequency 0 to the largest, every whole week of recency up
+/// to the age), BG/NBD's P(alive) is 1 without repeat purchases, and both heatmaps draw every
+/// cell.
+fn check_ltv_matrices(seen: &Value, run: &Path) {
+    let matrix = csv_rows(run, "ltv_matrix.csv");
+    let number = |row: &BTreeMap<String, String>, column: &str| -> f64 {
+        row[column]
+            .parse()
+            .unwrap_or_else(|_| panic!("{column} in {row:?}"))
+    };
+    let frequencies = matrix
+        .iter()
+        .map(|r| number(r, "frequency"))
+        .fold(0.0, f64::max);
+    let age = number(&matrix[0], "t");
+    assert_eq!(
+        matrix.len() as f64,
+        (frequencies + 1.0) * (age.floor() + 1.0),
+        "the whole grid"
+    );
+    assert!(frequencies >= 3.0, "{frequencies}");
+    for row in matrix.iter().filter(|r| r["frequency"] == "0") {
+        assert_eq!(number(row, "p_alive"), 1.0, "{row:?}");
+    }
+    for title in [
+        "P(alive) by frequency and recency",
+        "Expected purchases in the next 4 weeks by frequency and recency",
+    ] {
+        assert_eq!(
+            chart(seen, title)["points"].as_u64(),
+            Some(matrix.len() as u64),
+            "{title}"
+        );
+    }
 }
 
 /// audience_overlap, made with bitmaps, counts what plain SQL counts over the run's

@@ -1,12 +1,12 @@
 //! LTV: cumulative margin curves by acquisition month and channel (`ltv_cohort`), LTV/CAC
 //! (`ltv_cac`) and ROI (`channel_roi`) by channel, and the BG/NBD and Gamma-Gamma fits
-//! (`ltv_model`).
+//! (`ltv_model`) with their predictions over frequency and recency (`ltv_matrix`).
 
 use datafusion::prelude::SessionContext;
 
 use super::{distinct, missing_table, no_rows, values_by};
 use crate::error::Result;
-use crate::report::charts::{Axis, Mark, Series, bars, categories};
+use crate::report::charts::{Axis, Mark, Series, bars, categories, heatmap};
 use crate::report::format::Kind;
 use crate::report::page::{Block, Section, Table};
 use crate::report::rows::{Row, has_table, query};
@@ -23,7 +23,8 @@ const INTRO: &[&str] = &[
     "LTV/CAC divides the 1- and 2-month margin per customer by the channel's acquisition cost \
      (spend / customers acquired, table ltv_cac). ROI is (gross margin − spend) / spend of \
      the people each channel acquired (table channel_roi). The model fits are those behind \
-     the predicted 12-month CLV (table ltv_model).",
+     the predicted 12-month CLV (table ltv_model); the heatmaps are the BG/NBD predictions \
+     over a grid of frequency and recency (table ltv_matrix), as lifetimes draws them.",
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
@@ -184,7 +185,67 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
         table.rows.push(vec![row.text("model"), parameter, printed]);
     }
     section.push(Block::Table(table));
+    if has_table(ctx, "ltv_matrix")? {
+        for block in matrices(ctx).await? {
+            section.push(block);
+        }
+    }
     Ok(section)
+}
+
+/// The BG/NBD predictions over the frequency × recency grid (`ltv_matrix`) as heatmaps: P(alive)
+/// and the expected purchases in the next 4 weeks, frequency down the side, recency across.
+async fn matrices(ctx: &SessionContext) -> Result<Vec<Block>> {
+    let rows = query(
+        ctx,
+        "SELECT frequency, recency, t, expected_purchases_4w, p_alive FROM ltv_matrix \
+         ORDER BY frequency, recency",
+    )
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(vec![Block::NoData(no_rows(
+            "ltv_matrix",
+            "no buyers to fit",
+        ))]);
+    };
+    let age = Kind::Decimal.print(first.number("t"));
+    let frequencies = distinct(&rows, "frequency");
+    let recencies = distinct(&rows, "recency");
+    let cells = |column: &str| -> Vec<(usize, usize, f64)> {
+        rows.iter()
+            .filter_map(|r| {
+                let x = recencies.iter().position(|v| *v == r.text("recency"))?;
+                let y = frequencies.iter().position(|v| *v == r.text("frequency"))?;
+                Some((x, y, r.number(column)?))
+            })
+            .collect()
+    };
+    let columns: Vec<String> = recencies.iter().map(|r| format!("{r} wk")).collect();
+    let labels: Vec<String> = frequencies.iter().map(|f| format!("{f} repeat")).collect();
+    Ok(vec![
+        Block::Chart(Box::new(heatmap(
+            "P(alive) by frequency and recency",
+            format!(
+                "BG/NBD probability that a customer of age {age} weeks is still active, by \
+                 repeat purchases (rows) and weeks from first to last purchase (columns)."
+            ),
+            &columns,
+            &labels,
+            &cells("p_alive"),
+            Kind::Percent,
+        ))),
+        Block::Chart(Box::new(heatmap(
+            "Expected purchases in the next 4 weeks by frequency and recency",
+            format!(
+                "BG/NBD expected repeat purchases in the next 4 weeks of a customer of age {age} \
+                 weeks, by repeat purchases (rows) and recency (columns)."
+            ),
+            &columns,
+            &labels,
+            &cells("expected_purchases_4w"),
+            Kind::Decimal,
+        ))),
+    ])
 }
 
 /// Lines of margin per customer by month since acquisition, one per `series` value.
