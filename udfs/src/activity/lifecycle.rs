@@ -5,19 +5,13 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Int64Builder};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::Result;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::Documentation;
 
-use super::{
-    Activity, ActivityGroups, ActivityReport, Arguments, Group, activity_state_fields,
-    coerce_activity_arguments,
-};
+use super::{ActivityGroups, ActivityReport, Arguments, Group};
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::flat_groups::{GroupsOf, OneGroup, struct_list_item, struct_lists};
+use crate::flat_groups::struct_lists;
 use crate::time::{MICROS_PER_DAY, Period};
 
 const NAME: &str = "activity_lifecycle";
@@ -33,23 +27,6 @@ fn period_fields() -> Fields {
         Field::new("active", DataType::Int64, false),
         Field::new("complete", DataType::Boolean, false),
     ])
-}
-
-fn period_field() -> FieldRef {
-    struct_list_item(period_fields())
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ActivityLifecycle {
-    signature: Signature,
-}
-
-impl Default for ActivityLifecycle {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
 }
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
@@ -90,69 +67,9 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-impl AggregateUDFImpl for ActivityLifecycle {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_activity_arguments(NAME, USAGE, arg_types, &["first_seen", "as_of"])
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(period_field()))
-    }
-
-    fn is_nullable(&self) -> bool {
-        false
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(activity_state_fields(args))
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup(lifecycle_groups(&args)?)))
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(GroupsOf(lifecycle_groups(&args)?)))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
-    }
-}
-
-fn lifecycle_groups(args: &AccumulatorArgs) -> Result<Activity<Lifecycle>> {
-    let state = ActivityGroups::new(
-        NAME,
-        args,
-        &[Period::Day, Period::Week, Period::Month],
-        Arguments {
-            first_seen: Some(3),
-            as_of: Some(4),
-        },
-    )?;
-    Ok(Activity {
-        state,
-        report: Lifecycle,
-    })
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Lifecycle;
+/// The report of `ActivityLifecycle` (see [`ActivityReport`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Lifecycle;
 
 /// The counts of one period.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -195,6 +112,23 @@ fn lifecycle(group: &Group, period: Period, first: i64, last: i64) -> Vec<Counts
 }
 
 impl ActivityReport for Lifecycle {
+    const NAME: &'static str = NAME;
+    const USAGE: &'static str = USAGE;
+    const OPTIONAL_TIMES: &'static [&'static str] = &["first_seen", "as_of"];
+    const PERIODS: &'static [Period] = &[Period::Day, Period::Week, Period::Month];
+    const ARGUMENTS: Arguments = Arguments {
+        first_seen: Some(3),
+        as_of: Some(4),
+    };
+
+    fn item_fields() -> Fields {
+        period_fields()
+    }
+
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
+    }
+
     fn results(&self, state: &ActivityGroups, groups: &[Group]) -> Result<ArrayRef> {
         let period = state.period;
         let (mut start, mut new, mut returning) = (

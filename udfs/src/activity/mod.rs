@@ -13,21 +13,25 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, UInt32Type};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Fields, Int64Type, UInt32Type};
 use datafusion::common::{Result, exec_err, plan_err};
-use datafusion::logical_expr::EmitTo;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
 
 use crate::arguments::{check_argument_count, check_person_argument, check_string_literal};
 use crate::conditions::passes;
-use crate::flat_groups::{FlatGroups, list_array, state_field};
+use crate::flat_groups::{
+    FlatGroups, GroupsOf, OneGroup, list_array, state_field, struct_list_item,
+};
 use crate::literals::literal_text;
 use crate::people::{People, PersonEntry};
 use crate::time::{Period, end_micros, for_each_tick, to_micros};
 
 /// A person of a group: their first sighting and their active days per period.
 #[derive(Debug, Clone)]
-pub(crate) struct Person {
+pub struct Person {
     /// The earliest of the first_seen argument and their first activity (microseconds),
     /// `i64::MAX` for none yet.
     first_seen: i64,
@@ -57,7 +61,7 @@ impl Person {
 
 /// One group's people, and the span its periods cover.
 #[derive(Debug, Clone)]
-pub(crate) struct Group {
+pub struct Group {
     people: People<Person>,
     /// Period entries of all people, for the memory estimate and the state's size.
     period_entries: usize,
@@ -126,7 +130,7 @@ impl Group {
 
 /// Where the optional arguments of an activity aggregate are.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Arguments {
+pub struct Arguments {
     /// The argument giving a person's first sighting, if the function takes one.
     pub first_seen: Option<usize>,
     pub as_of: Option<usize>,
@@ -134,7 +138,7 @@ pub(crate) struct Arguments {
 
 /// The state of all groups of an activity aggregate.
 #[derive(Debug, Clone)]
-pub(crate) struct ActivityGroups {
+pub struct ActivityGroups {
     pub name: &'static str,
     pub period: Period,
     arguments: Arguments,
@@ -206,7 +210,7 @@ impl ActivityGroups {
 
 /// Checks the (person, time, period) arguments every activity aggregate takes, and any
 /// optional times after them; returns the coerced types.
-pub(crate) fn coerce_activity_arguments(
+fn coerce_activity_arguments(
     name: &str,
     usage: &str,
     arg_types: &[DataType],
@@ -254,7 +258,7 @@ pub(crate) fn coerce_activity_arguments(
 }
 
 /// The partial state fields of an activity aggregate called `name`.
-pub(crate) fn activity_state_fields(args: StateFieldsArgs) -> Vec<FieldRef> {
+fn activity_state_fields(args: StateFieldsArgs) -> Vec<FieldRef> {
     let name = args.name;
     vec![
         state_field(name, "people", DataType::Int64, true),
@@ -299,9 +303,94 @@ fn group_states(groups: &[Group]) -> Result<Vec<ArrayRef>> {
     ])
 }
 
-/// What an activity aggregate makes of its groups' state: the list column of its results.
-pub(crate) trait ActivityReport: Clone + std::fmt::Debug + Send + Sync + 'static {
+/// What an activity aggregate is: its call, and what it makes of its groups' state (the list
+/// column of its results). [`ActivityAggregate`] is the aggregate of each.
+pub trait ActivityReport:
+    Clone + std::fmt::Debug + Default + PartialEq + Eq + std::hash::Hash + Send + Sync + 'static
+{
+    const NAME: &'static str;
+    const USAGE: &'static str;
+    /// The optional time arguments after (person, time, period), by name.
+    const OPTIONAL_TIMES: &'static [&'static str];
+    /// The periods the function takes.
+    const PERIODS: &'static [Period];
+    /// Where its optional arguments are.
+    const ARGUMENTS: Arguments;
+    /// The fields of each item of the result list.
+    fn item_fields() -> Fields;
+    fn documentation() -> &'static Documentation;
     fn results(&self, state: &ActivityGroups, groups: &[Group]) -> Result<ArrayRef>;
+}
+
+/// An activity aggregate function (`activity_lifecycle`, `stickiness`): the same signature,
+/// state and accumulators, its report deciding the rest.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ActivityAggregate<R> {
+    report: R,
+    signature: Signature,
+}
+
+impl<R: ActivityReport> Default for ActivityAggregate<R> {
+    fn default() -> Self {
+        Self {
+            report: R::default(),
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl<R: ActivityReport> ActivityAggregate<R> {
+    fn groups(&self, args: &AccumulatorArgs) -> Result<Activity<R>> {
+        Ok(Activity {
+            state: ActivityGroups::new(R::NAME, args, R::PERIODS, R::ARGUMENTS)?,
+            report: self.report.clone(),
+        })
+    }
+}
+
+impl<R: ActivityReport> AggregateUDFImpl for ActivityAggregate<R> {
+    fn name(&self) -> &str {
+        R::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_activity_arguments(R::NAME, R::USAGE, arg_types, R::OPTIONAL_TIMES)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(struct_list_item(R::item_fields())))
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(activity_state_fields(args))
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(OneGroup(self.groups(&args)?)))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(GroupsOf(self.groups(&args)?)))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(R::documentation())
+    }
 }
 
 /// An activity aggregate: its state and what it reports.

@@ -7,19 +7,13 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::Result;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::Documentation;
 
-use super::{
-    Activity, ActivityGroups, ActivityReport, Arguments, Group, activity_state_fields,
-    coerce_activity_arguments,
-};
+use super::{ActivityGroups, ActivityReport, Arguments, Group};
 use crate::doc_sections::BEHAVIOUR_SECTION;
-use crate::flat_groups::{GroupsOf, OneGroup, struct_list_item, struct_lists};
+use crate::flat_groups::struct_lists;
 use crate::time::{MICROS_PER_DAY, Period};
 
 const NAME: &str = "stickiness";
@@ -36,23 +30,6 @@ fn cell_fields() -> Fields {
         Field::new("share_at_least", DataType::Float64, true),
         Field::new("complete", DataType::Boolean, false),
     ])
-}
-
-fn cell_field() -> FieldRef {
-    struct_list_item(cell_fields())
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Stickiness {
-    signature: Signature,
-}
-
-impl Default for Stickiness {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
 }
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
@@ -90,69 +67,9 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-impl AggregateUDFImpl for Stickiness {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_activity_arguments(NAME, USAGE, arg_types, &["as_of"])
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(cell_field()))
-    }
-
-    fn is_nullable(&self) -> bool {
-        false
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(activity_state_fields(args))
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup(stickiness_groups(&args)?)))
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(GroupsOf(stickiness_groups(&args)?)))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
-    }
-}
-
-fn stickiness_groups(args: &AccumulatorArgs) -> Result<Activity<StickinessReport>> {
-    let state = ActivityGroups::new(
-        NAME,
-        args,
-        &[Period::Week, Period::Month],
-        Arguments {
-            first_seen: None,
-            as_of: Some(3),
-        },
-    )?;
-    Ok(Activity {
-        state,
-        report: StickinessReport,
-    })
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct StickinessReport;
+/// The report of `Stickiness` (see [`ActivityReport`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct StickinessReport;
 
 /// People per number of active days (index N - 1), per period from `first` to `last`.
 fn day_counts(group: &Group, first: i64, last: i64) -> Vec<[i64; 32]> {
@@ -168,6 +85,23 @@ fn day_counts(group: &Group, first: i64, last: i64) -> Vec<[i64; 32]> {
 }
 
 impl ActivityReport for StickinessReport {
+    const NAME: &'static str = NAME;
+    const USAGE: &'static str = USAGE;
+    const OPTIONAL_TIMES: &'static [&'static str] = &["as_of"];
+    const PERIODS: &'static [Period] = &[Period::Week, Period::Month];
+    const ARGUMENTS: Arguments = Arguments {
+        first_seen: None,
+        as_of: Some(3),
+    };
+
+    fn item_fields() -> Fields {
+        cell_fields()
+    }
+
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
+    }
+
     fn results(&self, state: &ActivityGroups, groups: &[Group]) -> Result<ArrayRef> {
         let period = state.period;
         let mut start = Date32Builder::new();
