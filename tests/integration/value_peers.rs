@@ -222,4 +222,28 @@ async fn customer_value_functions_agree_with_lifetimes() {
             );
         }
     }
+
+    // Calibration/holdout summaries: CDNOW's 39 + 39 weeks, and the random orders split at noon
+    // in three (period, unit) pairs.
+    for split in reference["holdout"].as_array().unwrap() {
+        let (table, pair) = (
+            split["table"].as_str().unwrap(),
+            split["pair"].as_str().unwrap(),
+        );
+        let (period, unit) = pair.split_once('/').unwrap();
+        let sql = format!(
+            "SELECT customer, s['frequency_cal'], s['recency_cal'], s['t_cal'], s['monetary_value_cal'],
+               s['frequency_holdout'], s['monetary_value_holdout'], s['duration_holdout']
+             FROM (SELECT customer, clv_holdout_summary(order_time, amount, TIMESTAMP '{}',
+                     TIMESTAMP '{}', '{period}', '{unit}') AS s FROM {table} GROUP BY customer)",
+            split["calibration_end"].as_str().unwrap(),
+            split["observation_end"].as_str().unwrap(),
+        );
+        let what = format!("holdout {table} {pair}");
+        let ours = float_rows(&ctx, &sql).await;
+        compare_summaries(&what, &ours, &split["rows"]);
+        // the same at 1 partition, where every customer's orders meet in one state
+        let ours_1 = float_rows(&session(dir.path(), 1).await, &sql).await;
+        assert_eq!(ours, ours_1, "{what}: 1 and 4 partitions differ");
+    }
 }

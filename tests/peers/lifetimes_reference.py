@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 warnings.simplefilter("ignore")
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter  # noqa: E402
-from lifetimes.utils import summary_data_from_transaction_data  # noqa: E402
+from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data  # noqa: E402
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
@@ -153,5 +153,55 @@ reference["cdnow"]["pareto_predictions"] = {
     customer: [float(expected[customer]), float(np.asarray(alive)[i]), float(clv[customer])]
     for i, customer in enumerate(cdnow_weekly.index)
 }
+
+
+# Calibration/holdout splits: CDNOW's usual 39 + 39 weeks, and the random orders (several a day,
+# some at times of day) split at noon, so that orders later on the calibration end's day are
+# holdout orders, as lifetimes compares instants.
+def holdout(frame, calibration_end, observation_end, pair):
+    freq, multiplier = PAIRS[pair]
+    data = frame.copy()
+    data["order_time"] = data["order_time"].dt.tz_localize(None)
+    h = calibration_and_holdout_data(
+        data,
+        "customer",
+        "order_time",
+        calibration_period_end=calibration_end,
+        observation_period_end=observation_end,
+        freq=freq,
+        freq_multiplier=multiplier,
+        monetary_value_col="amount",
+    )
+    columns = [
+        "frequency_cal",
+        "recency_cal",
+        "T_cal",
+        "monetary_value_cal",
+        "frequency_holdout",
+        "monetary_value_holdout",
+        "duration_holdout",
+    ]
+    return {c: [float(v) for v in row] for c, row in zip(h.index, h[columns].values)}
+
+
+reference["holdout"] = [
+    {
+        "table": "cdnow",
+        "calibration_end": "1997-09-30 00:00:00",
+        "observation_end": "1998-06-30 00:00:00",
+        "pair": "day/week",
+        "rows": holdout(cdnow, "1997-09-30", "1998-06-30", ("day", "week")),
+    }
+]
+for pair in [("day", "week"), ("hour", "day"), ("week", "week")]:
+    reference["holdout"].append(
+        {
+            "table": "transactions",
+            "calibration_end": "2025-09-01 12:00:00",
+            "observation_end": "2025-12-15 06:00:00",
+            "pair": "/".join(pair),
+            "rows": holdout(orders, "2025-09-01 12:00:00", "2025-12-15 06:00:00", pair),
+        }
+    )
 (out / "reference.json").write_text(json.dumps(reference))
 print(f"wrote {out}: {len(orders)} orders, {len(cdnow)} CDNOW orders")

@@ -221,6 +221,21 @@ pub fn clv_summary(
     clv_summary_udaf().call(arguments([order_time, amount, as_of], period_and_unit))
 }
 
+/// `clv_holdout_summary(order_time, amount, calibration_end, observation_end [, period [,
+/// unit]])`: `period_and_unit` as in `clv_summary`.
+pub fn clv_holdout_summary(
+    order_time: Expr,
+    amount: Expr,
+    calibration_end: Expr,
+    observation_end: Expr,
+    period_and_unit: Vec<Expr>,
+) -> Expr {
+    clv_holdout_summary_udaf().call(arguments(
+        [order_time, amount, calibration_end, observation_end],
+        period_and_unit,
+    ))
+}
+
 /// `bgnbd_fit(frequency, recency, t [, penalizer])`
 pub fn bgnbd_fit(frequency: Expr, recency: Expr, t: Expr, penalizer: Option<Expr>) -> Expr {
     bgnbd_fit_udaf().call(with_optional([frequency, recency, t], penalizer))

@@ -120,6 +120,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         attribution_udaf(),
         markov_attribution_udaf(),
         clv_summary_udaf(),
+        clv_holdout_summary_udaf(),
         bgnbd_fit_udaf(),
         pareto_nbd_fit_udaf(),
         gamma_gamma_fit_udaf(),

@@ -39,13 +39,14 @@ use crate::attribution::Attribution;
 use crate::funnel::{WindowFunnel, WindowFunnelDetail, WindowFunnelTotals, WindowFunnelValues};
 use crate::paths::PathEdges;
 use crate::value::clv_summary::ClvSummary;
+use crate::value::holdout_summary::ClvHoldoutSummary;
 
 /// How much of its group an aggregate of this crate keeps in its state, which decides whether
 /// its partial aggregation can pay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keeps {
     /// Every input row of the group, so that a partial aggregation cannot shrink their input:
-    /// `clv_summary` (every order), `attribution` (every touch) and `path_edges` (every event). They run in one phase
+    /// `clv_summary` and `clv_holdout_summary` (every order), `attribution` (every touch) and `path_edges` (every event). They run in one phase
     /// whatever their group keys.
     EveryRow,
     /// The rows that match a step: the funnels. See below.
@@ -67,7 +68,11 @@ pub enum Keeps {
 /// phases.
 pub fn keeps(function: &AggregateUDF) -> Option<Keeps> {
     let function = function.inner();
-    if function.is::<ClvSummary>() || function.is::<Attribution>() || function.is::<PathEdges>() {
+    if function.is::<ClvSummary>()
+        || function.is::<ClvHoldoutSummary>()
+        || function.is::<Attribution>()
+        || function.is::<PathEdges>()
+    {
         Some(Keeps::EveryRow)
     } else if function.is::<WindowFunnel>()
         || function.is::<WindowFunnelDetail>()

@@ -232,6 +232,14 @@ pub fn is_interval(data_type: &DataType) -> bool {
 // ---- calendar periods ----------------------------------------------------------------
 
 pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// A UTC instant in microseconds as text for error messages ('2026-03-01 00:00:00').
+pub fn format_micros(micros: i64) -> String {
+    match datafusion::arrow::temporal_conversions::timestamp_us_to_datetime(micros) {
+        Some(time) => time.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+        None => format!("{micros} microseconds"),
+    }
+}
 pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
 /// A calendar period purchases are counted in, and the unit times are measured in.

@@ -2,9 +2,7 @@
 //! (frequency, recency, t, monetary_value) that repeat-buying models take, with the conventions
 //! of `lifetimes.utils.summary_data_from_transaction_data`.
 //!
-//! The state is flat: one (group, period start, amount) entry per order for all groups, compacted
-//! (sorted, same-period entries summed) whenever it doubles, so it stays within about twice the
-//! number of distinct customer-periods, with no per-group allocation.
+//! The state is `period_totals`' flat period totals of all groups.
 
 use std::sync::{Arc, LazyLock};
 
@@ -12,23 +10,22 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray,
     TimestampMicrosecondArray,
 };
-use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
-use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Fields, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use crate::arguments::check_argument_count;
+use super::period_totals::{
+    GroupConstant, PeriodEntry, PeriodListsState, PeriodTotals, by_group, coerce_order_arguments,
+    customer_summary, literal_period, order_amount, order_and_end_columns, period_lists,
+    single_order_lists,
+};
 use crate::conditions::passes;
 use crate::doc_sections::VALUE_SECTION;
-use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, list_array, state_field};
-use crate::grouped_rows::{Sorted, counting_sort};
-use crate::literals::literal_text;
-use crate::strings::is_string_type;
+use crate::flat_groups::{FlatGroups, GroupsOf, OneGroup, state_field};
 pub use crate::time::Period;
 
 const NAME: &str = "clv_summary";
@@ -80,22 +77,6 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-fn literal_period(args: &AccumulatorArgs, index: usize, default: Period) -> Result<Period> {
-    if args.exprs.len() <= index {
-        return Ok(default);
-    }
-    let what = if index == 3 { "period" } else { "unit" };
-    match literal_text(args, index) {
-        Some(text) => match Period::parse(&text) {
-            Some(period) => Ok(period),
-            None => {
-                exec_err!("{NAME}: unknown {what} '{text}': use 'hour', 'day', 'week' or 'month'")
-            }
-        },
-        _ => exec_err!("{NAME}: {what} must be a string literal such as 'day'"),
-    }
-}
-
 /// The (order_time, amount, as_of) columns, as `coerce_types` made them.
 fn order_columns(
     values: &[ArrayRef],
@@ -104,14 +85,8 @@ fn order_columns(
     &Float64Array,
     &TimestampMicrosecondArray,
 )> {
-    match (
-        values[0].as_primitive_opt::<TimestampMicrosecondType>(),
-        values[1].as_primitive_opt::<Float64Type>(),
-        values[2].as_primitive_opt::<TimestampMicrosecondType>(),
-    ) {
-        (Some(times), Some(amounts), Some(as_ofs)) => Ok((times, amounts, as_ofs)),
-        _ => exec_err!("{NAME}: unexpected argument types"),
-    }
+    let (times, amounts, [as_ofs]) = order_and_end_columns(NAME, values)?;
+    Ok((times, amounts, as_ofs))
 }
 
 /// as_of's period (its tick) for each row of a batch. as_of is nearly always one value (a
@@ -147,19 +122,6 @@ impl<'a> AsOfPeriods<'a> {
     }
 }
 
-/// An order's amount: NULL counts as 0 (the order still counts), NaN and infinity are errors.
-fn order_amount(amounts: &Float64Array, row: usize) -> Result<f64> {
-    let amount = if amounts.is_null(row) {
-        0.0
-    } else {
-        amounts.value(row)
-    };
-    if !amount.is_finite() {
-        return exec_err!("{NAME}: amount must be a number, got {amount}");
-    }
-    Ok(amount)
-}
-
 impl AggregateUDFImpl for ClvSummary {
     fn name(&self) -> &str {
         NAME
@@ -170,31 +132,12 @@ impl AggregateUDFImpl for ClvSummary {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        check_argument_count(
+        coerce_order_arguments(
             NAME,
             "(order_time, amount, as_of [, period [, unit]])",
-            arg_types.len(),
-            3..=5,
-        )?;
-        let time_zone = match &arg_types[0] {
-            DataType::Timestamp(_, tz) => tz.clone(),
-            DataType::Date32 | DataType::Date64 => None,
-            other => {
-                return plan_err!("{NAME}: order_time must be a timestamp or date, got {other}");
-            }
-        };
-        let time = DataType::Timestamp(TimeUnit::Microsecond, time_zone);
-        if !(arg_types[1].is_numeric() || arg_types[1].is_null()) {
-            return plan_err!("{NAME}: amount must be numeric, got {}", arg_types[1]);
-        }
-        let mut types = vec![time.clone(), DataType::Float64, time];
-        for t in &arg_types[3..] {
-            if !is_string_type(t) {
-                return plan_err!("{NAME}: period and unit must be strings such as 'day', got {t}");
-            }
-            types.push(t.clone());
-        }
-        Ok(types)
+            arg_types,
+            1,
+        )
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -231,90 +174,9 @@ impl AggregateUDFImpl for ClvSummary {
 
 impl ClvSummary {
     fn groups(&self, args: &AccumulatorArgs) -> Result<ClvGroups> {
-        let period = literal_period(args, 3, Period::Day)?;
-        let unit = literal_period(args, 4, period)?;
-        Ok(ClvGroups {
-            period,
-            unit,
-            as_of: AsOfByGroup::default(),
-            entries: Vec::new(),
-            next_compaction: MIN_COMPACTION,
-        })
-    }
-}
-
-/// One order, or one customer-period after compaction.
-#[derive(Debug, Clone, Copy, Default)]
-struct Entry {
-    group: u32,
-    /// the period's tick (see `Period::tick`)
-    period: i32,
-    amount: f64,
-}
-
-/// as_of's period start for each group. It is nearly always one value for every row (a
-/// literal), so that value is kept once, with a byte per group saying whether the group has had
-/// a row (small enough to stay in cache); values per group are kept only once two differ.
-#[derive(Debug, Default, Clone)]
-struct AsOfByGroup {
-    common: Option<i64>,
-    seen: Vec<bool>,
-    per_group: Option<Vec<Option<i64>>>,
-}
-
-impl AsOfByGroup {
-    fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    fn resize(&mut self, groups: usize) {
-        if self.seen.len() < groups {
-            self.seen.resize(groups, false);
-            if let Some(per_group) = &mut self.per_group {
-                per_group.resize(groups, None);
-            }
-        }
-    }
-
-    #[inline]
-    fn set(&mut self, group: usize, as_of: i64) -> Result<()> {
-        if let Some(per_group) = &mut self.per_group {
-            match per_group[group] {
-                None => per_group[group] = Some(as_of),
-                Some(existing) if existing == as_of => {}
-                Some(_) => {
-                    return exec_err!("{NAME}: as_of must be the same for every row of a group");
-                }
-            }
-            self.seen[group] = true;
-            return Ok(());
-        }
-        match self.common {
-            Some(common) if common != as_of => {
-                self.per_group = Some(self.seen.iter().map(|&s| s.then_some(common)).collect());
-                self.set(group, as_of)
-            }
-            _ => {
-                self.common = Some(as_of);
-                self.seen[group] = true;
-                Ok(())
-            }
-        }
-    }
-
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Option<i64>> {
-        let seen = emit_to.take_needed(&mut self.seen);
-        match &mut self.per_group {
-            Some(per_group) => emit_to.take_needed(per_group),
-            None => seen
-                .into_iter()
-                .map(|s| if s { self.common } else { None })
-                .collect(),
-        }
-    }
-
-    fn heap_size(&self) -> usize {
-        self.seen.capacity() + self.per_group.as_ref().map_or(0, |p| p.capacity() * 16)
+        let period = literal_period(NAME, args, 3, "period", Period::Day)?;
+        let unit = literal_period(NAME, args, 4, "unit", period)?;
+        Ok(ClvGroups::new(period, unit))
     }
 }
 
@@ -322,107 +184,27 @@ impl AsOfByGroup {
 struct ClvGroups {
     period: Period,
     unit: Period,
-    as_of: AsOfByGroup,
-    entries: Vec<Entry>,
-    /// The entry count at which `push` compacts next.
-    next_compaction: usize,
+    /// as_of's period (tick) per group
+    as_of: GroupConstant,
+    totals: PeriodTotals,
 }
 
-/// Compaction does not pay below this many entries.
-const MIN_COMPACTION: usize = 1 << 20;
-
 impl ClvGroups {
-    fn set_as_of(&mut self, group: usize, as_of: i64) -> Result<()> {
-        self.as_of.set(group, as_of)
-    }
-
-    fn push(&mut self, group: usize, period: i64, amount: f64) -> Result<()> {
-        let (Ok(group), Ok(period)) = (u32::try_from(group), i32::try_from(period)) else {
-            return exec_err!(
-                "{NAME}: an order time or group is out of range (period {period}, group {group})"
-            );
-        };
-        if self.entries.len() >= u32::MAX as usize {
-            return exec_err!(
-                "{NAME}: more than {} orders in one partition; raise target_partitions",
-                u32::MAX
-            );
-        }
-        self.entries.push(Entry {
-            group,
+    fn new(period: Period, unit: Period) -> Self {
+        Self {
             period,
-            amount,
-        });
-        // Compaction before the end is only there to bound memory where customers buy several
-        // times per period; it waits until the entries are several times the groups, and
-        // `compact` spaces the next one by how much this one saved, so its cost stays linear
-        // in the input and near nothing where there is little to merge.
-        let len = self.entries.len();
-        if len >= self.next_compaction && len >= self.as_of.len().saturating_mul(4) {
-            self.compact();
+            unit,
+            as_of: GroupConstant::new(NAME, "as_of"),
+            totals: PeriodTotals::new(NAME),
         }
-        Ok(())
     }
 
-    /// Sorts by (group, period) and sums the entries of each customer-period: a counting sort
-    /// by group (groups are dense indices), then each group's few entries by period.
-    fn compact(&mut self) {
-        let before = self.entries.len();
-        let groups = self.as_of.len();
-        let entries = std::mem::take(&mut self.entries);
-        let Sorted {
-            starts,
-            items: mut sorted,
-        } = counting_sort(
-            entries.len(),
-            groups,
-            |i| Some(entries[i].group as usize),
-            |i| entries[i],
-        );
-        drop(entries);
-        self.entries = Vec::with_capacity(sorted.len());
-        for g in 0..groups {
-            let slice = &mut sorted[starts[g] as usize..starts[g + 1] as usize];
-            // by amount too, so that a customer-period's total is summed in the same order
-            // however its orders arrived
-            slice.sort_unstable_by(|x, y| {
-                x.period.cmp(&y.period).then(x.amount.total_cmp(&y.amount))
-            });
-            for entry in slice.iter() {
-                match self.entries.last_mut() {
-                    Some(last) if last.group == entry.group && last.period == entry.period => {
-                        last.amount += entry.amount;
-                    }
-                    _ => self.entries.push(*entry),
-                }
-            }
-        }
-        // Twice the entries left when a quarter or more merged away; eight times when less did,
-        // since then the entries are nearly all distinct customer-periods already.
-        let left = self.entries.len();
-        let growth = if left.saturating_mul(4) <= before.saturating_mul(3) {
-            2
-        } else {
-            8
-        };
-        self.next_compaction = left.saturating_mul(growth).max(MIN_COMPACTION);
-    }
-
-    /// Takes the compacted entries and as_of values of the groups `emit_to` names, renumbering
-    /// the groups that stay.
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<Option<i64>>, Vec<Entry>) {
-        self.compact();
+    /// Takes the compacted entries and as_of values of the groups `emit_to` names.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Option<i64>>, Vec<PeriodEntry>) {
+        let groups = self.as_of.groups();
         let as_of = self.as_of.take(emit_to);
-        let emitted = as_of.len();
-        let split = self
-            .entries
-            .partition_point(|e| (e.group as usize) < emitted);
-        let mut rest = self.entries.split_off(split);
-        for entry in &mut rest {
-            entry.group -= emitted as u32;
-        }
-        let taken = std::mem::replace(&mut self.entries, rest);
-        (as_of, taken)
+        let entries = self.totals.take(groups, as_of.len());
+        (as_of, entries)
     }
 }
 
@@ -436,27 +218,11 @@ impl FlatGroups for ClvGroups {
         let groups = as_of.len();
         let mut columns: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(groups));
         let mut valid = Vec::with_capacity(groups);
-        // ticks to microseconds, then to units (dividing last, as lifetimes does)
-        let (tick, unit) = (self.period.tick_micros(), self.unit.unit_micros());
-        let mut next = 0;
-        for (group, as_of) in as_of.iter().enumerate() {
-            let start = next;
-            while next < entries.len() && entries[next].group as usize == group {
-                next += 1;
-            }
-            let periods = &entries[start..next];
-            match (periods.first(), periods.last(), as_of) {
-                (Some(first), Some(last), Some(as_of)) => {
-                    let repeats = (periods.len() - 1) as f64;
-                    let repeat_total: f64 = periods[1..].iter().map(|e| e.amount).sum();
-                    columns[0].push(repeats);
-                    columns[1].push((i64::from(last.period - first.period) * tick) as f64 / unit);
-                    columns[2].push(((as_of - i64::from(first.period)) * tick) as f64 / unit);
-                    columns[3].push(if repeats > 0.0 {
-                        repeat_total / repeats
-                    } else {
-                        0.0
-                    });
+        for (periods, as_of) in by_group(&entries, groups).zip(&as_of) {
+            match as_of {
+                Some(as_of) if !periods.is_empty() => {
+                    let summary = customer_summary(periods, *as_of, self.period, self.unit);
+                    columns.iter_mut().zip(summary).for_each(|(c, v)| c.push(v));
                     valid.push(true);
                 }
                 _ => {
@@ -480,18 +246,8 @@ impl FlatGroups for ClvGroups {
 
     fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let (as_of, entries) = self.take(emit_to);
-        let mut lengths = vec![0usize; as_of.len()];
-        for entry in &entries {
-            lengths[entry.group as usize] += 1;
-        }
-        let offsets = OffsetBuffer::from_lengths(lengths);
-        let periods = Int64Array::from_iter_values(entries.iter().map(|e| i64::from(e.period)));
-        let amounts = Float64Array::from_iter_values(entries.iter().map(|e| e.amount));
-        Ok(vec![
-            Arc::new(Int64Array::from(as_of)),
-            list_array(&offsets, Arc::new(periods))?,
-            list_array(&offsets, Arc::new(amounts))?,
-        ])
+        let [periods, amounts] = period_lists(&entries, as_of.len())?;
+        Ok(vec![Arc::new(Int64Array::from(as_of)), periods, amounts])
     }
 
     fn update_rows(
@@ -502,62 +258,38 @@ impl FlatGroups for ClvGroups {
     ) -> Result<()> {
         let (times, amounts, as_ofs) = order_columns(values)?;
         let as_of_periods = AsOfPeriods::new(self.period, as_ofs);
+        let groups = self.as_of.groups();
         for row in 0..times.len() {
             if !keep(row) || times.is_null(row) {
                 continue;
             }
             let as_of = as_of_periods.at(row)?;
             let group = group_of(row);
-            self.set_as_of(group, as_of)?;
+            self.as_of.set(group, as_of)?;
             let period = self.period.tick(times.value(row));
             if period > as_of {
                 continue;
             }
-            let amount = order_amount(amounts, row)?;
-            self.push(group, period, amount)?;
+            let amount = order_amount(NAME, amounts, row)?;
+            self.totals.push(group, period, amount, groups)?;
         }
         Ok(())
     }
 
     fn merge_rows(&mut self, states: &[ArrayRef], group_of: impl Fn(usize) -> usize) -> Result<()> {
-        let (Some(as_ofs), Some(periods), Some(amounts)) = (
-            states[0].as_primitive_opt::<Int64Type>(),
-            states[1].as_list_opt::<i32>(),
-            states[2].as_list_opt::<i32>(),
-        ) else {
+        let Some(as_ofs) = states[0].as_primitive_opt::<Int64Type>() else {
             return exec_err!("{NAME}: unexpected partial state");
         };
-        // read the lists' values through their offsets: slicing a list per row would allocate
-        // two arrays per state row, and states come one row per order when DataFusion skips
-        // partial aggregation
-        let (Some(period_values), Some(amount_values)) = (
-            periods.values().as_primitive_opt::<Int64Type>(),
-            amounts.values().as_primitive_opt::<Float64Type>(),
-        ) else {
-            return exec_err!("{NAME}: unexpected partial state");
-        };
-        let (period_offsets, amount_offsets) = (periods.value_offsets(), amounts.value_offsets());
-        let (period_values, amount_values) = (period_values.values(), amount_values.values());
+        let lists = PeriodListsState::new(NAME, &states[1], &states[2])?;
+        let groups = self.as_of.groups();
         for row in 0..as_ofs.len() {
             if as_ofs.is_null(row) {
                 continue;
             }
             let group = group_of(row);
-            self.set_as_of(group, as_ofs.value(row))?;
-            let (start, end) = (
-                period_offsets[row] as usize,
-                period_offsets[row + 1] as usize,
-            );
-            let amount_start = amount_offsets[row] as usize;
-            if amount_offsets[row + 1] as usize - amount_start != end - start {
-                return exec_err!("{NAME}: unexpected partial state");
-            }
-            for i in 0..end - start {
-                self.push(
-                    group,
-                    period_values[start + i],
-                    amount_values[amount_start + i],
-                )?;
+            self.as_of.set(group, as_ofs.value(row))?;
+            for (period, amount) in lists.row(NAME, row)? {
+                self.totals.push(group, period, amount, groups)?;
             }
         }
         Ok(())
@@ -575,40 +307,35 @@ impl FlatGroups for ClvGroups {
         let as_of_periods = AsOfPeriods::new(self.period, as_ofs);
         let rows = times.len();
         let mut as_of_ticks: Vec<Option<i64>> = Vec::with_capacity(rows);
-        let mut lengths: Vec<usize> = Vec::with_capacity(rows);
-        let mut periods: Vec<i64> = Vec::with_capacity(rows);
-        let mut values_out: Vec<f64> = Vec::with_capacity(rows);
+        let mut orders: Vec<Option<(i64, f64)>> = Vec::with_capacity(rows);
         for row in 0..rows {
             if !passes(opt_filter, row) || times.is_null(row) {
                 as_of_ticks.push(None);
-                lengths.push(0);
+                orders.push(None);
                 continue;
             }
             let as_of = as_of_periods.at(row)?;
             let period = self.period.tick(times.value(row));
             as_of_ticks.push(Some(as_of));
             if period > as_of {
-                lengths.push(0);
+                orders.push(None);
                 continue;
             }
             if i32::try_from(period).is_err() {
                 return exec_err!("{NAME}: an order time is out of range (period {period})");
             }
-            let amount = order_amount(amounts, row)?;
-            lengths.push(1);
-            periods.push(period);
-            values_out.push(amount);
+            orders.push(Some((period, order_amount(NAME, amounts, row)?)));
         }
-        let offsets = OffsetBuffer::from_lengths(lengths);
+        let [periods, amounts] = single_order_lists(&orders)?;
         Ok(vec![
             Arc::new(Int64Array::from(as_of_ticks)),
-            list_array(&offsets, Arc::new(Int64Array::from(periods)))?,
-            list_array(&offsets, Arc::new(Float64Array::from(values_out)))?,
+            periods,
+            amounts,
         ])
     }
 
     fn heap_size(&self) -> usize {
-        self.entries.capacity() * size_of::<Entry>() + self.as_of.heap_size()
+        self.totals.heap_size() + self.as_of.heap_size()
     }
 }
 
@@ -617,15 +344,10 @@ mod tests {
     use super::*;
     use crate::time::MICROS_PER_DAY;
     use datafusion::arrow::array::TimestampMicrosecondArray;
+    use datafusion::arrow::datatypes::Float64Type;
 
     fn groups() -> GroupsOf<ClvGroups> {
-        GroupsOf(ClvGroups {
-            period: Period::Day,
-            unit: Period::Week,
-            as_of: AsOfByGroup::default(),
-            entries: Vec::new(),
-            next_compaction: MIN_COMPACTION,
-        })
+        GroupsOf(ClvGroups::new(Period::Day, Period::Week))
     }
 
     #[test]

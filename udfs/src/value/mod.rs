@@ -11,8 +11,10 @@ pub mod pareto_nbd;
 
 pub mod clv_summary;
 pub mod fit_udaf;
+pub mod holdout_summary;
 pub mod lifecycle;
 #[cfg(test)]
 mod model_tests;
+pub mod period_totals;
 pub mod predict;
 pub mod rfm;
