@@ -1597,10 +1597,10 @@ fn nightly_runs_on_a_growing_lake_rerun_and_full_refresh_agree() {
     let nightly = latest_run_of(&out, "2026-01-30");
 
     let first = csv_tables(&nightly);
-    assert_eq!(first.len(), 23, "CSV tables: {:?}", first.keys());
+    assert_eq!(first.len(), 25, "CSV tables: {:?}", first.keys());
 
     let rerun_log = run("2026-01-30", &[]);
-    assert!(rerun_log.contains("17 steps (17 reused)"), "{rerun_log}");
+    assert!(rerun_log.contains("18 steps (18 reused)"), "{rerun_log}");
     let rerun = latest_run_of(&out, "2026-01-30");
     assert_ne!(rerun, nightly);
     assert_eq!(csv_tables(&rerun), first, "a rerun copies the outputs");

@@ -7,7 +7,7 @@
 //! The browser checks need Debian's `chromium` and `npm ci --prefix tests/browser` (CI
 //! installs both); `USERLAKE_SKIP_BROWSER=1` skips them on a machine without.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -236,7 +236,7 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
         .iter()
         .map(|r| r["channel"].as_str())
         .filter(|c| *c != "all")
-        .collect::<std::collections::BTreeSet<_>>()
+        .collect::<BTreeSet<_>>()
         .len() as u64;
     let by_channel = chart(&seen, "DAU by acquisition channel");
     assert_eq!(by_channel["series"].as_u64(), Some(channels));
@@ -294,7 +294,7 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     }
 
     let attribution = csv_rows(&run, "attribution_report.csv");
-    let touched: std::collections::BTreeSet<&str> = attribution
+    let touched: BTreeSet<&str> = attribution
         .iter()
         .map(|r| r["channel"].as_str())
         .filter(|c| *c != "(no touch)")
@@ -323,6 +323,7 @@ fn the_nightly_report_opens_offline_with_every_section_and_chart() {
     assert!(overlap.len() >= 4 * 8, "{overlap:?}");
     check_behaviour_charts(&seen, &run);
     check_ltv_matrices(&seen, &run);
+    check_ltv_validation(&seen, &run);
     assert_eq!(charts_of(&seen, "fission").len(), 3);
     assert_eq!(
         chart(&seen, "People by component size")["points"].as_u64(),
@@ -357,7 +358,7 @@ fn check_behaviour_charts(seen: &Value, run: &Path) {
         assert!(edges >= 10, "{flow}: {edges} edges");
         let sankey = chart(seen, &format!("Flow: {flow}"));
         // the 6 busiest edges of each of the 5 depths, or all of a depth with fewer
-        let depths: std::collections::BTreeSet<&str> = flows
+        let depths: BTreeSet<&str> = flows
             .iter()
             .filter(|r| r["flow"] == flow)
             .map(|r| r["depth"].as_str())
@@ -450,6 +451,65 @@ fn check_ltv_matrices(seen: &Value, run: &Path) {
             "{title}"
         );
     }
+}
+
+/// ltv_validation has every model at every calibration frequency with the same customers and
+/// actual purchases, its buckets add up to ltv_validation_summary's customers, BG/NBD fitted on
+/// the calibration part converged, and the chart draws the actual and every model's prediction
+/// at every frequency.
+fn check_ltv_validation(seen: &Value, run: &Path) {
+    let number = |row: &BTreeMap<String, String>, column: &str| -> f64 {
+        row[column]
+            .parse()
+            .unwrap_or_else(|_| panic!("{column} in {row:?}"))
+    };
+    let summary = csv_rows(run, "ltv_validation_summary.csv");
+    let models: Vec<&str> = summary.iter().map(|r| r["model"].as_str()).collect();
+    assert_eq!(models, ["bgnbd", "calibration_rate", "pareto_nbd"]);
+    assert_eq!(summary[0]["converged"], "true", "{summary:?}");
+    let customers = number(&summary[0], "customers");
+    assert!(customers > 100.0, "{summary:?}");
+    for row in &summary {
+        assert_eq!(number(row, "customers"), customers);
+        assert_eq!(row["actual_purchases"], summary[0]["actual_purchases"]);
+        assert!(
+            number(row, "mean_absolute_error") >= number(row, "bias").abs(),
+            "{row:?}"
+        );
+    }
+    let buckets = csv_rows(run, "ltv_validation.csv");
+    let frequencies: BTreeSet<&str> = buckets
+        .iter()
+        .map(|r| r["frequency_cal"].as_str())
+        .collect();
+    assert_eq!(
+        buckets.len(),
+        3 * frequencies.len(),
+        "every model at every frequency"
+    );
+    assert!(frequencies.len() >= 4, "{frequencies:?}");
+    for model in models {
+        let of_model: Vec<_> = buckets.iter().filter(|r| r["model"] == model).collect();
+        let total: f64 = of_model.iter().map(|r| number(r, "customers")).sum();
+        assert_eq!(total, customers, "{model}");
+        let actual: f64 = of_model
+            .iter()
+            .map(|r| number(r, "customers") * number(r, "actual_purchases"))
+            .sum();
+        assert!(
+            (actual - number(&summary[0], "actual_purchases")).abs() < 0.01 * customers,
+            "{model}: {actual}"
+        );
+    }
+    let drawn = chart(
+        seen,
+        "Holdout purchases by calibration frequency: actual and predicted",
+    );
+    assert_eq!(
+        (drawn["series"].as_u64(), drawn["points"].as_u64()),
+        (Some(4), Some(4 * frequencies.len() as u64)),
+        "{drawn}"
+    );
 }
 
 /// audience_overlap, made with bitmaps, counts what plain SQL counts over the run's

@@ -1,6 +1,7 @@
 //! LTV: cumulative margin curves by acquisition month and channel (`ltv_cohort`), LTV/CAC
 //! (`ltv_cac`) and ROI (`channel_roi`) by channel, and the BG/NBD and Gamma-Gamma fits
-//! (`ltv_model`) with their predictions over frequency and recency (`ltv_matrix`).
+//! (`ltv_model`) with their predictions over frequency and recency (`ltv_matrix`), and the
+//! models' holdout validation (`ltv_validation`, `ltv_validation_summary`).
 
 use datafusion::prelude::SessionContext;
 
@@ -190,7 +191,124 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
             section.push(block);
         }
     }
+    if has_table(ctx, "ltv_validation")? && has_table(ctx, "ltv_validation_summary")? {
+        for block in validation(ctx).await? {
+            section.push(block);
+        }
+    }
     Ok(section)
+}
+
+/// The models' names in the validation tables, as the page prints them.
+fn model_name(model: &str) -> String {
+    match model {
+        "bgnbd" => "BG/NBD".to_string(),
+        "pareto_nbd" => "Pareto/NBD".to_string(),
+        "calibration_rate" => "calibration rate".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The holdout check of the models (`ltv_validation`, `ltv_validation_summary`): actual and
+/// predicted holdout purchases by calibration frequency, as lifetimes'
+/// plot_calibration_purchases_vs_holdout_purchases, and each model's errors.
+async fn validation(ctx: &SessionContext) -> Result<Vec<Block>> {
+    let mut blocks = vec![Block::Heading(
+        "Do the models predict? Holdout validation".to_string(),
+    )];
+    let summary = query(
+        ctx,
+        "SELECT model, to_char(calibration_end, '%Y-%m-%d %H:%M') AS calibration_end, \
+         to_char(observation_end, '%Y-%m-%d %H:%M') AS observation_end, holdout_weeks, customers, \
+         actual_purchases, predicted_purchases, mean_absolute_error, bias, \
+         CASE WHEN converged THEN 'yes' WHEN NOT converged THEN 'no' ELSE '—' END AS converged \
+         FROM ltv_validation_summary ORDER BY model",
+    )
+    .await?;
+    let Some(first) = summary.first() else {
+        blocks.push(Block::NoData(no_rows(
+            "ltv_validation_summary",
+            "no customer bought before the calibration end",
+        )));
+        return Ok(blocks);
+    };
+    let weeks = Kind::Count.print(first.number("holdout_weeks"));
+    blocks.push(Block::Note(format!(
+        "The models are fitted again on the orders up to {} alone and predict each customer's \
+         purchases in the {weeks} weeks that follow (to {}), which the lake has seen. \
+         'Calibration rate' predicts each customer's own repeat rate before the split times the \
+         holdout's length: a model whose error is not below it adds nothing. Tables \
+         ltv_validation and ltv_validation_summary.",
+        first.text("calibration_end"),
+        first.text("observation_end"),
+    )));
+    let rows = query(
+        ctx,
+        "SELECT model, CASE WHEN frequency_cal >= 10 THEN '10+' \
+         ELSE CAST(frequency_cal AS VARCHAR) END AS frequency, customers, actual_purchases, \
+         predicted_purchases FROM ltv_validation ORDER BY frequency_cal, model",
+    )
+    .await?;
+    let frequencies = distinct(&rows, "frequency");
+    // every model has the same customers and actual purchases: the first model's are the
+    // actual line
+    let actual = values_by(&rows, "frequency", &frequencies, "actual_purchases", |_| {
+        true
+    });
+    let mut series = vec![Series::new("actual", Mark::Bar, Kind::Decimal, actual)];
+    for model in distinct(&summary, "model") {
+        let values = values_by(
+            &rows,
+            "frequency",
+            &frequencies,
+            "predicted_purchases",
+            |r| r.text("model") == model,
+        );
+        series.push(Series::new(
+            model_name(&model),
+            Mark::Line,
+            Kind::Decimal,
+            values,
+        ));
+    }
+    blocks.push(Block::Chart(Box::new(categories(
+        "Holdout purchases by calibration frequency: actual and predicted",
+        format!(
+            "Mean purchases per customer in the {weeks}-week holdout, by repeat purchases before \
+             it (10+ = ten or more): what customers did (bars) and what each model predicted \
+             (lines)."
+        ),
+        &frequencies,
+        &[Axis::new("purchases per customer", Kind::Decimal)],
+        series,
+        false,
+    ))));
+    let mut table = Table::new(
+        "Holdout errors per customer (table ltv_validation_summary)",
+        &[
+            "model",
+            "customers",
+            "actual purchases",
+            "predicted purchases",
+            "mean absolute error",
+            "bias (predicted − actual)",
+            "converged",
+        ],
+        1,
+    );
+    for row in &summary {
+        table.rows.push(vec![
+            model_name(&row.text("model")),
+            Kind::Count.print(row.number("customers")),
+            Kind::Count.print(row.number("actual_purchases")),
+            Kind::Decimal.print(row.number("predicted_purchases")),
+            Kind::Decimal.print(row.number("mean_absolute_error")),
+            Kind::Decimal.print(row.number("bias")),
+            row.text("converged"),
+        ]);
+    }
+    blocks.push(Block::Table(table));
+    Ok(blocks)
 }
 
 /// The BG/NBD predictions over the frequency × recency grid (`ltv_matrix`) as heatmaps: P(alive)

@@ -346,3 +346,94 @@ fn the_fit_does_not_depend_on_how_patterns_were_counted() {
     let b = bgnbd::fit(&RepeatBuyingData::new(&left.sorted()), 0.0);
     assert_eq!(a, b);
 }
+
+/// A small sample whose Pareto/NBD likelihood keeps rising as s and beta grow together (lifetimes
+/// stops at s = 166, beta = 2961): the fit must end, quickly, whatever it reports.
+#[test]
+fn pareto_nbd_fit_ends_on_data_without_an_interior_optimum() {
+    // (frequency, recency in days, t in days, customers)
+    let rows = [
+        (0.0, 0.0, 1.0, 1),
+        (0.0, 0.0, 2.0, 5),
+        (0.0, 0.0, 3.0, 3),
+        (0.0, 0.0, 4.0, 3),
+        (0.0, 0.0, 5.0, 4),
+        (0.0, 0.0, 7.0, 1),
+        (0.0, 0.0, 8.0, 4),
+        (0.0, 0.0, 9.0, 1),
+        (0.0, 0.0, 10.0, 2),
+        (0.0, 0.0, 11.0, 2),
+        (0.0, 0.0, 12.0, 2),
+        (0.0, 0.0, 13.0, 2),
+        (0.0, 0.0, 14.0, 4),
+        (0.0, 0.0, 15.0, 2),
+        (0.0, 0.0, 16.0, 1),
+        (0.0, 0.0, 20.0, 1),
+        (0.0, 0.0, 21.0, 1),
+        (0.0, 0.0, 22.0, 1),
+        (0.0, 0.0, 23.0, 2),
+        (0.0, 0.0, 25.0, 3),
+        (0.0, 0.0, 27.0, 2),
+        (0.0, 0.0, 28.0, 1),
+        (0.0, 0.0, 30.0, 1),
+        (0.0, 0.0, 36.0, 1),
+        (0.0, 0.0, 37.0, 1),
+        (0.0, 0.0, 38.0, 1),
+        (0.0, 0.0, 42.0, 2),
+        (0.0, 0.0, 44.0, 1),
+        (1.0, 1.0, 3.0, 1),
+        (1.0, 1.0, 15.0, 1),
+        (1.0, 2.0, 12.0, 1),
+        (1.0, 3.0, 7.0, 1),
+        (1.0, 3.0, 14.0, 1),
+        (1.0, 4.0, 13.0, 1),
+        (1.0, 4.0, 25.0, 1),
+        (1.0, 5.0, 23.0, 1),
+        (1.0, 6.0, 12.0, 1),
+        (1.0, 6.0, 34.0, 1),
+        (1.0, 7.0, 14.0, 1),
+        (1.0, 8.0, 18.0, 1),
+        (1.0, 11.0, 38.0, 1),
+        (1.0, 13.0, 18.0, 1),
+        (1.0, 15.0, 36.0, 1),
+        (1.0, 17.0, 23.0, 1),
+        (1.0, 18.0, 29.000000000000004, 1),
+        (1.0, 23.0, 26.0, 1),
+        (1.0, 25.0, 28.0, 1),
+        (2.0, 4.0, 6.0, 1),
+        (2.0, 4.0, 16.0, 1),
+        (2.0, 5.0, 24.0, 1),
+        (2.0, 8.0, 22.0, 1),
+        (2.0, 15.0, 31.0, 1),
+        (2.0, 17.0, 34.0, 1),
+        (2.0, 18.0, 35.0, 1),
+        (2.0, 22.0, 26.0, 1),
+        (3.0, 12.0, 17.0, 1),
+        (3.0, 21.0, 38.0, 1),
+        (3.0, 29.000000000000004, 31.0, 1),
+        (3.0, 30.0, 42.0, 1),
+        (4.0, 15.0, 20.0, 1),
+        (4.0, 25.0, 28.0, 1),
+        (7.0, 21.0, 26.0, 1),
+        (43.0, 44.0, 45.0, 1),
+    ];
+    let mut counts = PatternCounts::<3>::default();
+    for (x, r, t, n) in rows {
+        counts.add([x, r / 7.0, t / 7.0], n);
+    }
+    let data = RepeatBuyingData::new(&counts.sorted());
+    let started = std::time::Instant::now();
+    let fit = pareto_nbd::fit(&data, 0.0);
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(fit.customers, 90);
+    assert!(seconds < 60.0, "the fit took {seconds} s: {fit:?}");
+    // no interior optimum: not converged, but at the limit lifetimes heads for too, a dropout
+    // rate s / beta of 0.0561 per week (lifetimes stops at 166.09 / 2961.27)
+    assert!(!fit.converged, "{fit:?}");
+    let params = fit.params.expect("finite parameters");
+    let rate = params[2] / params[3];
+    assert!(
+        (rate / (166.0912 / 2961.2653) - 1.0).abs() < 0.01,
+        "{params:?}"
+    );
+}

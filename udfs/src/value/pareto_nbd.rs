@@ -8,7 +8,7 @@ use super::bgnbd::log_add_exp;
 use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{Fit, finish};
 use super::optimize::{FiniteDifferences, minimize};
-use crate::special::ln_hyp2f1_positive;
+use crate::special::ln_hyp2f1_c_is_a_plus_1;
 
 /// Parameters (r, alpha, s, beta).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,8 +40,9 @@ impl ParetoNbd {
         let gap = high - low;
         let rsx = r + s + x;
         let (q1, q2) = (high + t_x, high + t);
-        let ln_p1 = ln_hyp2f1_positive(rsx, second, rsx + 1.0, gap / q1)?;
-        let ln_p2 = ln_hyp2f1_positive(rsx, second, rsx + 1.0, gap / q2)?;
+        // 1 - gap / q is (low + time) / q, without cancellation when low is far below high
+        let ln_p1 = ln_hyp2f1_c_is_a_plus_1(rsx, second, gap / q1, (low + t_x) / q1)?;
+        let ln_p2 = ln_hyp2f1_c_is_a_plus_1(rsx, second, gap / q2, (low + t) / q2)?;
         // ln(p1 / q1^rsx - p2 / q2^rsx); the difference is >= 0 and is 0 when t_x = t.
         let first = ln_p1 - rsx * q1.ln();
         let second = ln_p2 - rsx * q2.ln();
