@@ -223,6 +223,108 @@ async fn customer_value_functions_agree_with_lifetimes() {
         }
     }
 
+    // MBG/NBD: lifetimes' fits on the random orders' and CDNOW's weekly summaries, and its
+    // predictions on every CDNOW customer at lifetimes' own parameters.
+    let mbg_fit_sql = |table: &str, as_of: &str| {
+        format!(
+            "SELECT 'fit', m['r'], m['alpha'], m['a'], m['b'], CAST(m['converged'] AS DOUBLE) FROM (
+               SELECT mbgnbd_fit(s['frequency'], s['recency'], s['t']) AS m FROM
+                 (SELECT clv_summary(order_time, amount, TIMESTAMP '{as_of} 00:00:00', 'day', 'week') AS s
+                  FROM {table} GROUP BY customer))"
+        )
+    };
+    for (table, as_of, expected) in [
+        ("transactions", as_of, &reference["fits"]["mbgnbd"]),
+        ("cdnow", cdnow_as_of, &cdnow["mbgnbd"]),
+    ] {
+        let ours = float_rows(&ctx, &mbg_fit_sql(table, as_of)).await["fit"].clone();
+        assert_eq!(ours[4], Some(1.0), "MBG/NBD on {table} converged");
+        for (i, t) in floats(expected).into_iter().enumerate() {
+            assert_close(
+                &format!("MBG/NBD on {table}, parameter {i}"),
+                ours[i].unwrap(),
+                t,
+                1e-4,
+            );
+        }
+    }
+    let mbg = floats(&cdnow["mbgnbd"]);
+    let mbg_sql = format!(
+        "WITH m AS (SELECT named_struct('r', {}, 'alpha', {}, 'a', {}, 'b', {}) AS mbg, named_struct('p', {}, 'q', {}, 'v', {}) AS gg)
+         SELECT customer,
+           mbgnbd_expected_purchases(mbg, 26, f, r, t), mbgnbd_p_alive(mbg, f, r, t),
+           mbgnbd_clv(mbg, f, r, t, gamma_gamma_expected_spend(gg, f, m), 12, 0.01, 4.345)
+         FROM (SELECT customer, s['frequency'] f, s['recency'] r, s['t'] t, s['monetary_value'] m FROM
+           (SELECT customer, clv_summary(order_time, amount, TIMESTAMP '{cdnow_as_of} 00:00:00', 'day', 'week') AS s FROM cdnow GROUP BY customer)
+           WHERE s IS NOT NULL) CROSS JOIN m",
+        mbg[0], mbg[1], mbg[2], mbg[3], cdnow_gg[0], cdnow_gg[1], cdnow_gg[2]
+    );
+    let ours = float_rows(&ctx, &mbg_sql).await;
+    let theirs = cdnow["mbgnbd_predictions"].as_object().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for (customer, values) in &ours {
+        for (i, (o, t)) in values.iter().zip(floats(&theirs[customer])).enumerate() {
+            assert_close(
+                &format!("MBG/NBD prediction {i} of CDNOW customer {customer}"),
+                o.unwrap(),
+                t,
+                1e-8,
+            );
+        }
+    }
+
+    // BG/BB on the donations data: lifetimes' fit, and its predictions at its own parameters
+    // for every pattern.
+    let donations_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/donations.csv");
+    ctx.sql(&format!(
+        "CREATE EXTERNAL TABLE donations STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+        donations_dir.display()
+    ))
+    .await
+    .unwrap();
+    let donations = &reference["donations"];
+    let ours = float_rows(
+        &ctx,
+        "SELECT 'fit', m['alpha'], m['beta'], m['gamma'], m['delta'], CAST(m['converged'] AS DOUBLE) FROM (
+           SELECT bgbb_fit(frequency, recency, periods) AS m
+           FROM (SELECT frequency, recency, periods, unnest(range(weights)) FROM donations))",
+    )
+    .await["fit"]
+    .clone();
+    assert_eq!(ours[4], Some(1.0), "BG/BB converged");
+    for (i, t) in floats(&donations["bgbb"]).into_iter().enumerate() {
+        assert_close(&format!("BG/BB parameter {i}"), ours[i].unwrap(), t, 1e-4);
+    }
+    let bgbb = floats(&donations["bgbb"]);
+    let predictions = float_rows(
+        &ctx,
+        &format!(
+            "WITH m AS (SELECT named_struct('alpha', {}, 'beta', {}, 'gamma', {}, 'delta', {}) AS model)
+             SELECT concat(frequency, '/', recency, '/', periods),
+               bgbb_expected_purchases(model, 10, frequency, recency, periods),
+               bgbb_p_alive(model, 0, frequency, recency, periods),
+               bgbb_p_alive(model, 5, frequency, recency, periods)
+             FROM donations CROSS JOIN m",
+            bgbb[0], bgbb[1], bgbb[2], bgbb[3]
+        ),
+    )
+    .await;
+    let expected = donations["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), expected.len());
+    for row in expected {
+        let row = floats(row);
+        let key = format!("{}/{}/{}", row[0], row[1], row[2]);
+        for (i, (o, t)) in predictions[&key].iter().zip(&row[3..]).enumerate() {
+            // lifetimes adds 1e-15 inside its likelihood's logarithm; ours does not
+            assert_close(
+                &format!("BG/BB prediction {i} of {key}"),
+                o.unwrap(),
+                *t,
+                1e-9,
+            );
+        }
+    }
+
     // Calibration/holdout summaries: CDNOW's 39 + 39 weeks, and the random orders split at noon
     // in three (period, unit) pairs.
     for split in reference["holdout"].as_array().unwrap() {

@@ -17,7 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 warnings.simplefilter("ignore")
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter  # noqa: E402
+from lifetimes import (  # noqa: E402
+    BetaGeoBetaBinomFitter,
+    BetaGeoFitter,
+    GammaGammaFitter,
+    ModifiedBetaGeoFitter,
+    ParetoNBDFitter,
+)
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data  # noqa: E402
 
 out = Path(sys.argv[1])
@@ -203,5 +209,42 @@ for pair in [("day", "week"), ("hour", "day"), ("week", "week")]:
             "rows": holdout(orders, "2025-09-01 12:00:00", "2025-12-15 06:00:00", pair),
         }
     )
+
+# MBG/NBD: the fit on CDNOW's weekly summary and on the random orders' one, and its predictions
+# on every CDNOW customer at lifetimes' own fit: expected purchases in 26 weeks, P(alive) and the
+# 12-month CLV (CDNOW's Gamma-Gamma spend, 1% a month, weeks)
+mbg = ModifiedBetaGeoFitter().fit(f, r, T)
+mbg_expected = mbg.conditional_expected_number_of_purchases_up_to_time(26, f, r, T)
+mbg_alive = mbg.conditional_probability_alive(f, r, T)
+mbg_clv = cdnow_gg.customer_lifetime_value(
+    mbg, f, r, T, cdnow_weekly["monetary_value"], time=12, discount_rate=0.01, freq="W"
+)
+reference["cdnow"]["mbgnbd"] = [float(v) for v in mbg.params_.values]
+reference["cdnow"]["mbgnbd_predictions"] = {
+    customer: [float(mbg_expected[customer]), float(np.asarray(mbg_alive)[i]), float(mbg_clv[customer])]
+    for i, customer in enumerate(cdnow_weekly.index)
+}
+reference["fits"]["mbgnbd"] = [
+    float(v) for v in ModifiedBetaGeoFitter().fit(weekly["frequency"], weekly["recency"], weekly["T"]).params_.values
+]
+
+# BG/BB on the donations data of Fader, Hardie and Shang (2010), which lifetimes ships: the fit,
+# and at lifetimes' parameters, per pattern, the expected donations over the next 10 appeals and
+# P(alive) now and 5 appeals ahead.
+donations = pd.read_csv(Path(__file__).parent.parent / "data" / "donations.csv")
+bgbb = BetaGeoBetaBinomFitter().fit(
+    donations["frequency"], donations["recency"], donations["periods"], weights=donations["weights"]
+)
+x, tx, n = (donations[c].to_numpy() for c in ["frequency", "recency", "periods"])
+bgbb_expected = bgbb.conditional_expected_number_of_purchases_up_to_time(10, x, tx, n)
+bgbb_alive_now = bgbb.conditional_probability_alive(0, x, tx, n)
+bgbb_alive_later = bgbb.conditional_probability_alive(5, x, tx, n)
+reference["donations"] = {
+    "bgbb": [float(v) for v in bgbb.params_.values],
+    "predictions": [
+        [int(x[i]), int(tx[i]), int(n[i]), float(bgbb_expected[i]), float(bgbb_alive_now[i]), float(bgbb_alive_later[i])]
+        for i in range(len(donations))
+    ],
+}
 (out / "reference.json").write_text(json.dumps(reference))
 print(f"wrote {out}: {len(orders)} orders, {len(cdnow)} CDNOW orders")

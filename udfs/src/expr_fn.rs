@@ -241,6 +241,11 @@ pub fn bgnbd_fit(frequency: Expr, recency: Expr, t: Expr, penalizer: Option<Expr
     bgnbd_fit_udaf().call(with_optional([frequency, recency, t], penalizer))
 }
 
+/// `mbgnbd_fit(frequency, recency, t [, penalizer])`
+pub fn mbgnbd_fit(frequency: Expr, recency: Expr, t: Expr, penalizer: Option<Expr>) -> Expr {
+    mbgnbd_fit_udaf().call(with_optional([frequency, recency, t], penalizer))
+}
+
 /// `pareto_nbd_fit(frequency, recency, t [, penalizer])`
 pub fn pareto_nbd_fit(frequency: Expr, recency: Expr, t: Expr, penalizer: Option<Expr>) -> Expr {
     pareto_nbd_fit_udaf().call(with_optional([frequency, recency, t], penalizer))
@@ -304,6 +309,27 @@ impl ClvArguments {
 /// units_per_month)`
 pub fn bgnbd_clv(arguments: ClvArguments) -> Expr {
     bgnbd_clv_udf().call(arguments.into_vec())
+}
+
+/// `mbgnbd_expected_purchases(model, horizon, frequency, recency, t)`
+pub fn mbgnbd_expected_purchases(
+    model: Expr,
+    horizon: Expr,
+    frequency: Expr,
+    recency: Expr,
+    t: Expr,
+) -> Expr {
+    mbgnbd_expected_purchases_udf().call(vec![model, horizon, frequency, recency, t])
+}
+
+/// `mbgnbd_p_alive(model, frequency, recency, t)`
+pub fn mbgnbd_p_alive(model: Expr, frequency: Expr, recency: Expr, t: Expr) -> Expr {
+    mbgnbd_p_alive_udf().call(vec![model, frequency, recency, t])
+}
+
+/// `mbgnbd_clv(...)`, with the arguments of [`bgnbd_clv`] (an MBG/NBD model).
+pub fn mbgnbd_clv(arguments: ClvArguments) -> Expr {
+    mbgnbd_clv_udf().call(arguments.into_vec())
 }
 
 /// `pareto_nbd_expected_purchases(model, horizon, frequency, recency, t)`
@@ -536,4 +562,51 @@ pub fn bitmap_xor_count(bitmaps: Vec<Expr>) -> Expr {
 /// `bitmap_andnot_count(bitmap1, bitmap2)`
 pub fn bitmap_andnot_count(bitmap1: Expr, bitmap2: Expr) -> Expr {
     bitmap_andnot_count_udf().call(vec![bitmap1, bitmap2])
+}
+
+/// `sbg_fit(period, churned [, penalizer])`
+pub fn sbg_fit(period: Expr, churned: Expr, penalizer: Option<Expr>) -> Expr {
+    sbg_fit_udaf().call(with_optional([period, churned], penalizer))
+}
+
+/// `sbg_survival(model, period)`
+pub fn sbg_survival(model: Expr, period: Expr) -> Expr {
+    sbg_survival_udf().call(vec![model, period])
+}
+
+/// `sbg_retention_rate(model, period)`
+pub fn sbg_retention_rate(model: Expr, period: Expr) -> Expr {
+    sbg_retention_rate_udf().call(vec![model, period])
+}
+
+/// `sbg_derl(model, renewals, discount_rate)`
+pub fn sbg_derl(model: Expr, renewals: Expr, discount_rate: Expr) -> Expr {
+    sbg_derl_udf().call(vec![model, renewals, discount_rate])
+}
+
+/// `bgbb_fit(frequency, recency, n_periods [, penalizer])`
+pub fn bgbb_fit(frequency: Expr, recency: Expr, n_periods: Expr, penalizer: Option<Expr>) -> Expr {
+    bgbb_fit_udaf().call(with_optional([frequency, recency, n_periods], penalizer))
+}
+
+/// `bgbb_expected_purchases(model, periods_ahead, frequency, recency, n_periods)`
+pub fn bgbb_expected_purchases(
+    model: Expr,
+    periods_ahead: Expr,
+    frequency: Expr,
+    recency: Expr,
+    n_periods: Expr,
+) -> Expr {
+    bgbb_expected_purchases_udf().call(vec![model, periods_ahead, frequency, recency, n_periods])
+}
+
+/// `bgbb_p_alive(model, periods_ahead, frequency, recency, n_periods)`
+pub fn bgbb_p_alive(
+    model: Expr,
+    periods_ahead: Expr,
+    frequency: Expr,
+    recency: Expr,
+    n_periods: Expr,
+) -> Expr {
+    bgbb_p_alive_udf().call(vec![model, periods_ahead, frequency, recency, n_periods])
 }

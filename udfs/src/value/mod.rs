@@ -2,12 +2,15 @@
 //! repeat-buying models take, and the BG/NBD, Pareto/NBD and Gamma-Gamma models fitted as
 //! aggregates, with their predictions as scalar functions.
 
+pub mod bgbb;
 pub mod bgnbd;
 pub mod data;
 pub mod fit;
 pub mod gamma_gamma;
+pub mod mbgnbd;
 pub mod optimize;
 pub mod pareto_nbd;
+pub mod sbg;
 
 pub mod clv_summary;
 pub mod fit_udaf;

@@ -1,6 +1,9 @@
 //! Per-customer predictions from a fitted model, as scalar functions that take the fit's struct
 //! (so a report cross-joins the one-row fit with the customer summaries):
-//! `bgnbd_expected_purchases`, `bgnbd_p_alive`, `gamma_gamma_expected_spend`, `bgnbd_clv`.
+//! `bgnbd_expected_purchases`, `bgnbd_p_alive`, `gamma_gamma_expected_spend`, `bgnbd_clv`, and
+//! the same for MBG/NBD (`mbgnbd_*`) and Pareto/NBD (`pareto_nbd_*`); the sBG model's
+//! `sbg_survival`, `sbg_retention_rate` and `sbg_derl`; BG/BB's `bgbb_expected_purchases` and
+//! `bgbb_p_alive`.
 
 use std::sync::{Arc, LazyLock};
 
@@ -14,10 +17,13 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::bgbb::BetaGeoBetaBinom;
 use super::bgnbd::BgNbd;
 use super::fit_udaf::Model;
 use super::gamma_gamma::GammaGamma;
+use super::mbgnbd::MbgNbd;
 use super::pareto_nbd::ParetoNbd;
+use super::sbg::ShiftedBetaGeometric;
 use crate::doc_sections::VALUE_SECTION;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +35,14 @@ pub enum PredictionKind {
     ParetoExpectedPurchases,
     ParetoProbabilityAlive,
     ParetoLifetimeValue,
+    ModifiedExpectedPurchases,
+    ModifiedProbabilityAlive,
+    ModifiedLifetimeValue,
+    SbgSurvival,
+    SbgRetentionRate,
+    SbgResidualLifetime,
+    BgbbExpectedPurchases,
+    BgbbProbabilityAlive,
 }
 
 impl PredictionKind {
@@ -41,6 +55,14 @@ impl PredictionKind {
             Self::ParetoExpectedPurchases => "pareto_nbd_expected_purchases",
             Self::ParetoProbabilityAlive => "pareto_nbd_p_alive",
             Self::ParetoLifetimeValue => "pareto_nbd_clv",
+            Self::ModifiedExpectedPurchases => "mbgnbd_expected_purchases",
+            Self::ModifiedProbabilityAlive => "mbgnbd_p_alive",
+            Self::ModifiedLifetimeValue => "mbgnbd_clv",
+            Self::SbgSurvival => "sbg_survival",
+            Self::SbgRetentionRate => "sbg_retention_rate",
+            Self::SbgResidualLifetime => "sbg_derl",
+            Self::BgbbExpectedPurchases => "bgbb_expected_purchases",
+            Self::BgbbProbabilityAlive => "bgbb_p_alive",
         }
     }
 
@@ -50,6 +72,13 @@ impl PredictionKind {
             Self::ParetoExpectedPurchases
             | Self::ParetoProbabilityAlive
             | Self::ParetoLifetimeValue => Model::ParetoNbd,
+            Self::ModifiedExpectedPurchases
+            | Self::ModifiedProbabilityAlive
+            | Self::ModifiedLifetimeValue => Model::MbgNbd,
+            Self::SbgSurvival | Self::SbgRetentionRate | Self::SbgResidualLifetime => {
+                Model::ShiftedBetaGeometric
+            }
+            Self::BgbbExpectedPurchases | Self::BgbbProbabilityAlive => Model::BetaGeoBetaBinom,
             _ => Model::BgNbd,
         }
     }
@@ -57,12 +86,19 @@ impl PredictionKind {
     /// The numeric arguments after the model.
     fn argument_names(self) -> &'static [&'static str] {
         match self {
-            Self::ExpectedPurchases | Self::ParetoExpectedPurchases => {
-                &["horizon", "frequency", "recency", "t"]
-            }
-            Self::ProbabilityAlive | Self::ParetoProbabilityAlive => &["frequency", "recency", "t"],
+            Self::ExpectedPurchases
+            | Self::ParetoExpectedPurchases
+            | Self::ModifiedExpectedPurchases => &["horizon", "frequency", "recency", "t"],
+            Self::ProbabilityAlive
+            | Self::ParetoProbabilityAlive
+            | Self::ModifiedProbabilityAlive => &["frequency", "recency", "t"],
             Self::ExpectedSpend => &["frequency", "monetary_value"],
-            Self::LifetimeValue | Self::ParetoLifetimeValue => &[
+            Self::SbgSurvival | Self::SbgRetentionRate => &["period"],
+            Self::SbgResidualLifetime => &["renewals", "discount_rate"],
+            Self::BgbbExpectedPurchases | Self::BgbbProbabilityAlive => {
+                &["periods_ahead", "frequency", "recency", "n_periods"]
+            }
+            Self::LifetimeValue | Self::ParetoLifetimeValue | Self::ModifiedLifetimeValue => &[
                 "frequency",
                 "recency",
                 "t",
@@ -190,6 +226,153 @@ static PARETO_CLV_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("monthly_discount_rate", "E.g. 0.01.")
     .with_argument("units_per_month", "30 when recency and t are in days, 4.345 in weeks.")
     .with_related_udf("bgnbd_clv")
+    .build()
+});
+
+static MBGNBD_EXPECTED_PURCHASES_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Expected repeat purchases in the next `horizon` of a customer with history (frequency, \
+         recency, t), under a modified BG/NBD fit (lifetimes' \
+         `ModifiedBetaGeoFitter.conditional_expected_number_of_purchases_up_to_time`). `horizon` \
+         is in the unit of recency and t. NULL when an input is NULL.",
+        "mbgnbd_expected_purchases(model, horizon, frequency, recency, t)",
+    )
+    .with_argument(
+        "model",
+        "The struct mbgnbd_fit returns (or any struct with float fields r, alpha, a, b).",
+    )
+    .with_argument("horizon", "How far ahead, in the unit of recency and t.")
+    .with_argument(
+        "frequency, recency, t",
+        "The customer's summary, as mbgnbd_fit takes it.",
+    )
+    .with_related_udf("bgnbd_expected_purchases")
+    .build()
+});
+
+static MBGNBD_P_ALIVE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Probability that a customer with history (frequency, recency, t) is still active under a \
+         modified BG/NBD fit (lifetimes' `conditional_probability_alive`): 1 / (1 + a / (b + \
+         frequency) ((alpha + t) / (alpha + recency))^(r + frequency)). Unlike BG/NBD it is \
+         below 1 for a customer who never bought again.",
+        "mbgnbd_p_alive(model, frequency, recency, t)",
+    )
+    .with_argument("model", "The struct mbgnbd_fit returns.")
+    .with_argument("frequency, recency, t", "The customer's summary.")
+    .with_related_udf("bgnbd_p_alive")
+    .build()
+});
+
+static MBGNBD_CLV_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Discounted customer lifetime value over the next `months` months under a modified \
+         BG/NBD fit, with the same discounting as bgnbd_clv (lifetimes' \
+         `customer_lifetime_value` with a ModifiedBetaGeoFitter).",
+        "mbgnbd_clv(model, frequency, recency, t, spend, months, monthly_discount_rate, units_per_month)",
+    )
+    .with_argument("model", "The struct mbgnbd_fit returns.")
+    .with_argument("frequency, recency, t", "The customer's summary.")
+    .with_argument("spend", "Value per future purchase.")
+    .with_argument("months", "Horizon in months, a non-negative integer.")
+    .with_argument("monthly_discount_rate", "E.g. 0.01.")
+    .with_argument("units_per_month", "30 when recency and t are in days, 4.345 in weeks.")
+    .with_related_udf("bgnbd_clv")
+    .build()
+});
+
+static SBG_SURVIVAL_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "The share of a cohort still members after `period` periods under an sBG fit (Fader \
+         and Hardie 2007, equation 2): S(t) = B(alpha, beta + t) / B(alpha, beta); 1 at period \
+         0. The projected retention curve of a cohort.",
+        "sbg_survival(model, period)",
+    )
+    .with_argument("model", "The struct sbg_fit returns (or any struct with float fields alpha, beta).")
+    .with_argument("period", "Periods since joining, a non-negative number.")
+    .with_sql_example("```sql\nSELECT p, sbg_survival(m.model, p) FROM (SELECT sbg_fit(period, churned) AS model FROM members) m\nCROSS JOIN unnest(range(0, 13)) AS t(p);\n```")
+    .build()
+});
+
+static SBG_RETENTION_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "The retention rate of period `period` under an sBG fit (Fader and Hardie 2007, \
+         equation 3): the share of the members of period t - 1 who renew into period t, \
+         (beta + t - 1) / (alpha + beta + t - 1). It rises with t, as the members likely to \
+         leave leave first.",
+        "sbg_retention_rate(model, period)",
+    )
+    .with_argument("model", "The struct sbg_fit returns.")
+    .with_argument("period", "The period renewed into, at least 1.")
+    .build()
+});
+
+static SBG_DERL_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "The discounted expected residual lifetime of a member who has renewed `renewals` \
+         times, under an sBG fit (Fader and Hardie 2010, \"Customer-base valuation in a \
+         contractual setting\", equation 6): the expected number of renewals still to come, \
+         the next one (now due) counted in full and each later one discounted by (1 + \
+         discount_rate) per further period. Times the value of a renewal, it \
+         is the member's expected residual value. NULL when the series does not settle.",
+        "sbg_derl(model, renewals, discount_rate)",
+    )
+    .with_argument("model", "The struct sbg_fit returns.")
+    .with_argument(
+        "renewals",
+        "Renewals the member has made so far, a non-negative integer.",
+    )
+    .with_argument(
+        "discount_rate",
+        "Per period, greater than 0 (e.g. 0.1 a year).",
+    )
+    .build()
+});
+
+static BGBB_EXPECTED_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Expected transactions of a customer (frequency, recency, n_periods) at the next \
+         `periods_ahead` opportunities under a BG/BB fit (Fader, Hardie and Shang 2010, \
+         equation 13; lifetimes' \
+         `BetaGeoBetaBinomFitter.conditional_expected_number_of_purchases_up_to_time`).",
+        "bgbb_expected_purchases(model, periods_ahead, frequency, recency, n_periods)",
+    )
+    .with_argument(
+        "model",
+        "The struct bgbb_fit returns (or any struct with float fields alpha, beta, gamma, delta).",
+    )
+    .with_argument(
+        "periods_ahead",
+        "Future opportunities, a non-negative integer.",
+    )
+    .with_argument(
+        "frequency, recency, n_periods",
+        "The customer's history, as bgbb_fit takes it.",
+    )
+    .build()
+});
+
+static BGBB_P_ALIVE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        VALUE_SECTION,
+        "Probability that a customer (frequency, recency, n_periods) is still alive \
+         `periods_ahead` opportunities from now (0: now) under a BG/BB fit (lifetimes' \
+         `conditional_probability_alive`).",
+        "bgbb_p_alive(model, periods_ahead, frequency, recency, n_periods)",
+    )
+    .with_argument("model", "The struct bgbb_fit returns.")
+    .with_argument(
+        "periods_ahead",
+        "Future opportunities, a non-negative integer (0: now).",
+    )
+    .with_argument("frequency, recency, n_periods", "The customer's history.")
     .build()
 });
 
@@ -331,6 +514,14 @@ impl ScalarUDFImpl for Prediction {
             PredictionKind::ParetoExpectedPurchases => &PARETO_EXPECTED_PURCHASES_DOC,
             PredictionKind::ParetoProbabilityAlive => &PARETO_P_ALIVE_DOC,
             PredictionKind::ParetoLifetimeValue => &PARETO_CLV_DOC,
+            PredictionKind::ModifiedExpectedPurchases => &MBGNBD_EXPECTED_PURCHASES_DOC,
+            PredictionKind::ModifiedProbabilityAlive => &MBGNBD_P_ALIVE_DOC,
+            PredictionKind::ModifiedLifetimeValue => &MBGNBD_CLV_DOC,
+            PredictionKind::SbgSurvival => &SBG_SURVIVAL_DOC,
+            PredictionKind::SbgRetentionRate => &SBG_RETENTION_DOC,
+            PredictionKind::SbgResidualLifetime => &SBG_DERL_DOC,
+            PredictionKind::BgbbExpectedPurchases => &BGBB_EXPECTED_DOC,
+            PredictionKind::BgbbProbabilityAlive => &BGBB_P_ALIVE_DOC,
         })
     }
 }
@@ -404,6 +595,18 @@ impl CurveCache {
 }
 
 impl Prediction {
+    /// For BG/NBD and MBG/NBD predictions of purchases: the BG/NBD model whose purchase curve
+    /// they take, and the customer's divisor of it.
+    fn purchase_model(&self, parameters: &[f64], x: f64, t_x: f64, t: f64) -> (BgNbd, f64) {
+        if self.kind.model() == Model::MbgNbd {
+            let model = MbgNbd::from_slice(parameters);
+            (model.purchase_model(), model.recency_divisor(x, t_x, t))
+        } else {
+            let model = BgNbd::from_slice(parameters);
+            (model, model.recency_divisor(x, t_x, t))
+        }
+    }
+
     fn predict(
         &self,
         parameters: &[f64],
@@ -413,7 +616,7 @@ impl Prediction {
         let name = self.name();
         check_parameters(name, parameters)?;
         Ok(match self.kind {
-            PredictionKind::ExpectedPurchases => {
+            PredictionKind::ExpectedPurchases | PredictionKind::ModifiedExpectedPurchases => {
                 check_summary(name, v[1], v[2], v[3])?;
                 if !(v[0].is_finite() && v[0] >= 0.0) {
                     return exec_err!(
@@ -422,9 +625,73 @@ impl Prediction {
                     );
                 }
                 let (horizon, x, t_x, t) = (v[0], v[1], v[2], v[3]);
-                let model = BgNbd::from_slice(parameters);
+                let (model, divisor) = self.purchase_model(parameters, x, t_x, t);
                 let curve = curves.curve(&model, x, t, [horizon, 0.0], || vec![horizon]);
-                BgNbd::expected_from_curve(curve[0], model.recency_divisor(x, t_x, t))
+                BgNbd::expected_from_curve(curve[0], divisor)
+            }
+            PredictionKind::SbgSurvival | PredictionKind::SbgRetentionRate => {
+                let period = v[0];
+                let first = if self.kind == PredictionKind::SbgSurvival {
+                    0.0
+                } else {
+                    1.0
+                };
+                if !(period.is_finite() && period >= first) {
+                    return exec_err!(
+                        "{name}: period must be a number of at least {first}, got {period}"
+                    );
+                }
+                let model = ShiftedBetaGeometric::from_slice(parameters);
+                Some(if self.kind == PredictionKind::SbgSurvival {
+                    model.survival(period)
+                } else {
+                    model.retention_rate(period)
+                })
+            }
+            PredictionKind::BgbbExpectedPurchases | PredictionKind::BgbbProbabilityAlive => {
+                let [ahead, x, t_x, n] = [v[0], v[1], v[2], v[3]];
+                let integer = |v: f64| v.is_finite() && v >= 0.0 && v.fract() == 0.0;
+                if !(integer(ahead) && ahead < 1e9) {
+                    return exec_err!(
+                        "{name}: periods_ahead must be a non-negative integer, got {ahead}"
+                    );
+                }
+                if !(integer(x)
+                    && integer(t_x)
+                    && integer(n)
+                    && x <= t_x
+                    && t_x <= n
+                    && (x > 0.0 || t_x == 0.0))
+                {
+                    return exec_err!(
+                        "{name}: (frequency {x}, recency {t_x}, n_periods {n}) is not a history: 0 <= frequency <= recency <= n_periods, integers, recency 0 without transactions"
+                    );
+                }
+                let model = BetaGeoBetaBinom::from_slice(parameters);
+                if self.kind == PredictionKind::BgbbExpectedPurchases {
+                    model.expected_transactions(ahead as u64, x, t_x, n)
+                } else {
+                    Some(model.probability_alive(x, t_x, n, ahead))
+                }
+            }
+            PredictionKind::SbgResidualLifetime => {
+                let (renewals, discount) = (v[0], v[1]);
+                if !(renewals.is_finite() && renewals >= 0.0 && renewals.fract() == 0.0) {
+                    return exec_err!(
+                        "{name}: renewals must be a non-negative integer, got {renewals}"
+                    );
+                }
+                if !(discount.is_finite() && discount > 0.0) {
+                    return exec_err!(
+                        "{name}: discount_rate must be greater than 0, got {discount}"
+                    );
+                }
+                ShiftedBetaGeometric::from_slice(parameters)
+                    .discounted_residual_lifetime(renewals, discount)
+            }
+            PredictionKind::ModifiedProbabilityAlive => {
+                check_summary(name, v[0], v[1], v[2])?;
+                Some(MbgNbd::from_slice(parameters).probability_alive(v[0], v[1], v[2]))
             }
             PredictionKind::ProbabilityAlive => {
                 check_summary(name, v[0], v[1], v[2])?;
@@ -442,10 +709,10 @@ impl Prediction {
                 }
                 GammaGamma::from_slice(parameters).expected_spend(frequency, spend)
             }
-            PredictionKind::LifetimeValue => {
+            PredictionKind::LifetimeValue | PredictionKind::ModifiedLifetimeValue => {
                 let clv = ClvArguments::check(name, v)?;
-                let model = BgNbd::from_slice(parameters);
-                let divisor = model.recency_divisor(clv.frequency, clv.recency, clv.t);
+                let (model, divisor) =
+                    self.purchase_model(parameters, clv.frequency, clv.recency, clv.t);
                 let curve = curves.curve(
                     &model,
                     clv.frequency,
