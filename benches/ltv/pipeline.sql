@@ -1,6 +1,7 @@
 -- The LTV benchmark pipeline in userlake: per-customer summaries from the orders, the BG/NBD
 -- and Gamma-Gamma fits, and predictions for every customer, written to Parquet (snappy, the
--- codec pandas writes on the lifetimes side; userlake's own default is zstd).
+-- codec pandas writes on the lifetimes side; userlake's own default is zstd); then the MBG/NBD
+-- and Pareto/NBD fits and predictions, and the calibration/holdout split.
 --   userlake run benches/ltv/pipeline.sql --var orders=DIR --out OUT
 -- benches/ltv/compare.py runs it and the same pipeline in lifetimes on the same files.
 
@@ -30,3 +31,32 @@ COPY (
 COPY (SELECT bg['r'] AS r, bg['alpha'] AS alpha, bg['a'] AS a, bg['b'] AS b, bg['converged'] AS bg_converged,
              gg['p'] AS p, gg['q'] AS q, gg['v'] AS v, gg['converged'] AS gg_converged FROM model)
 TO '${out}/model.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');
+
+CREATE TABLE more_models AS
+SELECT mbgnbd_fit(frequency, recency, t) AS mbg, pareto_nbd_fit(frequency, recency, t) AS pareto
+FROM summaries;
+
+COPY (
+  SELECT s.customer,
+         mbgnbd_expected_purchases(m.mbg, 52, s.frequency, s.recency, s.t) AS mbg_expected_purchases_52w,
+         mbgnbd_p_alive(m.mbg, s.frequency, s.recency, s.t) AS mbg_p_alive,
+         pareto_nbd_expected_purchases(m.pareto, 52, s.frequency, s.recency, s.t) AS pareto_expected_purchases_52w,
+         pareto_nbd_p_alive(m.pareto, s.frequency, s.recency, s.t) AS pareto_p_alive
+  FROM summaries s CROSS JOIN more_models m
+) TO '${out}/more_predictions.parquet' STORED AS PARQUET OPTIONS ('format.compression' 'snappy');
+
+COPY (
+  SELECT customer, h['frequency_cal'] AS frequency_cal, h['recency_cal'] AS recency_cal, h['t_cal'] AS t_cal,
+         h['monetary_value_cal'] AS monetary_value_cal, h['frequency_holdout'] AS frequency_holdout,
+         h['monetary_value_holdout'] AS monetary_value_holdout, h['duration_holdout'] AS duration_holdout
+  FROM (
+    SELECT customer, clv_holdout_summary(order_time, amount, TIMESTAMP '2025-09-01 00:00:00',
+                                         TIMESTAMP '2026-01-01 00:00:00', 'day', 'week') AS h
+    FROM bench_orders GROUP BY customer
+  ) WHERE h IS NOT NULL
+) TO '${out}/holdout.parquet' STORED AS PARQUET OPTIONS ('format.compression' 'snappy');
+
+COPY (SELECT mbg['r'] AS r, mbg['alpha'] AS alpha, mbg['a'] AS a, mbg['b'] AS b, mbg['converged'] AS mbg_converged,
+             pareto['r'] AS pareto_r, pareto['alpha'] AS pareto_alpha, pareto['s'] AS s,
+             pareto['beta'] AS beta, pareto['converged'] AS pareto_converged FROM more_models)
+TO '${out}/more_models.csv' STORED AS CSV OPTIONS ('format.has_header' 'true');

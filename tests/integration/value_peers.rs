@@ -67,6 +67,28 @@ fn assert_close(what: &str, ours: f64, theirs: f64, tolerance: f64) {
     );
 }
 
+/// Every customer's predictions against lifetimes' (a JSON object of customer to values).
+fn compare_predictions(
+    what: &str,
+    ours: &HashMap<String, Vec<Option<f64>>>,
+    theirs: &Value,
+    tolerance: f64,
+) {
+    let theirs = theirs.as_object().unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{what}: customers");
+    for (customer, values) in ours {
+        for (i, (o, t)) in values.iter().zip(floats(&theirs[customer])).enumerate() {
+            let o = o.unwrap_or_else(|| panic!("{what}: prediction {i} of {customer} is NULL"));
+            assert_close(
+                &format!("{what}: prediction {i} of {customer}"),
+                o,
+                t,
+                tolerance,
+            );
+        }
+    }
+}
+
 fn summary_sql(table: &str, as_of: &str, period: &str, unit: &str) -> String {
     format!(
         "SELECT customer, s['frequency'], s['recency'], s['t'], s['monetary_value'] FROM (
@@ -180,18 +202,7 @@ async fn customer_value_functions_agree_with_lifetimes() {
         bg[0], bg[1], bg[2], bg[3], gg[0], gg[1], gg[2]
     );
     let ours = float_rows(&ctx, &predictions_sql).await;
-    let theirs = fits["predictions"].as_object().unwrap();
-    assert_eq!(ours.len(), theirs.len());
-    for (customer, values) in &ours {
-        for (i, (o, t)) in values.iter().zip(floats(&theirs[customer])).enumerate() {
-            assert_close(
-                &format!("prediction {i} of {customer}"),
-                o.unwrap(),
-                t,
-                1e-8,
-            );
-        }
-    }
+    compare_predictions("BG/NBD", &ours, &fits["predictions"], 1e-8);
 
     // Pareto/NBD predictions on every CDNOW customer at lifetimes' own Pareto/NBD and
     // Gamma-Gamma fits: expected purchases in 26 weeks, P(alive) and the 12-month CLV.
@@ -209,19 +220,13 @@ async fn customer_value_functions_agree_with_lifetimes() {
         pareto[0], pareto[1], pareto[2], pareto[3], cdnow_gg[0], cdnow_gg[1], cdnow_gg[2]
     );
     let ours = float_rows(&ctx, &pareto_sql).await;
-    let theirs = cdnow["pareto_predictions"].as_object().unwrap();
-    assert_eq!(ours.len(), theirs.len());
     assert!(ours.len() > 2000, "every CDNOW customer: {}", ours.len());
-    for (customer, values) in &ours {
-        for (i, (o, t)) in values.iter().zip(floats(&theirs[customer])).enumerate() {
-            assert_close(
-                &format!("Pareto/NBD prediction {i} of CDNOW customer {customer}"),
-                o.unwrap(),
-                t,
-                1e-6,
-            );
-        }
-    }
+    compare_predictions(
+        "Pareto/NBD on CDNOW",
+        &ours,
+        &cdnow["pareto_predictions"],
+        1e-6,
+    );
 
     // MBG/NBD: lifetimes' fits on the random orders' and CDNOW's weekly summaries, and its
     // predictions on every CDNOW customer at lifetimes' own parameters.
@@ -260,18 +265,12 @@ async fn customer_value_functions_agree_with_lifetimes() {
         mbg[0], mbg[1], mbg[2], mbg[3], cdnow_gg[0], cdnow_gg[1], cdnow_gg[2]
     );
     let ours = float_rows(&ctx, &mbg_sql).await;
-    let theirs = cdnow["mbgnbd_predictions"].as_object().unwrap();
-    assert_eq!(ours.len(), theirs.len());
-    for (customer, values) in &ours {
-        for (i, (o, t)) in values.iter().zip(floats(&theirs[customer])).enumerate() {
-            assert_close(
-                &format!("MBG/NBD prediction {i} of CDNOW customer {customer}"),
-                o.unwrap(),
-                t,
-                1e-8,
-            );
-        }
-    }
+    compare_predictions(
+        "MBG/NBD on CDNOW",
+        &ours,
+        &cdnow["mbgnbd_predictions"],
+        1e-8,
+    );
 
     // BG/BB on the donations data: lifetimes' fit, and its predictions at its own parameters
     // for every pattern.

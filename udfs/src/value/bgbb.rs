@@ -12,8 +12,7 @@ use statrs::function::beta::ln_beta;
 use statrs::function::gamma::ln_gamma;
 
 use super::bgnbd::log_add_exp;
-use super::fit::{Fit, finish};
-use super::optimize::{FiniteDifferences, minimize};
+use super::fit::{DifferencesFit, Fit, Penalty};
 
 /// Parameters (alpha, beta, gamma, delta).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,43 +109,26 @@ impl BetaGeoBetaBinom {
     }
 }
 
-/// Mean negative log-likelihood over the (frequency, recency, n) patterns plus `penalizer`
-/// times the sum of squared parameters: lifetimes' objective.
-fn objective_value(
-    patterns: &[([f64; 3], u64)],
-    customers: f64,
-    penalizer: f64,
-    log_params: &[f64],
-) -> f64 {
-    let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
-    let model = BetaGeoBetaBinom::from_slice(&params);
-    let total: f64 = patterns
-        .iter()
-        .map(|([x, t_x, n], count)| *count as f64 * model.log_likelihood(*x, *t_x, *n))
-        .sum();
-    -total / customers + penalizer * params.iter().map(|p| p * p).sum::<f64>()
-}
-
 /// The maximum-likelihood (or penalised) BG/BB fit over sorted (frequency, recency, n)
-/// patterns.
+/// patterns with their customer counts: lifetimes' objective, the mean negative log-likelihood
+/// plus `penalizer` times the sum of squared parameters.
 pub fn fit(patterns: &[([f64; 3], u64)], penalizer: f64) -> Fit {
-    let customers: u64 = patterns.iter().map(|(_, c)| c).sum();
-    if patterns.is_empty() {
-        return Fit::empty(customers);
-    }
-    let n = customers as f64;
-    let objective = FiniteDifferences(|x: &[f64]| objective_value(patterns, n, penalizer, x));
-    let minimum = minimize(&objective, &[0.0; 4]);
-    finish(
-        &objective,
-        minimum,
-        customers,
-        |_| {},
-        |p| {
-            let log_params: Vec<f64> = p.iter().map(|v| v.ln()).collect();
-            -objective_value(patterns, n, 0.0, &log_params) * n
+    DifferencesFit {
+        parameters: 4,
+        customers: patterns.iter().map(|(_, c)| c).sum(),
+        penalizer,
+        penalty: Penalty::OnMean,
+        total_log_likelihood: &|p| {
+            let model = BetaGeoBetaBinom::from_slice(p);
+            patterns
+                .iter()
+                .map(|([x, t_x, n], count)| *count as f64 * model.log_likelihood(*x, *t_x, *n))
+                .sum()
         },
-    )
+        unscale: &|_| {},
+        log_likelihood_shift: 0.0,
+    }
+    .run()
 }
 
 #[cfg(test)]

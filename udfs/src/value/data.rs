@@ -152,6 +152,23 @@ impl RepeatBuyingData {
     }
 }
 
+impl RepeatBuyingData {
+    /// The sum over the patterns of their weight times `f(frequency, recency, t)` (scaled
+    /// time), over the fixed chunks.
+    pub fn weighted_sum(&self, f: impl Fn(f64, f64, f64) -> f64 + Sync) -> f64 {
+        let [total] = sum_over_chunks::<1>(&self.chunks, |chunk| {
+            let mut total = 0.0;
+            for &(x, start, end, _) in &self.groups.groups[chunk] {
+                for i in start..end {
+                    total += self.weight[i] * f(x, self.recency[i], self.age[i]);
+                }
+            }
+            [total]
+        });
+        total
+    }
+}
+
 /// (frequency, mean spend) patterns of customers with at least one repeat purchase.
 #[derive(Debug)]
 pub struct SpendData {

@@ -1,6 +1,9 @@
-//! What a model fit returns, shared by the three models.
+//! What a model fit returns, shared by the models, and the fit by central differences of the
+//! models without an analytic gradient.
 
-use super::optimize::{Minimum, Objective, has_curvature_in_every_direction};
+use super::optimize::{
+    FiniteDifferences, Minimum, Objective, has_curvature_in_every_direction, minimize,
+};
 
 /// A fitted model: parameters in the input's time units, the unpenalised log-likelihood of the
 /// data at those parameters, the number of customers, and whether the optimiser converged.
@@ -54,5 +57,64 @@ pub fn finish(
         log_likelihood: Some(ll),
         customers,
         converged: minimum.converged && bounded && identified,
+    }
+}
+
+/// Where a model's penalty enters its objective, as lifetimes has it: added to the mean negative
+/// log-likelihood (BetaGeoFitter and the fitters built on it), or to the total before it is
+/// divided by the customers (ParetoNBDFitter; the minimum is that of total plus penalty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Penalty {
+    OnMean,
+    OnTotal,
+}
+
+/// The objective the fits minimise, from the weighted log-likelihood `total` of `customers` at
+/// `params`.
+fn penalised(total: f64, customers: f64, penalizer: f64, penalty: Penalty, params: &[f64]) -> f64 {
+    let squares = penalizer * params.iter().map(|p| p * p).sum::<f64>();
+    match penalty {
+        Penalty::OnMean => -total / customers + squares,
+        Penalty::OnTotal => (-total + squares) / customers,
+    }
+}
+
+/// A model and its data, for a fit by central differences (the models without an analytic
+/// gradient: Pareto/NBD, MBG/NBD, BG/BB, sBG).
+pub struct DifferencesFit<'a> {
+    pub parameters: usize,
+    pub customers: u64,
+    pub penalizer: f64,
+    pub penalty: Penalty,
+    /// The weighted log-likelihood of the data at the parameters (in the data's time units).
+    pub total_log_likelihood: &'a (dyn Fn(&[f64]) -> f64 + Sync),
+    /// Maps the optimum's parameters back to the input's time units.
+    pub unscale: &'a dyn Fn(&mut [f64]),
+    /// Added to the reported log-likelihood: the change of time units (`RepeatBuyingData`'s
+    /// total frequency times ln(scale)), 0 where there is none.
+    pub log_likelihood_shift: f64,
+}
+
+impl DifferencesFit<'_> {
+    /// The objective over log-parameters.
+    pub fn objective(&self, penalizer: f64) -> impl Objective + '_ {
+        let customers = self.customers as f64;
+        FiniteDifferences(move |log_params: &[f64]| {
+            let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
+            let total = (self.total_log_likelihood)(&params);
+            penalised(total, customers, penalizer, self.penalty, &params)
+        })
+    }
+
+    /// The maximum-likelihood (or penalised) fit from all parameters 1.
+    pub fn run(&self) -> Fit {
+        if self.customers == 0 {
+            return Fit::empty(0);
+        }
+        let objective = self.objective(self.penalizer);
+        let minimum = minimize(&objective, &vec![0.0; self.parameters]);
+        finish(&objective, minimum, self.customers, self.unscale, |p| {
+            (self.total_log_likelihood)(p) + self.log_likelihood_shift
+        })
     }
 }

@@ -458,56 +458,42 @@ impl FlatGroups for HoldoutGroups {
 mod tests {
     use super::*;
     use crate::time::MICROS_PER_DAY;
-    use datafusion::arrow::datatypes::Float64Type;
-
-    fn groups() -> GroupsOf<HoldoutGroups> {
-        GroupsOf(HoldoutGroups {
-            period: Period::Day,
-            unit: Period::Week,
-            calibration_end: GroupConstant::new(NAME, "calibration_end"),
-            observation_end: GroupConstant::new(NAME, "observation_end"),
-            calibration: PeriodTotals::new(NAME),
-            holdout: PeriodTotals::new(NAME),
-            holdout_orders: Vec::new(),
-        })
-    }
+    use crate::value::period_totals::test_orders::{
+        RandomOrders, assert_same_summaries, random_orders,
+    };
 
     #[test]
     fn converted_states_merge_to_the_same_summaries() {
-        // 3,000 orders of 200 customers over 230 days split at day 120 noon and day 200: some
-        // NULL, some after the observation end, some filtered out
-        let rows = 3000;
-        let mut random = crate::TestRandom::new(54321);
+        // split at day 120 noon and day 200: some orders NULL, some after the observation end,
+        // some filtered out
+        let RandomOrders {
+            times,
+            amounts,
+            groups: group_indices,
+            filter,
+        } = random_orders(54321);
+        let rows = times.len();
         let (calibration_end, observation_end) = (
             120 * MICROS_PER_DAY + MICROS_PER_DAY / 2,
             200 * MICROS_PER_DAY,
         );
-        let times: Vec<Option<i64>> = (0..rows)
-            .map(|_| {
-                (!random.next_u64().is_multiple_of(13)).then(|| {
-                    (random.next_u64() % 230) as i64 * MICROS_PER_DAY
-                        + (random.next_u64() % 86_400_000_000) as i64
-                })
-            })
-            .collect();
-        let amounts: Vec<Option<f64>> = (0..rows)
-            .map(|_| {
-                (!random.next_u64().is_multiple_of(17))
-                    .then(|| (random.next_u64() % 1000) as f64 / 10.0)
-            })
-            .collect();
-        let group_indices: Vec<usize> = (0..rows)
-            .map(|_| (random.next_u64() % 200) as usize)
-            .collect();
-        let filter: BooleanArray = (0..rows)
-            .map(|_| Some(!random.next_u64().is_multiple_of(9)))
-            .collect();
         let values: Vec<ArrayRef> = vec![
             Arc::new(TimestampMicrosecondArray::from(times)),
             Arc::new(Float64Array::from(amounts)),
             Arc::new(TimestampMicrosecondArray::from(vec![calibration_end; rows])),
             Arc::new(TimestampMicrosecondArray::from(vec![observation_end; rows])),
         ];
+        let groups = || {
+            GroupsOf(HoldoutGroups {
+                period: Period::Day,
+                unit: Period::Week,
+                calibration_end: GroupConstant::new(NAME, "calibration_end"),
+                observation_end: GroupConstant::new(NAME, "observation_end"),
+                calibration: PeriodTotals::new(NAME),
+                holdout: PeriodTotals::new(NAME),
+                holdout_orders: Vec::new(),
+            })
+        };
         let mut direct = groups();
         direct
             .update_batch(&values, &group_indices, Some(&filter), 200)
@@ -515,31 +501,11 @@ mod tests {
         let mut converted = groups();
         let states = converted.convert_to_state(&values, Some(&filter)).unwrap();
         converted.merge_batch(&states, &group_indices, 200).unwrap();
-        let (a, b) = (
-            direct.evaluate(EmitTo::All).unwrap(),
-            converted.evaluate(EmitTo::All).unwrap(),
+        let holdout_buyers = assert_same_summaries(
+            &direct.evaluate(EmitTo::All).unwrap(),
+            &converted.evaluate(EmitTo::All).unwrap(),
+            4,
         );
-        assert_eq!(a.len(), 200);
-        let (a, b) = (a.as_struct(), b.as_struct());
-        let mut holdout_buyers = 0;
-        for column in 0..7 {
-            let (x, y) = (
-                a.column(column).as_primitive::<Float64Type>(),
-                b.column(column).as_primitive::<Float64Type>(),
-            );
-            for row in 0..200 {
-                assert_eq!(x.is_null(row), y.is_null(row));
-                if !x.is_null(row) {
-                    assert!(
-                        (x.value(row) - y.value(row)).abs() < 1e-9,
-                        "column {column} row {row}"
-                    );
-                    if column == 4 && x.value(row) > 0.0 {
-                        holdout_buyers += 1;
-                    }
-                }
-            }
-        }
         assert!(
             holdout_buyers > 100,
             "{holdout_buyers} customers bought in the holdout"

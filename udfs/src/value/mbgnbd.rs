@@ -8,9 +8,8 @@
 use statrs::function::gamma::ln_gamma;
 
 use super::bgnbd::{BgNbd, log_add_exp};
-use super::data::{RepeatBuyingData, sum_over_chunks};
-use super::fit::{Fit, finish};
-use super::optimize::{FiniteDifferences, minimize};
+use super::data::RepeatBuyingData;
+use super::fit::{DifferencesFit, Fit, Penalty};
 
 /// Parameters (r, alpha, a, b), in whatever time unit the data was in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,42 +73,22 @@ impl MbgNbd {
     }
 }
 
-/// Mean negative log-likelihood over the (scaled) data plus `penalizer` times the sum of squared
-/// parameters: lifetimes' objective, which shares BetaGeoFitter's time scaling.
-fn objective_value(data: &RepeatBuyingData, penalizer: f64, log_params: &[f64]) -> f64 {
-    let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
-    let model = MbgNbd::from_slice(&params);
-    let [total] = sum_over_chunks::<1>(&data.chunks, |chunk| {
-        let mut total = 0.0;
-        for &(x, start, end, _) in &data.groups.groups[chunk] {
-            for i in start..end {
-                total += data.weight[i] * model.log_likelihood(x, data.recency[i], data.age[i]);
-            }
-        }
-        [total]
-    });
-    -total / data.customers + penalizer * params.iter().map(|p| p * p).sum::<f64>()
-}
-
-/// The maximum-likelihood (or penalised) MBG/NBD fit.
+/// The maximum-likelihood (or penalised) MBG/NBD fit: lifetimes' objective, the mean negative
+/// log-likelihood over the (scaled) data plus `penalizer` times the sum of squared parameters,
+/// with BetaGeoFitter's time scaling.
 pub fn fit(data: &RepeatBuyingData, penalizer: f64) -> Fit {
-    let customers = data.customers as u64;
-    if data.frequency.is_empty() {
-        return Fit::empty(customers);
-    }
-    let objective = FiniteDifferences(|x: &[f64]| objective_value(data, penalizer, x));
-    let minimum = minimize(&objective, &[0.0; 4]);
     let scale = data.scale;
-    finish(
-        &objective,
-        minimum,
-        customers,
-        |p| p[1] /= scale,
-        |p| {
-            let log_params: Vec<f64> = p.iter().map(|v| v.ln()).collect();
-            // back from scaled time: the density of recency picks up ln(scale) per purchase
-            -objective_value(data, 0.0, &log_params) * data.customers
-                + data.total_frequency * scale.ln()
+    DifferencesFit {
+        parameters: 4,
+        customers: data.customers as u64,
+        penalizer,
+        penalty: Penalty::OnMean,
+        total_log_likelihood: &|p| {
+            let model = MbgNbd::from_slice(p);
+            data.weighted_sum(|x, t_x, t| model.log_likelihood(x, t_x, t))
         },
-    )
+        unscale: &|p| p[1] /= scale,
+        log_likelihood_shift: data.total_frequency * scale.ln(),
+    }
+    .run()
 }

@@ -5,9 +5,8 @@
 use statrs::function::gamma::ln_gamma;
 
 use super::bgnbd::log_add_exp;
-use super::data::{RepeatBuyingData, sum_over_chunks};
-use super::fit::{Fit, finish};
-use super::optimize::{FiniteDifferences, minimize};
+use super::data::RepeatBuyingData;
+use super::fit::{DifferencesFit, Fit, Penalty};
 use crate::special::ln_hyp2f1_c_is_a_plus_1;
 
 /// Parameters (r, alpha, s, beta).
@@ -112,51 +111,25 @@ impl ParetoNbd {
     }
 }
 
-/// Total negative log-likelihood over the (scaled) data plus the penalty, divided by the number
-/// of customers: `lifetimes`' objective (total plus `penalizer` times the sum of squared scaled
-/// parameters) scaled by a constant, which has the same minimum.
-fn objective_value(data: &RepeatBuyingData, penalizer: f64, log_params: &[f64]) -> f64 {
-    let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
-    let model = ParetoNbd::from_slice(&params);
-    let [total] = sum_over_chunks::<1>(&data.chunks, |chunk| {
-        let mut total = 0.0;
-        for &(x, start, end, _) in &data.groups.groups[chunk] {
-            for i in start..end {
-                total += data.weight[i] * model.log_likelihood(x, data.recency[i], data.age[i]);
-            }
-        }
-        [total]
-    });
-    let penalty = penalizer * params.iter().map(|p| p * p).sum::<f64>();
-    (-total + penalty) / data.customers
-}
-
-/// The maximum-likelihood (or penalised) Pareto/NBD fit.
+/// The maximum-likelihood (or penalised) Pareto/NBD fit: lifetimes' objective, the total
+/// negative log-likelihood over the (scaled) data plus `penalizer` times the sum of squared
+/// scaled parameters.
 pub fn fit(data: &RepeatBuyingData, penalizer: f64) -> Fit {
-    let customers = data.customers as u64;
-    if data.frequency.is_empty() {
-        return Fit::empty(customers);
-    }
-    let objective = FiniteDifferences(|x: &[f64]| objective_value(data, penalizer, x));
-    let minimum = minimize(&objective, &[0.0; 4]);
     let scale = data.scale;
-    finish(
-        &objective,
-        minimum,
-        customers,
-        |p| {
+    DifferencesFit {
+        parameters: 4,
+        customers: data.customers as u64,
+        penalizer,
+        penalty: Penalty::OnTotal,
+        total_log_likelihood: &|p| {
+            let model = ParetoNbd::from_slice(p);
+            data.weighted_sum(|x, t_x, t| model.log_likelihood(x, t_x, t))
+        },
+        unscale: &|p| {
             p[1] /= scale;
             p[3] /= scale;
         },
-        |p| {
-            let log_params: Vec<f64> = p.iter().map(|v| v.ln()).collect();
-            -objective_value(data, 0.0, &log_params) * data.customers
-                + data.total_frequency * scale.ln()
-        },
-    )
-}
-
-#[cfg(test)]
-pub(crate) fn objective(data: &RepeatBuyingData) -> impl super::optimize::Objective + '_ {
-    FiniteDifferences(move |x: &[f64]| objective_value(data, 0.0, x))
+        log_likelihood_shift: data.total_frequency * scale.ln(),
+    }
+    .run()
 }

@@ -453,3 +453,80 @@ pub fn order_and_end_columns<'a, const ENDS: usize>(
     let ends: [&TimestampMicrosecondArray; ENDS] = ends.try_into().map_err(|_| unexpected())?;
     Ok((times, amounts, ends))
 }
+
+/// Random orders for the summaries' tests, and the check that two results agree.
+#[cfg(test)]
+pub(crate) mod test_orders {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+    use datafusion::arrow::datatypes::Float64Type;
+
+    use crate::time::MICROS_PER_DAY;
+
+    /// Orders of customers (groups), with the FILTER clause's values.
+    pub struct RandomOrders {
+        pub times: Vec<Option<i64>>,
+        pub amounts: Vec<Option<f64>>,
+        pub groups: Vec<usize>,
+        pub filter: BooleanArray,
+    }
+
+    /// 3,000 orders of 200 customers over 230 days at any time of day: some times and amounts
+    /// NULL, some rows filtered out.
+    pub fn random_orders(seed: u64) -> RandomOrders {
+        let rows = 3000;
+        let mut random = crate::TestRandom::new(seed);
+        let times = (0..rows)
+            .map(|_| {
+                (!random.next_u64().is_multiple_of(13)).then(|| {
+                    (random.next_u64() % 230) as i64 * MICROS_PER_DAY
+                        + (random.next_u64() % 86_400_000_000) as i64
+                })
+            })
+            .collect();
+        let amounts = (0..rows)
+            .map(|_| {
+                (!random.next_u64().is_multiple_of(17))
+                    .then(|| (random.next_u64() % 1000) as f64 / 10.0)
+            })
+            .collect();
+        let groups = (0..rows)
+            .map(|_| (random.next_u64() % 200) as usize)
+            .collect();
+        let filter = (0..rows)
+            .map(|_| Some(!random.next_u64().is_multiple_of(9)))
+            .collect();
+        RandomOrders {
+            times,
+            amounts,
+            groups,
+            filter,
+        }
+    }
+
+    /// Asserts that two struct results of Float64 fields agree (to 1e-9, NULL where the other
+    /// is NULL); returns the first one's rows with a positive value in field `count_field`.
+    pub fn assert_same_summaries(a: &ArrayRef, b: &ArrayRef, count_field: usize) -> usize {
+        assert_eq!(a.len(), b.len());
+        let (a, b) = (a.as_struct(), b.as_struct());
+        let mut positive = 0;
+        for column in 0..a.num_columns() {
+            let (x, y) = (
+                a.column(column).as_primitive::<Float64Type>(),
+                b.column(column).as_primitive::<Float64Type>(),
+            );
+            for row in 0..x.len() {
+                assert_eq!(x.is_null(row), y.is_null(row), "column {column} row {row}");
+                if !x.is_null(row) {
+                    assert!(
+                        (x.value(row) - y.value(row)).abs() < 1e-9,
+                        "column {column} row {row}"
+                    );
+                    if column == count_field && x.value(row) > 0.0 {
+                        positive += 1;
+                    }
+                }
+            }
+        }
+        positive
+    }
+}

@@ -10,8 +10,7 @@
 
 use statrs::function::beta::ln_beta;
 
-use super::fit::{Fit, finish};
-use super::optimize::{FiniteDifferences, minimize};
+use super::fit::{DifferencesFit, Fit, Penalty};
 use crate::special::hyp2f1;
 
 /// Parameters (alpha, beta) of the Beta distribution of the churn probability.
@@ -70,49 +69,33 @@ impl ShiftedBetaGeometric {
     }
 }
 
-/// (period, churned) patterns with their customer counts: churned is 1 or 0.
-fn objective_value(
-    patterns: &[([f64; 2], u64)],
-    customers: f64,
-    penalizer: f64,
-    log_params: &[f64],
-) -> f64 {
-    let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
-    let model = ShiftedBetaGeometric::from_slice(&params);
-    let total: f64 = patterns
-        .iter()
-        .map(|([period, churned], count)| {
-            let contribution = if *churned == 1.0 {
-                model.ln_churn_at(*period)
-            } else {
-                model.survival(*period).ln()
-            };
-            *count as f64 * contribution
-        })
-        .sum();
-    -total / customers + penalizer * params.iter().map(|p| p * p).sum::<f64>()
-}
-
 /// The maximum-likelihood (or, with `penalizer` > 0, penalised) sBG fit over sorted (period,
-/// churned) patterns.
+/// churned) patterns with their member counts (churned is 1 or 0): the mean negative
+/// log-likelihood plus `penalizer` times the sum of squared parameters.
 pub fn fit(patterns: &[([f64; 2], u64)], penalizer: f64) -> Fit {
-    let customers: u64 = patterns.iter().map(|(_, c)| c).sum();
-    if patterns.is_empty() {
-        return Fit::empty(customers);
-    }
-    let n = customers as f64;
-    let objective = FiniteDifferences(|x: &[f64]| objective_value(patterns, n, penalizer, x));
-    let minimum = minimize(&objective, &[0.0; 2]);
-    finish(
-        &objective,
-        minimum,
-        customers,
-        |_| {},
-        |p| {
-            let log_params: Vec<f64> = p.iter().map(|v| v.ln()).collect();
-            -objective_value(patterns, n, 0.0, &log_params) * n
+    DifferencesFit {
+        parameters: 2,
+        customers: patterns.iter().map(|(_, c)| c).sum(),
+        penalizer,
+        penalty: Penalty::OnMean,
+        total_log_likelihood: &|p| {
+            let model = ShiftedBetaGeometric::from_slice(p);
+            patterns
+                .iter()
+                .map(|([period, churned], count)| {
+                    let contribution = if *churned == 1.0 {
+                        model.ln_churn_at(*period)
+                    } else {
+                        model.survival(*period).ln()
+                    };
+                    *count as f64 * contribution
+                })
+                .sum()
         },
-    )
+        unscale: &|_| {},
+        log_likelihood_shift: 0.0,
+    }
+    .run()
 }
 
 #[cfg(test)]
