@@ -154,7 +154,8 @@ impl RepeatBuyingData {
 
 impl RepeatBuyingData {
     /// The sum over the patterns of their weight times `f(frequency, recency, t)` (scaled
-    /// time), over the fixed chunks.
+    /// time): the plain sum the models' faster likelihood sums are tested against.
+    #[cfg(test)]
     pub fn weighted_sum(&self, f: impl Fn(f64, f64, f64) -> f64 + Sync) -> f64 {
         let [total] = sum_over_chunks::<1>(&self.chunks, |chunk| {
             let mut total = 0.0;

@@ -8,7 +8,7 @@
 use statrs::function::gamma::ln_gamma;
 
 use super::bgnbd::{BgNbd, log_add_exp};
-use super::data::RepeatBuyingData;
+use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{DifferencesFit, Fit, Penalty};
 
 /// Parameters (r, alpha, a, b), in whatever time unit the data was in.
@@ -38,6 +38,33 @@ impl MbgNbd {
         let alive = -(r + x) * (alpha + t).ln();
         let dropped = a.ln() - (b + x).ln() - (r + x) * (alpha + t_x).ln();
         a1 + a2 + log_add_exp(alive, dropped)
+    }
+
+    /// The weighted log-likelihood of the (scaled) data: the terms of the frequency alone once
+    /// per frequency, and ln(alpha + time) once per distinct time.
+    pub fn total_log_likelihood(&self, data: &RepeatBuyingData) -> f64 {
+        let Self { r, alpha, a, b } = *self;
+        let rows = data.frequency.len();
+        let ln_alpha_time: Vec<f64> = data.times.values.iter().map(|t| (alpha + t).ln()).collect();
+        let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
+        let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
+        let [total] = sum_over_chunks::<1>(&data.chunks, |chunk| {
+            let mut total = 0.0;
+            for &(x, start, end, group_weight) in &data.groups.groups[chunk] {
+                total += group_weight
+                    * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x + 1.0)
+                        - lg_b
+                        - ln_gamma(a + b + x + 1.0));
+                let ln_odds = ln_a - (b + x).ln();
+                for i in start..end {
+                    let alive = -(r + x) * ln_alpha_time[data.times.index[rows + i] as usize];
+                    let dropped = ln_odds - (r + x) * ln_alpha_time[data.times.index[i] as usize];
+                    total += data.weight[i] * log_add_exp(alive, dropped);
+                }
+            }
+            [total]
+        });
+        total
     }
 
     /// The BG/NBD model whose purchase curve is this model's: b + 1 in place of b.
@@ -83,10 +110,7 @@ pub fn fit(data: &RepeatBuyingData, penalizer: f64) -> Fit {
         customers: data.customers as u64,
         penalizer,
         penalty: Penalty::OnMean,
-        total_log_likelihood: &|p| {
-            let model = MbgNbd::from_slice(p);
-            data.weighted_sum(|x, t_x, t| model.log_likelihood(x, t_x, t))
-        },
+        total_log_likelihood: &|p| MbgNbd::from_slice(p).total_log_likelihood(data),
         unscale: &|p| p[1] /= scale,
         log_likelihood_shift: data.total_frequency * scale.ln(),
     }

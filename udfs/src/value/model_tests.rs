@@ -3,6 +3,7 @@
 use super::bgnbd::{self, BgNbd};
 use super::data::{PatternCounts, RepeatBuyingData, SpendData};
 use super::gamma_gamma::{self, GammaGamma};
+use super::mbgnbd::MbgNbd;
 use super::optimize::{FiniteDifferences, Objective};
 use super::pareto_nbd::{self, ParetoNbd};
 
@@ -116,10 +117,26 @@ fn analytic_gradients_match_finite_differences() {
         assert_gradient_matches_finite_differences(&gamma_gamma::objective(&spend, 0.0), &at);
         assert_gradient_matches_finite_differences(&gamma_gamma::objective(&spend, 0.3), &at);
     }
-    // The Pareto/NBD likelihood is value-only; check that it is finite where the fit runs.
-    let pareto = ParetoNbd::from_slice(&[-0.6f64, -1.3, -0.5, -1.2].map(f64::exp));
-    let v = repeat.weighted_sum(|x, t_x, t| pareto.log_likelihood(x, t_x, t));
-    assert!(v.is_finite());
+    // The Pareto/NBD likelihood is value-only: its sum with A_0's terms shared per (frequency,
+    // time) equals the sum of every customer's own, on both branches (alpha < beta and not).
+    for at in [[-0.6f64, -1.3, -0.5, -1.2], [0.2, 0.9, -0.3, -2.0]] {
+        let pareto = ParetoNbd::from_slice(&at.map(f64::exp));
+        let each = repeat.weighted_sum(|x, t_x, t| pareto.log_likelihood(x, t_x, t));
+        let shared = pareto.total_log_likelihood(&repeat);
+        assert!(each.is_finite());
+        assert!(
+            (each - shared).abs() < 1e-9 * each.abs(),
+            "{each} vs {shared}"
+        );
+        // MBG/NBD's, with the terms of the frequency and of each time shared, too
+        let mbg = MbgNbd::from_slice(&at.map(f64::exp));
+        let each = repeat.weighted_sum(|x, t_x, t| mbg.log_likelihood(x, t_x, t));
+        let shared = mbg.total_log_likelihood(&repeat);
+        assert!(
+            (each - shared).abs() < 1e-9 * each.abs(),
+            "{each} vs {shared}"
+        );
+    }
 }
 
 #[test]

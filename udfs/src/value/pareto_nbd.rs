@@ -5,7 +5,7 @@
 use statrs::function::gamma::ln_gamma;
 
 use super::bgnbd::log_add_exp;
-use super::data::RepeatBuyingData;
+use super::data::{RepeatBuyingData, sum_over_chunks};
 use super::fit::{DifferencesFit, Fit, Penalty};
 use crate::special::ln_hyp2f1_c_is_a_plus_1;
 
@@ -28,39 +28,87 @@ impl ParetoNbd {
         }
     }
 
-    /// ln A_0 of note 009 (equations 19 and 20): `None` if a series does not settle.
-    fn ln_a0(&self, x: f64, t_x: f64, t: f64) -> Option<f64> {
+    /// ln(2F1(r + s + x, b; r + s + x + 1; z) / q^(r + s + x)) at `time` (t_x or T), one of the
+    /// two terms of A_0 (note 009, equations 19 and 20), with q = max(alpha, beta) + time and
+    /// z = |alpha - beta| / q. `None` if the hypergeometric function does not settle.
+    fn ln_a0_term(&self, x: f64, time: f64) -> Option<f64> {
         let Self { r, alpha, s, beta } = *self;
         let (low, high, second) = if alpha < beta {
             (alpha, beta, r + x)
         } else {
             (beta, alpha, s + 1.0)
         };
-        let gap = high - low;
         let rsx = r + s + x;
-        let (q1, q2) = (high + t_x, high + t);
-        // 1 - gap / q is (low + time) / q, without cancellation when low is far below high
-        let ln_p1 = ln_hyp2f1_c_is_a_plus_1(rsx, second, gap / q1, (low + t_x) / q1)?;
-        let ln_p2 = ln_hyp2f1_c_is_a_plus_1(rsx, second, gap / q2, (low + t) / q2)?;
-        // ln(p1 / q1^rsx - p2 / q2^rsx); the difference is >= 0 and is 0 when t_x = t.
-        let first = ln_p1 - rsx * q1.ln();
-        let second = ln_p2 - rsx * q2.ln();
+        let q = high + time;
+        // 1 - z is (low + time) / q, without cancellation when low is far below high
+        let ln_p = ln_hyp2f1_c_is_a_plus_1(rsx, second, (high - low) / q, (low + time) / q)?;
+        Some(ln_p - rsx * q.ln())
+    }
+
+    /// ln A_0 from its terms at t_x and T: ln(term(t_x) - term(T)), which is >= 0 and is 0
+    /// (ln = -infinity) when t_x = T.
+    fn ln_a0_of(first: f64, second: f64) -> f64 {
         if second >= first {
-            return Some(f64::NEG_INFINITY);
+            return f64::NEG_INFINITY;
         }
-        Some(first + (-(second - first).exp()).ln_1p())
+        first + (-(second - first).exp()).ln_1p()
+    }
+
+    /// ln A_0 of note 009: `None` if a series does not settle.
+    fn ln_a0(&self, x: f64, t_x: f64, t: f64) -> Option<f64> {
+        Some(Self::ln_a0_of(
+            self.ln_a0_term(x, t_x)?,
+            self.ln_a0_term(x, t)?,
+        ))
     }
 
     /// The log-likelihood of one customer (equation 18 of note 009).
     pub fn log_likelihood(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        match self.ln_a0(x, t_x, t) {
+            Some(ln_a0) => self.log_likelihood_from(x, t, ln_a0),
+            None => f64::NAN,
+        }
+    }
+
+    /// The log-likelihood of a customer (x, _, T) from their ln A_0.
+    fn log_likelihood_from(&self, x: f64, t: f64, ln_a0: f64) -> f64 {
         let Self { r, alpha, s, beta } = *self;
-        let Some(ln_a0) = self.ln_a0(x, t_x, t) else {
-            return f64::NAN;
-        };
         let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
         let alive = -(r + x) * (alpha + t).ln() - s * (beta + t).ln();
         let dropped = s.ln() + ln_a0 - (r + s + x).ln();
         a1 + log_add_exp(alive, dropped)
+    }
+
+    /// The weighted log-likelihood of the (scaled) data. A_0's terms depend on a customer's
+    /// frequency and one time (t_x or T), and customers share far fewer (frequency, time) pairs
+    /// than patterns (about 20,000 against 417,000 at a million customers), so each is computed
+    /// once per frequency.
+    pub fn total_log_likelihood(&self, data: &RepeatBuyingData) -> f64 {
+        let rows = data.frequency.len();
+        let times = &data.times;
+        let [total] = sum_over_chunks::<1>(&data.chunks, |chunk| {
+            let mut terms: Vec<Option<Option<f64>>> = vec![None; times.values.len()];
+            let mut total = 0.0;
+            for &(x, start, end, _) in &data.groups.groups[chunk] {
+                terms.fill(None);
+                let mut term = |index: usize| {
+                    *terms[index].get_or_insert_with(|| self.ln_a0_term(x, times.values[index]))
+                };
+                for i in start..end {
+                    let (at_recency, at_age) =
+                        (times.index[i] as usize, times.index[rows + i] as usize);
+                    let likelihood = match (term(at_recency), term(at_age)) {
+                        (Some(first), Some(second)) => {
+                            self.log_likelihood_from(x, data.age[i], Self::ln_a0_of(first, second))
+                        }
+                        _ => f64::NAN,
+                    };
+                    total += data.weight[i] * likelihood;
+                }
+            }
+            [total]
+        });
+        total
     }
 }
 
@@ -121,10 +169,7 @@ pub fn fit(data: &RepeatBuyingData, penalizer: f64) -> Fit {
         customers: data.customers as u64,
         penalizer,
         penalty: Penalty::OnTotal,
-        total_log_likelihood: &|p| {
-            let model = ParetoNbd::from_slice(p);
-            data.weighted_sum(|x, t_x, t| model.log_likelihood(x, t_x, t))
-        },
+        total_log_likelihood: &|p| ParetoNbd::from_slice(p).total_log_likelihood(data),
         unscale: &|p| {
             p[1] /= scale;
             p[3] /= scale;
