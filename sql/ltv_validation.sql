@@ -1,6 +1,6 @@
 -- Should the repeat-buying models be trusted? The lake's paid orders are split at a calibration
 -- end into a calibration part and a holdout of the last weeks before as_of (lifetimes'
--- calibration_and_holdout_data); BG/NBD and Pareto/NBD are fitted on the calibration part alone
+-- calibration_and_holdout_data); BG/NBD, MBG/NBD and Pareto/NBD are fitted on the calibration part alone
 -- and their predictions for the holdout are set against what each customer bought in it.
 --
 --   a step of jobs/nightly.toml: userlake run jobs/nightly.toml --lake data/sample --out out
@@ -57,6 +57,7 @@ WHERE h IS NOT NULL;
 
 CREATE TABLE ltv_holdout_fits AS
 SELECT bgnbd_fit(frequency_cal, recency_cal, t_cal) AS bgnbd,
+       mbgnbd_fit(frequency_cal, recency_cal, t_cal) AS mbgnbd,
        pareto_nbd_fit(frequency_cal, recency_cal, t_cal) AS pareto_nbd
 FROM ltv_holdout;
 
@@ -64,6 +65,11 @@ CREATE TABLE ltv_holdout_predictions AS
 SELECT h.person_id, h.frequency_cal, h.frequency_holdout, 'bgnbd' AS model,
   m.bgnbd['converged'] AS converged,
   bgnbd_expected_purchases(m.bgnbd, h.duration_holdout, h.frequency_cal, h.recency_cal, h.t_cal) AS predicted
+FROM ltv_holdout h CROSS JOIN ltv_holdout_fits m
+UNION ALL
+SELECT h.person_id, h.frequency_cal, h.frequency_holdout, 'mbgnbd',
+  m.mbgnbd['converged'],
+  mbgnbd_expected_purchases(m.mbgnbd, h.duration_holdout, h.frequency_cal, h.recency_cal, h.t_cal)
 FROM ltv_holdout h CROSS JOIN ltv_holdout_fits m
 UNION ALL
 SELECT h.person_id, h.frequency_cal, h.frequency_holdout, 'pareto_nbd',

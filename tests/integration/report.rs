@@ -465,7 +465,10 @@ fn check_ltv_validation(seen: &Value, run: &Path) {
     };
     let summary = csv_rows(run, "ltv_validation_summary.csv");
     let models: Vec<&str> = summary.iter().map(|r| r["model"].as_str()).collect();
-    assert_eq!(models, ["bgnbd", "calibration_rate", "pareto_nbd"]);
+    assert_eq!(
+        models,
+        ["bgnbd", "calibration_rate", "mbgnbd", "pareto_nbd"]
+    );
     assert_eq!(summary[0]["converged"], "true", "{summary:?}");
     let customers = number(&summary[0], "customers");
     assert!(customers > 100.0, "{summary:?}");
@@ -484,7 +487,7 @@ fn check_ltv_validation(seen: &Value, run: &Path) {
         .collect();
     assert_eq!(
         buckets.len(),
-        3 * frequencies.len(),
+        4 * frequencies.len(),
         "every model at every frequency"
     );
     assert!(frequencies.len() >= 4, "{frequencies:?}");
@@ -507,7 +510,7 @@ fn check_ltv_validation(seen: &Value, run: &Path) {
     );
     assert_eq!(
         (drawn["series"].as_u64(), drawn["points"].as_u64()),
-        (Some(4), Some(4 * frequencies.len() as u64)),
+        (Some(5), Some(5 * frequencies.len() as u64)),
         "{drawn}"
     );
 }

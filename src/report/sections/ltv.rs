@@ -203,6 +203,7 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
 fn model_name(model: &str) -> String {
     match model {
         "bgnbd" => "BG/NBD".to_string(),
+        "mbgnbd" => "MBG/NBD".to_string(),
         "pareto_nbd" => "Pareto/NBD".to_string(),
         "calibration_rate" => "calibration rate".to_string(),
         other => other.to_string(),
