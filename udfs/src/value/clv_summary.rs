@@ -7,10 +7,8 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, TimestampMicrosecondArray,
 };
-use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -21,7 +19,7 @@ use datafusion::logical_expr::{
 use super::period_totals::{
     GroupConstant, PeriodEntry, PeriodListsState, PeriodTotals, by_group, coerce_order_arguments,
     customer_summary, literal_period, order_amount, order_and_end_columns, period_lists,
-    single_order_lists,
+    single_order_lists, summary_struct,
 };
 use crate::conditions::passes;
 use crate::doc_sections::VALUE_SECTION;
@@ -215,33 +213,16 @@ impl FlatGroups for ClvGroups {
 
     fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (as_of, entries) = self.take(emit_to);
-        let groups = as_of.len();
-        let mut columns: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::with_capacity(groups));
-        let mut valid = Vec::with_capacity(groups);
-        for (periods, as_of) in by_group(&entries, groups).zip(&as_of) {
-            match as_of {
-                Some(as_of) if !periods.is_empty() => {
-                    let summary = customer_summary(periods, *as_of, self.period, self.unit);
-                    columns.iter_mut().zip(summary).for_each(|(c, v)| c.push(v));
-                    valid.push(true);
-                }
-                _ => {
-                    columns.iter_mut().for_each(|c| c.push(0.0));
-                    valid.push(false);
-                }
-            }
-        }
-        // The fields are NULL too where the struct is, so that s['frequency'] reads NULL.
-        let nulls = NullBuffer::from(valid);
-        let arrays: Vec<ArrayRef> = columns
-            .into_iter()
-            .map(|c| Arc::new(Float64Array::new(c.into(), Some(nulls.clone()))) as ArrayRef)
-            .collect();
-        Ok(Arc::new(StructArray::try_new(
-            result_fields(),
-            arrays,
-            Some(nulls),
-        )?))
+        let rows =
+            by_group(&entries, as_of.len())
+                .zip(&as_of)
+                .map(|(periods, as_of)| match as_of {
+                    Some(as_of) if !periods.is_empty() => {
+                        Some(customer_summary(periods, *as_of, self.period, self.unit))
+                    }
+                    _ => None,
+                });
+        summary_struct(result_fields(), rows)
     }
 
     fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {

@@ -11,10 +11,8 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray,
-    TimestampMicrosecondArray, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, TimestampMicrosecondArray, UInt64Array,
 };
-use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, UInt64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -23,9 +21,9 @@ use datafusion::logical_expr::{
 };
 
 use super::period_totals::{
-    GroupConstant, PeriodListsState, PeriodTotals, by_group, coerce_order_arguments,
+    GroupConstant, PeriodEntry, PeriodListsState, PeriodTotals, by_group, coerce_order_arguments,
     customer_summary, literal_period, order_amount, order_and_end_columns, period_lists,
-    single_order_lists,
+    single_order_lists, summary_struct,
 };
 use crate::conditions::passes;
 use crate::doc_sections::VALUE_SECTION;
@@ -244,8 +242,8 @@ impl HoldoutGroups {
 struct Taken {
     calibration_end: Vec<Option<i64>>,
     observation_end: Vec<Option<i64>>,
-    calibration: Vec<super::period_totals::PeriodEntry>,
-    holdout: Vec<super::period_totals::PeriodEntry>,
+    calibration: Vec<PeriodEntry>,
+    holdout: Vec<PeriodEntry>,
     holdout_orders: Vec<u64>,
 }
 
@@ -261,56 +259,37 @@ impl FlatGroups for HoldoutGroups {
     fn results(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let taken = self.take(emit_to);
         let groups = taken.calibration_end.len();
-        let mut columns: [Vec<f64>; 7] = std::array::from_fn(|_| Vec::with_capacity(groups));
-        let mut valid = Vec::with_capacity(groups);
         let (tick, unit) = (self.period.tick_micros(), self.unit.unit_micros());
         let customers = by_group(&taken.calibration, groups)
             .zip(by_group(&taken.holdout, groups))
             .zip(taken.calibration_end.iter().zip(&taken.observation_end))
             .zip(&taken.holdout_orders);
-        for (((calibration, holdout), ends), &orders) in customers {
-            match ends {
-                (Some(calibration_end), Some(observation_end)) if !calibration.is_empty() => {
-                    let (calibration_end, observation_end) = (
-                        self.period.tick(*calibration_end),
-                        self.period.tick(*observation_end),
-                    );
-                    let summary =
-                        customer_summary(calibration, calibration_end, self.period, self.unit);
-                    let holdout_total: f64 = holdout.iter().map(|e| e.amount).sum();
-                    let values = [
-                        summary[0],
-                        summary[1],
-                        summary[2],
-                        summary[3],
-                        holdout.len() as f64,
-                        if orders > 0 {
-                            holdout_total / orders as f64
-                        } else {
-                            0.0
-                        },
-                        ((observation_end - calibration_end) * tick) as f64 / unit,
-                    ];
-                    columns.iter_mut().zip(values).for_each(|(c, v)| c.push(v));
-                    valid.push(true);
-                }
-                _ => {
-                    columns.iter_mut().for_each(|c| c.push(0.0));
-                    valid.push(false);
-                }
+        let rows = customers.map(|(((calibration, holdout), ends), &orders)| match ends {
+            (Some(calibration_end), Some(observation_end)) if !calibration.is_empty() => {
+                let (calibration_end, observation_end) = (
+                    self.period.tick(*calibration_end),
+                    self.period.tick(*observation_end),
+                );
+                let [frequency, recency, t, monetary_value] =
+                    customer_summary(calibration, calibration_end, self.period, self.unit);
+                let holdout_total: f64 = holdout.iter().map(|e| e.amount).sum();
+                Some([
+                    frequency,
+                    recency,
+                    t,
+                    monetary_value,
+                    holdout.len() as f64,
+                    if orders > 0 {
+                        holdout_total / orders as f64
+                    } else {
+                        0.0
+                    },
+                    ((observation_end - calibration_end) * tick) as f64 / unit,
+                ])
             }
-        }
-        // The fields are NULL too where the struct is, so that s['frequency_cal'] reads NULL.
-        let nulls = NullBuffer::from(valid);
-        let arrays: Vec<ArrayRef> = columns
-            .into_iter()
-            .map(|c| Arc::new(Float64Array::new(c.into(), Some(nulls.clone()))) as ArrayRef)
-            .collect();
-        Ok(Arc::new(StructArray::try_new(
-            result_fields(),
-            arrays,
-            Some(nulls),
-        )?))
+            _ => None,
+        });
+        summary_struct(result_fields(), rows)
     }
 
     fn states(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -461,6 +440,7 @@ mod tests {
     use crate::value::period_totals::test_orders::{
         RandomOrders, assert_same_summaries, random_orders,
     };
+    use datafusion::arrow::array::Float64Array;
 
     #[test]
     fn converted_states_merge_to_the_same_summaries() {

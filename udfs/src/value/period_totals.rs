@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, GenericListArray, Int64Array, PrimitiveArray,
-    TimestampMicrosecondArray,
+    StructArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{
-    DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    DataType, Fields, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::common::{Result, exec_datafusion_err, exec_err, plan_err};
 use datafusion::logical_expr::EmitTo;
@@ -383,6 +383,28 @@ pub fn customer_summary(
             0.0
         },
     ]
+}
+
+/// The summaries' result: a struct of Float64 `fields` per group, NULL (the struct and its
+/// fields, so that s['frequency'] reads NULL) for a group without one.
+pub fn summary_struct<const N: usize>(
+    fields: Fields,
+    rows: impl Iterator<Item = Option<[f64; N]>>,
+) -> Result<ArrayRef> {
+    let groups = rows.size_hint().0;
+    let mut columns: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(groups));
+    let mut valid = Vec::with_capacity(groups);
+    for row in rows {
+        valid.push(row.is_some());
+        let values = row.unwrap_or([0.0; N]);
+        columns.iter_mut().zip(values).for_each(|(c, v)| c.push(v));
+    }
+    let nulls = NullBuffer::from(valid);
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(Float64Array::new(c.into(), Some(nulls.clone()))) as ArrayRef)
+        .collect();
+    Ok(Arc::new(StructArray::try_new(fields, arrays, Some(nulls))?))
 }
 
 /// Each group's slice of taken entries (sorted by group), for groups `0..groups`.
