@@ -1,4 +1,5 @@
--- Per-customer value: BG/NBD and Gamma-Gamma fitted on the lake's paid orders, then per
+-- Per-customer value: BG/NBD and Gamma-Gamma fitted on the lake's paid orders (and Pareto/NBD
+-- beside BG/NBD, for the matrices), then per
 -- customer the expected purchases and margin over the next 12 months, P(alive), the discounted
 -- 12-month CLV, and the layers of sql/rfm_layers.sql (run earlier in the same job).
 --
@@ -7,7 +8,7 @@
 -- Variables: as_of (as in sql/rfm_layers.sql), monthly_discount_rate (default 0.01).
 -- Publishes (as jobs/nightly.toml declares) ltv_report.parquet (one row per buyer), ltv_model.csv (the fitted
 -- parameters, log-likelihoods and whether each fit converged) and ltv_matrix.csv (the BG/NBD
--- predictions over a grid of frequency and recency, for heatmaps).
+-- and Pareto/NBD predictions over a grid of frequency and recency, for heatmaps).
 --
 -- Summaries count purchases per day and measure time in weeks (lifetimes' freq='D',
 -- freq_multiplier=7); spend is modelled on order value, and margin is expected spend times the
@@ -26,9 +27,10 @@ FROM (
 WHERE s IS NOT NULL;
 
 CREATE TABLE ltv_fits AS
-SELECT f.bgnbd, f.gamma_gamma, r.margin_rate
+SELECT f.bgnbd, f.pareto_nbd, f.gamma_gamma, r.margin_rate
 FROM (
-  SELECT bgnbd_fit(frequency, recency, t) AS bgnbd, gamma_gamma_fit(frequency, monetary_value) AS gamma_gamma
+  SELECT bgnbd_fit(frequency, recency, t) AS bgnbd, pareto_nbd_fit(frequency, recency, t) AS pareto_nbd,
+         gamma_gamma_fit(frequency, monetary_value) AS gamma_gamma
   FROM ltv_summaries
 ) f
 CROSS JOIN (
@@ -76,6 +78,13 @@ SELECT * FROM (
   UNION ALL SELECT 'bgnbd', 'log_likelihood', bgnbd['log_likelihood'] FROM ltv_fits
   UNION ALL SELECT 'bgnbd', 'customers', CAST(bgnbd['customers'] AS DOUBLE) FROM ltv_fits
   UNION ALL SELECT 'bgnbd', 'converged', CASE WHEN bgnbd['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_fits
+  UNION ALL SELECT 'pareto_nbd', 'r', pareto_nbd['r'] FROM ltv_fits
+  UNION ALL SELECT 'pareto_nbd', 'alpha', pareto_nbd['alpha'] FROM ltv_fits
+  UNION ALL SELECT 'pareto_nbd', 's', pareto_nbd['s'] FROM ltv_fits
+  UNION ALL SELECT 'pareto_nbd', 'beta', pareto_nbd['beta'] FROM ltv_fits
+  UNION ALL SELECT 'pareto_nbd', 'log_likelihood', pareto_nbd['log_likelihood'] FROM ltv_fits
+  UNION ALL SELECT 'pareto_nbd', 'customers', CAST(pareto_nbd['customers'] AS DOUBLE) FROM ltv_fits
+  UNION ALL SELECT 'pareto_nbd', 'converged', CASE WHEN pareto_nbd['converged'] THEN 1.0 ELSE 0.0 END FROM ltv_fits
   UNION ALL SELECT 'gamma_gamma', 'p', gamma_gamma['p'] FROM ltv_fits
   UNION ALL SELECT 'gamma_gamma', 'q', gamma_gamma['q'] FROM ltv_fits
   UNION ALL SELECT 'gamma_gamma', 'v', gamma_gamma['v'] FROM ltv_fits
@@ -85,10 +94,11 @@ SELECT * FROM (
   UNION ALL SELECT 'margin', 'rate', margin_rate FROM ltv_fits
 );
 
--- The pictures of lifetimes' plot_frequency_recency_matrix and plot_probability_alive_matrix:
--- for every frequency from 0 to the largest (at most 30) and every whole week of recency from
--- 0 to the longest customer age T, the BG/NBD expected purchases in the next 4 weeks and
--- P(alive) of a customer of age T with that history (every cell of the grid, as lifetimes).
+-- The pictures of lifetimes' plot_frequency_recency_matrix and plot_probability_alive_matrix,
+-- for BG/NBD and for Pareto/NBD (model 'bgnbd' or 'pareto_nbd'): for every frequency from 0 to
+-- the largest (at most 30) and every whole week of recency from 0 to the longest customer age T,
+-- the expected purchases in the next 4 weeks and P(alive) of a customer of age T with that
+-- history (every cell of the grid, as lifetimes).
 CREATE TABLE ltv_matrix AS
 WITH bounds AS (
   SELECT CAST(least(max(frequency), 30) AS BIGINT) AS max_frequency, max(t) AS age
@@ -98,8 +108,13 @@ grid AS (
   SELECT frequency, unnest(range(0, CAST(floor(age) AS BIGINT) + 1)) AS recency, age
   FROM (SELECT unnest(range(0, max_frequency + 1)) AS frequency, age FROM bounds)
 )
-SELECT g.frequency, g.recency, round(g.age, 4) AS t,
+SELECT 'bgnbd' AS model, g.frequency, g.recency, round(g.age, 4) AS t,
        round(bgnbd_expected_purchases(m.bgnbd, 4, g.frequency, g.recency, g.age), 4)
          AS expected_purchases_4w,
        round(bgnbd_p_alive(m.bgnbd, g.frequency, g.recency, g.age), 4) AS p_alive
+FROM grid g CROSS JOIN ltv_fits m
+UNION ALL
+SELECT 'pareto_nbd', g.frequency, g.recency, round(g.age, 4),
+       round(pareto_nbd_expected_purchases(m.pareto_nbd, 4, g.frequency, g.recency, g.age), 4),
+       round(pareto_nbd_p_alive(m.pareto_nbd, g.frequency, g.recency, g.age), 4)
 FROM grid g CROSS JOIN ltv_fits m;

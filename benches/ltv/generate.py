@@ -1,6 +1,14 @@
-"""Orders for the LTV benchmark: N customers buying by the BG/NBD story (purchase rate
-lambda ~ Gamma(r, alpha) per day, dropout p ~ Beta(a, b) after each purchase) with Gamma-Gamma
-spend, first purchases spread over the first half of a year, observed to the year's end.
+"""Data for the LTV benchmark, in OUT_DIR/orders and OUT_DIR/members.
+
+orders: N customers buying by the BG/NBD story (purchase rate lambda ~ Gamma(r, alpha) per day,
+dropout p ~ Beta(a, b) after each purchase) with Gamma-Gamma spend, first purchases spread over
+the first half of a year, observed to the year's end.
+
+members: N paid members by the shifted-beta-geometric story (each churns at every monthly
+renewal with a probability theta ~ Beta(0.7, 1.5)), who joined in one of 24 monthly cohorts and
+are observed to the end of the 24th month: one row per member, the renewal at which they left
+(churned) or the renewals they have made so far (still a member).
+
 Vectorised with numpy so 1M customers / 10M orders take seconds.
 
     python3 benches/ltv/generate.py OUT_DIR [--customers 1000000] [--seed 7]
@@ -54,10 +62,29 @@ table = pa.table(
         "amount": amount[order],
     }
 )
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+orders_dir = Path(args.out) / "orders"
+orders_dir.mkdir(parents=True, exist_ok=True)
 rows = table.num_rows
 for i in range(args.files):
     part = table.slice(i * rows // args.files, (i + 1) * rows // args.files - i * rows // args.files)
-    pq.write_table(part, out / f"part-{i:02d}.parquet", compression="zstd")
-print(f"wrote {out}: {n} customers, {rows} orders, as of 2026-01-01")
+    pq.write_table(part, orders_dir / f"part-{i:02d}.parquet", compression="zstd")
+print(f"wrote {orders_dir}: {n} customers, {rows} orders, as of 2026-01-01")
+
+# Members: a member of cohort c (0 = the oldest) has had 24 - c renewals due by the end; the
+# renewal at which one leaves is geometric in theta.
+cohort = rng.integers(0, 24, n)
+due = 24 - cohort
+theta = rng.beta(0.7, 1.5, n)
+leaves_at = rng.geometric(np.clip(theta, 1e-9, 1.0))
+churned = leaves_at <= due
+members = pa.table(
+    {
+        "member": pa.array(np.char.add("m", np.arange(n).astype(str))),
+        "period": np.where(churned, leaves_at, due).astype(np.int64),
+        "churned": churned,
+    }
+)
+members_dir = Path(args.out) / "members"
+members_dir.mkdir(parents=True, exist_ok=True)
+pq.write_table(members, members_dir / "members.parquet", compression="zstd")
+print(f"wrote {members_dir}: {n} members, {int(churned.sum())} churned")

@@ -1,6 +1,7 @@
 //! LTV: cumulative margin curves by acquisition month and channel (`ltv_cohort`), LTV/CAC
-//! (`ltv_cac`) and ROI (`channel_roi`) by channel, and the BG/NBD and Gamma-Gamma fits
-//! (`ltv_model`) with their predictions over frequency and recency (`ltv_matrix`), and the
+//! (`ltv_cac`) and ROI (`channel_roi`) by channel, the BG/NBD, Pareto/NBD and Gamma-Gamma fits
+//! (`ltv_model`) with the BG/NBD and Pareto/NBD predictions over frequency and recency
+//! (`ltv_matrix`), and the
 //! models' holdout validation (`ltv_validation`, `ltv_validation_summary`).
 
 use datafusion::prelude::SessionContext;
@@ -24,8 +25,9 @@ const INTRO: &[&str] = &[
     "LTV/CAC divides the 1- and 2-month margin per customer by the channel's acquisition cost \
      (spend / customers acquired, table ltv_cac). ROI is (gross margin − spend) / spend of \
      the people each channel acquired (table channel_roi). The model fits are those behind \
-     the predicted 12-month CLV (table ltv_model); the heatmaps are the BG/NBD predictions \
-     over a grid of frequency and recency (table ltv_matrix), as lifetimes draws them.",
+     the predicted 12-month CLV, with Pareto/NBD beside BG/NBD (table ltv_model); the heatmaps \
+     are the BG/NBD and Pareto/NBD predictions over a grid of frequency and recency (table \
+     ltv_matrix), as lifetimes draws them.",
 ];
 
 pub async fn section(ctx: &SessionContext) -> Result<Section> {
@@ -167,7 +169,8 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     section.push(Block::Note(
         "BG/NBD: purchases while alive follow a Poisson rate with Gamma(r, α) heterogeneity; \
          after each purchase a customer drops out with probability p ~ Beta(a, b). \
-         Gamma-Gamma: spend per order with shape p and Gamma(q, v) heterogeneity. A fit that \
+         Pareto/NBD: the same purchases, but a customer's lifetime is exponential at any \
+         moment, with Gamma(s, β) heterogeneity. Gamma-Gamma: spend per order with shape p and Gamma(q, v) heterogeneity. A fit that \
          did not converge shows converged = 0; its predictions should not be used."
             .to_string(),
     ));
@@ -183,7 +186,9 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
             "customers" | "converged" => Kind::Count.print(value),
             _ => Kind::Decimal.print(value),
         };
-        table.rows.push(vec![row.text("model"), parameter, printed]);
+        table
+            .rows
+            .push(vec![model_name(&row.text("model")), parameter, printed]);
     }
     section.push(Block::Table(table));
     if has_table(ctx, "ltv_matrix")? {
@@ -205,6 +210,7 @@ fn model_name(model: &str) -> String {
         "bgnbd" => "BG/NBD".to_string(),
         "mbgnbd" => "MBG/NBD".to_string(),
         "pareto_nbd" => "Pareto/NBD".to_string(),
+        "gamma_gamma" => "Gamma-Gamma".to_string(),
         "calibration_rate" => "calibration rate".to_string(),
         other => other.to_string(),
     }
@@ -312,13 +318,14 @@ async fn validation(ctx: &SessionContext) -> Result<Vec<Block>> {
     Ok(blocks)
 }
 
-/// The BG/NBD predictions over the frequency × recency grid (`ltv_matrix`) as heatmaps: P(alive)
-/// and the expected purchases in the next 4 weeks, frequency down the side, recency across.
+/// Each model's predictions over the frequency × recency grid (`ltv_matrix`) as heatmaps:
+/// P(alive) and the expected purchases in the next 4 weeks, frequency down the side, recency
+/// across.
 async fn matrices(ctx: &SessionContext) -> Result<Vec<Block>> {
     let rows = query(
         ctx,
-        "SELECT frequency, recency, t, expected_purchases_4w, p_alive FROM ltv_matrix \
-         ORDER BY frequency, recency",
+        "SELECT model, frequency, recency, t, expected_purchases_4w, p_alive FROM ltv_matrix \
+         ORDER BY model, frequency, recency",
     )
     .await?;
     let Some(first) = rows.first() else {
@@ -330,41 +337,62 @@ async fn matrices(ctx: &SessionContext) -> Result<Vec<Block>> {
     let age = Kind::Decimal.print(first.number("t"));
     let frequencies = distinct(&rows, "frequency");
     let recencies = distinct(&rows, "recency");
-    let cells = |column: &str| -> Vec<(usize, usize, f64)> {
-        rows.iter()
-            .filter_map(|r| {
-                let x = recencies.iter().position(|v| *v == r.text("recency"))?;
-                let y = frequencies.iter().position(|v| *v == r.text("frequency"))?;
-                Some((x, y, r.number(column)?))
-            })
-            .collect()
-    };
     let columns: Vec<String> = recencies.iter().map(|r| format!("{r} wk")).collect();
     let labels: Vec<String> = frequencies.iter().map(|f| format!("{f} repeat")).collect();
-    Ok(vec![
-        Block::Chart(Box::new(heatmap(
-            "P(alive) by frequency and recency",
+    let unconverged: Vec<String> = if has_table(ctx, "ltv_model")? {
+        query(
+            ctx,
+            "SELECT model FROM ltv_model WHERE parameter = 'converged' AND value = 0",
+        )
+        .await?
+        .iter()
+        .map(|r| r.text("model"))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let mut blocks = Vec::new();
+    for model in distinct(&rows, "model") {
+        let name = model_name(&model);
+        let warning = if unconverged.contains(&model) {
+            format!(" The {name} fit did not converge (table ltv_model): do not act on these.")
+        } else {
+            String::new()
+        };
+        let cells = |column: &str| -> Vec<(usize, usize, f64)> {
+            rows.iter()
+                .filter(|r| r.text("model") == model)
+                .filter_map(|r| {
+                    let x = recencies.iter().position(|v| *v == r.text("recency"))?;
+                    let y = frequencies.iter().position(|v| *v == r.text("frequency"))?;
+                    Some((x, y, r.number(column)?))
+                })
+                .collect()
+        };
+        blocks.push(Block::Chart(Box::new(heatmap(
+            format!("{name}: P(alive) by frequency and recency"),
             format!(
-                "BG/NBD probability that a customer of age {age} weeks is still active, by \
-                 repeat purchases (rows) and weeks from first to last purchase (columns)."
+                "{name} probability that a customer of age {age} weeks is still active, by \
+                 repeat purchases (rows) and weeks from first to last purchase (columns).{warning}"
             ),
             &columns,
             &labels,
             &cells("p_alive"),
             Kind::Percent,
-        ))),
-        Block::Chart(Box::new(heatmap(
-            "Expected purchases in the next 4 weeks by frequency and recency",
+        ))));
+        blocks.push(Block::Chart(Box::new(heatmap(
+            format!("{name}: expected purchases in the next 4 weeks by frequency and recency"),
             format!(
-                "BG/NBD expected repeat purchases in the next 4 weeks of a customer of age {age} \
-                 weeks, by repeat purchases (rows) and recency (columns)."
+                "{name} expected repeat purchases in the next 4 weeks of a customer of age \
+                 {age} weeks, by repeat purchases (rows) and recency (columns).{warning}"
             ),
             &columns,
             &labels,
             &cells("expected_purchases_4w"),
             Kind::Decimal,
-        ))),
-    ])
+        ))));
+    }
+    Ok(blocks)
 }
 
 /// Lines of margin per customer by month since acquisition, one per `series` value.

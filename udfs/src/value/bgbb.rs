@@ -8,6 +8,7 @@
 //! at opportunity t_x (0 without any). The likelihood is equation 5 of the paper, without the
 //! 1e-15 lifetimes adds inside its logarithm.
 
+use datafusion::common::{Result, exec_err};
 use statrs::function::beta::ln_beta;
 use statrs::function::gamma::ln_gamma;
 
@@ -54,19 +55,27 @@ impl BetaGeoBetaBinom {
             gamma,
             delta,
         } = *self;
-        let normaliser = ln_beta(alpha, beta) + ln_beta(gamma, delta);
-        let mut total = self.ln_alive_throughout(x, n, 0.0);
-        let last = n - t_x - 1.0;
-        let mut i = 0.0;
-        while i <= last {
-            total = log_add_exp(
-                total,
-                ln_beta(alpha + x, beta + t_x - x + i) + ln_beta(gamma + 1.0, delta + t_x + i)
-                    - normaliser,
-            );
+        let alive = self.ln_alive_throughout(x, n, 0.0);
+        let deaths = n - t_x;
+        if deaths < 1.0 {
+            return alive;
+        }
+        // Died after opportunity t_x + i, i in 0..n - t_x: the i-th term is
+        // B(alpha + x, beta + t_x - x + i) B(gamma + 1, delta + t_x + i) / (B(alpha, beta)
+        // B(gamma, delta)). B(a, b + 1) = B(a, b) b / (a + b), so each term is the one before
+        // times two ratios below 1: the sum needs the log-beta values of the first term only.
+        let first = ln_beta(alpha + x, beta + t_x - x) + ln_beta(gamma + 1.0, delta + t_x)
+            - ln_beta(alpha, beta)
+            - ln_beta(gamma, delta);
+        let (mut term, mut sum, mut i) = (1.0, 1.0, 0.0);
+        while i + 1.0 < deaths {
+            let b = beta + t_x - x + i;
+            let d = delta + t_x + i;
+            term *= b / (alpha + b + x) * d / (gamma + 1.0 + d);
+            sum += term;
             i += 1.0;
         }
-        total
+        log_add_exp(alive, first + sum.ln())
     }
 
     /// The probability that a customer (x, t_x, n) is alive at opportunity n + `ahead` (0: now),
@@ -107,6 +116,19 @@ impl BetaGeoBetaBinom {
         let value = ln_first.exp() * spread;
         value.is_finite().then_some(value)
     }
+}
+
+/// Checks that (x, t_x, n) is a history the model can have: whole numbers with
+/// 0 <= x <= t_x <= n, and t_x 0 without transactions. `name` is the SQL function, for the
+/// error.
+pub fn check_history(name: &str, x: f64, t_x: f64, n: f64) -> Result<()> {
+    let whole = |v: f64| v.is_finite() && v >= 0.0 && v.fract() == 0.0;
+    if whole(x) && whole(t_x) && whole(n) && x <= t_x && t_x <= n && (x > 0.0 || t_x == 0.0) {
+        return Ok(());
+    }
+    exec_err!(
+        "{name}: (frequency {x}, recency {t_x}, n_periods {n}) is not a history: 0 <= frequency <= recency <= n_periods, whole numbers, recency 0 without transactions"
+    )
 }
 
 /// The maximum-likelihood (or penalised) BG/BB fit over sorted (frequency, recency, n)

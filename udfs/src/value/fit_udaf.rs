@@ -353,20 +353,7 @@ fn checked_pattern<const N: usize>(model: Model, values: [f64; N]) -> Result<Opt
         return Ok(Some(values));
     }
     if model == Model::BetaGeoBetaBinom {
-        let (frequency, recency, opportunities) = (values[0], values[1], values[2]);
-        let integer = |v: f64| v.is_finite() && v >= 0.0 && v.fract() == 0.0;
-        if !(integer(frequency) && integer(recency) && integer(opportunities)) {
-            return exec_err!(
-                "{name}: frequency, recency and n_periods must be non-negative integers, got ({frequency}, {recency}, {opportunities})"
-            );
-        }
-        let consistent =
-            frequency <= recency && recency <= opportunities && (frequency > 0.0 || recency == 0.0);
-        if !consistent {
-            return exec_err!(
-                "{name}: frequency {frequency}, recency {recency} and n_periods {opportunities} do not fit together: 0 <= frequency <= recency <= n_periods, recency 0 without transactions"
-            );
-        }
+        bgbb::check_history(name, values[0], values[1], values[2])?;
         return Ok(Some(values));
     }
     let frequency = values[0];

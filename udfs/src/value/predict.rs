@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::bgbb::BetaGeoBetaBinom;
+use super::bgbb::{self, BetaGeoBetaBinom};
 use super::bgnbd::BgNbd;
 use super::fit_udaf::Model;
 use super::gamma_gamma::GammaGamma;
@@ -480,7 +480,7 @@ impl ScalarUDFImpl for Prediction {
             .collect::<Result<_>>()?;
         let rows = args.number_rows;
         let mut out = Float64Builder::with_capacity(rows);
-        let mut curves = CurveCache::default();
+        let mut cache = BatchCache::default();
         let (mut p, mut v) = ([0.0; MAX_PARAMETERS], [0.0; MAX_INPUTS]);
         for row in 0..rows {
             let null = model.is_null(row)
@@ -499,7 +499,7 @@ impl ScalarUDFImpl for Prediction {
             out.append_option(self.predict(
                 &p[..parameters.len()],
                 &v[..inputs.len()],
-                &mut curves,
+                &mut cache,
             )?);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
@@ -551,18 +551,34 @@ fn check_parameters(name: &str, parameters: &[f64]) -> Result<()> {
 const MAX_PARAMETERS: usize = 4;
 const MAX_INPUTS: usize = 8;
 
-/// BG/NBD purchase curves (`BgNbd::purchase_curve`) already computed in a batch, by model,
-/// frequency, t and horizons. They cost a hypergeometric series each and do not depend on
-/// recency, and customers share far fewer (frequency, t) pairs than summaries (9,651 against
-/// 416,911 in the LTV benchmark's million customers), so each batch computes each curve once.
+/// Values already computed in a batch that cost a series each and depend on few of a row's
+/// arguments: BG/NBD purchase curves (`BgNbd::purchase_curve`, by model, frequency, t and
+/// horizons; customers share far fewer (frequency, t) pairs than summaries, 9,651 against 416,911
+/// in the LTV benchmark's million customers), and sBG residual lifetimes (a 2F1 near z = 1, by
+/// model, renewals and discount rate). Each batch of one function computes each once.
 #[derive(Default)]
-struct CurveCache {
+struct BatchCache {
     ranges: HashMap<[u64; 8], (usize, usize)>,
     values: Vec<Option<f64>>,
 }
 
-impl CurveCache {
-    /// The curve of (model, x, t) at `horizons`; `horizon_key` identifies the horizons.
+impl BatchCache {
+    /// The values under `key`, `compute`d the first time.
+    fn values(
+        &mut self,
+        key: [f64; 8],
+        compute: impl FnOnce() -> Vec<Option<f64>>,
+    ) -> &[Option<f64>] {
+        let values = &mut self.values;
+        let (start, end) = *self.ranges.entry(key.map(f64::to_bits)).or_insert_with(|| {
+            let start = values.len();
+            values.extend(compute());
+            (start, values.len())
+        });
+        &self.values[start..end]
+    }
+
+    /// The purchase curve of (model, x, t) at `horizons`; `horizon_key` identifies the horizons.
     fn curve(
         &mut self,
         model: &BgNbd,
@@ -580,17 +596,13 @@ impl CurveCache {
             t,
             horizon_key[0],
             horizon_key[1],
-        ]
-        .map(f64::to_bits);
-        let values = &mut self.values;
-        let (start, end) = *self.ranges.entry(key).or_insert_with(|| {
+        ];
+        self.values(key, || {
             let horizons = horizons();
-            let start = values.len();
-            values.resize(start + horizons.len(), None);
-            model.purchase_curve(&horizons, x, t, &mut values[start..]);
-            (start, values.len())
-        });
-        &self.values[start..end]
+            let mut curve = vec![None; horizons.len()];
+            model.purchase_curve(&horizons, x, t, &mut curve);
+            curve
+        })
     }
 }
 
@@ -611,7 +623,7 @@ impl Prediction {
         &self,
         parameters: &[f64],
         v: &[f64],
-        curves: &mut CurveCache,
+        cache: &mut BatchCache,
     ) -> Result<Option<f64>> {
         let name = self.name();
         check_parameters(name, parameters)?;
@@ -626,7 +638,7 @@ impl Prediction {
                 }
                 let (horizon, x, t_x, t) = (v[0], v[1], v[2], v[3]);
                 let (model, divisor) = self.purchase_model(parameters, x, t_x, t);
-                let curve = curves.curve(&model, x, t, [horizon, 0.0], || vec![horizon]);
+                let curve = cache.curve(&model, x, t, [horizon, 0.0], || vec![horizon]);
                 BgNbd::expected_from_curve(curve[0], divisor)
             }
             PredictionKind::SbgSurvival | PredictionKind::SbgRetentionRate => {
@@ -656,17 +668,7 @@ impl Prediction {
                         "{name}: periods_ahead must be a non-negative integer, got {ahead}"
                     );
                 }
-                if !(integer(x)
-                    && integer(t_x)
-                    && integer(n)
-                    && x <= t_x
-                    && t_x <= n
-                    && (x > 0.0 || t_x == 0.0))
-                {
-                    return exec_err!(
-                        "{name}: (frequency {x}, recency {t_x}, n_periods {n}) is not a history: 0 <= frequency <= recency <= n_periods, integers, recency 0 without transactions"
-                    );
-                }
+                bgbb::check_history(name, x, t_x, n)?;
                 let model = BetaGeoBetaBinom::from_slice(parameters);
                 if self.kind == PredictionKind::BgbbExpectedPurchases {
                     model.expected_transactions(ahead as u64, x, t_x, n)
@@ -686,8 +688,20 @@ impl Prediction {
                         "{name}: discount_rate must be greater than 0, got {discount}"
                     );
                 }
-                ShiftedBetaGeometric::from_slice(parameters)
-                    .discounted_residual_lifetime(renewals, discount)
+                let model = ShiftedBetaGeometric::from_slice(parameters);
+                let key = [
+                    model.alpha,
+                    model.beta,
+                    renewals,
+                    discount,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                ];
+                cache.values(key, || {
+                    vec![model.discounted_residual_lifetime(renewals, discount)]
+                })[0]
             }
             PredictionKind::ModifiedProbabilityAlive => {
                 check_summary(name, v[0], v[1], v[2])?;
@@ -713,7 +727,7 @@ impl Prediction {
                 let clv = ClvArguments::check(name, v)?;
                 let (model, divisor) =
                     self.purchase_model(parameters, clv.frequency, clv.recency, clv.t);
-                let curve = curves.curve(
+                let curve = cache.curve(
                     &model,
                     clv.frequency,
                     clv.t,
