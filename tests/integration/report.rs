@@ -469,7 +469,10 @@ fn check_ltv_matrices(seen: &Value, run: &Path) {
     };
     assert_eq!(value("bgnbd", "converged"), 1.0);
     assert_eq!(value("gamma_gamma", "converged"), 1.0);
-    assert_eq!(value("pareto_nbd", "customers"), value("bgnbd", "customers"));
+    assert_eq!(
+        value("pareto_nbd", "customers"),
+        value("bgnbd", "customers")
+    );
     let text = section_text(seen, "ltv");
     assert_eq!(
         text.contains("The Pareto/NBD fit did not converge"),
