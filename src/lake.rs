@@ -318,6 +318,12 @@ fn partition_columns(
 /// (3.5 KiB for a day of the 10M lake's events); a longer one costs one more read.
 const FOOTER_READ_BYTES: usize = 64 * 1024;
 
+/// The Parquet format every table of ours is read with: the lake's, a run's outputs and the
+/// job's kept state.
+pub fn parquet_format() -> ParquetFormat {
+    ParquetFormat::default().with_metadata_size_hint(Some(FOOTER_READ_BYTES))
+}
+
 async fn table_provider(
     ctx: &SessionContext,
     store: &Arc<dyn ObjectStore>,
@@ -327,8 +333,7 @@ async fn table_provider(
     partitions: &[(String, DataType)],
 ) -> Result<(Arc<dyn TableProvider>, Vec<(String, String)>)> {
     let state = ctx.state();
-    let format =
-        Arc::new(ParquetFormat::default().with_metadata_size_hint(Some(FOOTER_READ_BYTES)));
+    let format = Arc::new(parquet_format());
     let options = ListingOptions::new(format.clone())
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions.to_vec());
