@@ -192,7 +192,7 @@ pub async fn section(ctx: &SessionContext) -> Result<Section> {
     }
     section.push(Block::Table(table));
     if has_table(ctx, "ltv_matrix")? {
-        for block in matrices(ctx).await? {
+        for block in matrices(ctx, &fits).await? {
             section.push(block);
         }
     }
@@ -320,8 +320,8 @@ async fn validation(ctx: &SessionContext) -> Result<Vec<Block>> {
 
 /// Each model's predictions over the frequency × recency grid (`ltv_matrix`) as heatmaps:
 /// P(alive) and the expected purchases in the next 4 weeks, frequency down the side, recency
-/// across.
-async fn matrices(ctx: &SessionContext) -> Result<Vec<Block>> {
+/// across; `fits` are the rows of `ltv_model`, whose converged flags the captions repeat.
+async fn matrices(ctx: &SessionContext, fits: &[Row]) -> Result<Vec<Block>> {
     let rows = query(
         ctx,
         "SELECT model, frequency, recency, t, expected_purchases_4w, p_alive FROM ltv_matrix \
@@ -339,18 +339,12 @@ async fn matrices(ctx: &SessionContext) -> Result<Vec<Block>> {
     let recencies = distinct(&rows, "recency");
     let columns: Vec<String> = recencies.iter().map(|r| format!("{r} wk")).collect();
     let labels: Vec<String> = frequencies.iter().map(|f| format!("{f} repeat")).collect();
-    let unconverged: Vec<String> = if has_table(ctx, "ltv_model")? {
-        query(
-            ctx,
-            "SELECT model FROM ltv_model WHERE parameter = 'converged' AND value = 0",
-        )
-        .await?
+    // the fits' rows of ltv_model, already read for the parameter table
+    let unconverged: Vec<String> = fits
         .iter()
+        .filter(|r| r.text("parameter") == "converged" && r.number("value") == Some(0.0))
         .map(|r| r.text("model"))
-        .collect()
-    } else {
-        Vec::new()
-    };
+        .collect();
     let mut blocks = Vec::new();
     for model in distinct(&rows, "model") {
         let name = model_name(&model);
