@@ -75,7 +75,8 @@ pub async fn run_pipeline(session: &Session, options: &PipelineOptions) -> Resul
 
     let lake_storage = Storage::open(&ctx.runtime_env(), &options.lake)?;
     let inputs: Vec<InputTable> = session
-        .tables
+        .lake_tables()
+        .await?
         .iter()
         .map(|table| InputTable {
             table: table.name.clone(),

@@ -16,7 +16,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::cluster::distribute;
 use crate::error::Result;
-use crate::lake::{LakeLocation, LakeTable, register_lake};
+use crate::lake::{LakeLocation, LakeSchema, LakeTable, register_lake};
 use crate::object_stores::LakeObjectStoreRegistry;
 
 /// Everything a front-end may configure about a session.
@@ -43,10 +43,21 @@ pub struct SessionOptions {
     pub bytes_per_task: Option<usize>,
 }
 
-/// A ready session and what its lake held.
+/// A ready session and its lake.
 pub struct Session {
     pub ctx: SessionContext,
-    pub tables: Vec<LakeTable>,
+    /// The lake's tables, opened on first use; `None` without a lake.
+    pub lake: Option<Arc<LakeSchema>>,
+}
+
+impl Session {
+    /// Every table of the lake with its files, by name (this lists and reads them all).
+    pub async fn lake_tables(&self) -> Result<Vec<LakeTable>> {
+        match &self.lake {
+            Some(lake) => lake.lake_tables().await,
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 pub async fn build_session(options: &SessionOptions) -> Result<Session> {
@@ -87,11 +98,11 @@ pub async fn build_session(options: &SessionOptions) -> Result<Session> {
         ctx.register_udtf(name, function);
     }
 
-    let tables = match &options.lake {
-        Some(location) => register_lake(&ctx, location).await?,
-        None => Vec::new(),
+    let lake = match &options.lake {
+        Some(location) => Some(register_lake(&ctx, location).await?),
+        None => None,
     };
-    Ok(Session { ctx, tables })
+    Ok(Session { ctx, lake })
 }
 
 /// `config` with its sorts setting aside a share of `limit` to merge their spill files:

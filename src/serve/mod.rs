@@ -69,7 +69,11 @@ pub async fn serve(options: ServeOptions, shutdown: impl Future<Output = ()> + S
         .as_ref()
         .map(|l| l.to_string())
         .unwrap_or_else(|| "none".into());
-    let table_count = session.tables.len();
+    let table_count = session
+        .lake
+        .as_ref()
+        .map(|lake| lake.lake_table_names().len())
+        .unwrap_or(0);
     let (listener, bound) = bind(options.listen).await?;
     let limits = options.limits.clone();
     let auth_note = if options.auth.is_disabled() {

@@ -262,7 +262,7 @@ fn diagnostics_follow_verbose_and_rust_log() {
     let stderr = String::from_utf8_lossy(&quiet.stderr);
     assert!(!stderr.contains("[DEBUG"), "{stderr}");
     let verbose = userlake()
-        .args(["-v", "sql", "-c", "SELECT 1"])
+        .args(["-v", "sql", "-c", "SELECT count(*) FROM events"])
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -372,14 +372,27 @@ fn mismatched_partition_layouts_are_reported() {
     let table = lake.path().join("t");
     copy_dir(&sample_lake().join("costs"), &table.join("dt=2026-01-01"));
     copy_dir(&sample_lake().join("costs"), &table.join("region=north"));
-    let err = error_of(
-        userlake()
+    copy_dir(&sample_lake().join("costs"), &lake.path().join("good"));
+    let query = |sql: &str| {
+        let mut command = userlake();
+        command
             .arg("sql")
             .arg("--lake")
             .arg(lake.path())
-            .args(["-c", "SELECT 1"]),
-    );
+            .args(["-c", sql, "--format", "csv"]);
+        command
+    };
+    let err = error_of(&mut query("SELECT count(*) FROM t"));
     assert!(err.contains("partition directories"), "{err}");
+    assert!(
+        err.contains("dt=2026-01-01") || err.contains("region=north"),
+        "{err}"
+    );
+    // the lake's other tables are read as usual: a table is opened when a statement names it
+    assert_eq!(
+        stdout_of(&mut query("SELECT count(*) AS n FROM good")),
+        "n\n900\n"
+    );
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! The lake catalog: a directory (or `s3://bucket/prefix`) whose sub-directories are tables of
 //! Parquet files, optionally Hive-partitioned (`dt=2026-01-01/part-0.parquet`). Opening a lake
-//! registers each table under its directory name, with its partition columns.
+//! lists its root: each sub-directory is a table under its directory name, whose files are
+//! listed and whose schema and partition columns are read when a statement first names it.
 //!
 //! Files are found by their `.parquet` ending; markers and notes (`_SUCCESS`, a README) and
 //! anything under a hidden or `_`-prefixed sub-directory (`_temporary`, `.staging`) are ignored.
 //! A file that is not valid Parquet does not stop the rest of the lake from opening: its table
-//! is registered with the schema of its readable files, and a query that scans it fails with the
-//! file's path.
+//! has the schema of its readable files, and a query that scans it fails with the file's path.
+//! A table whose files sit under different partition directories fails the statements that name
+//! it, with the paths.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -23,6 +25,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -33,6 +36,9 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::storage::Storage;
+
+mod schema;
+pub use schema::LakeSchema;
 
 /// Where a lake lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,11 +111,12 @@ impl fmt::Display for LakeLocation {
     }
 }
 
-/// What opening a lake found, for `\d`, logs and a job's record of its inputs.
+/// A table of the lake as it was found when first used, for `\\d`, logs and a job's record of
+/// its inputs.
 #[derive(Debug, Clone)]
 pub struct LakeTable {
     pub name: String,
-    /// The table's Parquet files as listed when the lake was opened.
+    /// The table's Parquet files as listed when the table was first used.
     pub files: Vec<ObjectMeta>,
     pub partition_columns: Vec<String>,
     /// Files that could not be read as Parquet, with the reason.
@@ -119,12 +126,15 @@ pub struct LakeTable {
 /// The directory of a job's runs in an output lake (see `crate::runs`); it is not a table.
 pub const RUNS_DIRECTORY: &str = "runs";
 
-/// Registers every table of the lake in the session's default schema. A lake that a job
-/// writes (`OUT/runs/<date>/<run-id>/`) also gets the tables of its latest committed run.
+/// Opens the lake as the session's default schema. Only the lake's root is listed here: each
+/// table's files are listed, and its schema read from their footers, when a statement first
+/// names it (see [`LakeSchema`]), so opening costs the same at 20 partitions or 20,000. A lake
+/// that a job writes (`OUT/runs/<date>/<run-id>/`) also gets the tables of its latest committed
+/// run.
 pub async fn register_lake(
     ctx: &SessionContext,
     location: &LakeLocation,
-) -> Result<Vec<LakeTable>> {
+) -> Result<Arc<LakeSchema>> {
     let root = location.root_url()?;
     let lake_error = |reason: String| Error::Lake {
         location: location.to_string(),
@@ -149,26 +159,53 @@ pub async fn register_lake(
         .collect();
     table_names.sort();
 
-    let mut tables = Vec::new();
+    let mut directories: Vec<(String, String)> = Vec::new();
     if table_names.iter().any(|name| name == RUNS_DIRECTORY) {
         let storage = Storage::open(&ctx.runtime_env(), location)?;
         if let Some(run) = crate::runs::latest_committed_run(&storage, None).await? {
-            tables.extend(register_run_tables(ctx, &storage, &run).await?);
+            for output in &run.manifest.outputs {
+                let directory = format!("{}/{}/", run.path, output.table);
+                directories.push((output.table.clone(), storage.url(&directory)));
+            }
         }
         // the job's kept tables serve its steps, not readers
         table_names.retain(|name| name != RUNS_DIRECTORY && name != crate::state::STATE_DIRECTORY);
     }
     for name in table_names {
-        if tables.iter().any(|t| t.name == name) {
+        if directories.iter().any(|(table, _)| *table == name) {
             continue;
         }
-        let table_url = format!("{root}{name}/");
-        if let Some(table) = register_directory(ctx, &name, &table_url).await? {
-            tables.push(table);
+        directories.push((name.clone(), format!("{root}{name}/")));
+    }
+    log::debug!(
+        "lake {location}: {} tables ({}), each opened when first named",
+        directories.len(),
+        directories
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let schema = Arc::new(LakeSchema::new(location, ctx, directories));
+    install_default_schema(ctx, Arc::clone(&schema))?;
+    Ok(schema)
+}
+
+/// Makes `schema` the session's default schema, keeping the tables already registered there.
+fn install_default_schema(ctx: &SessionContext, schema: Arc<LakeSchema>) -> Result<()> {
+    let options = ctx.state().config_options().catalog.clone();
+    let catalog = ctx
+        .catalog(&options.default_catalog)
+        .ok_or_else(|| Error::usage("the session has no default catalog"))?;
+    if let Some(previous) = catalog.schema(&options.default_schema) {
+        for name in previous.table_names() {
+            if let Some(table) = previous.deregister_table(&name)? {
+                schema.register_table(name, table)?;
+            }
         }
     }
-    tables.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(tables)
+    catalog.register_schema(&options.default_schema, schema)?;
+    Ok(())
 }
 
 /// Registers the tables a committed run published, under their names.
@@ -196,12 +233,34 @@ pub async fn register_directory(
     name: &str,
     directory_url: &str,
 ) -> Result<Option<LakeTable>> {
+    let Some(opened) = open_directory(&ctx.state(), name, directory_url).await? else {
+        return Ok(None);
+    };
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, opened.provider)?;
+    Ok(Some(opened.table))
+}
+
+/// A table read from a directory of Parquet files.
+#[derive(Clone)]
+pub(crate) struct OpenedTable {
+    pub(crate) provider: Arc<dyn TableProvider>,
+    pub(crate) table: LakeTable,
+}
+
+/// Lists the Parquet files below `directory_url` (a URL ending in `/`) and reads their schema;
+/// `None` when there are no files.
+pub(crate) async fn open_directory(
+    state: &SessionState,
+    name: &str,
+    directory_url: &str,
+) -> Result<Option<OpenedTable>> {
     let table_url = ListingTableUrl::parse(directory_url)?;
     let lake_error = |reason: String| Error::Lake {
         location: directory_url.to_string(),
         reason,
     };
-    let store = ctx
+    let store = state
         .runtime_env()
         .object_store(&table_url)
         .map_err(|e| lake_error(e.to_string()))?;
@@ -214,9 +273,7 @@ pub async fn register_directory(
     }
     let partitions = partition_columns(name, &table_prefix, &files)?;
     let (provider, unreadable) =
-        table_provider(ctx, &store, name, table_url, &files, &partitions).await?;
-    ctx.deregister_table(name)?;
-    ctx.register_table(name, provider)?;
+        table_provider(state, &store, name, table_url, &files, &partitions).await?;
     log::debug!(
         "table {name}: {} files in {directory_url}, partitioned by [{}]",
         files.len(),
@@ -226,11 +283,14 @@ pub async fn register_directory(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(Some(LakeTable {
-        name: name.to_string(),
-        files,
-        partition_columns: partitions.iter().map(|(n, _)| n.clone()).collect(),
-        unreadable_files: unreadable,
+    Ok(Some(OpenedTable {
+        provider,
+        table: LakeTable {
+            name: name.to_string(),
+            files,
+            partition_columns: partitions.iter().map(|(n, _)| n.clone()).collect(),
+            unreadable_files: unreadable,
+        },
     }))
 }
 
@@ -325,22 +385,21 @@ pub fn parquet_format() -> ParquetFormat {
 }
 
 async fn table_provider(
-    ctx: &SessionContext,
+    state: &SessionState,
     store: &Arc<dyn ObjectStore>,
     name: &str,
     table_url: ListingTableUrl,
     files: &[ObjectMeta],
     partitions: &[(String, DataType)],
 ) -> Result<(Arc<dyn TableProvider>, Vec<(String, String)>)> {
-    let state = ctx.state();
     let format = Arc::new(parquet_format());
     let options = ListingOptions::new(format.clone())
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions.to_vec());
 
-    let (schema, unreadable) = match format.infer_schema(&state, store, files).await {
+    let (schema, unreadable) = match format.infer_schema(state, store, files).await {
         Ok(schema) => (schema, Vec::new()),
-        Err(_) => readable_schema(&state, format.as_ref(), store, files).await?,
+        Err(_) => readable_schema(state, format.as_ref(), store, files).await?,
     };
     if !unreadable.is_empty() {
         let mut full_schema: Vec<_> = schema.fields().iter().cloned().collect();
