@@ -18,6 +18,8 @@ def cell(value):
         return "NULL"
     if isinstance(value, float):
         return repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
     return str(value)
 
 
@@ -36,6 +38,8 @@ def main():
 
     con = duckdb.connect()
     con.execute(f"SET threads = {args.threads}")
+    # the lake's times are UTC; date_trunc on them truncates in the session's zone
+    con.execute("SET TimeZone = 'UTC'")
     for table in sorted(os.listdir(args.lake)):
         path = os.path.join(args.lake, table)
         if not os.path.isdir(path) or table.startswith("."):

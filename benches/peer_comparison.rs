@@ -1,10 +1,12 @@
 //! userlake against its peers on the same Parquet files, in one run. Each query of
-//! `benches/queries/` runs in userlake and DuckDB (the same SQL); each pair of
+//! `benches/queries/` runs in userlake (as a fresh `userlake sql` process, start-up included,
+//! and in this process), DuckDB (the same SQL) and ClickHouse (its `NAME.clickhouse.sql`
+//! twin); each pair of
 //! `benches/behaviour/` (funnels, retention, sequences) runs in userlake and ClickHouse (chdb).
 //! Every query runs `--runs` times per engine after one warm-up run, the answers are checked
 //! to agree, and the medians and their ratio are printed as Markdown tables.
 //!
-//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2] [--only duckdb|clickhouse|analyses] [--int-key DIR2]
+//!     cargo bench --bench peer_comparison -- --lake DIR [--runs 5] [--threads 2] [--only plain|clickhouse|analyses] [--int-key DIR2]
 //!
 //! Make a lake with `userlake gen --out DIR --users 125000 --days 200` (about 10M events).
 //!
@@ -69,8 +71,8 @@ async fn main() {
 
     let only = argument(&args, "--only");
     let int_lake = argument(&args, "--int-key").map(PathBuf::from);
-    if only.is_none() || only.as_deref() == Some("duckdb") {
-        compare_with_duckdb(&session.ctx, &lake, runs, threads).await;
+    if only.is_none() || matches!(only.as_deref(), Some("plain" | "duckdb")) {
+        compare_plain_queries(&session.ctx, &lake, runs, threads).await;
     }
     if only.is_none() || only.as_deref() == Some("clickhouse") {
         compare_with_clickhouse(&session.ctx, &lake, runs, threads, PERSON_KEY).await;
@@ -244,14 +246,20 @@ async fn compare_with_clickhouse(
     }
 }
 
-async fn compare_with_duckdb(
+/// The plain queries of `benches/queries/` in userlake (as a fresh `userlake sql` process per
+/// run, start-up included, and in this process), DuckDB and ClickHouse, on the same files; and
+/// the start-up alone (`SELECT 1` as a process).
+async fn compare_plain_queries(
     ctx: &datafusion::prelude::SessionContext,
     lake: &std::path::Path,
     runs: usize,
     threads: usize,
 ) {
-    let mut peer_name = String::from("duckdb");
+    let (mut duckdb_name, mut clickhouse_name) =
+        (String::from("duckdb"), String::from("clickhouse"));
     let mut lines = Vec::new();
+    let range =
+        |run: &peers::Run| format!("{:.3} ({:.3}–{:.3})", run.median(), run.min(), run.max());
     for file in peers::query_files() {
         let name = file
             .file_stem()
@@ -260,28 +268,66 @@ async fn compare_with_duckdb(
             .to_string();
         let query = std::fs::read_to_string(&file).unwrap_or_default();
         let ours = userlake_after_warm_up(ctx, &query, runs).await;
-        let theirs = peer_after_warm_up(
+        let ours_process = peer_after_warm_up(
+            "userlake sql",
+            &name,
+            peers::run_userlake_process(lake, &file, runs + 1, threads),
+        );
+        let duckdb = peer_after_warm_up(
             "duckdb",
             &name,
             peers::run_duckdb(lake, &file, runs + 1, threads),
         );
-        peer_name = theirs.engine.clone();
-        let agree = match peers::compare_rows(&ours.rows, &theirs.rows) {
+        duckdb_name = duckdb.engine.clone();
+        let clickhouse = peers::clickhouse_twin(&file, lake).map(|sql| {
+            peer_after_warm_up(
+                "clickhouse",
+                &name,
+                peers::run_clickhouse(&sql, runs + 1, threads),
+            )
+        });
+        let mut agree = match peers::compare_rows(&ours.rows, &duckdb.rows) {
             Ok(()) => "yes".to_string(),
-            Err(difference) => format!("NO: {difference}"),
+            Err(difference) => format!("NO (DuckDB): {difference}"),
+        };
+        let clickhouse_cells = match &clickhouse {
+            Some(run) => {
+                clickhouse_name = run.engine.clone();
+                if let Err(difference) = peers::compare_rows(&ours.rows, &run.rows) {
+                    agree = format!("NO (ClickHouse): {difference}");
+                }
+                format!(
+                    "{} | {:.2}",
+                    range(run),
+                    ours_process.median() / run.median()
+                )
+            }
+            None => "– | –".to_string(),
         };
         lines.push(format!(
-            "| {name} | {:.3} | {:.3} | {:.2} | {agree} |",
+            "| {name} | {} | {:.3} | {} | {:.2} | {clickhouse_cells} | {agree} |",
+            range(&ours_process),
             ours.median(),
-            theirs.median(),
-            ours.median() / theirs.median()
+            range(&duckdb),
+            ours_process.median() / duckdb.median(),
         ));
     }
-    println!(
-        "| query | userlake median (s) | {peer_name} median (s) | ratio (userlake / peer) | same answer |"
+    let start_up = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(start_up.path(), "SELECT 1").expect("writing a temporary file");
+    let start_up = peer_after_warm_up(
+        "userlake sql",
+        "SELECT 1",
+        peers::run_userlake_process(lake, start_up.path(), runs + 1, threads),
     );
-    println!("|---|---|---|---|---|");
+    println!(
+        "| query | userlake process, start-up included: median (range) s | userlake in-process median s | {duckdb_name}: median (range) s | userlake process / DuckDB | {clickhouse_name}: median (range) s | userlake process / ClickHouse | same answer |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for line in lines {
         println!("{line}");
     }
+    println!(
+        "| start-up alone (`SELECT 1`) | {} | | | | | | |",
+        range(&start_up)
+    );
 }

@@ -178,8 +178,29 @@ fn run_python_peer(script: &str, args: &[String]) -> Result<Run, String> {
     })
 }
 
+/// A UTC time as each engine prints it (`2026-01-01T00:00:00Z`, `2026-01-01 00:00:00+00:00`,
+/// `2026-01-01 00:00:00`), as `2026-01-01 00:00:00`; other text unchanged.
+fn utc_time(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let looks_like_time = bytes.len() >= 19
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && matches!(bytes[10], b'T' | b' ')
+        && bytes[13] == b':'
+        && bytes[16] == b':';
+    if !looks_like_time {
+        return text.into();
+    }
+    let without_zone = text
+        .strip_suffix('Z')
+        .or_else(|| text.strip_suffix("+00:00"))
+        .unwrap_or(text);
+    without_zone.replacen('T', " ", 1).into()
+}
+
 /// Equal rows, with floats equal to a relative 1e-9 (sums in another order differ in the
-/// last bits). Returns the first difference.
+/// last bits) and UTC times equal however each engine prints them. Returns the first
+/// difference.
 pub fn compare_rows(ours: &[Vec<String>], theirs: &[Vec<String>]) -> Result<(), String> {
     if ours.len() != theirs.len() {
         return Err(format!("{} rows vs {} rows", ours.len(), theirs.len()));
@@ -188,6 +209,7 @@ pub fn compare_rows(ours: &[Vec<String>], theirs: &[Vec<String>]) -> Result<(), 
         let same = a.len() == b.len()
             && a.iter().zip(b).all(|(x, y)| {
                 x == y
+                    || utc_time(x) == utc_time(y)
                     || match (x.parse::<f64>(), y.parse::<f64>()) {
                         (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
                         _ => false,
@@ -200,14 +222,60 @@ pub fn compare_rows(ours: &[Vec<String>], theirs: &[Vec<String>]) -> Result<(), 
     Ok(())
 }
 
+/// The plain queries of `benches/queries/`: `NAME.sql`, which userlake and DuckDB both run, by
+/// name (without the ClickHouse twins, see [`clickhouse_twin`]).
 pub fn query_files() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/queries");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
-    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "sql"));
+    files.retain(|p: &std::path::PathBuf| {
+        p.extension().is_some_and(|e| e == "sql")
+            && !p.to_string_lossy().ends_with(".clickhouse.sql")
+    });
     files.sort();
     files
+}
+
+/// The ClickHouse text of a query of `benches/queries/` (`NAME.clickhouse.sql`, reading the
+/// lake's files with `file('{lake}/...')`), with `lake` filled in; `None` when it has none.
+pub fn clickhouse_twin(query_file: &Path, lake: &Path) -> Option<String> {
+    let twin = query_file.with_extension("clickhouse.sql");
+    let text = std::fs::read_to_string(twin).ok()?;
+    Some(text.replace("{lake}", &lake.display().to_string()))
+}
+
+/// Runs `query_file` `runs` times as users do, each a fresh `userlake sql` process on the lake
+/// (start-up, opening the lake and printing the result as CSV to a pipe included); the rows are
+/// not read back (the in-process run checks them).
+pub fn run_userlake_process(
+    lake: &Path,
+    query_file: &Path,
+    runs: usize,
+    threads: usize,
+) -> Result<Run, String> {
+    let mut seconds = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_userlake"))
+            .args(["sql", "--format", "csv", "--target-partitions"])
+            .arg(threads.to_string())
+            .arg("--lake")
+            .arg(lake)
+            .arg("-f")
+            .arg(query_file)
+            .output()
+            .map_err(|e| format!("cannot run userlake: {e}"))?;
+        seconds.push(started.elapsed().as_secs_f64());
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).to_string());
+        }
+    }
+    Ok(Run {
+        engine: "userlake".to_string(),
+        seconds,
+        rows: Vec::new(),
+    })
 }
 
 /// The pairs of `benches/<folder>/`: each NAME with a `NAME.userlake.sql` and a

@@ -1,5 +1,5 @@
--- Scan every event; group by partition and event name.
-SELECT dt, event_name, count(*) AS events
+-- Scan every event; group by day (truncated from the time-zone-aware event time) and name.
+SELECT date_trunc('day', event_time) AS day, event_name, count(*) AS events
 FROM events
-GROUP BY dt, event_name
-ORDER BY dt, event_name
+GROUP BY 1, 2
+ORDER BY 1, 2

@@ -1,5 +1,6 @@
-//! Differential test: every query of `benches/queries/` gives the same answer in userlake and
-//! in DuckDB (PyPI `duckdb`) on the sample lake. Set USERLAKE_SKIP_PEERS=1 to skip on a
+//! Differential test: every query of `benches/queries/` gives the same answer in userlake, in
+//! DuckDB (PyPI `duckdb`) and, where it has a ClickHouse twin, in ClickHouse (PyPI `chdb`) on
+//! the sample lake. Set USERLAKE_SKIP_PEERS=1 to skip on a
 //! machine without the Python peers; otherwise a missing peer fails the test.
 
 use crate::peer_engines as peers;
@@ -8,7 +9,7 @@ use userlake::lake::LakeLocation;
 use userlake::{SessionOptions, build_session};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn benchmark_queries_agree_with_duckdb() {
+async fn benchmark_queries_agree_with_duckdb_and_clickhouse() {
     if crate::common::peers_skipped() {
         return;
     }
@@ -22,6 +23,7 @@ async fn benchmark_queries_agree_with_duckdb() {
     .unwrap();
     let files = peers::query_files();
     assert!(files.len() >= 4);
+    let mut twins = 0;
     for file in files {
         let query = std::fs::read_to_string(&file).unwrap();
         let ours = peers::run_userlake(&session.ctx, &query, 1).await;
@@ -31,5 +33,14 @@ async fn benchmark_queries_agree_with_duckdb() {
         if let Err(difference) = peers::compare_rows(&ours.rows, &theirs.rows) {
             panic!("{}: {difference}", file.display());
         }
+        if let Some(clickhouse_sql) = peers::clickhouse_twin(&file, &lake) {
+            twins += 1;
+            let clickhouse = peers::run_clickhouse(&clickhouse_sql, 1, 2)
+                .unwrap_or_else(|e| panic!("chdb (pip install -r tests/requirements.txt): {e}"));
+            if let Err(difference) = peers::compare_rows(&ours.rows, &clickhouse.rows) {
+                panic!("{} against ClickHouse: {difference}", file.display());
+            }
+        }
     }
+    assert!(twins >= 4, "{twins} queries have a ClickHouse twin");
 }

@@ -5,8 +5,8 @@
 //! `datafusion-functions-json` does; `table_functions` lists the table functions to register
 //! with `SessionContext::register_udtf`; `physical_optimizer_rules` the planner rules that suit
 //! the aggregates (optional: answers are the same without them, only slower). `register_all`
-//! also replaces DataFusion's `coalesce` with one that gives the same answers faster
-//! ([`builtin_replacements`]); [`register`] with [`Builtins::Keep`] adds the same functions and
+//! also replaces DataFusion's `coalesce` and `date_trunc` with ones that give the same answers
+//! faster ([`builtin_replacements`]); [`register`] with [`Builtins::Keep`] adds the same functions and
 //! keeps DataFusion's.
 //!
 //! Each function has one shared instance (`window_funnel_udaf()`, `normalize_id_udf()`, ...,
@@ -21,6 +21,7 @@ pub mod bitmap;
 pub mod coalesce;
 pub mod conditions;
 pub mod correlation;
+pub mod date_trunc;
 mod doc_sections;
 pub mod docs;
 mod event_list;
@@ -146,9 +147,9 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 }
 
 /// DataFusion functions this crate replaces with faster ones of the same name, types and
-/// results (see [`coalesce`]). They are not listed as userlake functions.
+/// results (see [`coalesce`] and [`date_trunc`]). They are not listed as userlake functions.
 pub fn builtin_replacements() -> Vec<Arc<ScalarUDF>> {
-    vec![coalesce_udf()]
+    vec![coalesce_udf(), date_trunc_udf()]
 }
 
 /// Every window function of this crate.
@@ -201,8 +202,8 @@ pub enum Builtins {
     Keep,
 }
 
-/// Adds every function of this crate to `registry`, and replaces DataFusion's `coalesce` with
-/// this crate's unless `builtins` is [`Builtins::Keep`]. Each replacement is logged (debug).
+/// Adds every function of this crate to `registry`, and replaces DataFusion's `coalesce` and
+/// `date_trunc` with this crate's unless `builtins` is [`Builtins::Keep`]. Each replacement is logged (debug).
 pub fn register(registry: &mut dyn FunctionRegistry, builtins: Builtins) -> Result<()> {
     for function in scalar_functions() {
         registry.register_udf(function)?;
@@ -217,7 +218,7 @@ pub fn register(registry: &mut dyn FunctionRegistry, builtins: Builtins) -> Resu
         for function in builtin_replacements() {
             log::debug!(
                 "userlake-udfs replaces DataFusion's {} with its own (same types and answers, \
-                 one pass over its arguments; Builtins::Keep keeps DataFusion's)",
+                 computed faster; Builtins::Keep keeps DataFusion's)",
                 function.name()
             );
             registry.register_udf(function)?;
@@ -272,13 +273,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn coalesce_is_replaced_unless_kept() {
+    fn builtins_are_replaced_unless_kept() {
         use datafusion::prelude::SessionContext;
         let is_ours = |ctx: &SessionContext| {
-            ctx.udf("coalesce")
-                .expect("coalesce is registered")
-                .inner()
-                .is::<coalesce::Coalesce>()
+            let coalesce = ctx.udf("coalesce").expect("coalesce is registered");
+            let date_trunc = ctx.udf("date_trunc").expect("date_trunc is registered");
+            let ours = coalesce.inner().is::<coalesce::Coalesce>();
+            assert_eq!(ours, date_trunc.inner().is::<date_trunc::DateTrunc>());
+            ours
         };
         let mut replaced = SessionContext::new();
         register_all(&mut replaced).expect("registered");

@@ -15,8 +15,8 @@ use crate::sequence::{SequenceFunction, SequenceKind};
 use crate::value::fit_udaf::{Model, ModelFit};
 use crate::value::predict::{Prediction, PredictionKind};
 use crate::{
-    active_people, activity, attribution, coalesce, correlation, funnel, identity, markov, paths,
-    retention, retention_matrix, sequence, sessionize, value,
+    active_people, activity, attribution, coalesce, correlation, date_trunc, funnel, identity,
+    markov, paths, retention, retention_matrix, sequence, sessionize, value,
 };
 
 /// `$name()` returns the shared `Arc<$kind>` made from `$make` on first use.
@@ -60,6 +60,7 @@ singleton!(ScalarUDF,
     bgbb_expected_purchases_udf => Prediction::new(PredictionKind::BgbbExpectedPurchases),
     bgbb_p_alive_udf => Prediction::new(PredictionKind::BgbbProbabilityAlive),
     coalesce_udf => coalesce::Coalesce::default(),
+    date_trunc_udf => date_trunc::DateTrunc::default(),
     to_bitmap_udf => BitmapScalar::new(BitmapScalarKind::ToBitmap),
     bitmap_from_string_udf => BitmapScalar::new(BitmapScalarKind::FromString),
     bitmap_to_string_udf => BitmapScalar::new(BitmapScalarKind::ToString),
