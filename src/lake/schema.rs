@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DataFusionResult};
-use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use tokio::sync::OnceCell;
 
@@ -24,9 +24,10 @@ use crate::error::{Error, Result};
 /// a job's outputs), which replace a lake table of the same name.
 pub struct LakeSchema {
     location: String,
-    /// What reading footers needs: the session's configuration and runtime (object stores, the
-    /// metadata cache its scans read from), without its catalog, which holds this schema.
-    state: SessionState,
+    /// The session, whose configuration and runtime (object stores, the metadata cache its
+    /// scans read from) a table is opened with, as they are when it is opened; weak, as the
+    /// session's catalog holds this schema.
+    session: Weak<parking_lot::RwLock<SessionState>>,
     tables: RwLock<BTreeMap<String, Entry>>,
 }
 
@@ -45,10 +46,12 @@ struct LazyTable {
 }
 
 impl LazyTable {
-    async fn open(&self, state: &SessionState) -> Result<Option<&OpenedTable>> {
+    async fn open(&self, lake: &LakeSchema) -> Result<Option<&OpenedTable>> {
         let opened = self
             .opened
-            .get_or_try_init(|| open_directory(state, &self.name, &self.directory_url))
+            .get_or_try_init(|| async {
+                open_directory(&lake.state()?, &self.name, &self.directory_url).await
+            })
             .await?;
         Ok(opened.as_ref())
     }
@@ -61,10 +64,6 @@ impl LakeSchema {
         ctx: &SessionContext,
         directories: Vec<(String, String)>,
     ) -> Self {
-        let state = SessionStateBuilder::new()
-            .with_config(ctx.copied_config())
-            .with_runtime_env(ctx.runtime_env())
-            .build();
         let tables = directories
             .into_iter()
             .map(|(name, directory_url)| {
@@ -78,9 +77,19 @@ impl LakeSchema {
             .collect();
         LakeSchema {
             location: location.to_string(),
-            state,
+            session: ctx.state_weak_ref(),
             tables: RwLock::new(tables),
         }
+    }
+
+    /// The session's state now; an error once the session is gone.
+    fn state(&self) -> Result<SessionState> {
+        let session = self.session.upgrade().ok_or_else(|| Error::Lake {
+            location: self.location.clone(),
+            reason: "the session that opened the lake has ended".to_string(),
+        })?;
+        let state = session.read().clone();
+        Ok(state)
     }
 
     fn entry(&self, name: &str) -> Option<Entry> {
@@ -110,7 +119,7 @@ impl LakeSchema {
             .collect();
         let mut tables = Vec::with_capacity(lazy.len());
         for table in lazy {
-            if let Some(opened) = table.open(&self.state).await? {
+            if let Some(opened) = table.open(self).await? {
                 tables.push(opened.table.clone());
             }
         }
@@ -146,7 +155,7 @@ impl SchemaProvider for LakeSchema {
         match self.entry(name) {
             None => Ok(None),
             Some(Entry::Registered(table)) => Ok(Some(table)),
-            Some(Entry::Lake(table)) => match table.open(&self.state).await {
+            Some(Entry::Lake(table)) => match table.open(self).await {
                 Ok(opened) => Ok(opened.map(|o| Arc::clone(&o.provider))),
                 Err(Error::DataFusion(e)) => Err(e),
                 Err(e) => Err(DataFusionError::Plan(e.to_string())),
