@@ -163,10 +163,7 @@ pub async fn register_lake(
     if table_names.iter().any(|name| name == RUNS_DIRECTORY) {
         let storage = Storage::open(&ctx.runtime_env(), location)?;
         if let Some(run) = crate::runs::latest_committed_run(&storage, None).await? {
-            for output in &run.manifest.outputs {
-                let directory = format!("{}/{}/", run.path, output.table);
-                directories.push((output.table.clone(), storage.url(&directory)));
-            }
+            directories.extend(run_table_directories(&storage, &run));
         }
         // the job's kept tables serve its steps, not readers
         table_names.retain(|name| name != RUNS_DIRECTORY && name != crate::state::STATE_DIRECTORY);
@@ -215,15 +212,27 @@ pub async fn register_run_tables(
     run: &crate::runs::CommittedRun,
 ) -> Result<Vec<LakeTable>> {
     let mut tables = Vec::new();
-    for output in &run.manifest.outputs {
-        let directory = format!("{}/{}/", run.path, output.table);
-        if let Some(table) =
-            register_directory(ctx, &output.table, &storage.url(&directory)).await?
-        {
+    for (name, directory_url) in run_table_directories(storage, run) {
+        if let Some(table) = register_directory(ctx, &name, &directory_url).await? {
             tables.push(table);
         }
     }
     Ok(tables)
+}
+
+/// Each table a committed run published, with the URL of its directory.
+fn run_table_directories(
+    storage: &Storage,
+    run: &crate::runs::CommittedRun,
+) -> Vec<(String, String)> {
+    run.manifest
+        .outputs
+        .iter()
+        .map(|output| {
+            let directory = format!("{}/{}/", run.path, output.table);
+            (output.table.clone(), storage.url(&directory))
+        })
+        .collect()
 }
 
 /// Registers the Parquet files below `directory_url` (a URL ending in `/`) as table `name`,
