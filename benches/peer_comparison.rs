@@ -130,14 +130,10 @@ async fn compare_analyses(
             Err(difference) => format!("NO: {difference}"),
         };
         lines.push(format!(
-            "| {name} | {:.3} ({:.3}–{:.3}) | {:.3} | {:.3} ({:.3}–{:.3}) | {:.2} | {:.2} | {agree} |",
-            ours.median(),
-            ours.min(),
-            ours.max(),
+            "| {name} | {} | {:.3} | {} | {:.2} | {:.2} | {agree} |",
+            ours.median_and_range(),
             ours_plain.median(),
-            theirs.median(),
-            theirs.min(),
-            theirs.max(),
+            theirs.median_and_range(),
             ours.median() / theirs.median(),
             ours.median() / ours_plain.median(),
         ));
@@ -258,8 +254,6 @@ async fn compare_plain_queries(
     let (mut duckdb_name, mut clickhouse_name) =
         (String::from("duckdb"), String::from("clickhouse"));
     let mut lines = Vec::new();
-    let range =
-        |run: &peers::Run| format!("{:.3} ({:.3}–{:.3})", run.median(), run.min(), run.max());
     for file in peers::query_files() {
         let name = file
             .file_stem()
@@ -298,7 +292,7 @@ async fn compare_plain_queries(
                 }
                 format!(
                     "{} | {:.2}",
-                    range(run),
+                    run.median_and_range(),
                     ours_process.median() / run.median()
                 )
             }
@@ -306,9 +300,9 @@ async fn compare_plain_queries(
         };
         lines.push(format!(
             "| {name} | {} | {:.3} | {} | {:.2} | {clickhouse_cells} | {agree} |",
-            range(&ours_process),
+            ours_process.median_and_range(),
             ours.median(),
-            range(&duckdb),
+            duckdb.median_and_range(),
             ours_process.median() / duckdb.median(),
         ));
     }
@@ -328,6 +322,6 @@ async fn compare_plain_queries(
     }
     println!(
         "| start-up alone (`SELECT 1`) | {} | | | | | | |",
-        range(&start_up)
+        start_up.median_and_range()
     );
 }

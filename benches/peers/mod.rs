@@ -42,6 +42,11 @@ impl Run {
             .copied()
             .fold(f64::NEG_INFINITY, f64::max)
     }
+
+    /// `median (min–max)` in seconds, as the benchmark tables print a timing.
+    pub fn median_and_range(&self) -> String {
+        format!("{:.3} ({:.3}–{:.3})", self.median(), self.min(), self.max())
+    }
 }
 
 /// Cells as Python prints them (`repr` for floats), so both engines' rows compare as text.

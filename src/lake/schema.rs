@@ -106,8 +106,8 @@ impl LakeSchema {
     }
 
     /// Every lake table the session still reads from the lake (not replaced by a registered
-    /// table), opened, with the files it holds; by name. For a job's record of its inputs and
-    /// for `\d`: this lists and reads every table, as a query naming them all would.
+    /// table), opened, with the files it holds; by name. For a job's record of its inputs: this
+    /// lists and reads every table, as a query naming them all would.
     pub async fn lake_tables(&self) -> Result<Vec<LakeTable>> {
         let lazy: Vec<Arc<LazyTable>> = self
             .read()
