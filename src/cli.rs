@@ -133,7 +133,8 @@ pub struct SqlArgs {
     #[command(flatten)]
     pub session: SessionArgs,
     /// A statement to run (repeatable); without -c or -f the shell starts.
-    #[arg(short = 'c', long = "command")]
+    // a statement may start with a `-- comment` or a negative number
+    #[arg(short = 'c', long = "command", allow_hyphen_values = true)]
     pub commands: Vec<String>,
     /// A file of statements to run.
     #[arg(short = 'f', long = "file")]

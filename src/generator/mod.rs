@@ -149,15 +149,24 @@ pub fn generate(config: &GeneratorConfig) -> Result<GeneratorReport> {
         first_day: config.from_day,
     };
     let dir = |table: &str| staging.path().join(table);
-    let spawn = |table: &str, schema| TableWriter::spawn(dir(table), schema, window.clone());
+    let spawn =
+        |table: &str, schema, order| TableWriter::spawn(dir(table), schema, window.clone(), order);
     let writers = Writers {
-        events: spawn("events", tables::events_schema()),
-        touches: spawn("touches", tables::touches_schema()),
-        orders: spawn("orders", tables::orders_schema()),
-        edges: spawn("identity_edges", tables::identity_edges_schema()),
-        referrals: spawn("referrals", tables::referrals_schema()),
-        truth: spawn("_truth", tables::truth_schema()),
-        costs: spawn("costs", tables::costs_schema()),
+        events: spawn(
+            "events",
+            tables::events_schema(),
+            Some(tables::EVENTS_ORDER),
+        ),
+        touches: spawn("touches", tables::touches_schema(), None),
+        orders: spawn(
+            "orders",
+            tables::orders_schema(),
+            Some(tables::ORDERS_ORDER),
+        ),
+        edges: spawn("identity_edges", tables::identity_edges_schema(), None),
+        referrals: spawn("referrals", tables::referrals_schema(), None),
+        truth: spawn("_truth", tables::truth_schema(), None),
+        costs: spawn("costs", tables::costs_schema(), None),
     };
 
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();

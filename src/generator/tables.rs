@@ -9,6 +9,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use super::writer::RowOrder;
 use crate::error::Result;
 
 pub const BATCH_ROWS: usize = 65_536;
@@ -36,6 +37,21 @@ pub const ID_COLUMNS: [&str; 8] = [
     "device_id",
     "cookie_id",
 ];
+
+/// Events and orders are written sorted within each day by person, then time
+/// ([`RowOrder`]): by the first of the WeChat unionid (the same person across apps), the
+/// device and the cookie, the identifiers a person-level query keys on first.
+pub const PERSON_ORDER: [&str; 3] = ["unionid", "device_id", "cookie_id"];
+
+pub const EVENTS_ORDER: RowOrder = RowOrder {
+    identifiers: &PERSON_ORDER,
+    time: "event_time",
+};
+
+pub const ORDERS_ORDER: RowOrder = RowOrder {
+    identifiers: &PERSON_ORDER,
+    time: "order_time",
+};
 
 pub fn events_schema() -> SchemaRef {
     let mut fields = vec![

@@ -1,13 +1,19 @@
 //! One thread per table turns batches into Parquet files, so encoding runs beside the
 //! simulation. A table's batches arrive in partition order; each partition is one file.
+//!
+//! Tables keyed by person (events, orders) are written in [`RowOrder`]: each `dt=` file's rows
+//! sorted by the person's best identifier, then time. Queries that group by person then meet
+//! each person's rows together (docs/lake.md, "How the generator lays out files", has the
+//! measurements); the rows are the same as in simulation order.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::interleave_record_batch;
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -49,16 +55,83 @@ impl WriteWindow {
     }
 }
 
+/// The order of the rows inside each `dt=` file: by the first non-NULL of `identifiers` (a
+/// person's best identifier; rows with none come last), then by `time`, then as simulated.
+#[derive(Debug, Clone, Copy)]
+pub struct RowOrder {
+    pub identifiers: &'static [&'static str],
+    pub time: &'static str,
+}
+
+impl RowOrder {
+    /// The rows of `batches` (one partition) in this order, as one batch.
+    fn sort(&self, batches: &[RecordBatch]) -> Result<RecordBatch> {
+        // (is the person unknown, the person, the time, the simulated position): a stable sort
+        // on the first three keeps the simulated order among ties, so files are reproducible
+        let mut rows: Vec<(bool, &str, i64, (usize, usize))> = Vec::new();
+        for (b, batch) in batches.iter().enumerate() {
+            let column = |name: &str| -> Result<&ArrayRef> {
+                batch.column_by_name(name).ok_or_else(|| {
+                    Error::usage(format!(
+                        "the generator's row order names a column `{name}` its table does not have"
+                    ))
+                })
+            };
+            let identifiers = self
+                .identifiers
+                .iter()
+                .map(|name| {
+                    column(name)?.as_string_opt::<i32>().ok_or_else(|| {
+                        Error::usage(format!("the generator's identifier `{name}` is not text"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let times = column(self.time)?
+                .as_primitive_opt::<TimestampMicrosecondType>()
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "the generator's time column `{}` is not a timestamp in microseconds",
+                        self.time
+                    ))
+                })?;
+            for row in 0..batch.num_rows() {
+                let person = identifiers
+                    .iter()
+                    .find(|values| values.is_valid(row))
+                    .map(|values| values.value(row));
+                rows.push((
+                    person.is_none(),
+                    person.unwrap_or_default(),
+                    times.value(row),
+                    (b, row),
+                ));
+            }
+        }
+        rows.sort_by(|x, y| (x.0, x.1, x.2).cmp(&(y.0, y.1, y.2)));
+        let order: Vec<(usize, usize)> = rows.into_iter().map(|row| row.3).collect();
+        let batches: Vec<&RecordBatch> = batches.iter().collect();
+        Ok(interleave_record_batch(&batches, &order)?)
+    }
+}
+
 pub struct TableWriter {
     sender: Option<SyncSender<(Destination, RecordBatch)>>,
     handle: Option<JoinHandle<Result<u64>>>,
 }
 
 impl TableWriter {
-    pub fn spawn(table_dir: PathBuf, schema: SchemaRef, window: WriteWindow) -> Self {
+    /// With an `order`, a partition's batches are held until its last one arrives, then
+    /// sorted and written: memory grows to one day of the table.
+    pub fn spawn(
+        table_dir: PathBuf,
+        schema: SchemaRef,
+        window: WriteWindow,
+        order: Option<RowOrder>,
+    ) -> Self {
         // Two batches in flight bound the memory between simulation and encoding.
         let (sender, receiver) = sync_channel(2);
-        let handle = std::thread::spawn(move || write_table(&table_dir, schema, &window, receiver));
+        let handle =
+            std::thread::spawn(move || write_table(&table_dir, schema, &window, order, receiver));
         Self {
             sender: Some(sender),
             handle: Some(handle),
@@ -96,22 +169,47 @@ fn properties() -> WriterProperties {
         .build()
 }
 
+/// The file being written: where it goes, its writer, and (for a sorted partition) the rows
+/// held until it is complete.
+struct OpenFile {
+    destination: Destination,
+    writer: ArrowWriter<File>,
+    held: Vec<RecordBatch>,
+}
+
+impl OpenFile {
+    fn close(mut self, order: Option<RowOrder>) -> Result<()> {
+        if let Some(order) = order
+            && !self.held.is_empty()
+        {
+            let sorted = order.sort(&self.held)?;
+            self.held.clear();
+            self.writer.write(&sorted)?;
+        }
+        self.writer.close()?;
+        Ok(())
+    }
+}
+
 fn write_table(
     table_dir: &Path,
     schema: SchemaRef,
     window: &WriteWindow,
+    order: Option<RowOrder>,
     receiver: Receiver<(Destination, RecordBatch)>,
 ) -> Result<u64> {
-    let mut current: Option<(Destination, ArrowWriter<File>)> = None;
+    let mut current: Option<OpenFile> = None;
     let mut rows = 0u64;
     for (destination, batch) in receiver {
         if !window.writes(&destination) {
             continue;
         }
-        let switch = current.as_ref().is_none_or(|(d, _)| *d != destination);
+        let switch = current
+            .as_ref()
+            .is_none_or(|file| file.destination != destination);
         if switch {
-            if let Some((_, writer)) = current.take() {
-                writer.close()?;
+            if let Some(file) = current.take() {
+                file.close(order)?;
             }
             let path = match &destination {
                 Destination::Partition(dt) => {
@@ -124,15 +222,24 @@ fn write_table(
             }
             let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
             let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties()))?;
-            current = Some((destination, writer));
+            current = Some(OpenFile {
+                destination,
+                writer,
+                held: Vec::new(),
+            });
         }
-        if let Some((_, writer)) = current.as_mut() {
+        if let Some(file) = current.as_mut() {
             rows += batch.num_rows() as u64;
-            writer.write(&batch)?;
+            // only `dt=` partitions are sorted: the parts of unpartitioned tables are not files
+            // of one day, and a day appended later adds its own parts
+            match (&file.destination, order) {
+                (Destination::Partition(_), Some(_)) => file.held.push(batch),
+                _ => file.writer.write(&batch)?,
+            }
         }
     }
-    if let Some((_, writer)) = current.take() {
-        writer.close()?;
+    if let Some(file) = current.take() {
+        file.close(order)?;
     }
     Ok(rows)
 }

@@ -40,6 +40,18 @@ fn the_default_lake_is_the_sample() {
 }
 
 #[test]
+fn a_statement_may_start_with_a_comment() {
+    let out = stdout_of(userlake().args([
+        "sql",
+        "-c",
+        "-- events in the sample\nSELECT count(*) AS n FROM events",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(out, "n\n37975\n");
+}
+
+#[test]
 fn the_lake_can_come_from_the_environment() {
     let out = stdout_of(
         userlake()

@@ -198,6 +198,68 @@ fn regenerating_replaces_tables_whole_and_leaves_others() {
     assert!(hidden.is_empty(), "staging left behind: {hidden:?}");
 }
 
+/// Events and orders are written sorted within each day: by the first of unionid, device_id
+/// and cookie_id (rows with none last), then time; so each identifier's rows of a day are
+/// together. Checked on the files themselves, in the order they hold their rows.
+#[test]
+fn events_and_orders_are_sorted_by_person_then_time_within_each_day() {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::TimestampMicrosecondType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        dir.path(),
+        &["--users", "400", "--days", "8", "--seed", "3"],
+    );
+    for (table, time) in [("events", "event_time"), ("orders", "order_time")] {
+        let mut files = 0;
+        for partition in std::fs::read_dir(dir.path().join(table)).unwrap() {
+            let path = partition.unwrap().path().join("part-0.parquet");
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            let mut keys: Vec<(bool, String, i64)> = Vec::new();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let ids: Vec<_> = ["unionid", "device_id", "cookie_id"]
+                    .map(|c| batch.column_by_name(c).unwrap().as_string::<i32>().clone())
+                    .into();
+                let times = batch
+                    .column_by_name(time)
+                    .unwrap()
+                    .as_primitive::<TimestampMicrosecondType>();
+                for row in 0..batch.num_rows() {
+                    let person = ids.iter().find(|c| c.is_valid(row)).map(|c| c.value(row));
+                    keys.push((
+                        person.is_none(),
+                        person.unwrap_or_default().to_string(),
+                        times.value(row),
+                    ));
+                }
+            }
+            assert!(
+                keys.windows(2).all(|pair| pair[0] <= pair[1]),
+                "{} is not sorted by person, then time",
+                path.display()
+            );
+            let people: std::collections::HashSet<&String> = keys.iter().map(|k| &k.1).collect();
+            assert!(
+                table == "orders" || keys.len() > 2 * people.len(),
+                "{}: too few rows per person for the test to mean anything",
+                path.display()
+            );
+            files += 1;
+        }
+        assert!(files > 0, "{table}: no files");
+        if table == "events" {
+            assert_eq!(files, 8, "events: one file per day");
+        }
+    }
+}
+
 #[test]
 fn bad_generator_arguments() {
     let dir = tempfile::tempdir().unwrap();
