@@ -12,6 +12,7 @@
 
 mod ids;
 mod model;
+mod row_order;
 mod simulate;
 mod tables;
 mod writer;

@@ -9,7 +9,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use super::writer::RowOrder;
+use super::row_order::RowOrder;
 use crate::error::Result;
 
 pub const BATCH_ROWS: usize = 65_536;

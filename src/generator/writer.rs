@@ -1,23 +1,21 @@
 //! One thread per table turns batches into Parquet files, so encoding runs beside the
 //! simulation. A table's batches arrive in partition order; each partition is one file.
 //!
-//! Tables keyed by person (events, orders) are written in [`RowOrder`]: each `dt=` file's rows
-//! sorted by the person's best identifier, then time. Queries that group by person then meet
-//! each person's rows together (docs/lake.md, "How the generator lays out files", has the
-//! measurements); the rows are the same as in simulation order.
+//! Tables keyed by person (events, orders) hold each partition's rows until it is complete and
+//! write them in their [`RowOrder`].
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use super::row_order::RowOrder;
 use crate::error::{Error, Result};
 
 /// Where a batch goes: a `dt=` partition, or a numbered part of an unpartitioned table.
@@ -52,82 +50,6 @@ impl WriteWindow {
         } else {
             format!("day-{:05}-part-{n:05}.parquet", self.first_day)
         }
-    }
-}
-
-/// The order of the rows inside each `dt=` file: by the first non-NULL of `identifiers` (a
-/// person's best identifier; rows with none come last), then by `time`, then as simulated.
-#[derive(Debug, Clone, Copy)]
-pub struct RowOrder {
-    pub identifiers: &'static [&'static str],
-    pub time: &'static str,
-}
-
-impl RowOrder {
-    /// The rows of `batches` (one partition) in this order, as one batch.
-    fn sort(&self, batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
-        let Some(schema) = batches.first().map(RecordBatch::schema) else {
-            return Ok(None);
-        };
-        let rows = concat_batches(&schema, &batches)?;
-        drop(batches);
-        let column = |name: &str| -> Result<&ArrayRef> {
-            rows.column_by_name(name).ok_or_else(|| {
-                Error::usage(format!(
-                    "the generator's row order names a column `{name}` its table does not have"
-                ))
-            })
-        };
-        let identifiers = self
-            .identifiers
-            .iter()
-            .map(|name| {
-                column(name)?.as_string_opt::<i32>().ok_or_else(|| {
-                    Error::usage(format!("the generator's identifier `{name}` is not text"))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let times = column(self.time)?
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "the generator's time column `{}` is not a timestamp in microseconds",
-                    self.time
-                ))
-            })?;
-        let persons: Vec<Option<&str>> = (0..rows.num_rows())
-            .map(|row| {
-                identifiers
-                    .iter()
-                    .find(|values| values.is_valid(row))
-                    .map(|values| values.value(row))
-            })
-            .collect();
-        // Comparing the first 16 bytes as one number first keeps the sort in cache: a day of
-        // the 100M lake is 150 MB of rows, and most identifiers differ in their first bytes.
-        let prefixes: Vec<(bool, u128)> = persons
-            .iter()
-            .map(|person| match person {
-                None => (true, 0),
-                Some(text) => {
-                    let mut bytes = [0u8; 16];
-                    let head = &text.as_bytes()[..text.len().min(16)];
-                    bytes[..head.len()].copy_from_slice(head);
-                    (false, u128::from_be_bytes(bytes))
-                }
-            })
-            .collect();
-        let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
-        // the position breaks ties, so the order is total: the simulated order among equal rows
-        order.sort_unstable_by(|&x, &y| {
-            let (x, y) = (x as usize, y as usize);
-            prefixes[x]
-                .cmp(&prefixes[y])
-                .then_with(|| persons[x].cmp(&persons[y]))
-                .then_with(|| times.value(x).cmp(&times.value(y)))
-                .then_with(|| x.cmp(&y))
-        });
-        Ok(Some(take_record_batch(&rows, &UInt32Array::from(order))?))
     }
 }
 
