@@ -41,7 +41,7 @@ pub const ID_COLUMNS: [&str; 8] = [
 /// Events and orders are written sorted within each day by person, then time
 /// ([`RowOrder`]): by the first of the WeChat unionid (the same person across apps), the
 /// device and the cookie, the identifiers a person-level query keys on first.
-pub const PERSON_ORDER: [&str; 3] = ["unionid", "device_id", "cookie_id"];
+const PERSON_ORDER: [&str; 3] = ["unionid", "device_id", "cookie_id"];
 
 pub const EVENTS_ORDER: RowOrder = RowOrder {
     identifiers: &PERSON_ORDER,

@@ -108,17 +108,26 @@ fn properties() -> WriterProperties {
         .build()
 }
 
-/// The file being written: where it goes, its writer, and (for a sorted partition) the rows
-/// held until it is complete.
+/// The file being written: where it goes, its writer, and, when its rows are sorted, their
+/// order and the rows held until the file is complete.
 struct OpenFile {
     destination: Destination,
     writer: ArrowWriter<File>,
+    sorted_by: Option<RowOrder>,
     held: Vec<RecordBatch>,
 }
 
 impl OpenFile {
-    fn close(mut self, order: Option<RowOrder>) -> Result<()> {
-        if let Some(order) = order
+    fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        match self.sorted_by {
+            Some(_) => self.held.push(batch),
+            None => self.writer.write(&batch)?,
+        }
+        Ok(())
+    }
+
+    fn close(mut self) -> Result<()> {
+        if let Some(order) = self.sorted_by
             && let Some(sorted) = order.sort(std::mem::take(&mut self.held))?
         {
             self.writer.write(&sorted)?;
@@ -146,7 +155,7 @@ fn write_table(
             .is_none_or(|file| file.destination != destination);
         if switch {
             if let Some(file) = current.take() {
-                file.close(order)?;
+                file.close()?;
             }
             let path = match &destination {
                 Destination::Partition(dt) => {
@@ -159,24 +168,26 @@ fn write_table(
             }
             let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
             let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties()))?;
+            // only `dt=` partitions are sorted: the parts of unpartitioned tables are not files
+            // of one day, and a day appended later adds its own parts
+            let sorted_by = match destination {
+                Destination::Partition(_) => order,
+                Destination::Part(_) => None,
+            };
             current = Some(OpenFile {
                 destination,
                 writer,
+                sorted_by,
                 held: Vec::new(),
             });
         }
         if let Some(file) = current.as_mut() {
             rows += batch.num_rows() as u64;
-            // only `dt=` partitions are sorted: the parts of unpartitioned tables are not files
-            // of one day, and a day appended later adds its own parts
-            match (&file.destination, order) {
-                (Destination::Partition(_), Some(_)) => file.held.push(batch),
-                _ => file.writer.write(&batch)?,
-            }
+            file.write(batch)?;
         }
     }
     if let Some(file) = current.take() {
-        file.close(order)?;
+        file.close()?;
     }
     Ok(rows)
 }
